@@ -1,0 +1,40 @@
+"""What machine we train on: device, precision, threads and memory."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import psutil
+import torch
+
+
+@dataclass(frozen=True)
+class Hardware:
+    device: str  # "cuda" or "cpu" (mps is treated as cpu for training: peft/bnb support is partial)
+    device_name: str
+    cpu_cores: int
+    total_memory_gb: float
+    available_memory_gb: float
+    gpu_memory_gb: float | None
+    bf16: bool  # train in bf16 (GPUs that support it); fp32 on CPUs, where bf16 matmul is slower without AMX
+
+    @property
+    def train_threads(self) -> int:
+        """Threads for training: all cores but one on small machines, so the UI stays responsive."""
+        return max(1, self.cpu_cores - 1) if self.cpu_cores <= 4 else self.cpu_cores - 2
+
+    def describe(self) -> str:
+        if self.device == "cuda":
+            return f"{self.device_name} ({self.gpu_memory_gb:.0f} GB), {'bf16' if self.bf16 else 'fp16/fp32'}"
+        return f"CPU, {self.cpu_cores} cores, {self.available_memory_gb:.1f} of {self.total_memory_gb:.1f} GB free, fp32"
+
+
+def detect_hardware() -> Hardware:
+    """Read the machine once; cheap enough to call per job."""
+    mem = psutil.virtual_memory()
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    if torch.cuda.is_available():
+        props = torch.cuda.get_device_properties(0)
+        return Hardware("cuda", props.name, cores, mem.total / 2**30, mem.available / 2**30,
+                        props.total_memory / 2**30, torch.cuda.is_bf16_supported())
+    return Hardware("cpu", "CPU", cores, mem.total / 2**30, mem.available / 2**30, None, False)

@@ -1,0 +1,1 @@
+"""Playground inference: chat streaming and classification for base and tuned models."""
