@@ -230,6 +230,8 @@ def _coerce(value, hint, name: str, problems: list[str]):
             problems.append(f"{name} must be true or false, not {value!r}.")
         return value
     if "float" in text:
+        if isinstance(value, str):
+            value = _number(value)  # YAML 1.1 reads 2e-4 (no dot) as text
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             problems.append(f"{name} must be a number, not {value!r}.")
             return None
@@ -247,3 +249,10 @@ def _coerce(value, hint, name: str, problems: list[str]):
             return None
         return str(value)
     return value
+
+
+def _number(text: str):
+    try:
+        return float(text)
+    except ValueError:
+        return text

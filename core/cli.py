@@ -1,0 +1,214 @@
+"""The `studio` command: the UI, the model catalog, and headless train / eval / export of saved jobs."""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from .config import ConfigError, JobConfig
+from .home import Home
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    home = Home.resolve(args.home)
+    command = args.command or "ui"
+    try:
+        return COMMANDS[command](args, home)
+    except ConfigError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--home", default=argparse.SUPPRESS,
+                        help="the studio's folder for models, uploads and runs (default: $STUDIO_HOME or "
+                             "~/.finetune-studio)")
+    parser = argparse.ArgumentParser(
+        prog="studio", parents=[common],
+        description="Finetune Studio: fine-tune chat models and text/image classifiers in the browser or headless.")
+    parser.set_defaults(home=None, host=None, port=None, public=False)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    ui = sub.add_parser("ui", parents=[common], help="start the studio in the browser (the default)")
+    ui.add_argument("--host", default=None, help="address to listen on (default 127.0.0.1, or $GRADIO_SERVER_NAME)")
+    ui.add_argument("--port", type=int, default=None, help="port (default 7860, or $PORT / $GRADIO_SERVER_PORT)")
+    ui.add_argument("--public", action="store_true",
+                    help="public demo mode: caps on uploads and jobs, catalog models only (on by itself on a Space)")
+
+    sub.add_parser("models", parents=[common], help="list the model catalog and what is ready offline")
+    sub.add_parser("runs", parents=[common], help="list past runs with their status and headline metric")
+
+    train = sub.add_parser("train", parents=[common], help="run a job headless from a config.yaml")
+    train.add_argument("config", nargs="?", help="a job config (for example a run's config.yaml)")
+    train.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                       help="override a setting, e.g. --set train.epochs=3 (repeatable)")
+    train.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run from its last checkpoint")
+
+    ev = sub.add_parser("eval", parents=[common], help="evaluate a run's model against its base")
+    ev.add_argument("run_dir")
+    ev.add_argument("--data", help="evaluate on this file instead of the run's validation split")
+
+    ex = sub.add_parser("export", parents=[common], help="export a run's model")
+    ex.add_argument("run_dir")
+    ex.add_argument("--merged", metavar="OUT", help="write a merged, standalone model folder")
+    ex.add_argument("--zip", metavar="OUT_DIR", help="write the run as a zip (no checkpoints)")
+    ex.add_argument("--hub", metavar="REPO_ID", help="push the model folder to this Hub repository")
+    ex.add_argument("--token", default=os.environ.get("HF_TOKEN"), help="Hub write token (default $HF_TOKEN)")
+    return parser
+
+
+def cmd_ui(args, home: Home) -> int:
+    from studio.app import launch  # the UI (and gradio) load only for this command
+
+    launch(home, host=args.host, port=args.port, public=args.public)
+    return 0
+
+
+def cmd_models(args, home: Home) -> int:
+    from .catalog import CATALOG
+    from .models import model_status
+
+    labels = {"ready": "ready offline", "packaged": "ready offline (converts once)", "download": "needs a download"}
+    rows = [("KEY", "TASK", "SIZE", "LICENCE", "OFFLINE")]
+    for e in CATALOG:
+        size = f"{e.params_m:.0f}M" if e.params_m < 1000 else f"{e.params_m / 1000:.1f}B"
+        rows.append((e.key + (" *" if e.default else ""), e.task, size, e.licence, labels[model_status(e, home)]))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+    print("\n* the task's default. Any Hugging Face hub id or local model folder works too.")
+    return 0
+
+
+def cmd_runs(args, home: Home) -> int:
+    from .engine.run_dir import list_runs
+
+    runs = list_runs(home.runs)
+    if not runs:
+        print(f"No runs yet under {home.runs}.")
+    for run in runs:
+        status = run.read_status()
+        print(f"{run.name}  {status.get('status', '?'):<11}  {status.get('message', '')}")
+    return 0
+
+
+def cmd_train(args, home: Home) -> int:
+    from .engine.run_dir import RunDir
+    from .engine.runner import JobFailed, is_main_process, run_job
+
+    if not args.config and not args.resume:
+        raise ConfigError(["give a config.yaml to train, or --resume RUN_DIR to continue a run."])
+    run = RunDir(Path(args.resume)) if args.resume else None
+    if run is not None and not run.config.is_file():
+        raise ConfigError([f"{args.resume} is not a run folder (no config.yaml in it)."])
+    config = None
+    if args.config:
+        config = JobConfig.load(args.config).with_overrides(args.overrides)
+    elif args.overrides:
+        raise ConfigError(["--set applies to a config file; a resumed run keeps its own settings."])
+    stop = threading.Event()
+    _stop_on_interrupt(stop)
+    sinks = [_ProgressPrinter()] if is_main_process() else []
+    try:
+        run = run_job(config, home, sinks=sinks, stop=stop, run=run, resume=run is not None)
+    except JobFailed as exc:
+        print(f"\nFailed: {exc}", file=sys.stderr)
+        return 1
+    if is_main_process():
+        print(f"\n{run.read_status().get('message', '')}")
+        print(run.path)
+    return 0
+
+
+def cmd_eval(args, home: Home) -> int:
+    from .engine.runner import evaluate_run
+
+    report = evaluate_run(Path(args.run_dir), home, data_path=args.data)
+    print(json.dumps(report, indent=1, default=str))
+    return 0
+
+
+def cmd_export(args, home: Home) -> int:
+    from .export import ExportError, export_merged, export_zip, push_to_hub
+
+    if not (args.merged or args.zip or args.hub):
+        raise ConfigError(["say what to export: --merged OUT, --zip OUT_DIR or --hub REPO_ID."])
+    try:
+        if args.merged:
+            print(export_merged(Path(args.run_dir), Path(args.merged), home, progress=print))
+        if args.zip:
+            print(export_zip(Path(args.run_dir), Path(args.zip)))
+        if args.hub:
+            print(push_to_hub(Path(args.run_dir), args.hub, args.token))
+    except ExportError as exc:
+        print(str(exc), file=sys.stderr)
+        return 1
+    return 0
+
+
+COMMANDS = {"ui": cmd_ui, "models": cmd_models, "runs": cmd_runs, "train": cmd_train, "eval": cmd_eval,
+            "export": cmd_export}
+
+
+def _stop_on_interrupt(stop: threading.Event) -> None:
+    """First Ctrl-C stops after the current step and keeps the weights; a second one quits at once."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+
+    def handler(signum, frame):
+        if stop.is_set():
+            raise KeyboardInterrupt
+        print("\nStopping after the current step (Ctrl-C again to quit now)...", file=sys.stderr)
+        stop.set()
+
+    signal.signal(signal.SIGINT, handler)
+
+
+class _ProgressPrinter:
+    """A one-line progress bar for the terminal, plus phase and log lines."""
+
+    def __init__(self) -> None:
+        self.tty = sys.stderr.isatty()
+
+    def log(self, event: dict) -> None:
+        kind = event.get("type")
+        if kind in ("phase", "log", "status"):
+            self._line(event.get("message", ""))
+        elif kind == "train" and event.get("loss") is not None:
+            step, total = event.get("step", 0), event.get("total_steps") or 0
+            width = 24
+            filled = int(width * step / total) if total else 0
+            eta = event.get("eta_s")
+            text = (f"[{'#' * filled}{'.' * (width - filled)}] step {step}/{total}  loss {event['loss']:.4f}"
+                    + (f"  eta {eta:.0f}s" if eta is not None else ""))
+            rate = event.get("tokens_per_s") or event.get("samples_per_s")
+            if rate:
+                text += f"  {rate:.0f} {'tok' if 'tokens_per_s' in event else 'samples'}/s"
+            if self.tty:
+                print("\r" + text, end="", file=sys.stderr, flush=True)
+            else:
+                print(text, file=sys.stderr, flush=True)
+        elif kind == "eval":
+            metrics = ", ".join(f"{k} {v:.4f}" for k, v in event.items()
+                                if isinstance(v, float) and k not in ("time", "elapsed_s", "epoch"))
+            self._line(f"eval at step {event.get('step')}: {metrics}")
+
+    def _line(self, text: str) -> None:
+        if text:
+            print(("\n" if self.tty else "") + text, file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        pass
+
+
+if __name__ == "__main__":
+    sys.exit(main())

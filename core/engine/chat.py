@@ -1,0 +1,313 @@
+"""Chat (instruction) tuning: LoRA, QLoRA or a full fine-tune of a causal LM on conversations.
+
+The loss is on assistant answers only. Batches are packed without padding (one row per batch, position ids
+restarting per conversation) and the vocabulary projection runs only where there is a target: on 2 CPU cores
+that is what makes a default run take minutes (see ``bench/chat_lora.py``).
+"""
+from __future__ import annotations
+
+import gc
+import math
+from typing import Any
+
+import torch
+from transformers import TrainingArguments
+from transformers.trainer_callback import PrinterCallback
+
+from ..strategies import apply_strategy, quantization_config, trainable_parameters
+from .callbacks import ItemCounter, ReporterCallback
+from .chat_collate import PackedCollator, TokenRows, encode_all, render
+from .chat_loss import ChatTrainer, answer_loss
+from .context import TrainContext, TrainOutcome
+
+EVAL_ROWS_DURING_TRAINING = 64  # eval points on the curve stay cheap
+EVAL_ROWS_FINAL = 256
+GENERATION_EXAMPLES = 4
+GENERATION_TOKENS = 64
+
+
+class ChatRecipe:
+    """setup -> train -> save -> evaluate -> cleanup for a chat job (or load_trained -> evaluate).
+
+    Args:
+        ctx: the job, its data (``messages`` datasets), its resolved model, run folder and reporter.
+    """
+
+    def __init__(self, ctx: TrainContext):
+        self.ctx = ctx
+        self.tokenizer = None
+        self.model = None
+        self.trainer = None
+        self.train_rows: TokenRows | None = None
+        self.val_rows: TokenRows | None = None
+
+    # --- setup -------------------------------------------------------------------------------------
+    def setup(self) -> None:
+        """Load the tokenizer and model, wrap it for the strategy, and tokenise both splits."""
+        self._set_threads()
+        cfg = self.ctx.config
+        self.tokenizer = self._load_tokenizer()
+        self.ctx.reporter.phase("loading", f"Loading {cfg.model} for {cfg.strategy} training")
+        model = self._load_base()
+        model = apply_strategy(cfg.strategy, model, "chat", cfg.train)
+        model.config.use_cache = False
+        trainable, total = trainable_parameters(model)
+        self.ctx.reporter.line(f"Training {trainable:,} of {total:,} parameters ({cfg.strategy}).")
+        self.model = model
+        self._tokenise()
+
+    def _set_threads(self) -> None:
+        hardware = self._hardware()
+        threads = self.ctx.config.train.threads or (hardware.train_threads if hardware.device == "cpu" else None)
+        if threads:
+            torch.set_num_threads(threads)
+
+    def _hardware(self):
+        if self.ctx.hardware is None:
+            from ..hardware import detect_hardware
+            self.ctx.hardware = detect_hardware()
+        return self.ctx.hardware
+
+    def _load_tokenizer(self):
+        from ..models import load_tokenizer
+
+        tokenizer = load_tokenizer(self.ctx.model)
+        if tokenizer.pad_token_id is None:
+            tokenizer.pad_token = tokenizer.eos_token
+        return tokenizer
+
+    def _dtype(self) -> torch.dtype:
+        return torch.bfloat16 if self._hardware().bf16 else torch.float32
+
+    def _load_base(self, quantized: bool | None = None):
+        """The base model; in 4 bits for QLoRA."""
+        from ..models import load_causal_lm
+
+        if quantized is None:
+            quantized = self.ctx.config.strategy == "qlora"
+        if not quantized:
+            return load_causal_lm(self.ctx.model, dtype=self._dtype())
+        device_map = {"": 0} if self._hardware().device == "cuda" else "cpu"
+        return load_causal_lm(self.ctx.model, dtype=self._dtype(), quantization_config=quantization_config(),
+                              device_map=device_map)
+
+    def _tokenise(self) -> None:
+        data, max_length = self.ctx.data, self.ctx.config.train.max_length
+        self.ctx.reporter.phase("tokenizing", f"Applying the chat template to {len(data.train)} conversations")
+        self.train_rows = TokenRows(encode_all(self.tokenizer, data.train["messages"], max_length))
+        if not len(self.train_rows):
+            raise ValueError("No training conversation has an assistant answer left after truncation: check "
+                             "the response column, or raise train.max_length.")
+        self.val_rows = self._validation_rows()
+
+    def _validation_rows(self) -> TokenRows | None:
+        validation = getattr(self.ctx.data, "validation", None)
+        if validation is None or not len(validation):
+            return None
+        rows = encode_all(self.tokenizer, validation["messages"][:EVAL_ROWS_FINAL], self.ctx.config.train.max_length)
+        return TokenRows(rows) if rows else None
+
+    # --- train -------------------------------------------------------------------------------------
+    def train(self) -> TrainOutcome:
+        """Train with the transformers Trainer; stops within one step when ``ctx.stop`` is set."""
+        ctx = self.ctx
+        counter = ItemCounter()
+        limit = ctx.config.train.max_minutes
+        callback = ReporterCallback(ctx.reporter, ctx.stop, counter, unit="tokens",
+                                    max_seconds=limit * 60 if limit else None)
+        evaluating = self.val_rows is not None
+        eval_rows = TokenRows(self.val_rows.rows[:EVAL_ROWS_DURING_TRAINING]) if evaluating else None
+        self.trainer = ChatTrainer(
+            model=self.model, args=self._arguments(evaluating), train_dataset=self.train_rows,
+            eval_dataset=eval_rows, data_collator=PackedCollator(), processing_class=self.tokenizer,
+            callbacks=[callback], counter=counter,
+        )
+        self.trainer.remove_callback(PrinterCallback)  # the reporter logs; the printer would spam stdout
+        ctx.reporter.phase("training", f"Training on {len(self.train_rows)} conversations")
+        resume = str(ctx.resume_from) if ctx.resume_from else None
+        result = self.trainer.train(resume_from_checkpoint=resume)
+        return TrainOutcome(stopped=callback.stopped_early, global_step=self.trainer.state.global_step,
+                            train_loss=result.training_loss, extra={"tokens": counter.total})
+
+    def _arguments(self, evaluating: bool) -> TrainingArguments:
+        t, hardware = self.ctx.config.train, self._hardware()
+        eval_every = t.eval_every or 50
+        return TrainingArguments(
+            output_dir=str(self.ctx.run.checkpoints),
+            num_train_epochs=t.epochs or 1.0,
+            max_steps=t.max_steps or -1,
+            learning_rate=t.learning_rate or 2e-4,
+            per_device_train_batch_size=t.batch_size or 4,
+            per_device_eval_batch_size=t.batch_size or 4,
+            gradient_accumulation_steps=t.grad_accum or 1,
+            weight_decay=t.weight_decay,
+            warmup_steps=t.warmup_ratio,  # a float below 1 is a fraction of the steps in transformers 5
+            lr_scheduler_type="cosine",
+            logging_steps=1,
+            eval_strategy="steps" if evaluating else "no",
+            eval_steps=eval_every,
+            save_strategy="steps",
+            save_steps=t.save_every or max(eval_every, 50),
+            save_total_limit=2,
+            seed=t.seed,
+            use_cpu=hardware.device == "cpu",
+            bf16=bool(hardware.bf16),
+            report_to="none",
+            disable_tqdm=True,
+            dataloader_num_workers=0,
+            dataloader_pin_memory=False,
+            remove_unused_columns=False,
+            label_names=["shift_labels"],
+            prediction_loss_only=True,
+            ddp_find_unused_parameters=False,
+        )
+
+    # --- save / load -------------------------------------------------------------------------------
+    def save(self) -> None:
+        """Write the adapter (or the full model, safetensors) and the tokenizer to ``run/model``."""
+        if not _is_main(self.trainer):
+            return
+        self.ctx.reporter.phase("saving", f"Saving the model to {self.ctx.run.model}")
+        out = self.ctx.run.model
+        out.mkdir(parents=True, exist_ok=True)
+        model = self.trainer.accelerator.unwrap_model(self.model) if self.trainer else self.model
+        model.save_pretrained(out)
+        self.tokenizer.save_pretrained(out)
+
+    def load_trained(self) -> None:
+        """Load the base model and this run's saved weights from ``run/model`` (instead of setup + train)."""
+        self._set_threads()
+        out = self.ctx.run.model
+        if not out.is_dir():
+            raise FileNotFoundError(f"{out} holds no trained model: train the run first (or resume it).")
+        self.tokenizer = self._load_tokenizer()
+        self.ctx.reporter.phase("loading", f"Loading the trained model from {out}")
+        if (out / "adapter_config.json").is_file():
+            from peft import PeftModel
+            self.model = PeftModel.from_pretrained(self._load_base(), out)
+        else:
+            from transformers import AutoModelForCausalLM
+            self.model = AutoModelForCausalLM.from_pretrained(out, dtype=self._dtype())
+        self.model.eval()
+        self.val_rows = self._validation_rows()
+
+    # --- evaluate ----------------------------------------------------------------------------------
+    def evaluate(self) -> dict[str, Any]:
+        """Base versus tuned answer loss and perplexity on the validation split, and a few answers side by side.
+
+        For LoRA/QLoRA the base is the same model with the adapter disabled; for a full fine-tune the base is
+        loaded separately and freed afterwards.
+        """
+        self.ctx.reporter.phase("evaluating", "Comparing the base and the tuned model on the validation split")
+        rows = self.val_rows
+        if rows is None:
+            return {"task": "chat", "split": "validation", "rows": 0,
+                    "message": "There is no validation split, so nothing was compared."}
+        batches = _batches(rows.rows, self.ctx.config.train.batch_size or 4)
+        examples = _example_prompts(self.ctx.data.validation)
+        model = self._unwrapped()
+        tuned = answer_loss(model, batches)
+        tuned_answers = [self._answer(model, m) for m, _ in examples]
+        with _base_of(self, model) as base:
+            base_score = answer_loss(base, batches)
+            base_answers = [self._answer(base, m) for m, _ in examples]
+        return {
+            "task": "chat", "split": "validation", "rows": len(rows), "answer_tokens": tuned["tokens"],
+            "base": {"eval_loss": base_score["loss"], "perplexity": base_score["perplexity"]},
+            "tuned": {"eval_loss": tuned["loss"], "perplexity": tuned["perplexity"]},
+            "change": {"eval_loss": _relative(tuned["loss"], base_score["loss"]),
+                       "perplexity": _relative(tuned["perplexity"], base_score["perplexity"])},
+            "examples": [
+                {"prompt": _prompt_text(m), "reference": ref, "base": b, "tuned": t}
+                for (m, ref), b, t in zip(examples, base_answers, tuned_answers)
+            ],
+        }
+
+    def _unwrapped(self):
+        return self.trainer.accelerator.unwrap_model(self.model) if self.trainer else self.model
+
+    @torch.no_grad()
+    def _answer(self, model, messages: list[dict]) -> str:
+        """A greedy answer of at most GENERATION_TOKENS tokens."""
+        text = render(self.tokenizer, messages, add_generation_prompt=True)
+        enc = self.tokenizer(text, add_special_tokens=False, return_tensors="pt").to(_device(model))
+        model.eval()
+        out = model.generate(**enc, max_new_tokens=GENERATION_TOKENS, do_sample=False, use_cache=True,
+                             pad_token_id=self.tokenizer.pad_token_id)
+        return self.tokenizer.decode(out[0, enc["input_ids"].shape[1]:], skip_special_tokens=True).strip()
+
+    # --- cleanup -----------------------------------------------------------------------------------
+    def cleanup(self) -> None:
+        """Drop the model, trainer and data so repeated jobs in one process do not grow memory."""
+        self.trainer = None
+        self.model = None
+        self.train_rows = self.val_rows = None
+        gc.collect()
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+
+
+class _base_of:
+    """The base model for comparison: the adapter switched off, or a separate load for a full fine-tune."""
+
+    def __init__(self, recipe: ChatRecipe, model):
+        self.recipe, self.model, self._ctx, self._loaded = recipe, model, None, None
+
+    def __enter__(self):
+        if hasattr(self.model, "disable_adapter"):
+            self._ctx = self.model.disable_adapter()
+            self._ctx.__enter__()
+            return self.model
+        self._loaded = self.recipe._load_base(quantized=False)
+        return self._loaded
+
+    def __exit__(self, *exc):
+        if self._ctx is not None:
+            self._ctx.__exit__(*exc)
+        self._loaded = None
+        gc.collect()
+        return False
+
+
+def _batches(rows: list[dict], batch_size: int) -> list[dict[str, torch.Tensor]]:
+    collate = PackedCollator()
+    ordered = sorted(rows, key=lambda r: len(r["input_ids"]))
+    return [collate(ordered[i:i + batch_size]) for i in range(0, len(ordered), batch_size)]
+
+
+def _example_prompts(validation, n: int = GENERATION_EXAMPLES) -> list[tuple[list[dict], str]]:
+    """Up to ``n`` validation conversations cut before their last answer, with that answer as reference."""
+    out = []
+    for messages in validation["messages"]:
+        last = max((i for i, m in enumerate(messages) if m["role"] == "assistant"), default=None)
+        if last:
+            out.append((list(messages[:last]), messages[last]["content"]))
+        if len(out) == n:
+            break
+    return out
+
+
+def _prompt_text(messages: list[dict]) -> str:
+    users = [m["content"] for m in messages if m["role"] == "user"]
+    return users[-1] if users else ""
+
+
+def _relative(new: float, old: float) -> float | None:
+    if not (math.isfinite(new) and math.isfinite(old)) or old == 0:
+        return None
+    return (new - old) / old
+
+
+def _device(model) -> torch.device:
+    return next(model.parameters()).device
+
+
+def _is_main(trainer) -> bool:
+    if trainer is not None:
+        return trainer.is_world_process_zero()
+    return not (torch.distributed.is_available() and torch.distributed.is_initialized()) \
+        or torch.distributed.get_rank() == 0
+
+
+__all__ = ["ChatRecipe"]
+

@@ -1,0 +1,319 @@
+"""The one entry point that runs a job: resolve the model, load the data, fill presets, train, save, evaluate.
+
+The UI (through ``core.jobs``), the CLI and ``accelerate launch`` all come through ``run_job``. Every phase
+is written to the run folder as it happens, so a crash or a kill loses nothing that was done.
+"""
+from __future__ import annotations
+
+import gc
+import json
+import logging
+import os
+import threading
+import traceback
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterable
+
+from ..config import ConfigError, JobConfig
+from ..hardware import Hardware, detect_hardware
+from ..home import Home
+from ..memory import ModelShape, estimate_memory, out_of_memory_advice
+from ..presets import fill_presets
+from .context import TrainContext, TrainOutcome
+from .events import EventSink, Reporter, read_events
+from .run_dir import RunDir
+
+logger = logging.getLogger("studio")
+
+
+class JobFailed(RuntimeError):
+    """A job ended in failure; the message is the plain-words reason shown to the user."""
+
+
+def is_main_process() -> bool:
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+def world_size() -> int:
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def create_run(config: JobConfig, home: Home) -> RunDir:
+    """Make the run folder and keep the job as the user set it (presets are filled in later)."""
+    run = _shared_run_dir(config, home)
+    if is_main_process():
+        config.save(run.config)
+        run.write_status("queued", "Waiting to start.")
+    return run
+
+
+def run_job(config: JobConfig | None, home: Home, sinks: Iterable[EventSink] = (),
+            stop: threading.Event | None = None, run: RunDir | None = None, resume: bool = False,
+            hardware: Hardware | None = None) -> RunDir:
+    """Run one training job to its end and return its run folder.
+
+    Args:
+        config: the job; None with ``run`` to take the run's own config.yaml (resume).
+        home: the studio home (model cache, runs).
+        sinks: where progress events go besides the run's metrics.jsonl.
+        stop: set it to stop the job within one step; what was trained so far is kept.
+        run: an existing run folder (created by ``create_run`` or being resumed); a new one otherwise.
+        resume: continue from the run's last checkpoint.
+        hardware: the machine; detected when None.
+
+    Raises:
+        ConfigError: the settings are invalid (nothing was created).
+        JobFailed: the job failed; the run folder says why (status.json, train.log).
+    """
+    if config is None:
+        if run is None:
+            raise ConfigError(["give a config or a run folder to resume."])
+        config = JobConfig.load(run.config)
+    config.validate()
+    run = run or create_run(config, home)
+    stop = stop or threading.Event()
+    hardware = hardware or detect_hardware()
+    offset = _elapsed_so_far(run) if resume else 0.0
+    reporter = Reporter(run.metrics, list(sinks), enabled=is_main_process(), elapsed_offset=offset)
+    with _log_to(run.log if is_main_process() else None):
+        try:
+            _run(config, home, run, reporter, stop, resume, hardware)
+        except JobFailed as exc:
+            _finish(run, reporter, "failed", str(exc))
+            raise
+        except Exception as exc:  # the traceback goes to train.log; the user gets plain words
+            logger.error("The job failed:\n%s", traceback.format_exc())
+            message = _plain_failure(exc, config)
+            _finish(run, reporter, "failed", message)
+            raise JobFailed(message) from exc
+        finally:
+            reporter.close()
+            gc.collect()
+    return run
+
+
+def _run(config: JobConfig, home: Home, run: RunDir, reporter: Reporter, stop: threading.Event,
+         resume: bool, hardware: Hardware) -> None:
+    from ..data import DataError, load_data
+    from ..models import ModelUnavailable, load_tokenizer, resolve_model
+
+    _set_status(run, reporter, "preparing", f"Preparing on {hardware.describe()}.")
+    reporter.phase("loading", f"Finding the model '{config.model}'.")
+    try:
+        resolved = resolve_model(config.model, home, task=config.task,
+                                 progress=lambda message: reporter.phase("loading", message))
+    except ModelUnavailable as exc:
+        raise JobFailed(str(exc)) from None
+    tokenizer = load_tokenizer(resolved) if resolved.kind == "transformers" and \
+        config.task != "image-classification" else None
+
+    reporter.phase("loading", "Reading and checking the data.")
+    data = load_data(config.data.path, task=config.task, columns=config.data.columns or None,
+                     validation_path=config.data.validation_path,
+                     validation_fraction=config.data.validation_fraction, seed=config.train.seed,
+                     tokenizer=tokenizer, max_length=config.train.max_length)
+    try:
+        data.require_ok()
+    except DataError as exc:
+        raise JobFailed(str(exc)) from None
+    for warning in data.report.warnings:
+        reporter.line(f"Data warning: {warning.message}", level="warning")
+
+    config = fill_presets(config, len(data.train), hardware, _token_lengths(data.summary))
+    config.validate()
+    if is_main_process():
+        config.save(run.config)  # the filled-in job: `studio train config.yaml` reruns exactly this
+        run.data_summary.write_text(json.dumps(data.summary, indent=1, default=str), encoding="utf-8")
+    _check_memory(config, resolved, hardware, reporter)
+    if config.train.threads:
+        import torch
+        torch.set_num_threads(config.train.threads)
+
+    ctx = TrainContext(config=config, home=home, run=run, data=data, model=resolved, reporter=reporter,
+                       stop=stop, resume_from=run.last_checkpoint() if resume else None, hardware=hardware)
+    if resume:
+        reporter.line(f"Resuming from {ctx.resume_from.name}." if ctx.resume_from
+                      else "No checkpoint was saved before the interruption: starting from the beginning.")
+    recipe = _recipe_for(ctx)
+    try:
+        recipe.setup()
+        if stop.is_set():
+            _finish(run, reporter, "stopped", "Stopped before training started; nothing was trained.")
+            return
+        _set_status(run, reporter, "training", "Training.")
+        outcome: TrainOutcome = recipe.train()
+        reporter.phase("saving", "Saving the trained weights.")
+        if is_main_process():
+            recipe.save()
+        if outcome.stopped:
+            _finish(run, reporter, "stopped", f"Stopped at step {outcome.global_step}; the weights trained so "
+                                              "far are saved in the run's model folder.")
+            return
+        if is_main_process():
+            _set_status(run, reporter, "evaluating", "Comparing the tuned model with the base on the validation split.")
+            reporter.phase("evaluating", "Evaluating the base and the tuned model on the validation split.")
+            report = recipe.evaluate()
+            run.eval.write_text(json.dumps(report, indent=1, default=str), encoding="utf-8")
+            _write_card(run, config, report, data.summary)
+        _finish(run, reporter, "completed", _headline(run.read_eval()))
+    finally:
+        recipe.cleanup()
+
+
+def _recipe_for(ctx: TrainContext):
+    if ctx.config.task == "chat":
+        from .chat import ChatRecipe
+        return ChatRecipe(ctx)
+    from .classify import ClassifierRecipe
+    return ClassifierRecipe(ctx)
+
+
+def _check_memory(config: JobConfig, resolved, hardware: Hardware, reporter: Reporter) -> None:
+    from ..models import parameter_count
+
+    params = parameter_count(resolved)
+    if not params:
+        return
+    shape = ModelShape.guess(params / 1e6)
+    config_path = Path(resolved.path) / "config.json" if Path(resolved.path).is_dir() else None
+    if config_path and config_path.is_file():
+        from transformers import AutoConfig
+        try:
+            shape = ModelShape.from_config(params / 1e6, AutoConfig.from_pretrained(resolved.path))
+        except Exception:  # an unusual config only makes the estimate rougher
+            pass
+    t = config.train
+    estimate = estimate_memory(shape, config.strategy, config.task, t.batch_size or 1, t.max_length or 256,
+                               hardware, t.gradient_checkpointing)
+    reporter.line(f"Memory: {estimate.describe()}")
+    if not estimate.fits:
+        raise JobFailed(f"This job will not fit in memory. {estimate.describe()}")
+
+
+def _set_status(run: RunDir, reporter: Reporter, status: str, message: str) -> None:
+    if is_main_process():
+        run.write_status(status, message)
+    reporter.emit("status", status=status, message=message)
+
+
+def _finish(run: RunDir, reporter: Reporter, status: str, message: str) -> None:
+    _set_status(run, reporter, status, message)
+    (logger.error if status == "failed" else logger.info)(message)
+
+
+def _headline(report: dict | None) -> str:
+    if not report:
+        return "Finished."
+    tuned, base = report.get("tuned", {}), report.get("base", {})
+    if "accuracy" in tuned:
+        return f"Finished: accuracy {tuned['accuracy']:.1%} on the validation split."
+    if "eval_loss" in tuned and "eval_loss" in base:
+        return f"Finished: validation loss {base['eval_loss']:.3f} -> {tuned['eval_loss']:.3f}."
+    return "Finished."
+
+
+def _write_card(run: RunDir, config: JobConfig, report: dict, summary: dict) -> None:
+    from .model_card import write_model_card
+    write_model_card(run, config, report, summary)
+
+
+def _token_lengths(summary: dict) -> dict | None:
+    for key in ("token_lengths", "tokens", "token_length"):
+        if isinstance(summary.get(key), dict):
+            return summary[key]
+    return None
+
+
+def _plain_failure(exc: BaseException, config: JobConfig) -> str:
+    text = f"{type(exc).__name__}: {exc}"
+    if isinstance(exc, MemoryError) or "out of memory" in text.lower() or "OutOfMemoryError" in text:
+        return out_of_memory_advice(config.train.batch_size, config.train.max_length)
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return f"The job failed: {first[:500]} (the full traceback is in train.log)."
+
+
+def _elapsed_so_far(run: RunDir) -> float:
+    events = read_events(run.metrics)
+    return float(events[-1].get("elapsed_s", 0.0)) if events else 0.0
+
+
+def _shared_run_dir(config: JobConfig, home: Home) -> RunDir:
+    """One run folder for all ranks of a distributed run: rank 0 makes it and tells the others."""
+    if world_size() == 1:
+        return RunDir.create(home.runs, config.name, config.task)
+    from accelerate import PartialState
+    import torch.distributed as dist
+
+    PartialState()  # initialises the process group the Trainer will use
+    holder = [str(RunDir.create(home.runs, config.name, config.task).path) if is_main_process() else None]
+    dist.broadcast_object_list(holder, src=0)
+    return RunDir(Path(holder[0]))
+
+
+class _ThreadFilter(logging.Filter):
+    def __init__(self) -> None:
+        super().__init__()
+        self.thread = threading.get_ident()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.thread == self.thread
+
+
+@contextmanager
+def _log_to(path: Path | None):
+    """Send this thread's studio and transformers log records to the run's train.log."""
+    if path is None:
+        yield
+        return
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(_ThreadFilter())
+    loggers = [logging.getLogger(name) for name in ("studio", "transformers", "peft", "accelerate")]
+    studio_logger = loggers[0]
+    if studio_logger.level == logging.NOTSET or studio_logger.level > logging.INFO:
+        studio_logger.setLevel(logging.INFO)
+    for lg in loggers:
+        lg.addHandler(handler)
+    try:
+        yield
+    finally:
+        for lg in loggers:
+            lg.removeHandler(handler)
+        handler.close()
+
+
+def evaluate_run(run_dir: Path, home: Home, data_path: str | None = None) -> dict:
+    """Evaluate a finished run's model against its base, on its validation split or on ``data_path``.
+
+    Args:
+        run_dir: the run folder.
+        home: the studio home.
+        data_path: a file to evaluate on (all its rows); the run's own validation split when None.
+    Returns the report; it is also written to eval.json (or eval-<file name>.json for another file).
+    """
+    from ..data import load_data
+    from ..models import load_tokenizer, resolve_model
+
+    run = RunDir(Path(run_dir))
+    config = JobConfig.load(run.config)
+    resolved = resolve_model(config.model, home, task=config.task)
+    tokenizer = load_tokenizer(resolved) if resolved.kind == "transformers" and \
+        config.task != "image-classification" else None
+    data = load_data(config.data.path, task=config.task, columns=config.data.columns or None,
+                     validation_path=data_path or config.data.validation_path,
+                     validation_fraction=config.data.validation_fraction, seed=config.train.seed,
+                     tokenizer=tokenizer, max_length=config.train.max_length)
+    data.require_ok()
+    reporter = Reporter(None, [])
+    ctx = TrainContext(config=config, home=home, run=run, data=data, model=resolved, reporter=reporter,
+                       hardware=detect_hardware())
+    recipe = _recipe_for(ctx)
+    try:
+        recipe.load_trained()
+        report = recipe.evaluate()
+    finally:
+        recipe.cleanup()
+    target = run.eval if data_path is None else run.path / f"eval-{Path(data_path).stem}.json"
+    target.write_text(json.dumps(report, indent=1, default=str), encoding="utf-8")
+    return report

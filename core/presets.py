@@ -1,0 +1,96 @@
+"""Presets chosen from the data: every training setting the user left empty gets a value here.
+
+The numbers are data, in one table per task and strategy, measured on 2 CPU cores (see the README's tables):
+LoRA on a small encoder needs a far higher learning rate than a full fine-tune, and head-only epochs are
+almost free once features are cached, so the presets differ more between strategies than between tasks.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+
+from .config import JobConfig, TrainConfig
+from .hardware import Hardware
+
+
+@dataclass(frozen=True)
+class Recipe:
+    learning_rate: float
+    epochs: dict  # preset -> epochs
+    batch_size: int
+    lora_r: int | None = None
+
+
+# (task, strategy) -> recipe. "quick" is for a first look, "thorough" for the final model.
+RECIPES: dict[tuple[str, str], Recipe] = {
+    ("chat", "lora"): Recipe(1e-3, {"quick": 1, "balanced": 2, "thorough": 3}, 4, 8),
+    ("chat", "qlora"): Recipe(1e-3, {"quick": 1, "balanced": 2, "thorough": 3}, 4, 8),
+    ("chat", "full"): Recipe(5e-5, {"quick": 1, "balanced": 2, "thorough": 3}, 4),
+    ("text-classification", "head-only"): Recipe(1e-2, {"quick": 30, "balanced": 60, "thorough": 150}, 64),
+    ("text-classification", "lora"): Recipe(2e-3, {"quick": 3, "balanced": 8, "thorough": 12}, 16, 8),
+    ("text-classification", "full"): Recipe(1e-4, {"quick": 2, "balanced": 6, "thorough": 10}, 16),
+    ("image-classification", "head-only"): Recipe(1e-2, {"quick": 30, "balanced": 60, "thorough": 150}, 64),
+    ("image-classification", "lora"): Recipe(2e-3, {"quick": 3, "balanced": 6, "thorough": 10}, 16, 8),
+    ("image-classification", "full"): Recipe(3e-4, {"quick": 3, "balanced": 6, "thorough": 10}, 16),
+}
+
+MAX_LENGTH_CAP = {"cpu": 512, "cuda": 2048}
+
+
+def choose_max_length(token_lengths: dict | None, device: str, task: str) -> int:
+    """The 98th percentile of the rendered lengths, rounded up to 32, within [64, cap] (few rows truncated)."""
+    cap = MAX_LENGTH_CAP.get(device, 512)
+    if task == "image-classification":
+        return 0
+    lengths = token_lengths or {}
+    p = lengths.get("p98") or lengths.get("p99") or lengths.get("p95") or lengths.get("max")
+    if not p:
+        return min(cap, 256)
+    return int(min(cap, max(64, math.ceil(float(p) / 32) * 32)))
+
+
+def fill_presets(config: JobConfig, n_train: int, hardware: Hardware, token_lengths: dict | None = None) -> JobConfig:
+    """Return a copy of ``config`` with every empty training setting filled from the data and the machine.
+
+    Args:
+        config: the job as the user set it; values they set are kept.
+        n_train: rows (or images) in the training split.
+        hardware: the machine the job runs on (batch size and length caps differ on a GPU).
+        token_lengths: the data summary's token length statistics (p95/p98/p99/max), if any.
+    """
+    recipe = RECIPES.get((config.task, config.strategy))
+    if recipe is None:
+        return config
+    t = config.train
+    on_gpu = hardware.device == "cuda"
+    batch = t.batch_size or (recipe.batch_size * (2 if on_gpu else 1))
+    batch = max(1, min(batch, max(1, n_train)))
+    accum = t.grad_accum or (2 if config.task == "chat" and not on_gpu and n_train >= 64 else 1)
+    epochs = t.epochs if t.epochs is not None else recipe.epochs.get(t.preset, recipe.epochs["balanced"])
+    steps_per_epoch = max(1, math.ceil(n_train / (batch * accum)))
+    total = t.max_steps or max(1, math.ceil(steps_per_epoch * epochs))
+    eval_every = t.eval_every or max(1, total // 8)
+    filled = dataclasses.replace(
+        t,
+        epochs=float(epochs),
+        learning_rate=t.learning_rate or recipe.learning_rate,
+        batch_size=batch,
+        grad_accum=accum,
+        max_length=t.max_length or (choose_max_length(token_lengths, hardware.device, config.task) or None),
+        lora_r=t.lora_r or recipe.lora_r if config.strategy in ("lora", "qlora") else t.lora_r,
+        lora_alpha=t.lora_alpha or ((t.lora_r or recipe.lora_r or 8) * 2 if config.strategy in ("lora", "qlora")
+                                    else None),
+        eval_every=eval_every,
+        save_every=t.save_every or max(eval_every, total // 4, 1),
+        threads=t.threads or (None if on_gpu else hardware.train_threads),
+    )
+    return dataclasses.replace(config, train=filled)
+
+
+def estimated_steps(train: TrainConfig, n_train: int) -> int:
+    """Optimizer steps the filled-in settings will run."""
+    if train.max_steps:
+        return train.max_steps
+    per_epoch = math.ceil(n_train / ((train.batch_size or 1) * (train.grad_accum or 1)))
+    return max(1, math.ceil(per_epoch * (train.epochs or 1)))

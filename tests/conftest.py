@@ -1,0 +1,39 @@
+"""Shared test set-up: offline, one thread per op, a fresh studio home per test, one shared model cache."""
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import shutil  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+from core.home import Home  # noqa: E402
+
+REPO = Path(__file__).resolve().parent.parent
+torch.set_num_threads(1)
+
+
+@pytest.fixture
+def home(tmp_path) -> Home:
+    """An empty studio home for one test."""
+    return Home.resolve(tmp_path / "studio-home")
+
+
+@pytest.fixture(scope="session")
+def model_cache(tmp_path_factory) -> Path:
+    """One model cache for the whole session, so the packaged SmolLM2 is converted once, not per test."""
+    return tmp_path_factory.mktemp("model-cache")
+
+
+@pytest.fixture
+def packaged_home(tmp_path, model_cache) -> Home:
+    """A fresh studio home whose models folder is the session's shared cache (real packaged models)."""
+    home = Home.resolve(tmp_path / "studio-home")
+    shutil.rmtree(home.models)
+    home.models.symlink_to(model_cache, target_is_directory=True)
+    return home
