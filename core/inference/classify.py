@@ -1,0 +1,165 @@
+"""Predictions from a trained classifier run, tuned or base, for the playground and the CLI.
+
+``Classifier.from_run(run_dir, home)`` reads the run's config and model folder and loads lazily on the first
+prediction. "base" answers with the untouched base model: the nearest class centroid (cosine) on its frozen
+embeddings, with the centroids the run saved from its training split.
+"""
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..config import JobConfig
+from ..engine.classify_models import ModelInputs, load_model, read_info
+
+WHICH = ("tuned", "base")
+
+
+class Classifier:
+    """A trained text or image classifier from one run folder; safe to share between threads.
+
+    Args:
+        run_dir: the run folder (holds config.yaml and model/).
+        home: the studio home (where the base model is found); ``Home.resolve()`` when None.
+    """
+
+    def __init__(self, run_dir: Path, home=None) -> None:
+        self.run_dir = Path(run_dir)
+        self.home = home
+        self._lock = threading.Lock()
+        self._loaded = False
+        self._encoder = None  # the base model's frozen encoder (head-only and base predictions)
+        self._head = None
+        self._model = None
+        self._inputs: ModelInputs | None = None
+
+    @classmethod
+    def from_run(cls, run_dir: Path, home=None) -> "Classifier":
+        """A classifier for ``run_dir`` (nothing is loaded until the first prediction).
+
+        Args:
+            run_dir: the run folder.
+            home: the studio home; ``Home.resolve()`` when None.
+        """
+        run_dir = Path(run_dir)
+        if not (run_dir / "config.yaml").is_file():
+            raise FileNotFoundError(f"{run_dir} is not a run folder (it has no config.yaml): pick a run from "
+                                    "`studio runs`.")
+        classifier = cls(run_dir, home)
+        classifier._read()
+        return classifier
+
+    load = from_run
+
+    def _read(self) -> None:
+        self.config = JobConfig.load(self.run_dir / "config.yaml")
+        if self.config.task not in ("text-classification", "image-classification"):
+            raise ValueError(f"{self.run_dir.name} is a {self.config.task} run, not a classifier: open it in the "
+                             "chat playground.")
+        self.info, self.labels = read_info(self.model_dir)
+
+    @property
+    def model_dir(self) -> Path:
+        return self.run_dir / "model"
+
+    @property
+    def task(self) -> str:
+        return self.config.task
+
+    def predict(self, item: Any, which: str = "tuned") -> list[tuple[str, float]]:
+        """Every class with its probability, most likely first.
+
+        Args:
+            item: a text (str) for text classifiers; a PIL image or an image path for image classifiers.
+            which: "tuned" (the trained model) or "base" (the base model's nearest class centroid).
+        """
+        if which not in WHICH:
+            raise ValueError(f"which='{which}' is unknown: use 'tuned' or 'base'.")
+        item = self._check(item)
+        with self._lock:
+            self._ensure_loaded()
+            probs = self._tuned(item) if which == "tuned" else self._base(item)
+        order = np.argsort(-probs, kind="stable")
+        return [(self.labels[i], float(probs[i])) for i in order]
+
+    def _check(self, item: Any) -> Any:
+        if self.task == "text-classification":
+            if not isinstance(item, str) or not item.strip():
+                raise ValueError("give some text to classify.")
+            return item
+        from PIL import Image
+
+        if isinstance(item, Image.Image):
+            return item
+        if isinstance(item, (str, Path)) and Path(item).is_file():
+            return str(item)
+        raise ValueError("give an image (a picture, or the path of an image file) to classify.")
+
+    # --- loading ------------------------------------------------------------------------------------
+    def _ensure_loaded(self) -> None:
+        if self._loaded:
+            return
+        from ..home import Home
+        from ..models import resolve_model
+
+        self.home = self.home or Home.resolve()
+        self.resolved = resolve_model(self.config.model, self.home, task=self.task)
+        if self.info["strategy"] == "head-only":
+            from ..engine.classify import load_head
+            self._head, _ = load_head(self.model_dir)
+        else:
+            self._model = load_model(self.model_dir, self.info["strategy"], self.resolved, self.task, self.labels)
+            self._inputs = self._model_inputs()
+        self._centroids, self._centroid_meta = _read_centroids(self.model_dir)
+        self._loaded = True
+
+    def _model_inputs(self) -> ModelInputs:
+        if self.task == "text-classification":
+            from transformers import AutoTokenizer
+            source = self.model_dir if (self.model_dir / "tokenizer_config.json").is_file() else self.resolved.path
+            return ModelInputs(self.task, tokenizer=AutoTokenizer.from_pretrained(source),
+                               max_length=self.info.get("max_length", 256))
+        return ModelInputs(self.task, image_size=self.info["image_size"], mean=self.info["mean"],
+                           std=self.info["std"], interpolate=bool(self.info.get("interpolate")))
+
+    def _base_encoder(self):
+        if self._encoder is None:
+            from ..engine.classify_features import load_encoder
+            self._encoder = load_encoder(self.resolved, self.task, image_size=self.info.get("image_size"),
+                                         max_length=self.info.get("max_length"))
+        return self._encoder
+
+    # --- predicting ---------------------------------------------------------------------------------
+    def _tuned(self, item) -> np.ndarray:
+        if self._head is not None:
+            taps = self._base_encoder().encode([item])
+            with torch.no_grad():
+                return torch.softmax(self._head(taps[int(self.info["tap_index"])]), dim=1)[0].numpy()
+        from ..engine.classify_models import predict_probs
+        return predict_probs(self._model, self._inputs, [item])[0]
+
+    def _base(self, item) -> np.ndarray:
+        from ..engine.classify_baselines import centroid_probs
+
+        if self._centroids is None:
+            raise FileNotFoundError(f"{self.model_dir} has no base_centroids.safetensors, so the base model "
+                                    "cannot be asked: retrain the run to get it.")
+        taps = self._base_encoder().encode([item])
+        return centroid_probs(self._centroids, taps[int(self._centroid_meta.get("tap_index", len(taps) - 1))],
+                              float(self._centroid_meta.get("scale", 20.0)))[0]
+
+
+def _read_centroids(folder: Path) -> tuple[torch.Tensor | None, dict]:
+    from safetensors import safe_open
+
+    from ..engine.classify import CENTROIDS_FILE
+
+    path = folder / CENTROIDS_FILE
+    if not path.is_file():
+        return None, {}
+    with safe_open(str(path), framework="pt") as handle:
+        return handle.get_tensor("centroids"), dict(handle.metadata() or {})

@@ -1,0 +1,144 @@
+"""Plotly figures built from run events and data summaries. Pure functions: no gradio, no state."""
+from __future__ import annotations
+
+from typing import Any, Iterable, Sequence
+
+import plotly.graph_objects as go
+
+HEIGHT = 300
+PALETTE = ("#4f46e5", "#0ea5e9", "#f59e0b", "#10b981", "#ef4444", "#8b5cf6", "#ec4899", "#64748b")
+
+
+def _layout(fig: go.Figure, title: str, x: str, y: str, height: int = HEIGHT) -> go.Figure:
+    fig.update_layout(
+        title={"text": title, "x": 0.02, "font": {"size": 15}}, height=height, template="plotly_white",
+        margin={"l": 50, "r": 16, "t": 44, "b": 42}, xaxis_title=x, yaxis_title=y,
+        legend={"orientation": "h", "y": 1.02, "x": 1, "xanchor": "right", "yanchor": "bottom"},
+    )
+    return fig
+
+
+def empty_figure(title: str, hint: str) -> go.Figure:
+    """A blank chart that says why it is blank, instead of an empty grid."""
+    fig = go.Figure()
+    fig.add_annotation(text=hint, showarrow=False, font={"size": 13, "color": "#64748b"},
+                       xref="paper", yref="paper", x=0.5, y=0.5)
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False)
+    return _layout(fig, title, "", "")
+
+
+def ema(values: Sequence[float], alpha: float = 0.2) -> list[float]:
+    """Exponential moving average, debiased so the first points are not pulled towards zero."""
+    out, avg, weight = [], 0.0, 0.0
+    for v in values:
+        avg = (1 - alpha) * avg + alpha * v
+        weight = (1 - alpha) * weight + alpha
+        out.append(avg / weight)
+    return out
+
+
+def _points(events: Iterable[dict[str, Any]], kind: str, key: str) -> tuple[list, list]:
+    xs, ys = [], []
+    for e in events:
+        if e.get("type") == kind and isinstance(e.get(key), (int, float)):
+            xs.append(e.get("step", len(xs)))
+            ys.append(float(e[key]))
+    return xs, ys
+
+
+def loss_figure(events: list[dict[str, Any]]) -> go.Figure:
+    """Training loss, raw (faint) and smoothed, with the eval loss when there is one."""
+    xs, ys = _points(events, "train", "loss")
+    if not xs:
+        return empty_figure("Training loss", "The curve appears after the first logged steps.")
+    fig = go.Figure()
+    fig.add_scatter(x=xs, y=ys, mode="lines+markers" if len(xs) < 30 else "lines", name="loss",
+                    line={"color": PALETTE[0], "width": 1}, opacity=0.35, marker={"size": 4})
+    fig.add_scatter(x=xs, y=ema(ys), mode="lines", name="smoothed", line={"color": PALETTE[0], "width": 2.5})
+    ex, ey = _points(events, "eval", "eval_loss")
+    if ex:
+        fig.add_scatter(x=ex, y=ey, mode="lines+markers", name="eval loss", line={"color": PALETTE[2], "width": 2})
+    return _layout(fig, "Training loss", "step", "loss")
+
+
+def eval_figure(events: list[dict[str, Any]]) -> go.Figure:
+    """Accuracy and macro F1 for classifiers, eval loss for chat: whichever the run reports."""
+    fig = go.Figure()
+    for i, (key, name) in enumerate((("accuracy", "accuracy"), ("macro_f1", "macro F1"))):
+        xs, ys = _points(events, "eval", key)
+        if xs:
+            fig.add_scatter(x=xs, y=ys, mode="lines+markers", name=name, line={"color": PALETTE[3 + i]})
+    if fig.data:
+        fig.update_yaxes(range=[0, 1.02])
+        return _layout(fig, "Validation accuracy", "step", "score")
+    xs, ys = _points(events, "eval", "eval_loss")
+    if not xs:
+        return empty_figure("Validation", "Evaluation points appear after the first evaluation.")
+    fig.add_scatter(x=xs, y=ys, mode="lines+markers", name="eval loss", line={"color": PALETTE[2]})
+    return _layout(fig, "Validation loss", "step", "loss")
+
+
+def lr_figure(events: list[dict[str, Any]]) -> go.Figure:
+    xs, ys = _points(events, "train", "learning_rate")
+    if not xs:
+        return empty_figure("Learning rate", "The schedule appears with the first steps.")
+    fig = go.Figure(go.Scatter(x=xs, y=ys, mode="lines", name="learning rate", line={"color": PALETTE[1]}))
+    fig.update_yaxes(exponentformat="e")
+    return _layout(fig, "Learning rate", "step", "lr")
+
+
+def class_balance_figure(counts: dict[str, int]) -> go.Figure:
+    """Rows per class, largest first; a skew shows at a glance."""
+    if not counts:
+        return empty_figure("Class balance", "No classes: this task has no labels.")
+    items = sorted(counts.items(), key=lambda kv: (-kv[1], str(kv[0])))
+    fig = go.Figure(go.Bar(x=[str(k) for k, _ in items], y=[v for _, v in items], marker_color=PALETTE[0],
+                           text=[v for _, v in items], textposition="outside"))
+    return _layout(fig, "Class balance", "class", "rows")
+
+
+def token_length_figure(stats: dict | None, max_length: int | None = None) -> go.Figure:
+    """Histogram of example lengths in tokens (from the data summary's bins), with the cut-off marked.
+
+    Args:
+        stats: ``{"histogram": {"edges": [...], "counts": [...]}, "p95": ..., "sampled": bool}``.
+        max_length: where rows will be truncated, if known.
+    """
+    hist = (stats or {}).get("histogram") or {}
+    edges, counts = hist.get("edges") or [], hist.get("counts") or []
+    if not counts or len(edges) != len(counts) + 1:
+        return empty_figure("Length in tokens", "Token lengths appear once the data is read with a tokenizer.")
+    centres = [(a + b) / 2 for a, b in zip(edges[:-1], edges[1:])]
+    widths = [max(b - a, 0.5) for a, b in zip(edges[:-1], edges[1:])]
+    fig = go.Figure(go.Bar(x=centres, y=counts, width=widths, marker_color=PALETTE[1], name="examples",
+                           hovertemplate="%{x:.0f} tokens: %{y} examples<extra></extra>"))
+    if max_length:
+        fig.add_vline(x=max_length, line={"color": PALETTE[4], "dash": "dash"},
+                      annotation_text=f"cut at {max_length}", annotation_position="top right")
+    title = "Length in tokens" + (" (from a sample)" if stats.get("sampled") else "")
+    return _layout(fig, title, "tokens per example", "examples")
+
+
+def confusion_figure(matrix: Sequence[Sequence[int]], labels: Sequence[str]) -> go.Figure:
+    """Rows are true classes, columns predicted ones; the diagonal is what the model gets right."""
+    if not matrix or not labels:
+        return empty_figure("Confusion matrix", "No confusion matrix for this run.")
+    names = [str(x) for x in labels]
+    fig = go.Figure(go.Heatmap(z=[list(r) for r in matrix], x=names, y=names, colorscale="Blues",
+                               texttemplate="%{z}", hovertemplate="true %{y}<br>predicted %{x}<br>%{z}<extra></extra>"))
+    fig.update_yaxes(autorange="reversed")
+    size = max(HEIGHT, 40 * len(names) + 120)
+    return _layout(fig, "Confusion matrix (tuned model)", "predicted", "true", height=min(size, 700))
+
+
+def overlay_figure(curves: dict[str, list[dict[str, Any]]]) -> go.Figure:
+    """Smoothed training loss of several runs on one chart, one colour each."""
+    fig = go.Figure()
+    for i, (name, events) in enumerate(curves.items()):
+        xs, ys = _points(events, "train", "loss")
+        if xs:
+            fig.add_scatter(x=xs, y=ema(ys), mode="lines", name=name, line={"color": PALETTE[i % len(PALETTE)]})
+    if not fig.data:
+        return empty_figure("Compare runs", "Pick runs that logged training steps to overlay their loss curves.")
+    return _layout(fig, "Training loss (smoothed) by run", "step", "loss", height=360)

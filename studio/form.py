@@ -1,0 +1,64 @@
+"""The one place where the typed widgets become a ``JobConfig``.
+
+Every number arrives from a ``gr.Number``/``gr.Slider`` (already a number, or None when the field is left
+empty: the preset decides), every choice from a ``gr.Radio``/``gr.Dropdown``. Nothing is parsed from text.
+"""
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass
+
+from core.config import DataConfig, JobConfig, TrainConfig
+
+# The advanced fields, in the order the settings tab lays them out and passes them in.
+ADVANCED = ("epochs", "max_steps", "learning_rate", "batch_size", "grad_accum", "max_length",
+            "lora_r", "lora_alpha", "eval_every", "seed", "max_minutes")
+INT_FIELDS = {"max_steps", "batch_size", "grad_accum", "max_length", "lora_r", "lora_alpha", "eval_every", "seed"}
+
+
+@dataclass(frozen=True, eq=False)  # identity hash: Gradio hashes State values, and ``columns`` is a dict
+class DataChoice:
+    """What the data step settled: the file or folder, the task and the role -> column choices."""
+
+    path: str
+    task: str
+    columns: dict[str, str]
+    validation_path: str | None = None
+
+
+def build_config(data: DataChoice, model: str, strategy: str, preset: str, name: str | None,
+                 validation_fraction: float | None, *advanced) -> JobConfig:
+    """Turn the widget values into a job config, without validating it (``JobConfig.validate`` does that).
+
+    Args:
+        data: the data step's choice.
+        model: a catalog key, a hub id or a local folder.
+        strategy: qlora | lora | head-only | full.
+        preset: quick | balanced | thorough.
+        name: a label for the run, or empty.
+        validation_fraction: from the slider; 0 means "choose from the data size".
+        advanced: the values of ``ADVANCED`` in that order; None (an empty field) lets the preset decide.
+    """
+    values = dict(zip(ADVANCED, advanced))
+    train = TrainConfig(preset=preset)
+    for key, value in values.items():
+        if value is None:
+            continue
+        setattr(train, key, int(value) if key in INT_FIELDS else float(value))
+    if train.seed is None:
+        train.seed = 0
+    fraction = float(validation_fraction) if validation_fraction else None
+    return JobConfig(
+        task=data.task, model=str(model or "").strip(), strategy=strategy,
+        data=DataConfig(path=data.path, columns=dict(data.columns), validation_path=data.validation_path,
+                        validation_fraction=fraction),
+        train=train, name=(name or "").strip() or None,
+    )
+
+
+def command_for(config_file: str, home: str | None = None) -> str:
+    """The shell command that reruns a job saved as ``config_file``."""
+    parts = ["studio", "train", config_file]
+    if home:
+        parts += ["--home", home]
+    return " ".join(shlex.quote(p) for p in parts)

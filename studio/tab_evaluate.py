@@ -1,0 +1,258 @@
+"""Step 5, evaluate and try: before/after on the validation split, then a playground.
+
+Chat runs get base and tuned answers side by side, streamed, for the same prompt and settings; classifiers
+get a text box or an image upload with the labels and probabilities of both models.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Iterator
+
+import gradio as gr
+import pandas as pd
+
+from core.config import ConfigError, JobConfig
+from core.engine.run_dir import RunDir, list_runs
+
+from . import charts
+from .context import Studio
+from .views import esc, notice
+
+SKIP_SECTIONS = ("base", "tuned", "change", "deltas", "confusion", "confusion_matrix", "head")
+PLAYGROUND = {"concurrency_id": "playground", "concurrency_limit": 1}
+
+
+def build(st: Studio) -> None:
+    gr.Markdown("## Did it learn?\nThe tuned model against the model you started from, on validation rows it "
+                "never trained on. Then try it yourself.")
+    with gr.Row():
+        run = gr.Dropdown(label="Run", choices=[], scale=5, elem_id="eval-run", allow_custom_value=False)
+        refresh = gr.Button("↻ Refresh", size="sm", scale=1, elem_id="eval-refresh")
+    report = gr.HTML(notice("No finished run yet: train one in step 4, or open a past run from step 6.", "info"),
+                     elem_id="eval-report")
+    confusion = gr.Plot(visible=False, show_label=False, elem_id="eval-confusion")
+    mistakes_table = gr.Dataframe(visible=False, label="Misclassified examples (most confident first)",
+                                  interactive=False, wrap=True, max_height=320, elem_id="eval-mistakes")
+    mistakes_gallery = gr.Gallery(visible=False, label="Misclassified images: true → predicted", columns=8,
+                                  height=220, elem_id="eval-mistakes-gallery")
+    answers = gr.Dataframe(visible=False, label="Validation prompts: the base and the tuned answers",
+                           interactive=False, wrap=True, max_height=420, elem_id="eval-answers")
+    gr.Markdown("### Playground")
+    with gr.Group(visible=False) as chat_box:
+        with gr.Row():
+            base_chat = gr.Chatbot(label="Base model", height=340, elem_id="chat-base")
+            tuned_chat = gr.Chatbot(label="Tuned model", height=340, elem_id="chat-tuned")
+        with gr.Row():
+            prompt = gr.Textbox(placeholder="Ask something your data is about…", show_label=False, scale=6,
+                                elem_id="chat-prompt", submit_btn=False)
+            send = gr.Button("Send", variant="primary", scale=1, elem_id="chat-send")
+            clear = gr.Button("Clear", scale=1, elem_id="chat-clear")
+        with gr.Accordion("Generation settings (the same for both)", open=False):
+            with gr.Row():
+                max_new = gr.Slider(16, 1024, value=192, step=16, label="Max new tokens")
+                temperature = gr.Slider(0, 1.5, value=0.0, step=0.05, label="Temperature (0 = always the same answer)")
+                top_p = gr.Slider(0.1, 1.0, value=0.9, step=0.05, label="Top-p")
+            system = gr.Textbox(label="System prompt (optional)", lines=2)
+    with gr.Group(visible=False) as classify_box:
+        with gr.Row():
+            with gr.Column():
+                text_in = gr.Textbox(label="Text to classify", lines=3, visible=False, elem_id="clf-text")
+                image_in = gr.Image(label="Image to classify", type="filepath", visible=False, height=220,
+                                    elem_id="clf-image")
+                predict = gr.Button("Classify", variant="primary", elem_id="clf-predict")
+            base_label = gr.Label(label="Base model", num_top_classes=5, elem_id="clf-base")
+            tuned_label = gr.Label(label="Tuned model", num_top_classes=5, elem_id="clf-tuned")
+    play_note = gr.HTML(elem_id="play-note")
+
+    view = [report, confusion, mistakes_table, mistakes_gallery, answers, chat_box, classify_box, text_in, image_in,
+            base_chat, tuned_chat, base_label, tuned_label]
+    st.shared.update(eval_run=run, eval_view=view)
+    session = st["session"]
+    refresh.click(lambda s, r: _runs(st, s, r), [session, run], [run])
+    session.change(lambda s, r: _runs(st, s, r, prefer_session=True), [session, run], [run])
+    run.change(lambda r: _show(st, r), [run], view)
+    send.click(_chat_handler(st), [run, prompt, base_chat, tuned_chat, max_new, temperature, top_p, system],
+               [base_chat, tuned_chat, prompt, play_note], **PLAYGROUND)
+    prompt.submit(_chat_handler(st), [run, prompt, base_chat, tuned_chat, max_new, temperature, top_p, system],
+                  [base_chat, tuned_chat, prompt, play_note], **PLAYGROUND)
+    clear.click(lambda: ([], [], ""), None, [base_chat, tuned_chat, play_note])
+    predict.click(lambda r, t, i: _classify(st, r, t, i), [run, text_in, image_in],
+                  [base_label, tuned_label, play_note], **PLAYGROUND)
+
+
+def usable_runs(st: Studio, owner: str | None) -> list[RunDir]:
+    """Runs that produced a model; in public mode only the visitor's own."""
+    runs = [r for r in list_runs(st.home.runs) if r.model.is_dir() and any(r.model.iterdir())]
+    if st.public:
+        mine = {str(s.run_dir) for s in st.manager.jobs(owner)} if owner else set()
+        runs = [r for r in runs if str(r.path) in mine]
+    return runs
+
+
+def _runs(st: Studio, session: dict | None, current: str | None, prefer_session: bool = False):
+    session = session or {}
+    runs = usable_runs(st, session.get("owner"))
+    choices = [(_run_label(r), str(r.path)) for r in runs]
+    paths = [p for _, p in choices]
+    wanted = session.get("run") if prefer_session and session.get("run") in paths else current
+    if wanted not in paths:
+        wanted = session.get("run") if session.get("run") in paths else (paths[0] if paths else None)
+    if prefer_session and wanted == current:
+        return gr.update(choices=choices)
+    return gr.update(choices=choices, value=wanted)
+
+
+def _run_label(run: RunDir) -> str:
+    status = run.read_status().get("status", "?")
+    return f"{run.name} · {status}"
+
+
+def _config(run_path: str) -> JobConfig | None:
+    try:
+        return JobConfig.load(RunDir(Path(run_path)).config)
+    except ConfigError:
+        return None
+
+
+def _show(st: Studio, run_path: str | None) -> list:
+    hidden = gr.update(visible=False)
+    config = _config(run_path) if run_path else None
+    if config is None:
+        return [notice("Choose a run above.", "info"), *[hidden] * 6, hidden, hidden, [], [], None, None]
+    report = RunDir(Path(run_path)).read_eval()
+    is_chat = config.task == "chat"
+    out = [_report_html(report, config), *_classifier_views(report, config), _answers_view(report)]
+    out += [gr.update(visible=is_chat), gr.update(visible=not is_chat),
+            gr.update(visible=config.task == "text-classification", value=""),
+            gr.update(visible=config.task == "image-classification", value=None), [], [], None, None]
+    return out
+
+
+def _report_html(report: dict | None, config: JobConfig) -> str:
+    if not report:
+        return notice("This run has no evaluation (it was stopped before, or had no validation rows). "
+                      "The playground below still works.", "warn")
+    if report.get("message") and not report.get("tuned"):
+        return notice(report["message"], "warn")
+    base, tuned = report.get("base") or {}, report.get("tuned") or {}
+    others = {k: v for k, v in report.items() if isinstance(v, dict) and k not in SKIP_SECTIONS
+              and any(isinstance(v.get(m), (int, float)) for m in tuned)}
+    titles = {b.get("key"): b.get("title") for b in report.get("baselines") or [] if isinstance(b, dict)}
+    rows = []
+    for metric, value in tuned.items():
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            continue
+        before = base.get(metric)
+        lower_better = "loss" in metric or "perplexity" in metric
+        rows.append(_metric_row(metric, before, value, lower_better, [o.get(metric) for o in others.values()]))
+    header = "".join(f"<th>{esc(titles.get(k) or k.replace('_', ' '))}</th>" for k in others)
+    rows_html = "".join(rows)
+    n = next((report[k] for k in ("rows", "examples") if isinstance(report.get(k), int)), None)
+    caption = f"On {n} validation rows." if n else "On the validation split."
+    return (f'<div class="st-card"><table class="st-metrics"><thead><tr><th>metric</th><th>base</th><th>tuned</th>'
+            f'<th>change vs base</th>{header}</tr></thead><tbody>{rows_html}</tbody></table>'
+            f'<p class="st-muted">{esc(caption)} Green is better.</p></div>')
+
+
+def _metric_row(metric: str, before: Any, after: float, lower_better: bool, others: list) -> str:
+    def fmt(v):
+        if not isinstance(v, (int, float)):
+            return "–"
+        return f"{v:.1%}" if metric in ("accuracy", "macro_f1") else f"{v:.3f}"
+
+    change, cls = "–", ""
+    if isinstance(before, (int, float)):
+        delta = after - before
+        better = delta < 0 if lower_better else delta > 0
+        cls = "st-better" if better else ("st-worse" if delta else "")
+        change = (f"{delta * 100:+.1f} pts" if metric in ("accuracy", "macro_f1")
+                  else f"{delta:+.3f}" + (f" ({delta / before:+.0%})" if before else ""))
+    other_cells = "".join(f"<td>{fmt(o)}</td>" for o in others)
+    return (f"<tr><td>{esc(metric.replace('_', ' '))}</td><td>{fmt(before)}</td><td><strong>{fmt(after)}</strong>"
+            f'</td><td class="{cls}">{change}</td>{other_cells}</tr>')
+
+
+def _classifier_views(report: dict | None, config: JobConfig) -> list:
+    hidden = gr.update(visible=False)
+    if not report or config.task == "chat":
+        return [hidden, hidden, hidden]
+    confusion = report.get("confusion_matrix") or report.get("confusion") or {}
+    figure = gr.update(value=charts.confusion_figure(confusion.get("matrix"), confusion.get("labels")),
+                       visible=bool(confusion.get("matrix")))
+    wrong = report.get("mistakes") or report.get("misclassified") or []
+    if config.task == "image-classification":
+        items = [(m["item"], f"{m['true']} → {m['predicted']} ({m.get('confidence', 0):.0%})") for m in wrong
+                 if Path(str(m.get("item", ""))).is_file()]
+        return [figure, hidden, gr.update(value=items, visible=bool(items))]
+    frame = pd.DataFrame([{"text": m.get("item"), "true": m.get("true"), "predicted": m.get("predicted"),
+                           "confidence": round(float(m.get("confidence", 0)), 3)} for m in wrong])
+    return [figure, gr.update(value=frame, visible=bool(wrong)), hidden]
+
+
+def _answers_view(report: dict | None):
+    examples = (report or {}).get("examples") or []
+    if not isinstance(examples, list) or not examples:
+        return gr.update(visible=False)
+    frame = pd.DataFrame([{k: e.get(k, "") for k in ("prompt", "reference", "base", "tuned")} for e in examples])
+    return gr.update(value=frame, visible=True)
+
+
+# --- playground ------------------------------------------------------------------------------------
+def _chat_model(st: Studio, run_path: str):
+    from core.inference.chat import ChatModel
+
+    return st.models.get(("chat", run_path), lambda: ChatModel.from_run(Path(run_path), st.home))
+
+
+def _chat_handler(st: Studio):
+    def handler(run_path, prompt, base_hist, tuned_hist, max_new, temperature, top_p, system,
+                progress=gr.Progress()) -> Iterator[tuple]:
+        prompt = (prompt or "").strip()
+        if not run_path or not prompt:
+            yield base_hist, tuned_hist, prompt, notice("Choose a run and type a message first.", "info")
+            return
+        progress(0, desc="Loading the model")
+        try:
+            model = _chat_model(st, run_path)
+        except Exception as exc:  # a missing or broken model folder: say so instead of a red toast
+            yield base_hist, tuned_hist, prompt, notice(f"Could not load this run's model: {exc}", "error")
+            return
+        settings = {"max_new_tokens": int(max_new), "temperature": float(temperature), "top_p": float(top_p),
+                    "system": (system or "").strip() or None}
+        base_hist = list(base_hist or []) + [{"role": "user", "content": prompt}]
+        tuned_hist = list(tuned_hist or []) + [{"role": "user", "content": prompt}]
+        # Base first, then tuned: the two share weights (the adapter is toggled), so they cannot run at once.
+        for use_tuned, hist in ((False, base_hist), (True, tuned_hist)):
+            history = [dict(m) for m in hist]
+            hist.append({"role": "assistant", "content": ""})
+            for text in _accumulate(model.stream(history, use_tuned=use_tuned, **settings)):
+                hist[-1] = {"role": "assistant", "content": text}
+                yield base_hist, tuned_hist, "", ""
+        yield base_hist, tuned_hist, "", ""
+    return handler
+
+
+def _accumulate(chunks) -> Iterator[str]:
+    text = ""
+    for chunk in chunks:
+        text += chunk
+        yield text
+
+
+def _classify(st: Studio, run_path: str | None, text: str | None, image: str | None):
+    from core.inference.classify import Classifier
+
+    config = _config(run_path) if run_path else None
+    if config is None:
+        return None, None, notice("Choose a run first.", "info")
+    item = image if config.task == "image-classification" else (text or "").strip()
+    if not item:
+        what = "an image" if config.task == "image-classification" else "some text"
+        return None, None, notice(f"Give {what} to classify.", "info")
+    try:
+        model = st.models.get(("classify", run_path), lambda: Classifier.from_run(Path(run_path), st.home))
+        base = dict(model.predict(item, which="base"))
+        tuned = dict(model.predict(item, which="tuned"))
+    except Exception as exc:  # a broken model folder or an unreadable image: say what happened
+        return None, None, notice(f"Could not classify: {exc}", "error")
+    return base, tuned, ""

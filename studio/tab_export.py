@@ -1,0 +1,149 @@
+"""Step 6, export and history: download what a run made, list past runs, overlay their loss curves and
+open any of them in the playground.
+"""
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+
+import gradio as gr
+import pandas as pd
+
+from core.config import ConfigError, JobConfig
+from core.engine.events import read_events
+from core.engine.run_dir import RunDir, list_runs
+from core.export import ExportError, export_merged, export_zip
+
+from . import charts
+from .context import Studio
+from .tab_evaluate import usable_runs
+from .views import headline_metric, notice
+
+HISTORY_COLUMNS = ["Run", "Status", "Task", "Model", "Strategy", "Result"]
+
+
+def build(st: Studio) -> None:
+    gr.Markdown("## Take it with you\nDownload the trained weights with their config and model card, or the whole "
+                "run. Below: every run on this machine.")
+    with gr.Row():
+        run = gr.Dropdown(label="Run to export", choices=[], scale=5, elem_id="export-run")
+        refresh = gr.Button("↻ Refresh", size="sm", scale=1, elem_id="export-refresh")
+    with gr.Row():
+        weights = gr.Button("Adapter / head (zip)", elem_id="export-weights")
+        merged = gr.Button("Merged model (zip)", elem_id="export-merged")
+        bundle = gr.Button("Whole run: config, metrics, card, weights (zip)", elem_id="export-bundle")
+    files = gr.File(label="Downloads", file_count="multiple", interactive=False, elem_id="export-files")
+    export_note = gr.HTML(elem_id="export-note")
+
+    gr.Markdown("## History")
+    history = gr.Dataframe(headers=HISTORY_COLUMNS, interactive=False, wrap=True, max_height=360,
+                           elem_id="history-table")
+    with gr.Row():
+        compare = gr.Dropdown(label="Overlay the loss curves of", choices=[], multiselect=True, scale=5,
+                              elem_id="history-compare")
+        open_run = gr.Button("Open the export run in the playground", scale=2, elem_id="history-open")
+    overlay = gr.Plot(charts.overlay_figure({}), show_label=False, elem_id="history-overlay")
+
+    session = st["session"]
+    listing = [run, history, compare]
+    refresh.click(lambda s, r: _refresh(st, s, r), [session, run], listing)
+    session.change(lambda s, r: _refresh(st, s, r), [session, run], listing)
+    run.change(_files_of, [run], [files, export_note])
+    weights.click(lambda r: _export(st, r, "weights"), [run], [files, export_note])
+    merged.click(_merged_handler(st), [run], [files, export_note], concurrency_id="export", concurrency_limit=1)
+    bundle.click(lambda r: _export(st, r, "bundle"), [run], [files, export_note])
+    compare.change(lambda names: _overlay(st, names), [compare], [overlay])
+    open_run.click(lambda r: (gr.update(value=r), gr.Tabs(selected="evaluate")), [run],
+                   [st["eval_run"], st["tabs"]])
+
+
+def _visible_runs(st: Studio, owner: str | None) -> list[RunDir]:
+    runs = list_runs(st.home.runs)
+    if st.public:
+        mine = {str(s.run_dir) for s in st.manager.jobs(owner)} if owner else set()
+        runs = [r for r in runs if str(r.path) in mine]
+    return runs
+
+
+def _refresh(st: Studio, session: dict | None, current: str | None):
+    session = session or {}
+    runs = _visible_runs(st, session.get("owner"))
+    rows = [_history_row(r) for r in runs]
+    frame = pd.DataFrame(rows, columns=HISTORY_COLUMNS) if rows else pd.DataFrame(
+        [["No runs yet: start one in step 4.", "", "", "", "", ""]], columns=HISTORY_COLUMNS)
+    exportable = [(r.name, str(r.path)) for r in usable_runs(st, session.get("owner"))]
+    paths = [p for _, p in exportable]
+    value = current if current in paths else (session.get("run") if session.get("run") in paths else
+                                               (paths[0] if paths else None))
+    names = [r.name for r in runs]
+    return gr.update(choices=exportable, value=value), frame, gr.update(choices=names)
+
+
+def _history_row(run: RunDir) -> list[str]:
+    status = run.read_status()
+    try:
+        config = JobConfig.load(run.config)
+    except ConfigError:
+        return [run.name, status.get("status", "?"), "?", "?", "?", ""]
+    result = headline_metric(run.read_eval()) or status.get("message", "")
+    return [run.name, status.get("status", "?"), config.task, config.model, config.strategy, result]
+
+
+def _files_of(run_path: str | None):
+    """The small files that need no export step: the config and the model card."""
+    if not run_path:
+        return None, notice("No run with a model yet: train one first.", "info")
+    run = RunDir(Path(run_path))
+    ready = [str(p) for p in (run.config, run.card) if p.is_file()]
+    return ready, notice("config.yaml and the model card are ready; the buttons above package the weights.",
+                         "info")
+
+
+def _export(st: Studio, run_path: str | None, kind: str):
+    if not run_path:
+        return None, notice("Choose a run first.", "info")
+    run = RunDir(Path(run_path))
+    out = st.exports / run.name
+    out.mkdir(parents=True, exist_ok=True)
+    try:
+        if kind == "bundle":
+            made = export_zip(run.path, out)
+        else:
+            if not run.model.is_dir():
+                raise ExportError("This run saved no weights (it failed or was stopped before saving).")
+            made = Path(shutil.make_archive(str(out / f"{run.name}-model"), "zip", run.model))
+    except (ExportError, OSError) as exc:
+        return None, notice(str(exc), "error", "Export failed.")
+    files = [str(made)] + [str(p) for p in (run.config, run.card) if p.is_file()]
+    return files, notice(f"Ready: {made.name} ({made.stat().st_size / 2**20:.1f} MB).", "ok")
+
+
+def _merged_handler(st: Studio):
+    def handler(run_path, progress=gr.Progress()):
+        if not run_path:
+            return None, notice("Choose a run first.", "info")
+        run = RunDir(Path(run_path))
+        target = st.exports / run.name / f"merged-{time.strftime('%Y%m%d-%H%M%S')}"
+        progress(0.1, desc="Merging")
+        try:
+            folder = export_merged(run.path, target, st.home, progress=lambda m: progress(0.5, desc=m))
+            progress(0.9, desc="Zipping the merged model")
+            made = Path(shutil.make_archive(str(folder), "zip", folder))
+        except (ExportError, ConfigError, OSError) as exc:
+            return None, notice(str(exc), "error", "Cannot merge.")
+        return [str(made)], notice(f"Merged model ready: {made.name} ({made.stat().st_size / 2**20:.0f} MB). "
+                                   "It loads with transformers' from_pretrained, no adapter needed.", "ok")
+    return handler
+
+
+def _overlay(st: Studio, names: list[str] | None):
+    curves = {}
+    known = {r.name: r for r in list_runs(st.home.runs)}  # only listed runs: a name is never used as a path
+    for name in names or []:
+        run = known.get(name)
+        if run is None:
+            continue
+        if run.metrics.is_file():
+            curves[name] = read_events(run.metrics)
+    return charts.overlay_figure(curves)

@@ -1,0 +1,48 @@
+"""The `studio` command: help, the catalog listing, and clear refusals of bad arguments."""
+import subprocess
+import sys
+
+from core.cli import main
+from tests.conftest import REPO
+
+
+def test_help_lists_every_subcommand():
+    result = subprocess.run([sys.executable, "-m", "core.cli", "--help"], cwd=REPO, capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 0
+    for command in ("ui", "models", "runs", "train", "eval", "export", "--home"):
+        assert command in result.stdout
+
+
+def test_models_lists_the_catalog_with_offline_status(home, capsys):
+    assert main(["models", "--home", str(home.root)]) == 0
+    out = capsys.readouterr().out
+    assert "smollm2-135m-instruct *" in out and "minilm-l6 *" in out and "efficientnet-lite0 *" in out
+    assert "ready offline" in out and "needs a download" in out
+
+
+def test_home_option_and_environment_choose_the_folder(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("STUDIO_HOME", str(tmp_path / "from-env"))
+    assert main(["runs"]) == 0
+    assert str(tmp_path / "from-env") in capsys.readouterr().out
+    assert main(["runs", "--home", str(tmp_path / "from-flag")]) == 0
+    assert str(tmp_path / "from-flag") in capsys.readouterr().out
+
+
+def test_train_without_a_config_says_what_to_give(home, capsys):
+    assert main(["train", "--home", str(home.root)]) == 2
+    assert "give a config.yaml" in capsys.readouterr().err
+
+
+def test_train_with_a_bad_config_lists_every_problem(home, tmp_path, capsys):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("task: chat\nstrategy: head-only\ntrain:\n  epochs: -1\n")
+    assert main(["train", str(bad), "--home", str(home.root)]) == 2
+    err = capsys.readouterr().err
+    assert "strategy 'head-only' does not apply to chat" in err and "train.epochs is -1" in err
+    assert "data.path is empty" in err
+
+
+def test_export_needs_a_target(home, capsys):
+    assert main(["export", "somewhere", "--home", str(home.root)]) == 2
+    assert "--merged OUT" in capsys.readouterr().err
