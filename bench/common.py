@@ -197,12 +197,19 @@ def format_value(value, unit: str) -> str:
     return f"{text} {unit}".rstrip()
 
 
+def _cells(r: dict) -> tuple[str, ...]:
+    value, note = format_value(r["value"], r["unit"]), r["note"]
+    if isinstance(r["value"], str) and ": " in value and len(value) > 20:
+        value, reason = value.split(": ", 1)  # the reason is long: it reads better at the end of the line
+        note = f"{reason} {note}".strip()
+    target = f"{r['target']} {r['unit']}".strip() if r["target"] else ""
+    return r["section"], r["metric"], value, target, r["status"], note
+
+
 def render_table(rows: list[dict]) -> str:
     """The rows as an aligned text table (section, metric, value, target, pass/miss, note)."""
     header = ("section", "metric", "value", "target", "status", "note")
-    cells = [header] + [(r["section"], r["metric"], format_value(r["value"], r["unit"]),
-                         f"{r['target']} {r['unit']}".strip() if r["target"] else "", r["status"], r["note"])
-                        for r in rows]
+    cells = [header] + [_cells(r) for r in rows]
     widths = [min(max(len(c[i]) for c in cells), 60) for i in range(len(header) - 1)]
     lines = []
     for c in cells:

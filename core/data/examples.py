@@ -35,8 +35,9 @@ EXAMPLES: tuple[Example, ...] = (
         title="Support tickets by department (text classification)",
         task="text-classification",
         path="assets/examples/support_tickets.csv",
-        description="300 short customer messages routed to billing, shipping, technical, account or returns. "
-                    "The departments share vocabulary, so keywords alone do not separate them.",
+        description="362 customer messages, each written by hand, routed to billing, shipping, technical, "
+                    "account, returns or product feedback. The departments share vocabulary, so keywords "
+                    "alone do not separate them.",
         model="minilm-l6",
     ),
     Example(

@@ -1,6 +1,7 @@
 """A Hugging Face model card (README.md with YAML metadata) for the run's model folder."""
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -23,6 +24,7 @@ def write_model_card(run: RunDir, config: JobConfig, report: dict | None, summar
     report = report or {}
     summary = summary or {}
     base = _base_model_id(config.model)
+    rows = summary.get("rows", {})
     metadata: dict[str, Any] = {
         "base_model": base,
         "library_name": "peft" if config.strategy in ("lora", "qlora") else "transformers",
@@ -31,7 +33,7 @@ def write_model_card(run: RunDir, config: JobConfig, report: dict | None, summar
                          "image-classification": "image-classification"}[config.task],
         "model-index": [{"name": run.name, "results": [{
             "task": {"type": config.task},
-            "dataset": {"name": summary.get("source_name") or str(config.data.path), "type": "custom"},
+            "dataset": {"name": Path(str(config.data.path)).name, "type": "custom"},
             "metrics": [{"type": k, "value": v} for k, v in _tuned_metrics(report).items()],
         }]}],
     }
@@ -43,10 +45,11 @@ def write_model_card(run: RunDir, config: JobConfig, report: dict | None, summar
         "in Finetune Studio.", "",
         "## Data", "",
         f"- Source: `{config.data.path}`",
-        f"- Training rows: {summary.get('train_rows', '?')}, validation rows: {summary.get('validation_rows', '?')}",
+        f"- Training rows: {rows.get('train', '?')}, validation rows: {rows.get('validation', '?')}",
     ]
-    if summary.get("class_counts"):
-        lines.append(f"- Classes: {', '.join(map(str, summary['class_counts']))}")
+    if summary.get("classes"):
+        lines.append("- Classes (train/validation): " + ", ".join(
+            f"{c['label']} ({c.get('train', '?')}/{c.get('validation', '?')})" for c in summary["classes"]))
     lines += ["", "## Results on the validation split", "", *_results_table(report), "",
               "## Training settings", "", "```yaml", yaml.safe_dump(hyper, sort_keys=True).strip(), "```", "",
               "## Reproduce", "", "```bash", "studio train config.yaml", "```", ""]

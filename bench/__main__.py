@@ -1,0 +1,180 @@
+"""``python -m bench``: every benchmark section, each in its own process, in one table with the issue's targets.
+
+    .venv/bin/python -m bench [--quick] [--only ui,startup,data,inference,chat,classifiers] [--json PATH]
+
+A section runs as ``python -m bench.<module> ... --json FILE``; its peak RSS comes from ``wait4`` on that
+process, and a section that fails or times out leaves "failed: reason" in the table while the others go on.
+The numbers are measured by this script on this machine, never by timed tests; on a shared machine they are
+pessimistic, and ratios measured side by side in one process (chat ours vs reference, cached vs uncached
+epochs) are what to compare.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from .common import EXAMPLES, ROOT, Target, failed_row, render_table, row, run_module, write_json
+
+DEFAULT_JSON = ROOT / "bench" / "results.json"
+CHAT_SPEEDUP_TARGET = 1.5
+MFU_TARGET = 0.5
+PEAK_RSS_TARGET_MB = 3 * 1024.0
+CACHED_SPEEDUP_TARGET = 20.0
+DIGITS_ACCURACY_TARGET = 0.9
+DIGITS_SECONDS_TARGET = 30.0
+
+
+@dataclass(frozen=True)
+class Section:
+    """One bench section: the module it runs, its arguments (full and --quick) and how its JSON becomes rows."""
+
+    name: str
+    module: str
+    args: Callable[[argparse.Namespace], list[str]]
+    timeout_s: float
+    quick_timeout_s: float
+    to_rows: Callable[[dict], list[dict]] = field(default=lambda result: result["rows"])
+
+
+# --- the two sections whose JSON is their own (bench/chat_lora.py, bench/classifiers.py) -----------------
+def chat_rows(report: dict) -> list[dict]:
+    """Rows from ``bench.chat_lora``'s JSON: ours vs the reference recipe."""
+    by = {r["recipe"]: r for r in report["results"]}
+    ours, ref = by.get("ours"), by.get("reference")
+    if ours is None:
+        return [failed_row("chat", "bench.chat_lora reported no 'ours' recipe")]
+    setting = f"{report['rows']} rows, batch {report['batch']}, r={report['rank']}, {report['threads']} threads"
+    rows = [row("chat", "chat LoRA ours: useful tokens/s", ours["tokens_per_s"], "tokens/s",
+                note=f"{ours['s_per_step']:.2f} s/step; {setting}")]
+    if ref is not None:
+        rows.append(row("chat", "chat LoRA reference recipe: useful tokens/s", ref["tokens_per_s"], "tokens/s",
+                        note="plain Trainer + peft, dynamic padding, loss on all tokens"))
+        rows.append(row("chat", "chat LoRA ours / reference", ours["tokens_per_s"] / ref["tokens_per_s"], "x",
+                        Target(">=", CHAT_SPEEDUP_TARGET), "same process, same data and threads"))
+    rows.append(row("chat", "chat LoRA ours: MFU (4N)", ours["mfu_4N"], "", Target(">=", MFU_TARGET),
+                    f"6N: {ours['mfu_6N']:.2f}; fp32 matmul "
+                    f"{'/'.join(f'{g:.0f}' for g in report['matmul_gflops'])} GFLOP/s before/after"))
+    rows.append(row("chat", "chat LoRA ours: peak RSS", ours["peak_rss_gb"] * 1024, "MB",
+                    Target("<=", PEAK_RSS_TARGET_MB), "sampled every 20 ms during that recipe"))
+    return rows
+
+
+def classifier_rows(report: dict) -> list[dict]:
+    """Rows from ``bench.classifiers``'s JSON: cached vs uncached epochs, end-to-end time and accuracy."""
+    rows = []
+    for r in report["results"]:
+        name = "digits" if r["task"] == "image-classification" else "text"
+        digits = name == "digits"
+        rows.append(row("classifiers", f"{name} head-only: uncached / cached epoch", r["speedup"], "x",
+                        Target(">=", CACHED_SPEEDUP_TARGET),
+                        f"{r['cached_epoch_s'] * 1000:.1f} ms cached vs {r['uncached_epoch_s']:.2f} s re-running "
+                        f"{r['model']}"))
+        rows.append(row("classifiers", f"{name} head-only: end to end", r["end_to_end_s"], "s",
+                        Target("<", DIGITS_SECONDS_TARGET) if digits else None,
+                        f"{r['train_examples']} train / {r['validation_examples']} validation examples"))
+        baselines = ", ".join(f"{k} {v:.2f}" for k, v in r.get("baselines", {}).items())
+        rows.append(row("classifiers", f"{name} head-only: accuracy", r["accuracy"], "",
+                        Target(">", DIGITS_ACCURACY_TARGET) if digits else None, f"baselines: {baselines}"))
+    return rows
+
+
+def _home_args(args: argparse.Namespace) -> list[str]:
+    return ["--model-home", args.model_home] if args.model_home else []
+
+
+def _quick(args: argparse.Namespace) -> list[str]:
+    return ["--quick"] if args.quick else []
+
+
+SECTIONS = (
+    Section("startup", "bench.startup", _quick, 900, 300),
+    Section("ui", "bench.ui_load", lambda a: _quick(a) + _home_args(a), 900, 300),
+    Section("data", "bench.data_scale", _quick, 1200, 300),
+    Section("inference", "bench.inference", lambda a: _quick(a) + _home_args(a), 900, 300),
+    Section("chat", "bench.chat_lora",
+            lambda a: (["--steps", "3", "--warmup", "1", "--rows", "24"] if a.quick else [])
+            + (["--home", a.model_home] if a.model_home else []), 1800, 600, chat_rows),
+    Section("classifiers", "bench.classifiers",
+            lambda a: ["--digits", str(EXAMPLES / "digits"), "--text", str(EXAMPLES / "support_tickets.csv")]
+            + (["--preset", "quick"] if a.quick else []), 1200, 600, classifier_rows),
+)
+NAMES = tuple(s.name for s in SECTIONS)
+
+
+def run_section(section: Section, args: argparse.Namespace, scratch: Path) -> dict:
+    """Run one section in its own process; its rows (or a failed row), peak RSS and wall time."""
+    started = time.perf_counter()
+    folder = scratch / section.name
+    folder.mkdir()
+    timeout = section.quick_timeout_s if args.quick else section.timeout_s
+    result, error, peak = run_module(section.module, section.args(args), timeout, folder)
+    seconds = time.perf_counter() - started
+    rows = [failed_row(section.name, error)] if error else None
+    if rows is None:
+        try:
+            rows = section.to_rows(result)
+        except (KeyError, TypeError, ValueError, ZeroDivisionError) as exc:
+            rows = [failed_row(section.name, f"could not read its JSON ({exc!r})")]
+    rows.append(row(section.name, "(section) peak RSS of its process", peak, "MB", note=f"ran {seconds:.0f} s"))
+    return {"rows": rows, "details": (result or {}).get("details", result), "error": error,
+            "peak_rss_mb": peak, "seconds": round(seconds, 1)}
+
+
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes and few steps (the smoke test)")
+    parser.add_argument("--only", default=None, help=f"comma list of sections: {', '.join(NAMES)}")
+    parser.add_argument("--json", type=Path, default=DEFAULT_JSON, help="where to write the results")
+    parser.add_argument("--model-home", default=None,
+                        help="a studio home holding the converted SmolLM2 (default $STUDIO_HOME or "
+                             "~/.finetune-studio; converted there once if missing)")
+    args = parser.parse_args(argv)
+    wanted = [s.strip() for s in (args.only or ",".join(NAMES)).split(",") if s.strip()]
+    unknown = [s for s in wanted if s not in NAMES]
+    if unknown:
+        parser.error(f"unknown section(s) {', '.join(unknown)}: choose from {', '.join(NAMES)}")
+    args.sections = [s for s in SECTIONS if s.name in wanted]
+    return args
+
+
+def machine() -> dict:
+    import torch
+
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return {"cores": cores, "load_average_start": round(os.getloadavg()[0], 2), "python": platform.python_version(),
+            "torch": torch.__version__, "platform": platform.platform()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(argv)
+    report = {"started": time.strftime("%Y-%m-%d %H:%M:%S"), "quick": args.quick, "machine": machine(),
+              "sections": {}, "rows": []}
+    scratch = tempfile.mkdtemp(prefix="studio-bench-")  # kept: each section's log, for the failures
+    report["logs"] = scratch
+    if True:
+        for section in args.sections:
+            print(f"[bench] {section.name} ...", file=sys.stderr, flush=True)
+            result = run_section(section, args, Path(scratch))
+            report["sections"][section.name] = result
+            report["rows"] += result["rows"]
+            print(f"[bench] {section.name} done in {result['seconds']:.0f} s"
+                  + (f": {result['error']}" if result["error"] else ""), file=sys.stderr, flush=True)
+    report["machine"]["load_average_end"] = round(os.getloadavg()[0], 2)
+    print(render_table(report["rows"]))
+    m = report["machine"]
+    print(f"\n{m['cores']} cores; load average {m['load_average_start']} at the start, {m['load_average_end']} "
+          "at the end (other work on the machine makes absolute times pessimistic; side-by-side ratios hold).")
+    write_json(args.json, report)
+    print(f"written to {args.json}; section logs in {scratch}")
+    return 0 if not any(r["section"] and str(r["value"]).startswith("failed") for r in report["rows"]) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

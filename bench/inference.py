@@ -1,0 +1,175 @@
+"""Inference in the playground: chat time to first token and tokens/s (``core.inference.chat``), and the latency
+of one text and one image classification (``core.inference.classify.Classifier``) from quickly trained head-only
+runs (the bundled support tickets; the bundled digits).
+
+    .venv/bin/python -m bench.inference [--quick] [--json out.json] [--model-home DIR]
+"""
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+from .common import EXAMPLES, median, percentile, row, scratch_dir, section_main, timed
+
+SECTION = "inference"
+CHAT_MODEL = "smollm2-135m-instruct"
+PREDICTIONS, PREDICTIONS_QUICK = 30, 5
+CHAT_TOKENS, CHAT_TOKENS_QUICK = 64, 16
+CHAT_PROMPT = "My kettle switches itself off before the water boils. What should I check?"
+CLASSIFIERS = (
+    ("text-classification", "minilm-l6", EXAMPLES / "support_tickets.csv"),
+    ("image-classification", "efficientnet-lite0", EXAMPLES / "digits"),
+)
+
+
+# --- classifiers ---------------------------------------------------------------------------------------
+def train_head(task: str, model: str, data: Path, home) -> tuple[Path, float]:
+    """A quick head-only run through the real runner; its folder and the seconds it took."""
+    from core.config import DataConfig, JobConfig, TrainConfig
+    from core.engine.runner import run_job
+
+    config = JobConfig(task=task, model=model, strategy="head-only", data=DataConfig(path=str(data)),
+                       train=TrainConfig(preset="quick"), name=f"bench-{task}")
+    with timed() as t:
+        run = run_job(config, home)
+    return run.path, t["s"]
+
+
+def sample_item(task: str, data: Path):
+    """A text from the example file, or the first image of the digits."""
+    if task == "text-classification":
+        import csv
+
+        with open(data, newline="", encoding="utf-8") as f:
+            return next(csv.DictReader(f))["text"]
+    return str(sorted(data.rglob("*.png"))[0])
+
+
+def classify_latency(task: str, model: str, data: Path, home, count: int) -> dict:
+    """First prediction (loads the model) and then ``count`` warm ones, tuned head, in ms."""
+    from core.inference.classify import Classifier
+
+    run, train_s = train_head(task, model, data, home)
+    classifier = Classifier.from_run(run, home)
+    item = sample_item(task, data)
+    with timed() as first:
+        top = classifier.predict(item)[0]
+    warm = []
+    for _ in range(count):
+        with timed() as t:
+            classifier.predict(item)
+        warm.append(t["s"] * 1000)
+    return {"task": task, "model": model, "train_s": train_s, "first_ms": first["s"] * 1000, "warm_ms": warm,
+            "top": top}
+
+
+# --- chat -----------------------------------------------------------------------------------------------
+def chat_stream_api():
+    """The playground's chat class from ``core.inference.chat``, or a sentence saying why it is missing."""
+    try:
+        from core.inference import chat
+    except ImportError as exc:
+        return None, f"core/inference/chat.py is not importable ({exc})"
+    for name in ("ChatModel", "ChatSession"):
+        if hasattr(chat, name):
+            return getattr(chat, name), None
+    return None, "core.inference.chat has neither ChatModel nor ChatSession"
+
+
+def chat_speed(home, max_tokens: int) -> dict:
+    """Time to first token and tokens/s of a streamed answer from the base model (no adapter needed)."""
+    cls, missing = chat_stream_api()
+    if cls is None:
+        raise LookupError(missing)
+    from core.models import resolve_model
+
+    resolved = resolve_model(CHAT_MODEL, home, task="chat")
+    session = _open_chat(cls, resolved, home)
+    messages = [{"role": "user", "content": CHAT_PROMPT}]
+    start = time.perf_counter()
+    first, pieces = None, 0
+    for _piece in _stream(session, messages, max_tokens):
+        if first is None:
+            first = time.perf_counter() - start
+        pieces += 1
+    total = time.perf_counter() - start
+    return {"ttft_s": first, "pieces": pieces, "total_s": total,
+            "pieces_per_s": (pieces - 1) / (total - first) if first is not None and pieces > 1 else None}
+
+
+def _open_chat(cls, resolved, home):
+    """The chat object for the base model, whichever constructor the playground class offers."""
+    for factory in ("from_model", "from_base", "load"):
+        if hasattr(cls, factory):
+            try:
+                return getattr(cls, factory)(resolved.path, home=home)
+            except TypeError:
+                return getattr(cls, factory)(resolved.path)
+    return cls(resolved.path)
+
+
+def _stream(session, messages, max_tokens):
+    from inspect import signature
+
+    params = signature(session.stream).parameters
+    kwargs = {}
+    if "adapter" in params:
+        kwargs["adapter"] = False
+    if "max_new_tokens" in params:
+        kwargs["max_new_tokens"] = max_tokens
+    elif "settings" in params:
+        kwargs["settings"] = {"max_new_tokens": max_tokens, "temperature": 0.0}
+    return session.stream(messages, **kwargs)
+
+
+# --- the section ------------------------------------------------------------------------------------------
+def run(quick: bool, model_home: str | None = None) -> dict:
+    from core.home import Home
+
+    rows, details = [], {}
+    with scratch_dir("inference") as tmp:
+        home = Home.resolve(tmp)
+        _link_cached_chat_model(home, model_home)
+        try:
+            details["chat"] = c = chat_speed(home, CHAT_TOKENS_QUICK if quick else CHAT_TOKENS)
+            rows.append(row(SECTION, "chat: time to first token (base SmolLM2)", c["ttft_s"], "s"))
+            rows.append(row(SECTION, "chat: streamed pieces/s after the first", c["pieces_per_s"], "tokens/s",
+                            note=f"{c['pieces']} pieces in {c['total_s']:.1f} s"))
+        except LookupError as exc:
+            rows.append(row(SECTION, "chat: time to first token, tokens/s", f"not available: {exc}"))
+        except Exception as exc:  # keep the classifier numbers when the chat part breaks
+            rows.append(row(SECTION, "chat: time to first token, tokens/s", f"failed: {exc}"[:200]))
+        for task, model, data in CLASSIFIERS:
+            name = task.split("-")[0]
+            try:
+                details[task] = r = classify_latency(task, model, data, home, PREDICTIONS_QUICK if quick
+                                                     else PREDICTIONS)
+            except Exception as exc:
+                rows.append(row(SECTION, f"{name} classification latency", f"failed: {exc}"[:200]))
+                continue
+            rows.append(row(SECTION, f"{name} classification: one prediction, warm (p50)", median(r["warm_ms"]),
+                            "ms", note=f"p95 {percentile(r['warm_ms'], 95):.0f} ms; {model} head-only"))
+            rows.append(row(SECTION, f"{name} classification: first prediction (loads model)", r["first_ms"],
+                            "ms", note=f"quick head-only run trained in {r['train_s']:.1f} s"))
+    return {"rows": rows, "details": details}
+
+
+def _link_cached_chat_model(home, model_home: str | None) -> None:
+    """Use an already converted SmolLM2 when the cache home has one (conversion is timed in ``startup``)."""
+    from core.home import Home
+
+    source = Home.resolve(model_home).models / CHAT_MODEL
+    if (source / "config.json").is_file():
+        (home.models / CHAT_MODEL).symlink_to(source.resolve(), target_is_directory=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    def extra(parser):
+        parser.add_argument("--model-home", default=None,
+                            help="a studio home with SmolLM2 converted (default $STUDIO_HOME or ~/.finetune-studio)")
+    return section_main(SECTION, run, argv, extra)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
