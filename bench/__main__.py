@@ -99,7 +99,7 @@ SECTIONS = (
     Section("data", "bench.data_scale", _quick, 1200, 300),
     Section("inference", "bench.inference", lambda a: _quick(a) + _home_args(a), 900, 300),
     Section("chat", "bench.chat_lora",
-            lambda a: (["--steps", "3", "--warmup", "1", "--rows", "24"] if a.quick else [])
+            lambda a: (["--steps", "1", "--warmup", "1", "--rows", "8"] if a.quick else [])
             + (["--home", a.model_home] if a.model_home else []), 1800, 600, chat_rows),
     Section("classifiers", "bench.classifiers",
             lambda a: ["--digits", str(EXAMPLES / "digits"), "--text", str(EXAMPLES / "support_tickets.csv")]

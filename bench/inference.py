@@ -65,62 +65,36 @@ def classify_latency(task: str, model: str, data: Path, home, count: int) -> dic
 
 
 # --- chat -----------------------------------------------------------------------------------------------
-def chat_stream_api():
-    """The playground's chat class from ``core.inference.chat``, or a sentence saying why it is missing."""
+def chat_class():
+    """The playground's chat class (``ChatModel``, or ``ChatSession`` as ARCHITECTURE.md names it), or why not."""
     try:
         from core.inference import chat
     except ImportError as exc:
-        return None, f"core/inference/chat.py is not importable ({exc})"
-    for name in ("ChatModel", "ChatSession"):
-        if hasattr(chat, name):
-            return getattr(chat, name), None
-    return None, "core.inference.chat has neither ChatModel nor ChatSession"
+        return None, f"core/inference/chat.py is not importable yet ({exc})"
+    cls = getattr(chat, "ChatModel", None) or getattr(chat, "ChatSession", None)
+    return (cls, None) if cls is not None else (None, "core.inference.chat has no ChatModel / ChatSession")
 
 
 def chat_speed(home, max_tokens: int) -> dict:
-    """Time to first token and tokens/s of a streamed answer from the base model (no adapter needed)."""
-    cls, missing = chat_stream_api()
+    """Time to first token and streamed pieces/s of one answer from the base model, through the contract in
+    docs/ARCHITECTURE.md: ``ChatSession(model)`` and ``stream(messages, adapter=False, settings)``."""
+    cls, missing = chat_class()
     if cls is None:
         raise LookupError(missing)
     from core.models import resolve_model
 
-    resolved = resolve_model(CHAT_MODEL, home, task="chat")
-    session = _open_chat(cls, resolved, home)
+    session = cls(resolve_model(CHAT_MODEL, home, task="chat").path)
     messages = [{"role": "user", "content": CHAT_PROMPT}]
     start = time.perf_counter()
     first, pieces = None, 0
-    for _piece in _stream(session, messages, max_tokens):
+    for _piece in session.stream(messages, adapter=False, settings={"max_new_tokens": max_tokens,
+                                                                    "temperature": 0.0}):
         if first is None:
             first = time.perf_counter() - start
         pieces += 1
     total = time.perf_counter() - start
     return {"ttft_s": first, "pieces": pieces, "total_s": total,
             "pieces_per_s": (pieces - 1) / (total - first) if first is not None and pieces > 1 else None}
-
-
-def _open_chat(cls, resolved, home):
-    """The chat object for the base model, whichever constructor the playground class offers."""
-    for factory in ("from_model", "from_base", "load"):
-        if hasattr(cls, factory):
-            try:
-                return getattr(cls, factory)(resolved.path, home=home)
-            except TypeError:
-                return getattr(cls, factory)(resolved.path)
-    return cls(resolved.path)
-
-
-def _stream(session, messages, max_tokens):
-    from inspect import signature
-
-    params = signature(session.stream).parameters
-    kwargs = {}
-    if "adapter" in params:
-        kwargs["adapter"] = False
-    if "max_new_tokens" in params:
-        kwargs["max_new_tokens"] = max_tokens
-    elif "settings" in params:
-        kwargs["settings"] = {"max_new_tokens": max_tokens, "temperature": 0.0}
-    return session.stream(messages, **kwargs)
 
 
 # --- the section ------------------------------------------------------------------------------------------

@@ -171,7 +171,8 @@ class JobManager:
         deadline = None if timeout is None else time.time() + timeout
         while True:
             snap = self.snapshot(job_id)
-            if snap is None or not snap.active:
+            # the final status event arrives before the worker records the error and the end time
+            if snap is None or (not snap.active and snap.finished is not None):
                 return snap
             if deadline is not None and time.time() > deadline:
                 return snap

@@ -1,7 +1,6 @@
 """The one place where the typed widgets become a ``JobConfig``.
 
-Every number arrives from a ``gr.Number``/``gr.Slider`` (already a number, or None when the field is left
-empty: the preset decides), every choice from a ``gr.Radio``/``gr.Dropdown``. Nothing is parsed from text.
+Every number arrives from a ``gr.Number``/``gr.Slider`` (already a number; 0 means the preset decides), every choice from a ``gr.Radio``/``gr.Dropdown``. Nothing is parsed from text.
 """
 from __future__ import annotations
 
@@ -37,12 +36,13 @@ def build_config(data: DataChoice, model: str, strategy: str, preset: str, name:
         preset: quick | balanced | thorough.
         name: a label for the run, or empty.
         validation_fraction: from the slider; 0 means "choose from the data size".
-        advanced: the values of ``ADVANCED`` in that order; None (an empty field) lets the preset decide.
+        advanced: the values of ``ADVANCED`` in that order; 0 or None lets the preset decide (a Gradio number
+            field cannot be empty), except for the seed, where 0 is a seed.
     """
     values = dict(zip(ADVANCED, advanced))
     train = TrainConfig(preset=preset)
     for key, value in values.items():
-        if value is None:
+        if value is None or (value == 0 and key != "seed"):
             continue
         setattr(train, key, int(value) if key in INT_FIELDS else float(value))
     if train.seed is None:

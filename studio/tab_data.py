@@ -15,7 +15,7 @@ import gradio as gr
 
 from core.catalog import default_for
 from core.config import TASKS
-from core.data import load_data
+from core.data import inspect_columns, load_data
 from core.data.examples import EXAMPLES, example_path
 from core.data.limits import DataLimits
 from core.models import ModelUnavailable, load_tokenizer, model_status, resolve_model
@@ -73,7 +73,8 @@ def build(st: Studio) -> None:
         gallery = gr.Gallery(label="Some training images", columns=12, height=140, visible=False,
                              elem_id="data-gallery")
         preview = gr.Dataframe(label="First rows", interactive=False, max_height=320, wrap=True)
-        example = gr.Code(label="One training example, rendered", language=None, lines=8, interactive=False)
+        example = gr.Code(label="One training example, rendered", language=None, lines=8, interactive=False,
+                          wrap_lines=True)
     next_button = gr.Button("Next: choose a model →", variant="primary", interactive=False, elem_id="data-next")
 
     st.shared.update(data_status=status, data_found=found, data_detection=detection, data_task=task,
@@ -199,7 +200,11 @@ def _load(st: Studio, session: dict, path: str | None, task: str | None, columns
                              tokenizer=tokenizer, limits=limits)
     choice = DataChoice(path=str(path), task=prepared.task or "", columns=dict(prepared.columns or {}))
     session = {**(session or {}), "data": {"path": choice.path, "task": choice.task, "columns": choice.columns}}
-    return _render(prepared, choice, session)
+    try:
+        columns = [str(c) for c in inspect_columns(path, limits)]
+    except Exception:  # an unreadable file is already explained by the report; the roles just stay empty
+        columns = []
+    return _render(prepared, choice, session, columns)
 
 
 def _empty(st: Studio, session: dict, message: str) -> list:
@@ -208,10 +213,9 @@ def _empty(st: Studio, session: dict, message: str) -> list:
             None, None, hidden, hidden, None, "", gr.update(interactive=False)]
 
 
-def _render(prepared, choice: DataChoice, session: dict) -> list:
+def _render(prepared, choice: DataChoice, session: dict, columns: list[str]) -> list:
     ok = prepared.report.ok and prepared.task is not None
     summary = prepared.summary or {}
-    columns = _preview_columns(prepared)
     role_updates = _role_updates(prepared.task, prepared.columns or {}, columns)
     detection = "\n".join(f"- {esc(line)}" for line in (prepared.detection or []))
     headline = _headline(prepared, summary)
@@ -219,6 +223,7 @@ def _render(prepared, choice: DataChoice, session: dict) -> list:
     counts = _class_counts(summary)
     is_text = prepared.task in ("chat", "text-classification")
     show_charts = bool(counts) or is_text
+    balance = charts.class_balance_figure(counts) if counts else None
     token_stats = summary.get("token_lengths")
     data_value = {"choice": choice, "prepared": prepared} if ok else None
     return [
@@ -226,8 +231,7 @@ def _render(prepared, choice: DataChoice, session: dict) -> list:
         gr.update(value=prepared.task), *role_updates,
         problems_html(prepared.report.errors, prepared.report.warnings),
         gr.update(visible=show_charts),
-        charts.class_balance_figure(counts) if counts else charts.empty_figure(
-            "Class balance", "Chat data has no classes."),
+        gr.update(value=balance, visible=balance is not None),
         charts.token_length_figure(token_stats, (summary.get("truncated") or {}).get("max_length")) if is_text else charts.empty_figure(
             "Length in tokens", "Images have no tokens."),
         gr.update(visible=_has_rows(prepared)),
@@ -259,11 +263,6 @@ def _headline(prepared, summary: dict) -> str:
 
 def _has_rows(prepared) -> bool:
     return prepared.preview is not None and len(prepared.preview) > 0
-
-
-def _preview_columns(prepared) -> list[str]:
-    frame = prepared.preview
-    return [str(c) for c in frame.columns] if frame is not None else []
 
 
 def _role_updates(task: str | None, chosen: dict[str, str], columns: list[str]) -> list:

@@ -33,8 +33,8 @@ def build(st: Studio) -> None:
     confusion = gr.Plot(visible=False, show_label=False, elem_id="eval-confusion")
     mistakes_table = gr.Dataframe(visible=False, label="Misclassified examples (most confident first)",
                                   interactive=False, wrap=True, max_height=320, elem_id="eval-mistakes")
-    mistakes_gallery = gr.Gallery(visible=False, label="Misclassified images: true → predicted", columns=8,
-                                  height=220, elem_id="eval-mistakes-gallery")
+    mistakes_gallery = gr.Gallery(visible=False, label="Misclassified images: true → predicted", columns=10,
+                                  height="auto", object_fit="contain", elem_id="eval-mistakes-gallery")
     answers = gr.Dataframe(visible=False, label="Validation prompts: the base and the tuned answers",
                            interactive=False, wrap=True, max_height=420, elem_id="eval-answers")
     gr.Markdown("### Playground")
@@ -225,18 +225,11 @@ def _chat_handler(st: Studio):
         for use_tuned, hist in ((False, base_hist), (True, tuned_hist)):
             history = [dict(m) for m in hist]
             hist.append({"role": "assistant", "content": ""})
-            for text in _accumulate(model.stream(history, use_tuned=use_tuned, **settings)):
+            for text in model.stream(history, use_tuned=use_tuned, **settings):  # the whole answer so far
                 hist[-1] = {"role": "assistant", "content": text}
                 yield base_hist, tuned_hist, "", ""
         yield base_hist, tuned_hist, "", ""
     return handler
-
-
-def _accumulate(chunks) -> Iterator[str]:
-    text = ""
-    for chunk in chunks:
-        text += chunk
-        yield text
 
 
 def _classify(st: Studio, run_path: str | None, text: str | None, image: str | None):

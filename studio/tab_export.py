@@ -116,7 +116,12 @@ def _export(st: Studio, run_path: str | None, kind: str):
     except (ExportError, OSError) as exc:
         return None, notice(str(exc), "error", "Export failed.")
     files = [str(made)] + [str(p) for p in (run.config, run.card) if p.is_file()]
-    return files, notice(f"Ready: {made.name} ({made.stat().st_size / 2**20:.1f} MB).", "ok")
+    return files, notice(f"Ready: {made.name} ({_size(made)}).", "ok")
+
+
+def _size(path: Path) -> str:
+    size = path.stat().st_size
+    return f"{size / 2**20:.1f} MB" if size >= 2**20 else f"{size / 2**10:.0f} KB"
 
 
 def _merged_handler(st: Studio):
@@ -132,7 +137,7 @@ def _merged_handler(st: Studio):
             made = Path(shutil.make_archive(str(folder), "zip", folder))
         except (ExportError, ConfigError, OSError) as exc:
             return None, notice(str(exc), "error", "Cannot merge.")
-        return [str(made)], notice(f"Merged model ready: {made.name} ({made.stat().st_size / 2**20:.0f} MB). "
+        return [str(made)], notice(f"Merged model ready: {made.name} ({_size(made)}). "
                                    "It loads with transformers' from_pretrained, no adapter needed.", "ok")
     return handler
 

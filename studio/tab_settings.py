@@ -22,12 +22,12 @@ FIELDS = {  # name -> (label, precision, minimum, info)
     "epochs": ("Epochs", None, 0, "passes over the data"),
     "max_steps": ("Max steps", 0, 0, "stop after this many steps (overrides epochs)"),
     "learning_rate": ("Learning rate", None, 0, "e.g. 0.0002"),
-    "batch_size": ("Batch size", 0, 1, "rows per step"),
-    "grad_accum": ("Gradient accumulation", 0, 1, "steps summed before an update"),
-    "max_length": ("Max length (tokens)", 0, 8, "longer rows are cut"),
-    "lora_r": ("LoRA rank", 0, 1, "adapter size"),
-    "lora_alpha": ("LoRA alpha", 0, 1, "adapter scale"),
-    "eval_every": ("Evaluate every (steps)", 0, 1, ""),
+    "batch_size": ("Batch size", 0, 0, "rows per step"),
+    "grad_accum": ("Gradient accumulation", 0, 0, "steps summed before an update"),
+    "max_length": ("Max length (tokens)", 0, 0, "longer rows are cut"),
+    "lora_r": ("LoRA rank", 0, 0, "adapter size"),
+    "lora_alpha": ("LoRA alpha", 0, 0, "adapter scale"),
+    "eval_every": ("Evaluate every (steps)", 0, 0, ""),
     "seed": ("Seed", 0, 0, "same seed, same run"),
     "max_minutes": ("Time limit (minutes)", None, 0, "stop and keep the model after this"),
 }
@@ -43,7 +43,7 @@ def build(st: Studio) -> None:
             strategy_help = gr.Markdown(elem_id="settings-strategy-help")
             preset = gr.Radio(PRESET_CHOICES, value="quick", label="Preset", elem_id="settings-preset")
             name = gr.Textbox(label="Run name (optional)", placeholder="e.g. support-bot-v1", elem_id="settings-name")
-            with gr.Accordion("Advanced: override a setting (empty = the preset decides)", open=False,
+            with gr.Accordion("Advanced: override a setting (0 = the preset decides)", open=False,
                               elem_id="settings-advanced"):
                 validation = gr.Slider(0, 0.5, value=0, step=0.05, label="Validation share (0 = automatic)",
                                        elem_id="settings-validation")
@@ -51,7 +51,7 @@ def build(st: Studio) -> None:
                 with gr.Row():
                     for i, key in enumerate(ADVANCED):
                         label, precision, minimum, info = FIELDS[key]
-                        advanced.append(gr.Number(value=None, label=label, precision=precision, minimum=minimum,
+                        advanced.append(gr.Number(value=0, label=label, precision=precision, minimum=minimum,
                                                   info=info or None, elem_id=f"settings-{key}", min_width=150))
         with gr.Column(scale=2):
             memory = gr.HTML(elem_id="settings-memory")

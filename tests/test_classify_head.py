@@ -131,3 +131,26 @@ def test_fit_head_is_deterministic():
     a, _ = fit_head(x, y, 2, HeadSettings(epochs=3, batch_size=8))
     b, _ = fit_head(x, y, 2, HeadSettings(epochs=3, batch_size=8))
     assert np.allclose(a.linear.weight.detach().numpy(), b.linear.weight.detach().numpy())
+
+
+def test_runner_trains_a_head_from_a_csv(home, bert_dir, tmp_path):
+    import csv
+
+    from core.config import DataConfig, JobConfig, TrainConfig
+    from core.engine.runner import run_job
+    from tests.test_classify_support import WORDS, text_rows
+
+    rows = text_rows(90, 3)
+    path = tmp_path / "topics.csv"
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["text", "topic"])
+        writer.writerows((t, list(WORDS)[label]) for t, label in zip(rows["text"], rows["label"]))
+    config = JobConfig(task="text-classification", model=str(bert_dir), strategy="head-only",
+                       data=DataConfig(path=str(path)), train=TrainConfig(preset="quick", threads=1))
+    sink = ListSink()
+    run = run_job(config, home, [sink])
+    assert run.read_status()["status"] == "completed"
+    report = run.read_eval()
+    assert report["tuned"]["accuracy"] > report["majority"]["accuracy"]
+    assert run.card.is_file() and (run.model / "head.safetensors").is_file()

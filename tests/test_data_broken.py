@@ -153,7 +153,7 @@ CASES_TABLE = [
     ("few examples", _few_examples, {}, "warning", "few_examples", ["'rare' (3)"]),
     ("label looks like free text", _free_text_label, {}, "warning", "label_many_values", ["free text"]),
     ("too many rows", _messy_header, {"limits": DataLimits(max_rows=5)}, "error", "too_many_rows", ["18"]),
-    ("file too large", _messy_header, {"limits": DataLimits(max_bytes=100)}, "error", "file_too_large", ["MB"]),
+    ("file too large", _messy_header, {"limits": DataLimits(max_bytes=100)}, "error", "file_too_large", ["over the limit"]),
     ("corrupt image", _folder_with(_corrupt_png), {}, "warning", "unreadable_image", ["cat/broken.png"]),
     ("not an image", _folder_with(_text_file), {}, "warning", "not_image", ["dog/notes.txt"]),
     ("tiny image", _folder_with(_tiny), {}, "warning", "small_images", ["cat/tiny.png"]),
@@ -167,7 +167,7 @@ CASES_TABLE = [
     ("zip too many files", _zip_many, {"limits": DataLimits(max_zip_files=5)}, "error", "zip_too_many_files",
      ["12"]),
     ("zip expands too much", _zip_bomb, {"limits": DataLimits(max_uncompressed_bytes=100_000)}, "error",
-     "zip_too_large", ["MB"]),
+     "zip_too_large", ["over the limit"]),
     ("not a zip", _not_zip, {}, "error", "unreadable_file", ["not a readable zip"]),
 ]
 

@@ -9,6 +9,7 @@ import hashlib
 import os
 import shutil
 import stat
+import struct
 import tempfile
 import warnings
 import zipfile
@@ -20,9 +21,14 @@ from PIL import Image, ImageOps
 
 from .limits import DataLimits
 from .report import DataReport, describe_rows, plural
+from .sniff import human_size, over_limit
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 IGNORED_NAMES = {"thumbs.db", "desktop.ini", "__macosx"}
+ARCHIVE_SUFFIXES = {".zip", ".tar", ".gz", ".tgz", ".bz2", ".xz", ".7z", ".rar"}
+# The bytes an intact file of these formats ends with (a few trailing bytes of padding are tolerated).
+END_MARKERS = {".png": b"IEND", ".jpg": b"\xff\xd9", ".jpeg": b"\xff\xd9", ".gif": b";"}
+TAIL_BYTES = 1024
 MIN_SIDE = 16  # smaller images carry too little detail even for the small backbones
 
 
@@ -93,15 +99,18 @@ def scan_images(root: Path, report: DataReport, limits: DataLimits, name: str) -
                     "the class folders, so ignored.", "Move them into the folder of their class.", rows=loose)
     found = ImageSet(root)
     others, broken, huge, small = [], [], [], []
+    archives, truncated = [], []
     for class_dir in class_dirs:
         for file in sorted(_files(class_dir)):
             shown = file.relative_to(root).as_posix()
             if file.suffix.lower() not in IMAGE_SUFFIXES:
-                others.append(shown)
+                (archives if file.suffix.lower() in ARCHIVE_SUFFIXES else others).append(shown)
                 continue
             size = _header_size(file)
             if size is None:
                 broken.append(shown)
+            elif _truncated(file):
+                truncated.append(shown)
             elif size[0] * size[1] > limits.max_image_pixels:
                 huge.append(shown)
             else:
@@ -115,6 +124,7 @@ def scan_images(root: Path, report: DataReport, limits: DataLimits, name: str) -
                              "Use a smaller sample of the images.")
                 return None
     _report_files(report, name, others, broken, huge, small, limits)
+    _report_damage(report, name, archives, truncated)
     if not found.paths:
         report.error("no_images", f"{name} has no readable images in its class folders.",
                      f"Add images ({', '.join(sorted(IMAGE_SUFFIXES))}) to the class folders.")
@@ -140,6 +150,30 @@ def _report_files(report, name, others, broken, huge, small, limits) -> None:
         report.warn("small_images", f"{name}: {describe_rows(small, 'file')} {plural(small, 'is', 'are')} "
                     f"smaller than {MIN_SIDE} pixels on a side; they carry little detail.",
                     "Use larger images if you have them.", rows=small)
+
+
+def _report_damage(report, name, archives, truncated) -> None:
+    if archives:
+        report.warn("nested_archive", f"{name}: {describe_rows(archives, 'file')} {plural(archives, 'is', 'are')} "
+                    "an archive inside the data; archives inside archives are never opened, so skipped.",
+                    "Unpack them and put their images straight into the class folders.", rows=archives)
+    if truncated:
+        report.warn("truncated_image", f"{name}: {describe_rows(truncated, 'file')} "
+                    f"{plural(truncated, 'is', 'are')} cut short (truncated), so skipped.",
+                    "Copy or download those images again; the transfer was probably interrupted.", rows=truncated)
+
+
+def _truncated(file: Path) -> bool:
+    """True when a PNG, JPEG or GIF lacks the end marker every intact file has (reads only the last 1 KB)."""
+    marker = END_MARKERS.get(file.suffix.lower())
+    if marker is None:
+        return False
+    try:
+        with open(file, "rb") as handle:
+            handle.seek(max(0, file.stat().st_size - TAIL_BYTES))
+            return marker not in handle.read()
+    except OSError:
+        return True
 
 
 def _header_size(file: Path) -> tuple[int, int] | None:
@@ -193,8 +227,13 @@ def extract_zip(path: Path, report: DataReport, limits: DataLimits, dest: Path |
         dest: the folder to extract into; by default ``<name>.unzipped`` beside the zip.
     """
     if path.stat().st_size > limits.max_bytes:
-        report.error("file_too_large", f"{path.name} is {path.stat().st_size / 1e6:.1f} MB, over the limit of "
-                     f"{limits.max_bytes / 1e6:.0f} MB.", "Upload a smaller archive.")
+        report.error("file_too_large", f"{path.name} is {over_limit(path.stat().st_size, limits.max_bytes)}.", "Upload a smaller archive.")
+        return None
+    declared = declared_entries(path)
+    if declared is not None and declared > limits.max_zip_files:
+        # refused from the archive's last bytes, before its (possibly huge) directory is parsed
+        report.error("zip_too_many_files", f"{path.name} holds {declared:,} entries, over the limit of "
+                     f"{limits.max_zip_files:,}.", "Upload fewer files, or a smaller sample of the images.")
         return None
     try:
         archive = zipfile.ZipFile(path)
@@ -213,6 +252,30 @@ def extract_zip(path: Path, report: DataReport, limits: DataLimits, dest: Path |
         return _write_members(archive, members, dest, stamp, path.name, report, limits)
 
 
+def declared_entries(path: Path) -> int | None:
+    """The entry count a zip's end-of-central-directory record declares (zip64 too); None if not found.
+
+    Args:
+        path: the zip file.
+    """
+    size = path.stat().st_size
+    with open(path, "rb") as handle:
+        handle.seek(max(0, size - 65_557))  # the record (22 bytes) plus the longest comment
+        tail = handle.read()
+        at = tail.rfind(b"PK\x05\x06")
+        if at < 0 or len(tail) - at < 22:
+            return None
+        count = struct.unpack("<H", tail[at + 10:at + 12])[0]
+        if count != 0xFFFF or at < 20 or tail[at - 20:at - 16] != b"PK\x06\x07":
+            return count
+        record = struct.unpack("<Q", tail[at - 12:at - 4])[0]  # where the zip64 record sits
+        handle.seek(record)
+        zip64 = handle.read(56)
+    if len(zip64) < 40 or not zip64.startswith(b"PK\x06\x06"):
+        return None
+    return struct.unpack("<Q", zip64[32:40])[0]
+
+
 def _safe_members(archive, name, report, limits) -> list | None:
     infos = archive.infolist()
     if len(infos) > limits.max_zip_files:
@@ -229,8 +292,9 @@ def _safe_members(archive, name, report, limits) -> list | None:
         return None
     total = sum(i.file_size for i in infos)
     if total > limits.max_uncompressed_bytes:
-        report.error("zip_too_large", f"{name} would expand to {total / 1e6:.0f} MB, over the limit of "
-                     f"{limits.max_uncompressed_bytes / 1e6:.0f} MB.", "Upload a smaller archive.")
+        report.error("zip_too_large", f"{name} would expand to {human_size(total)}, over the limit of "
+                     f"{human_size(limits.max_uncompressed_bytes)} (a zip bomb, or far more data than needed).",
+                     "Upload a smaller archive.")
         return None
     return [i for i in infos if not i.is_dir()]
 
@@ -257,8 +321,8 @@ def _write_members(archive, members, dest: Path, stamp, name, report, limits) ->
                     out.write(chunk)
     except OverflowError:
         shutil.rmtree(work, ignore_errors=True)
-        report.error("zip_too_large", f"{name} expands to more than {limits.max_uncompressed_bytes / 1e6:.0f} "
-                     "MB.", "Upload a smaller archive.")
+        report.error("zip_too_large", f"{name} expands to more than {human_size(limits.max_uncompressed_bytes)} "
+                     "(its directory understates the sizes: a zip bomb).", "Upload a smaller archive.")
         return None
     except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError) as exc:
         shutil.rmtree(work, ignore_errors=True)

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from . import sniff
 from .limits import DataLimits
 from .report import DataReport, describe_rows, plural
 
@@ -25,6 +26,7 @@ JSON = {".json"}
 JSONL = {".jsonl", ".ndjson"}
 PARQUET = {".parquet", ".pq"}
 TABLE_SUFFIXES = tuple(sorted(set(DELIMITED) | EXCEL | JSON | JSONL | PARQUET))
+TEXT_SUFFIXES = set(DELIMITED) | JSON | JSONL
 _CANDIDATE_SEPARATORS = (",", "\t", ";", "|")
 _SEP_NAMES = {",": "comma", "\t": "tab", ";": "semicolon", "|": "pipe"}
 
@@ -72,7 +74,7 @@ def read_table(path: Path, report: DataReport, limits: DataLimits, nrows: int | 
         if suffix in DELIMITED:
             table = _read_delimited(path, DELIMITED[suffix], report, nrows)
         elif suffix in EXCEL:
-            table = _read_excel(path, nrows)
+            table = _read_excel(path, report, nrows)
         elif suffix in JSONL:
             table = _read_jsonl(path, report, nrows)
         elif suffix in JSON:
@@ -100,14 +102,26 @@ def _check_file(path: Path, report: DataReport, limits: DataLimits) -> bool:
     if not path.exists():
         report.error("missing_file", f"{path} does not exist.", "Check the path, or upload the file again.")
         return False
+    if path.is_dir():
+        report.error("not_a_file", f"{path.name} is a folder, not a table file.", "Give a CSV/JSONL/Excel/Parquet "
+                     "file, or a folder with one subfolder of images per class.")
+        return False
     size = path.stat().st_size
     if size > limits.max_bytes:
-        report.error("file_too_large", f"{path.name} is {size / 1e6:.1f} MB, over the limit of "
-                     f"{limits.max_bytes / 1e6:.0f} MB.", "Use a smaller sample of the data.")
+        # checked before a single byte is read: a 2 GB upload costs nothing but this stat()
+        report.error("file_too_large", f"{path.name} is {sniff.over_limit(size, limits.max_bytes)}.", "Use a smaller sample of the data (split the "
+                     "file, or keep the first rows).")
         return False
-    if size == 0 or (size < 4096 and not path.read_bytes().strip(b" \t\r\n\x00\xef\xbb\xbf\xff\xfe")):
+    with open(path, "rb") as handle:
+        head = handle.read(4096)
+    if size == 0 or (size < 4096 and not head.strip(b" \t\r\n\x00\xef\xbb\xbf\xff\xfe")):
         report.error("empty_file", f"{path.name} is empty.", "Upload the file again; it should have a header "
                      "line and at least a few rows.")
+        return False
+    kind = sniff.binary_kind(head) if path.suffix.lower() in TEXT_SUFFIXES else None
+    if kind:
+        report.error("wrong_format", f"{path.name} is named like a text table but holds {kind}.",
+                     "Upload the file with its real suffix (for a workbook: .xlsx), or export the data as CSV.")
         return False
     return True
 
@@ -139,10 +153,24 @@ def _finish(table: Table, path: Path, report: DataReport, limits: DataLimits, nr
     if len(frame.columns) == 0 or (len(frame) == 0 and nrows is None):
         report.error("no_rows", f"{path.name} has a header but no data rows.", "Add rows below the header line.")
         return None
+    if nrows is None and table.format != "xlsx":  # workbooks are checked in their XML (_read_excel)
+        _warn_formulas(sniff.formula_rows(frame, table.rows), path, report, table.unit)
     return table
 
 
+def _warn_formulas(rows: list, path: Path, report: DataReport, unit: str) -> None:
+    if not rows:
+        return
+    report.warn("formula_cells", f"{path.name}: {describe_rows(rows, unit)} {plural(rows, 'holds', 'hold')} "
+                "spreadsheet formulas (cells starting with '='); they were read as plain text and never run.",
+                "Replace formulas with their values (copy, then Paste Special > Values) before uploading; "
+                "such cells can run commands when the data is opened in a spreadsheet again.", rows=rows)
+
+
 # --- delimited text -----------------------------------------------------------------------------------
+
+MIXED_ENCODING = "utf-8 + windows-1252"
+
 
 def decode(raw: bytes) -> tuple[str, str, bool]:
     """Text, the encoding used, and whether it was a guess (Latin-1 / Windows-1252 fallback)."""
@@ -159,6 +187,9 @@ def decode(raw: bytes) -> tuple[str, str, bool]:
         return raw.decode("utf-8"), "utf-8", False
     except UnicodeDecodeError:
         pass
+    mixed = sniff.decode_mixed(raw)
+    if mixed is not None:
+        return mixed, MIXED_ENCODING, True
     try:
         return raw.decode("cp1252"), "windows-1252", True
     except UnicodeDecodeError:
@@ -195,7 +226,12 @@ def _read_delimited(path: Path, forced_sep: str | None, report: DataReport, nrow
     if not text.strip():
         report.error("empty_file", f"{path.name} is empty.", "Upload the file again with a header and rows.")
         return None
-    sep = forced_sep or sniff_separator(text)
+    if sniff.looks_binary(text):
+        report.error("binary_file", f"{path.name} holds binary data, not text: it is not a "
+                     f"{path.suffix.lstrip('.').upper()} table.", "Export the data as CSV (UTF-8) from the "
+                     "program that made it, or upload the original workbook (.xlsx).")
+        return None
+    sep = _separator(text, forced_sep, path, report)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
@@ -216,10 +252,38 @@ def _read_delimited(path: Path, forced_sep: str | None, report: DataReport, nrow
     fmt = "tsv" if sep == "\t" else "csv"
     notes = [f"Read {path.name} as {fmt.upper()} ({_SEP_NAMES.get(sep, sep)}-separated, {encoding})."]
     if guessed:
-        report.warn("encoding", f"{path.name} is not valid UTF-8; it was read as {encoding}, so accented "
-                    "letters may look wrong.", "Save the file as UTF-8 (in Excel: 'CSV UTF-8').")
+        _warn_encoding(path, encoding, report)
     rows = _csv_row_numbers(text, len(frame), bad) if nrows is None else np.arange(2, len(frame) + 2)
     return Table(frame, rows, "row", fmt, encoding, notes)
+
+
+def _separator(text: str, forced: str | None, path: Path, report: DataReport) -> str:
+    """The suffix's separator, unless the header plainly uses another one (a comma file saved as .tsv)."""
+    if forced is None:
+        return sniff_separator(text)
+    header = text.split("\n", 1)[0]
+    if forced in header:
+        return forced
+    found = sniff_separator(text)
+    if found != forced and found in header:
+        report.warn("separator_mismatch", f"{path.name} is named {path.suffix} ({_SEP_NAMES.get(forced, forced)}-"
+                    f"separated) but its lines are separated by {_SEP_NAMES.get(found, found)}s; it was read that "
+                    "way.", f"Rename the file to match its content (.csv for commas, .tsv for tabs).")
+        return found
+    return forced
+
+
+def _warn_encoding(path: Path, encoding: str, report: DataReport) -> None:
+    if encoding == MIXED_ENCODING:
+        lines = sniff.non_utf8_lines(path.read_bytes())
+        report.warn("mixed_encoding", f"{path.name} mixes text encodings: {describe_rows(lines, 'line')} "
+                    f"{plural(lines, 'is', 'are')} not UTF-8 while the rest is; "
+                    f"{plural(lines, 'it was', 'they were')} read as Windows-1252, so check "
+                    f"{plural(lines, 'its', 'their')} accented letters.", "Save the whole file as UTF-8 (in Excel: "
+                    "'CSV UTF-8'); the file was probably pasted together from two sources.", rows=lines)
+        return
+    report.warn("encoding", f"{path.name} is not valid UTF-8; it was read as {encoding}, so accented "
+                "letters may look wrong.", "Save the file as UTF-8 (in Excel: 'CSV UTF-8').")
 
 
 def _skipped_lines(caught) -> list[int]:
@@ -243,19 +307,26 @@ def _csv_row_numbers(text: str, n: int, bad: list[int]) -> np.ndarray:
 
 # --- other formats -------------------------------------------------------------------------------------
 
-def _read_excel(path: Path, nrows) -> Table:
-    book = pd.ExcelFile(path, engine="openpyxl")
-    sheets = book.sheet_names
-    frame = pd.read_excel(book, sheet_name=sheets[0], dtype=str, keep_default_na=False, nrows=nrows)
-    frame = frame.dropna(how="all")
-    notes = [f"Read {path.name} as Excel, sheet '{sheets[0]}'."]
-    if len(sheets) > 1:
-        notes.append(f"The workbook has {len(sheets)} sheets; only the first ('{sheets[0]}') was used.")
-    return Table(frame, frame.index.to_numpy() + 2, "row", "xlsx", None, notes)
+def _read_excel(path: Path, report: DataReport, nrows) -> Table | None:
+    from . import excel
+
+    frame, rows, notes, skipped, sheet = excel.read_workbook(path, nrows)
+    if sheet is None:
+        report.error("empty_sheet", f"{path.name}: every sheet ({', '.join(map(repr, skipped))}) is empty.",
+                     "Put a header line and the rows in the first sheet, save, and upload again.")
+        return None
+    if skipped:
+        report.warn("empty_sheet", f"{path.name}: the sheet(s) {', '.join(map(repr, skipped))} are empty, so the "
+                    f"sheet '{sheet}' was used.", "Delete the empty sheets, or move the data to the first one.")
+    if nrows is None:
+        _warn_formulas(excel.formula_rows(path, sheet), path, report, "row")
+    return Table(frame, rows, "row", "xlsx", None, notes)
 
 
 def _read_jsonl(path: Path, report: DataReport, nrows) -> Table | None:
-    text, encoding, _ = decode(path.read_bytes())
+    text, encoding, guessed = decode(path.read_bytes())
+    if guessed:
+        _warn_encoding(path, encoding, report)
     records, numbers, bad, not_objects = [], [], [], []
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():

@@ -116,6 +116,13 @@ def formula_rows(frame: pd.DataFrame, rows: np.ndarray, limit: int = 200) -> lis
     return np.asarray(rows)[hit][:limit].tolist()
 
 
+def over_limit(size: int, limit: int) -> str:
+    """``2.3 GB, over the limit of 2.1 GB`` for messages; exact byte counts when both round alike."""
+    if human_size(size) == human_size(limit):
+        return f"{size:,} bytes, over the limit of {limit:,} bytes ({human_size(limit)})"
+    return f"{human_size(size)}, over the limit of {human_size(limit)}"
+
+
 def human_size(n: float) -> str:
     """``12.5 MB`` or ``2.1 GB``: sizes in messages, in the units people use."""
     if n >= 1e9:

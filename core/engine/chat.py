@@ -1,8 +1,9 @@
 """Chat (instruction) tuning: LoRA, QLoRA or a full fine-tune of a causal LM on conversations.
 
-The loss is on assistant answers only. Batches are packed without padding (one row per batch, position ids
-restarting per conversation) and the vocabulary projection runs only where there is a target: on 2 CPU cores
-that is what makes a default run take minutes (see ``bench/chat_lora.py``).
+The loss is on assistant answers only. Batches are grouped by length (so there is almost no padding) and the
+vocabulary projection runs only where there is a target. On 2 CPU cores that measured faster than packing
+conversations into one row: the block-diagonal attention of a packed row costs more than the little padding
+left after grouping (see ``bench/chat_lora.py``).
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from transformers.trainer_callback import PrinterCallback
 
 from ..strategies import apply_strategy, quantization_config, trainable_parameters
 from .callbacks import ItemCounter, ReporterCallback
-from .chat_collate import PackedCollator, TokenRows, encode_all, render
+from .chat_collate import PaddedCollator, TokenRows, encode_all, render
 from .chat_loss import ChatTrainer, answer_loss
 from .context import TrainContext, TrainOutcome
 
@@ -119,7 +120,7 @@ class ChatRecipe:
         eval_rows = TokenRows(self.val_rows.rows[:EVAL_ROWS_DURING_TRAINING]) if evaluating else None
         self.trainer = ChatTrainer(
             model=self.model, args=self._arguments(evaluating), train_dataset=self.train_rows,
-            eval_dataset=eval_rows, data_collator=PackedCollator(), processing_class=self.tokenizer,
+            eval_dataset=eval_rows, data_collator=PaddedCollator(self.tokenizer.pad_token_id), processing_class=self.tokenizer,
             callbacks=[callback], counter=counter,
         )
         self.trainer.remove_callback(PrinterCallback)  # the reporter logs; the printer would spam stdout
@@ -143,6 +144,7 @@ class ChatRecipe:
             weight_decay=t.weight_decay,
             warmup_steps=t.warmup_ratio,  # a float below 1 is a fraction of the steps in transformers 5
             lr_scheduler_type="cosine",
+            train_sampling_strategy="group_by_length",
             logging_steps=1,
             eval_strategy="steps" if evaluating else "no",
             eval_steps=eval_every,
@@ -203,7 +205,7 @@ class ChatRecipe:
         if rows is None:
             return {"task": "chat", "split": "validation", "rows": 0,
                     "message": "There is no validation split, so nothing was compared."}
-        batches = _batches(rows.rows, self.ctx.config.train.batch_size or 4)
+        batches = _batches(rows.rows, self.ctx.config.train.batch_size or 4, self.tokenizer.pad_token_id)
         examples = _example_prompts(self.ctx.data.validation)
         model = self._unwrapped()
         tuned = answer_loss(model, batches)
@@ -269,8 +271,8 @@ class _base_of:
         return False
 
 
-def _batches(rows: list[dict], batch_size: int) -> list[dict[str, torch.Tensor]]:
-    collate = PackedCollator()
+def _batches(rows: list[dict], batch_size: int, pad_id: int) -> list[dict[str, torch.Tensor]]:
+    collate = PaddedCollator(pad_id)
     ordered = sorted(rows, key=lambda r: len(r["input_ids"]))
     return [collate(ordered[i:i + batch_size]) for i in range(0, len(ordered), batch_size)]
 

@@ -266,6 +266,9 @@ class HeadOnlyRecipe(BaseRecipe):
         self.base_features()
 
     def settings(self) -> HeadSettings:
+        """Epochs, learning rate and batch from the filled config (``eval_every``/``max_steps`` do not apply:
+        the head is evaluated after every epoch, which costs milliseconds). A linear head on a few hundred
+        examples of 100-1300 features needs some weight decay, so it gets at least 1e-2."""
         t = self.ctx.config.train
         return HeadSettings(epochs=max(1, int(round(t.epochs or 60))), learning_rate=t.learning_rate or 1e-2,
                             batch_size=t.batch_size or 64, weight_decay=max(t.weight_decay, 1e-2), seed=t.seed,

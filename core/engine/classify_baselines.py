@@ -50,12 +50,24 @@ def centroid_probs(centroids: torch.Tensor, embeddings: torch.Tensor, scale: flo
 
 def tfidf_logreg(train_texts: Sequence[str], train_labels: Sequence[int], texts: Sequence[str],
                  n_classes: int, seed: int = 0) -> np.ndarray:
-    """(N, C) probabilities from TF-IDF (words and word pairs) + logistic regression fitted on the training split."""
+    """(N, C) probabilities from TF-IDF (words and word pairs) + logistic regression fitted on the training split.
+
+    Args:
+        train_texts, train_labels: the training split.
+        texts: the texts to score (the validation split).
+        n_classes: how many classes.
+        seed: the solver's seed.
+    """
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
 
-    vectorizer = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=1)
-    features = vectorizer.fit_transform([str(t) for t in train_texts])
+    train_texts = [str(t) for t in train_texts]
+    try:  # words of any length (sklearn's default drops one-letter words), and word pairs
+        vectorizer = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, token_pattern=r"(?u)\b\w+\b")
+        features = vectorizer.fit_transform(train_texts)
+    except ValueError:  # no word characters at all (symbols, emoji): character n-grams still work
+        vectorizer = TfidfVectorizer(analyzer="char_wb", ngram_range=(1, 3), sublinear_tf=True)
+        features = vectorizer.fit_transform(train_texts)
     model = LogisticRegression(C=10.0, max_iter=2000, random_state=seed).fit(features, train_labels)
     return _full_probs(model, model.predict_proba(vectorizer.transform([str(t) for t in texts])), n_classes)
 
@@ -66,7 +78,8 @@ def pixel_logreg(train_pixels: np.ndarray, train_labels: Sequence[int], pixels: 
     from sklearn.linear_model import LogisticRegression
 
     mean, std = train_pixels.mean(axis=0), train_pixels.std(axis=0) + 1e-3
-    model = LogisticRegression(C=0.1, max_iter=1000, random_state=seed)
+    # tol 1e-3 converges in ~20 iterations here; sklearn's 1e-4 took 8 s on 400 digits for the same accuracy
+    model = LogisticRegression(C=0.1, max_iter=300, tol=1e-3, random_state=seed)
     model.fit((train_pixels - mean) / std, train_labels)
     return _full_probs(model, model.predict_proba((pixels - mean) / std), n_classes)
 

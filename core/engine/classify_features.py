@@ -49,8 +49,10 @@ class TextFeatures(FrozenEncoder):
         self.max_length = int(max_length)
         self.tap_names = ["mean-pooled"]
 
+    batch_size = 256  # texts per progress step; the encoder sorts them by length into forward passes of 64
+
     def encode(self, items: Sequence) -> list[torch.Tensor]:
-        return [self.encoder.embed([str(t) for t in items], batch_size=self.batch_size, max_length=self.max_length)]
+        return [self.encoder.embed([str(t) for t in items], batch_size=64, max_length=self.max_length)]
 
     @property
     def describe(self) -> dict:

@@ -1,15 +1,16 @@
 """LoRA and full fine-tuning of classifiers with the transformers ``Trainer`` (works under ``accelerate launch``).
 
 EfficientNet (a plain ``nn.Module``) trains through the same Trainer with its own loss. Its BatchNorm layers
-stay in eval mode (running statistics frozen; FACTS: letting 300 digits overwrite the ImageNet statistics
-gave 0.44 accuracy) and its new head learns at a higher rate than the pretrained body.
+stay in eval mode (running statistics frozen): measured on the digits example (400 train / 100 validation,
+64 px, batch 16, 6 epochs), frozen statistics give 0.98-1.00 accuracy at lr 3e-4 or 1e-3, BatchNorm in
+training mode 0.49-0.56. A 10x higher learning rate for the new head did not help (0.97-0.98), so one
+learning rate trains everything.
 """
 from __future__ import annotations
 
 import math
 
 import numpy as np
-import torch
 from torch import nn
 from transformers import PrinterCallback, Trainer
 
@@ -19,9 +20,6 @@ from .callbacks import ItemCounter, ReporterCallback
 from .classify import BaseRecipe, is_main_process
 from .classify_metrics import headline
 from .context import TrainContext, TrainOutcome
-
-HEAD_LR_FACTOR = {"efficientnet": 10.0}  # new head vs pretrained body, by model kind
-
 
 class FineTuneRecipe(BaseRecipe):
     """LoRA or full fine-tuning of a text or image classifier."""
@@ -109,7 +107,7 @@ class FineTuneRecipe(BaseRecipe):
             save_steps=t.save_every or max(eval_every, total // 4), save_total_limit=2, report_to="none",
             disable_tqdm=True, seed=t.seed, data_seed=t.seed, use_cpu=not on_gpu,
             bf16=bool(hardware is not None and hardware.bf16), remove_unused_columns=False, label_names=["labels"],
-            dataloader_num_workers=0, gradient_checkpointing=t.gradient_checkpointing and on_gpu,
+            dataloader_num_workers=0,  # gradient checkpointing, when asked for, is set on the model by the strategy
         )
 
     def make_trainer(self, counter: ItemCounter, callback: ReporterCallback):
@@ -121,8 +119,6 @@ class FineTuneRecipe(BaseRecipe):
         )
         trainer.remove_callback(PrinterCallback)  # progress goes to our reporter, not to stdout
         trainer.plain_module = self.ctx.model.kind == "efficientnet"
-        trainer.head_names = ("_fc",) if trainer.plain_module else cm.HEAD_NAMES
-        trainer.head_lr_factor = HEAD_LR_FACTOR.get(self.ctx.model.kind, 1.0)
         return trainer
 
     # --- saving, loading, predicting ----------------------------------------------------------------------
@@ -184,24 +180,9 @@ def compute_metrics(eval_pred) -> dict[str, float]:
 
 
 class ClassifierTrainer(Trainer):
-    """The Trainer with a higher learning rate for a new head, and a loss for plain modules (EfficientNet)."""
+    """The Trainer with a loss for plain modules (EfficientNet returns logits, not a transformers output)."""
 
     plain_module = False
-    head_names: tuple = ()
-    head_lr_factor = 1.0
-
-    def create_optimizer(self, model=None):
-        if self.optimizer is not None or self.head_lr_factor == 1.0:
-            return super().create_optimizer(model)
-        head, body = [], []
-        for name, param in (model or self.model).named_parameters():
-            if param.requires_grad:
-                (head if set(name.split(".")) & set(self.head_names) else body).append(param)
-        lr = self.args.learning_rate
-        self.optimizer = torch.optim.AdamW(
-            [{"params": body, "lr": lr}, {"params": head, "lr": lr * self.head_lr_factor}],
-            lr=lr, weight_decay=self.args.weight_decay)
-        return self.optimizer
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         if not self.plain_module:

@@ -99,10 +99,14 @@ class RunDir:
             return None
 
     def last_checkpoint(self) -> Path | None:
-        """The newest ``checkpoint-N`` folder the Trainer wrote, if any."""
+        """The newest complete ``checkpoint-N`` folder the Trainer wrote, if any.
+
+        The Trainer writes ``trainer_state.json`` last, so a folder without it was cut short by a kill.
+        """
         if not self.checkpoints.is_dir():
             return None
-        found = [p for p in self.checkpoints.glob("checkpoint-*") if p.name.split("-")[-1].isdigit()]
+        found = [p for p in self.checkpoints.glob("checkpoint-*")
+                 if p.name.split("-")[-1].isdigit() and (p / "trainer_state.json").is_file()]
         return max(found, key=lambda p: int(p.name.split("-")[-1]), default=None)
 
 

@@ -84,7 +84,7 @@ def run_job(config: JobConfig | None, home: Home, sinks: Iterable[EventSink] = (
             raise
         except Exception as exc:  # the traceback goes to train.log; the user gets plain words
             logger.error("The job failed:\n%s", traceback.format_exc())
-            message = _plain_failure(exc, config)
+            message = _plain_failure(exc, _filled_config(run, config))
             _finish(run, reporter, "failed", message)
             raise JobFailed(message) from exc
         finally:
@@ -143,6 +143,8 @@ def _run(config: JobConfig, home: Home, run: RunDir, reporter: Reporter, stop: t
             return
         _set_status(run, reporter, "training", "Training.")
         outcome: TrainOutcome = recipe.train()
+        if world_size() > 1:
+            _write_rank_record(run, recipe, outcome)
         reporter.phase("saving", "Saving the trained weights.")
         if is_main_process():
             recipe.save()
@@ -159,6 +161,21 @@ def _run(config: JobConfig, home: Home, run: RunDir, reporter: Reporter, stop: t
         _finish(run, reporter, "completed", _headline(run.read_eval()))
     finally:
         recipe.cleanup()
+
+
+def _write_rank_record(run: RunDir, recipe, outcome: TrainOutcome) -> None:
+    """Each rank of a distributed run notes its steps and a checksum of its weights: all ranks must agree."""
+    import torch
+
+    model = getattr(recipe, "model", None)
+    with torch.no_grad():
+        checksum = float(sum(p.detach().double().sum() for p in model.parameters() if p.requires_grad)) \
+            if model is not None else None
+    folder = run.path / "ranks"
+    folder.mkdir(exist_ok=True)
+    record = {"rank": int(os.environ.get("RANK", "0")), "world_size": world_size(),
+              "global_step": outcome.global_step, "trainable_checksum": checksum}
+    (folder / f"rank-{record['rank']}.json").write_text(json.dumps(record), encoding="utf-8")
 
 
 def _recipe_for(ctx: TrainContext):
@@ -225,12 +242,26 @@ def _token_lengths(summary: dict) -> dict | None:
     return None
 
 
+# What an allocation failure says: Python, torch on the CPU ("DefaultCPUAllocator: can't allocate memory")
+# and on a GPU, numpy ("Unable to allocate 3.2 GiB"), C++ (std::bad_alloc) and the OS (errno 12).
+OUT_OF_MEMORY_WORDS = ("out of memory", "outofmemoryerror", "can't allocate memory", "cannot allocate memory",
+                       "defaultcpuallocator", "unable to allocate", "bad_alloc", "not enough memory")
+
+
 def _plain_failure(exc: BaseException, config: JobConfig) -> str:
     text = f"{type(exc).__name__}: {exc}"
-    if isinstance(exc, MemoryError) or "out of memory" in text.lower() or "OutOfMemoryError" in text:
+    if isinstance(exc, MemoryError) or any(word in text.lower() for word in OUT_OF_MEMORY_WORDS):
         return out_of_memory_advice(config.train.batch_size, config.train.max_length)
     first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     return f"The job failed: {first[:500]} (the full traceback is in train.log)."
+
+
+def _filled_config(run: RunDir, config: JobConfig) -> JobConfig:
+    """The job with presets filled in, as config.yaml holds it once they were (for advice naming real values)."""
+    try:
+        return JobConfig.load(run.config)
+    except Exception:  # an unreadable config must not hide the failure being reported
+        return config
 
 
 def _elapsed_so_far(run: RunDir) -> float:
@@ -242,10 +273,12 @@ def _shared_run_dir(config: JobConfig, home: Home) -> RunDir:
     """One run folder for all ranks of a distributed run: rank 0 makes it and tells the others."""
     if world_size() == 1:
         return RunDir.create(home.runs, config.name, config.task)
-    from accelerate import PartialState
+    import torch
     import torch.distributed as dist
+    from accelerate import PartialState
 
-    PartialState()  # initialises the process group the Trainer will use
+    # Initialises the process group the Trainer will use; without a GPU, ranks talk over gloo on the CPU.
+    PartialState(cpu=not torch.cuda.is_available())
     holder = [str(RunDir.create(home.runs, config.name, config.task).path) if is_main_process() else None]
     dist.broadcast_object_list(holder, src=0)
     return RunDir(Path(holder[0]))

@@ -75,13 +75,15 @@ def browser():
 
 
 @pytest.fixture
-def page(browser, studio_url):
+def page(browser, studio_url, request):
     context = browser.new_context(viewport={"width": 1360, "height": 1000}, accept_downloads=True)
     page = context.new_page()
     page.set_default_timeout(60_000)
     page.goto(studio_url)
     page.get_by_role("tab", name="1 · Data").wait_for()
     yield page
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"last-{request.node.name}.png"), full_page=True)  # what it ended on
     context.close()
 
 

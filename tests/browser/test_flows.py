@@ -7,7 +7,6 @@ playground. Screenshots of every step land in test-output/screenshots/.
 from __future__ import annotations
 
 import importlib.util
-import re
 
 import pytest
 
@@ -26,7 +25,8 @@ def _tab(page, name: str) -> None:
 
 def _data_step(page, screenshots, key: str, prefix: str) -> None:
     page.click(f"#example-{key}")
-    page.wait_for_selector("#data-next:not([disabled])")
+    # The first chat load converts the packaged SmolLM2 into the home's model cache (20-90 s on 2 busy cores).
+    page.wait_for_selector("#data-next:not([disabled])", timeout=RUN_TIMEOUT_MS)
     assert "Ready." in page.inner_text("#data-status")
     _shot(page, screenshots, f"{prefix}-1-data")
     page.click("#data-next")
@@ -46,38 +46,44 @@ def _settings_step(page, screenshots, prefix: str, max_steps: int | None, strate
     page.locator("#settings-strategy").get_by_text(strategy, exact=True).click()
     if max_steps:
         page.get_by_text("Advanced: override a setting").click()
-        field = page.locator("#settings-max_steps input")
-        field.fill(str(max_steps))
-        field.press("Tab")
-        page.wait_for_function(
-            "n => document.querySelector('#settings-yaml').innerText.includes('max_steps: ' + n)", arg=max_steps)
+        for key, value in (("max_steps", max_steps), ("eval_every", 1000)):
+            field = page.locator(f"#settings-{key} input")
+            field.fill(str(value))
+            field.press("Tab")
+            page.wait_for_function(
+                "t => (document.querySelector('#settings-yaml')?.innerText ?? '').includes(t)", arg=f"{key}: {value}")
     assert "studio train" in page.inner_text("#settings-command")
     _shot(page, screenshots, f"{prefix}-3-settings")
     page.click("#settings-next")
 
 
-def _train_step(page, screenshots, prefix: str) -> None:
+def _train_step(page, screenshots, prefix: str, stop: bool = False) -> None:
     page.click("#train-start")
-    # The curve gets points while the job runs, and the status ends as finished.
+    # The curve gets points while the job runs; then it finishes, or Stop ends it keeping the weights.
     page.wait_for_selector("#train-loss .scatterlayer .trace", timeout=RUN_TIMEOUT_MS)
     _shot(page, screenshots, f"{prefix}-4-training")
+    if stop:
+        page.click("#train-stop")
     page.wait_for_selector("#train-next", state="visible", timeout=RUN_TIMEOUT_MS)
     status = page.inner_text("#train-status")
-    assert "Finished" in status, status
+    assert ("Stopped" if stop else "Finished") in status, status
     _shot(page, screenshots, f"{prefix}-4-trained")
 
 
-def _evaluate_step(page, screenshots, prefix: str) -> None:
+def _evaluate_step(page, screenshots, prefix: str, evaluated: bool = True) -> None:
     page.click("#train-next")
-    page.wait_for_selector("#eval-report .st-metrics")
-    assert "tuned" in page.inner_text("#eval-report")
+    if evaluated:
+        page.wait_for_selector("#eval-report .st-metrics")
+        assert "tuned" in page.inner_text("#eval-report")
+    else:  # a stopped run has weights but no before/after: the page says so
+        page.wait_for_function("() => (document.querySelector('#eval-report')?.innerText ?? '').includes('no evaluation')")
 
 
-def _export_step(page, screenshots, prefix: str) -> None:
+def _export_step(page, screenshots, prefix: str, status: str = "completed") -> None:
     _tab(page, "6 · Export & history")
-    page.wait_for_function("() => document.querySelector('#history-table').innerText.includes('completed')")
+    page.wait_for_function("s => (document.querySelector('#history-table')?.innerText ?? '').includes(s)", arg=status)
     page.click("#export-weights")
-    link = page.locator("#export-files a").filter(has_text=re.compile(r"\.zip"))
+    link = page.locator("#export-files a[download$='.zip']")
     link.first.wait_for()
     with page.expect_download() as download:
         link.first.click()
@@ -134,11 +140,11 @@ def test_chat_flow(page, screenshots):
     prefix = "chat"
     _data_step(page, screenshots, "kettlebird-support", prefix)
     _model_step(page, screenshots, prefix, "SmolLM2 135M")
-    _settings_step(page, screenshots, prefix, 3, "LoRA")
-    _train_step(page, screenshots, prefix)
-    _evaluate_step(page, screenshots, prefix)
+    _settings_step(page, screenshots, prefix, 30, "LoRA")
+    _train_step(page, screenshots, prefix, stop=True)
+    _evaluate_step(page, screenshots, prefix, evaluated=False)
     _shot(page, screenshots, f"{prefix}-5-evaluate")
-    _export_step(page, screenshots, prefix)
+    _export_step(page, screenshots, prefix, status="stopped")
     if not _needs("core.inference.chat"):
         pytest.skip("playground not checked: core.inference.chat does not exist yet")
     _tab(page, "5 · Evaluate & try")

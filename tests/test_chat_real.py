@@ -1,0 +1,75 @@
+"""A few real steps of chat LoRA and QLoRA on the packaged SmolLM2-135M-Instruct (offline)."""
+from __future__ import annotations
+
+import math
+import threading
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+from core.config import DataConfig, JobConfig, TrainConfig
+from core.engine.chat import ChatRecipe
+from core.engine.context import TrainContext
+from core.engine.events import ListSink, Reporter
+from core.engine.run_dir import RunDir
+from core.hardware import detect_hardware
+from core.home import Home
+
+pytestmark = pytest.mark.slow
+EXAMPLE = Path(__file__).resolve().parents[1] / "assets/examples/kettlebird_support.csv"
+
+
+def _data():
+    from datasets import Dataset
+
+    if EXAMPLE.is_file():
+        from core.data import load_data
+        rows = list(load_data(EXAMPLE, task="chat").train["messages"])
+    else:
+        rows = [[{"role": "user", "content": f"How do I descale kettle model {i}?"},
+                 {"role": "assistant", "content": f"Fill model {i} with vinegar and water, boil, rinse twice."}]
+                for i in range(16)]
+    return SimpleNamespace(task="chat", train=Dataset.from_dict({"messages": rows[:8]}),
+                           validation=Dataset.from_dict({"messages": rows[8:11]}), labels=None, summary={})
+
+
+def _run(tmp_path, strategy):
+    from core.models import resolve_model
+
+    home = Home.resolve(None)  # the shared model cache: the GGUF is converted once per machine
+    config = JobConfig(task="chat", strategy=strategy, data=DataConfig(path=str(EXAMPLE)),
+                       train=TrainConfig(max_steps=3, learning_rate=1e-3, batch_size=2, grad_accum=1,
+                                         max_length=128, lora_r=8, lora_alpha=16, eval_every=3, save_every=3,
+                                         threads=2, lora_dropout=0.0))
+    run = RunDir.create(Path(tmp_path), "real", "chat")
+    sink = ListSink()
+    ctx = TrainContext(config=config, home=home, run=run, data=_data(),
+                       model=resolve_model(config.model, home, task="chat"), reporter=Reporter(run.metrics, [sink]),
+                       stop=threading.Event(), hardware=detect_hardware())
+    recipe = ChatRecipe(ctx)
+    recipe.setup()
+    outcome = recipe.train()
+    recipe.save()
+    return ctx, sink, recipe, outcome
+
+
+def test_smollm2_chat_lora_a_few_steps(tmp_path):
+    ctx, sink, recipe, outcome = _run(tmp_path, "lora")
+    losses = [e["loss"] for e in sink.of_type("train") if "loss" in e]
+    assert outcome.global_step == 3 and all(math.isfinite(x) for x in losses)
+    assert (ctx.run.model / "adapter_model.safetensors").is_file()
+    report = recipe.evaluate()
+    assert math.isfinite(report["base"]["eval_loss"]) and math.isfinite(report["tuned"]["eval_loss"])
+    assert report["examples"] and report["examples"][0]["base"]  # the instruct model answers something
+    recipe.cleanup()
+
+
+def test_smollm2_chat_qlora_runs(tmp_path):
+    torch.manual_seed(0)
+    ctx, sink, recipe, outcome = _run(tmp_path, "qlora")
+    losses = [e["loss"] for e in sink.of_type("train") if "loss" in e]
+    assert outcome.global_step == 3 and losses and all(math.isfinite(x) for x in losses)
+    assert (ctx.run.model / "adapter_config.json").is_file()
+    recipe.cleanup()

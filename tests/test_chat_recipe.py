@@ -1,0 +1,106 @@
+"""ChatRecipe end to end on a tiny Llama: lora, full and qlora train, save, reload and evaluate; Stop and resume."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from core.engine.chat import ChatRecipe
+from tests.test_chat_support import context
+
+torch.set_num_threads(1)
+
+
+def _losses(sink) -> list[float]:
+    return [e["loss"] for e in sink.of_type("train") if "loss" in e]
+
+
+def _train(tmp_path, strategy, **train):
+    ctx, sink = context(tmp_path, strategy, **train)
+    recipe = ChatRecipe(ctx)
+    recipe.setup()
+    outcome = recipe.train()
+    recipe.save()
+    return ctx, sink, recipe, outcome
+
+
+@pytest.mark.parametrize("strategy,lr,expected", [
+    ("lora", 1e-2, ["adapter_config.json", "adapter_model.safetensors"]),
+    ("full", 3e-3, ["config.json", "model.safetensors"]),
+    ("qlora", 1e-2, ["adapter_config.json", "adapter_model.safetensors"]),
+])
+def test_recipe_trains_saves_and_evaluates(tmp_path, strategy, lr, expected):
+    ctx, sink, recipe, outcome = _train(tmp_path, strategy, learning_rate=lr)
+    losses = _losses(sink)
+    assert outcome.global_step == 36 and not outcome.stopped
+    assert sum(losses[-3:]) / 3 < losses[0] - 0.3
+    assert sink.of_type("eval") and all("eval_loss" in e for e in sink.of_type("eval"))
+    assert any(e.get("tokens_per_s") for e in sink.of_type("train"))
+    files = {p.name for p in ctx.run.model.iterdir()}
+    assert set(expected) | {"tokenizer.json", "tokenizer_config.json"} <= files
+    report = recipe.evaluate()
+    json.dumps(report)  # eval.json must be plain JSON
+    assert report["tuned"]["eval_loss"] < report["base"]["eval_loss"]
+    assert report["change"]["eval_loss"] < 0
+    assert 3 <= len(report["examples"]) <= 5
+    assert {"prompt", "reference", "base", "tuned"} <= set(report["examples"][0])
+    recipe.cleanup()
+    assert recipe.model is None
+
+
+def test_load_trained_reproduces_the_tuned_loss(tmp_path):
+    ctx, _, recipe, _ = _train(tmp_path, "lora", learning_rate=1e-2, epochs=1.0)
+    before = recipe.evaluate()["tuned"]["eval_loss"]
+    recipe.cleanup()
+    again = ChatRecipe(ctx)
+    again.load_trained()
+    assert again.evaluate()["tuned"]["eval_loss"] == pytest.approx(before, rel=1e-4)
+
+
+class _StopAfter:
+    """A sink that presses Stop once step ``n`` is logged."""
+
+    def __init__(self, stop, n):
+        self.stop, self.n = stop, n
+
+    def log(self, event):
+        if event.get("type") == "train" and event.get("step", 0) >= self.n:
+            self.stop.set()
+
+    def close(self):
+        pass
+
+
+def test_stop_ends_within_one_step_and_keeps_the_model(tmp_path):
+    ctx, sink = context(tmp_path, "lora")
+    ctx.reporter.sinks.append(_StopAfter(ctx.stop, 2))
+    recipe = ChatRecipe(ctx)
+    recipe.setup()
+    outcome = recipe.train()
+    recipe.save()
+    assert outcome.stopped and outcome.global_step <= 3
+    assert (ctx.run.model / "adapter_model.safetensors").is_file()
+    assert ctx.run.last_checkpoint() is not None  # a stop keeps a checkpoint to resume from
+
+
+def test_resume_continues_the_step_count(tmp_path):
+    ctx, sink = context(tmp_path, "lora", max_steps=8, save_every=100)
+    ctx.reporter.sinks.append(_StopAfter(ctx.stop, 4))
+    first = ChatRecipe(ctx)
+    first.setup()
+    stopped_at = first.train().global_step
+    assert stopped_at <= 5  # the stop seen in step 4's log ends step 5 at the latest
+    checkpoint = ctx.run.last_checkpoint()
+    assert checkpoint.name == f"checkpoint-{stopped_at}"
+    first.cleanup()
+
+    ctx.stop.clear()
+    ctx.reporter.sinks.pop()
+    ctx.resume_from = checkpoint
+    sink.events.clear()
+    second = ChatRecipe(ctx)
+    second.setup()
+    outcome = second.train()
+    steps = [e["step"] for e in sink.of_type("train") if "loss" in e]
+    assert outcome.global_step == 8 and steps[0] == stopped_at + 1

@@ -1,0 +1,77 @@
+"""Scores, baselines, image sizes and the feature cache's fingerprint, on small hand-made inputs."""
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from core.engine import classify_baselines as baselines
+from core.engine import classify_metrics as metrics
+from core.engine.classify_features import FeatureSet, choose_image_size, fingerprint
+
+
+def test_scores_and_confusion_matrix():
+    y_true, y_pred = [0, 0, 1, 1, 2, 2], [0, 1, 1, 1, 2, 0]
+    head = metrics.headline(y_true, y_pred, 3)
+    assert head["accuracy"] == pytest.approx(4 / 6)
+    assert 0 < head["macro_f1"] < 1
+    matrix = metrics.confusion(y_true, y_pred, ["a", "b", "c"])
+    assert matrix == {"labels": ["a", "b", "c"], "matrix": [[1, 1, 0], [0, 2, 0], [1, 0, 1]]}
+    rows = metrics.per_class(y_true, y_pred, ["a", "b", "c"])
+    assert [r["support"] for r in rows] == [2, 2, 2] and rows[1]["recall"] == 1.0
+
+
+def test_mistakes_come_most_confident_first():
+    probs = np.array([[0.9, 0.1], [0.3, 0.7], [0.2, 0.8], [0.6, 0.4]])
+    wrong = metrics.mistakes(["w", "x", "y", "z"], [0, 0, 0, 1], probs, ["no", "yes"], limit=2)
+    assert [m["item"] for m in wrong] == ["y", "x"]
+    assert wrong[0] == {"item": "y", "true": "no", "predicted": "yes", "confidence": pytest.approx(0.8)}
+
+
+def test_majority_and_centroid_baselines():
+    assert baselines.majority([1, 1, 0], 3, 2).argmax(axis=1).tolist() == [1, 1]
+    train = torch.tensor([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0]])
+    centroids = baselines.class_centroids(train, [0, 0, 1], 3)
+    assert torch.allclose(centroids[2], torch.zeros(2))  # a class without examples stays empty
+    probs = baselines.centroid_probs(centroids, torch.tensor([[2.0, 0.1], [0.1, 3.0]]))
+    assert probs.argmax(axis=1).tolist() == [0, 1] and np.allclose(probs.sum(axis=1), 1)
+
+
+def test_tfidf_handles_one_letter_words_and_symbols():
+    probs = baselines.tfidf_logreg(["a b"] * 5 + ["c d"] * 5, [0] * 5 + [1] * 5, ["a", "d"], 3)
+    assert probs.shape == (2, 3) and probs.argmax(axis=1).tolist() == [0, 1]
+    probs = baselines.tfidf_logreg(["!!!"] * 5 + ["???"] * 5, [0] * 5 + [1] * 5, ["!", "?"], 2)
+    assert probs.argmax(axis=1).tolist() == [0, 1]
+
+
+def test_pixel_baseline_learns_colours(tmp_path):
+    paths, labels = [], []
+    for i in range(12):
+        path = tmp_path / f"{i}.png"
+        Image.new("RGB", (20, 20), (250, 10, 10) if i % 2 else (10, 10, 250)).save(path)
+        paths.append(str(path))
+        labels.append(i % 2)
+    pixels = baselines.image_pixels(paths, lambda p: Image.open(p).convert("RGB"), size=8)
+    assert pixels.shape == (12, 8 * 8 * 3)
+    probs = baselines.pixel_logreg(pixels[:8], labels[:8], pixels[8:], 2)
+    assert probs.argmax(axis=1).tolist() == labels[8:]
+
+
+@pytest.mark.parametrize("side,native,expected", [(32, 224, 64), (24, 32, 32), (100, 224, 224), (8, 224, 64)])
+def test_image_size_follows_the_data(tmp_path, side, native, expected):
+    paths = []
+    for i in range(3):
+        path = tmp_path / f"{i}.png"
+        Image.new("RGB", (side, side)).save(path)
+        paths.append(str(path))
+    assert choose_image_size(paths, native) == expected
+
+
+def test_feature_cache_round_trip_and_fingerprint(tmp_path):
+    features = FeatureSet(["a", "b"], [torch.ones(3, 2), torch.zeros(3, 4)], [torch.ones(1, 2), torch.zeros(1, 4)])
+    key = fingerprint("m", {"image_size": 64}, {"train": (["x", "y", "z"], [0, 1, 0])})
+    features.save(tmp_path / "f.safetensors", key)
+    loaded = FeatureSet.load(tmp_path / "f.safetensors", key)
+    assert loaded.tap_names == ["a", "b"] and loaded.tap_dims == [2, 4]
+    assert FeatureSet.load(tmp_path / "f.safetensors", "other") is None
+    assert key != fingerprint("m", {"image_size": 64}, {"train": (["x", "y", "z"], [0, 1, 1])})
+    assert key != fingerprint("m", {"image_size": 96}, {"train": (["x", "y", "z"], [0, 1, 0])})
