@@ -15,7 +15,7 @@ from core.models import ModelUnavailable
 from . import charts
 from .context import Studio
 from .tab_settings import job_from_widgets, job_inputs
-from .views import duration, esc, notice, progress_html, status_html
+from .views import duration, notice, progress_html, status_html
 
 POLL_SECONDS = 1.5
 LOG_LINES = 30
