@@ -14,7 +14,7 @@ import sys
 import tempfile
 import time
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -169,7 +169,8 @@ def last_error_line(log: Path) -> str:
     return lines[-1][:200] if lines else "no output"
 
 
-def run_module(module: str, args: list[str], timeout: float, scratch: Path) -> tuple[dict | None, str | None, float | None]:
+def run_module(module: str, args: list[str], timeout: float,
+               scratch: Path) -> tuple[dict | None, str | None, float | None]:
     """Run ``python -m MODULE ARGS --json FILE``; return (its JSON, an error reason or None, peak RSS MB)."""
     name = module.rsplit(".", 1)[-1]
     out, log = scratch / f"{name}.json", scratch / f"{name}.log"

@@ -17,7 +17,7 @@ SECTION = "data"
 CSV_SIZES, CSV_SIZES_QUICK = (10_000, 25_000, 100_000), (500, 2_000)
 IMAGE_SIZES, IMAGE_SIZES_QUICK = (1_000, 5_000), (50, 200)
 CSV_TARGET_S = 10.0  # the target for 100,000 rows
-LINEAR_SLACK = 1.5  # per-row cost at the largest size may be this much above the smallest before we call it super-linear
+LINEAR_SLACK = 1.5  # per-row cost at the largest size may exceed the smallest's this much before it is super-linear
 CHILD_TIMEOUT_S = 600
 
 CLASSES = {

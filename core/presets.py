@@ -70,7 +70,8 @@ def fill_presets(config: JobConfig, n_train: int, hardware: Hardware, token_leng
     epochs = t.epochs if t.epochs is not None else recipe.epochs.get(t.preset, recipe.epochs["balanced"])
     steps_per_epoch = max(1, math.ceil(n_train / (batch * accum)))
     total = t.max_steps or max(1, math.ceil(steps_per_epoch * epochs))
-    eval_every = t.eval_every or max(1, total // 8)
+    # Chat evaluation is a forward pass over held-out conversations: about six points on the curve is enough.
+    eval_every = t.eval_every or (min(total, max(5, total // 6)) if config.task == "chat" else max(1, total // 8))
     filled = dataclasses.replace(
         t,
         epochs=float(epochs),

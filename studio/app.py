@@ -2,37 +2,45 @@
 
 ``build_app`` lays out the tabs (one module each) around two per-browser stores: a ``gr.BrowserState``
 (owner id, current job, current run, data choice) that survives reloads, and a ``gr.State`` holding the
-loaded data. The only object shared between visitors is the ``JobManager`` passed in.
+loaded data. The only object shared between visitors is the ``JobManager`` passed in. In public mode
+(``--public``, ``$STUDIO_PUBLIC=1`` or a Space) ``core.public.PublicPolicy`` sets the caps and what is served.
 """
 from __future__ import annotations
 
+import logging
 import os
-import secrets
+import threading
 from pathlib import Path
 
 import gradio as gr
 
+from core.data.limits import DataLimits
 from core.hardware import detect_hardware
 from core.home import Home
+from core.public import PublicPolicy
 
 from . import tab_data, tab_evaluate, tab_export, tab_model, tab_settings, tab_train
-from .context import SESSION_DEFAULT, Studio
+from .context import SESSION_DEFAULT, Studio, new_owner, owner_of
+from .views import esc
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 UI_ASSETS = ASSETS / "ui"
 TITLE = "Fine-tune Studio"
+EXPIRE_EVERY_S = 600.0
+log = logging.getLogger(__name__)
 
 
-def build_app(home: Home, manager, public: bool = False) -> gr.Blocks:
+def build_app(home: Home, manager, public: bool = False, policy: PublicPolicy | None = None) -> gr.Blocks:
     """Build the studio UI.
 
     Args:
         home: the studio home (models, uploads, runs).
         manager: the one ``core.jobs.JobManager``; every job goes through it.
-        public: a shared demo (stricter upload limits, catalog models only, each visitor sees their own runs).
+        public: a shared demo (upload caps, catalog models only, each visitor sees only their own runs).
+        policy: the caps to apply; ``PublicPolicy.from_env(public)`` when None.
     """
-    st = Studio(home=home, manager=manager, public=public, hardware=detect_hardware())
-    st.exports.mkdir(parents=True, exist_ok=True)
+    policy = policy or PublicPolicy.from_env(public)
+    st = Studio(home=home, manager=manager, policy=policy, hardware=detect_hardware())
     with gr.Blocks(title=TITLE) as app:
         st.shared["session"] = gr.BrowserState(dict(SESSION_DEFAULT), storage_key="finetune-studio-session")
         st.shared["data"] = gr.State(None)
@@ -53,35 +61,36 @@ def build_app(home: Home, manager, public: bool = False) -> gr.Blocks:
                 tab_export.build(st)
         tab_settings.wire(st)
         tab_train.wire(st)
-        app.load(_start_session, [st["session"]], [st["session"]], queue=False).then(
+        app.load(start_session, [st["session"]], [st["session"]], queue=False).then(
             lambda s: tab_data.restore(st, s), [st["session"]], tab_data.outputs(st))
+    app.studio = st  # the shared components and objects, for tests
     return app
 
 
 def _header(st: Studio) -> None:
     logo = (UI_ASSETS / "logo.svg").read_text(encoding="utf-8") if (UI_ASSETS / "logo.svg").is_file() else ""
     mode = " · public demo" if st.public else ""
+    limits = f'<p class="st-muted" id="st-public-limits">{esc(st.policy.describe())}</p>' if st.public else ""
     gr.HTML(f'<div class="st-header">{logo}<div><h1>{TITLE}</h1><p>Teach a small model your task: bring a '
-            f'file, pick a model, train on this machine ({st.hardware.describe()}){mode}, then try it and take '
-            f'it with you.</p></div></div>', elem_id="st-header")
+            f'file, pick a model, train on this machine ({esc(st.hardware.describe())}){mode}, then try it and take '
+            f'it with you.</p>{limits}</div></div>', elem_id="st-header")
 
 
-def _start_session(session: dict | None) -> dict:
-    """Give a new browser its owner id; an existing one keeps its id, job and run (re-attach)."""
-    session = {**SESSION_DEFAULT, **(session or {})}
-    if not session.get("owner"):
-        session["owner"] = secrets.token_hex(8)
+def start_session(session: dict | None) -> dict:
+    """Give a new browser its owner id; an existing one keeps its id, job and run (re-attach).
+
+    An id the server did not make (edited storage, an older format) is replaced, and with it go the job and
+    run it pointed at: a visitor never chooses their own id.
+    """
+    session = {**SESSION_DEFAULT, **(session if isinstance(session, dict) else {})}
+    if owner_of(session) is None:
+        session = {**SESSION_DEFAULT, "owner": new_owner()}
     return session
 
 
 def _css() -> str:
     path = UI_ASSETS / "studio.css"
     return path.read_text(encoding="utf-8") if path.is_file() else ""
-
-
-def allowed_paths(home: Home) -> list[str]:
-    """Only the studio's own folders may be served: uploads, runs, exports and the bundled examples."""
-    return [str(home.uploads), str(home.runs), str(home.root / "exports"), str(ASSETS / "examples")]
 
 
 def launch(home: Home, host: str | None = None, port: int | None = None, public: bool = False,
@@ -92,7 +101,7 @@ def launch(home: Home, host: str | None = None, port: int | None = None, public:
         home: the studio home.
         host: interface to bind; ``$GRADIO_SERVER_NAME`` or 127.0.0.1 when None (0.0.0.0 on Spaces).
         port: ``$PORT`` (Spaces) or ``$GRADIO_SERVER_PORT`` or 7860 when None.
-        public: a shared demo (see ``build_app``).
+        public: a shared demo (see ``build_app``); also on with ``$STUDIO_PUBLIC=1`` or ``$SPACE_ID``.
         manager: a JobManager; one is created for ``home`` when None.
         block: keep the calling thread serving (False for tests, which stop it with ``app.close()``).
     """
@@ -100,15 +109,43 @@ def launch(home: Home, host: str | None = None, port: int | None = None, public:
         from core.jobs import JobManager
 
         manager = JobManager(home)
+    policy = PublicPolicy.from_env(public)
     host = host or os.environ.get("GRADIO_SERVER_NAME") or "127.0.0.1"
     port = int(port or os.environ.get("PORT") or os.environ.get("GRADIO_SERVER_PORT") or 7860)
-    app = build_app(home, manager, public=public)
+    (home.root / "exports").mkdir(parents=True, exist_ok=True)
+    app = build_app(home, manager, policy=policy)
     app.queue(default_concurrency_limit=4)
-    app.launch(server_name=host, server_port=port, allowed_paths=allowed_paths(home), css=_css(),
+    if policy.enabled:
+        start_expiry(policy, home, manager)
+    max_upload = policy.max_upload_bytes if policy.enabled else DataLimits().max_bytes
+    app.launch(server_name=host, server_port=port, allowed_paths=policy.allowed_paths(home),
+               blocked_paths=policy.blocked_paths(home), max_file_size=max_upload, css=_css(),
                theme=gr.themes.Soft(primary_hue="indigo"), favicon_path=_favicon(), show_error=True,
-               prevent_thread_lock=not block, max_file_size="2gb" if not public else "100mb",
-               footer_links=["gradio"], quiet=True)
+               prevent_thread_lock=not block, footer_links=["gradio"], quiet=True)
     return app
+
+
+def start_expiry(policy: PublicPolicy, home: Home, manager, every_s: float = EXPIRE_EVERY_S) -> threading.Event:
+    """Delete old uploads, exports and runs now and then every ``every_s`` seconds, in a daemon thread.
+
+    One thread for the server rather than a ``gr.Timer``, which would tick once per open browser tab.
+    Returns the event that stops it.
+    """
+    stop = threading.Event()
+
+    def loop() -> None:
+        while True:
+            try:
+                removed = policy.expire(home, manager)
+                if removed["uploads"] or removed["runs"]:
+                    log.info("expired %d uploads and %d runs", len(removed["uploads"]), len(removed["runs"]))
+            except Exception:  # a cleanup hiccup (a file in use, a race) must not end cleaning for good
+                log.exception("expiring old uploads and runs failed; trying again later")
+            if stop.wait(every_s):
+                return
+
+    threading.Thread(target=loop, name="studio-expiry", daemon=True).start()
+    return stop
 
 
 def _favicon() -> str | None:

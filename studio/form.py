@@ -1,6 +1,7 @@
 """The one place where the typed widgets become a ``JobConfig``.
 
-Every number arrives from a ``gr.Number``/``gr.Slider`` (already a number; 0 means the preset decides), every choice from a ``gr.Radio``/``gr.Dropdown``. Nothing is parsed from text.
+Every number arrives from a ``gr.Number``/``gr.Slider`` (already a number; 0 means the preset decides), every
+choice from a ``gr.Radio``/``gr.Dropdown``. Nothing is parsed from text.
 """
 from __future__ import annotations
 

@@ -6,6 +6,7 @@ and one example rendered as the model will see it come from the same call.
 """
 from __future__ import annotations
 
+import secrets
 import shutil
 import time
 from pathlib import Path
@@ -17,11 +18,14 @@ from core.catalog import default_for
 from core.config import TASKS
 from core.data import inspect_columns, load_data
 from core.data.examples import EXAMPLES, example_path
+from core.data.images import IMAGE_SUFFIXES
 from core.data.limits import DataLimits
+from core.data.sniff import over_limit
 from core.models import ModelUnavailable, load_tokenizer, model_status, resolve_model
+from core.uploads import UploadError, safe_name, save_upload, session_upload_dir
 
 from . import charts
-from .context import Studio
+from .context import Studio, owner_of
 from .form import DataChoice
 from .views import esc, notice, problems_html
 
@@ -38,6 +42,7 @@ SLOTS = 5
 TASK_NAMES = {"chat": "Chat (teach answers)", "text-classification": "Text classification",
               "image-classification": "Image classification"}
 PREVIEW_ROWS = 20
+N_OUTPUTS = 15 + SLOTS  # len(outputs(st)): what a load that changes nothing returns, as many skips
 
 
 def build(st: Studio) -> None:
@@ -77,47 +82,27 @@ def build(st: Studio) -> None:
                           wrap_lines=True)
     next_button = gr.Button("Next: choose a model →", variant="primary", interactive=False, elem_id="data-next")
 
+    pending = gr.State(None)  # what the first, instant step of a load hands to the second, slow one
     st.shared.update(data_status=status, data_found=found, data_detection=detection, data_task=task,
                      data_roles=roles, data_report=report, data_chart_row=chart_row, data_balance=balance,
-                     data_lengths=lengths, data_details=details, data_gallery=gallery, data_preview=preview, data_example=example,
-                     data_next=next_button)
+                     data_lengths=lengths, data_details=details, data_gallery=gallery, data_preview=preview,
+                     data_example=example, data_next=next_button)
     outs = outputs(st)
     session, data = st["session"], st["data"]
+    # Each load is two chained steps: the first answers at once with what is about to happen (a one-time model
+    # preparation takes half a minute), the second reads the data. The status line is not a target of the
+    # second step's progress overlay, so the message stays readable while it works.
+    load = {"fn": _load_step(st), "inputs": [pending, session], "outputs": outs, "show_progress_on": [report]}
     for key, button in buttons:
-        button.click(_on_example(st, key), [session], outs)
-    upload.upload(_on_upload(st, as_folder=False), [upload, session], outs)
-    folder.upload(_on_upload(st, as_folder=True), [folder, session], outs)
-    task.input(_on_task(st), [task, session, data], outs)
+        button.click(_example_step(st, key), None, [pending, status], queue=False).then(**load)
+    upload.upload(_upload_step(st, as_folder=False), [upload, session], [pending, status]).then(**load)
+    folder.upload(_upload_step(st, as_folder=True), [folder, session], [pending, status]).then(**load)
+    task.input(lambda t, sess, d: _pending(st, _path_of(d, sess), t, {}), [task, session, data],
+               [pending, status], queue=False).then(**load)
     for slot in roles:
-        slot.input(_on_roles(st), [session, data, task, *roles], outs)
+        slot.input(lambda sess, d, t, *values: _pending(st, _path_of(d, sess), t, _roles_from(t, values)),
+                   [session, data, task, *roles], [pending, status], queue=False).then(**load)
     next_button.click(lambda: gr.Tabs(selected="model"), None, st["tabs"])
-
-
-# Handlers are named functions with a ``progress`` parameter: Gradio injects the progress tracker by position.
-def _on_example(st: Studio, key: str):
-    def handler(session, progress=gr.Progress()):
-        return _load(st, session, str(example_path(key)), None, {}, progress)
-    return handler
-
-
-def _on_upload(st: Studio, as_folder: bool):
-    def handler(files, session, progress=gr.Progress()):
-        files = files if isinstance(files, list) else [files]
-        return _load(st, session, _keep_upload(st, session, files, as_folder), None, {}, progress)
-    return handler
-
-
-def _on_task(st: Studio):
-    def handler(task, session, data, progress=gr.Progress()):
-        return _load(st, session, _path_of(data, session), task, {}, progress)
-    return handler
-
-
-def _on_roles(st: Studio):
-    def handler(session, data, task, r0, r1, r2, r3, r4, progress=gr.Progress()):
-        roles = _roles_from(task, (r0, r1, r2, r3, r4))
-        return _load(st, session, _path_of(data, session), task, roles, progress)
-    return handler
 
 
 def outputs(st: Studio) -> list:
@@ -128,44 +113,129 @@ def outputs(st: Studio) -> list:
             s["data_details"], s["data_gallery"], s["data_preview"], s["data_example"], s["data_next"]]
 
 
+# --- step one: say what is about to happen --------------------------------------------------------------
+def needs_preparing(st: Studio, task: str | None) -> bool:
+    """True when reading ``task`` data would first convert the packaged chat model (half a minute, once)."""
+    if task not in (None, "chat"):
+        return False
+    try:
+        return model_status(default_for("chat"), st.home) == "packaged"
+    except (KeyError, OSError):
+        return False
+
+
+def preparing_message() -> str:
+    return f"Preparing the packaged {default_for('chat').title} model for first use (one time, about 30 s)..."
+
+
+def _pending(st: Studio, path: str | None, task: str | None, columns: dict[str, str]) -> tuple[dict, str]:
+    """The load to run next and the status line to show meanwhile."""
+    pending = {"path": str(path) if path else None, "task": task, "columns": columns, "error": None}
+    if not path:
+        return {**pending, "error": "Nothing was uploaded. Choose a file again."}, gr.skip()
+    slow = needs_preparing(st, task)
+    if slow and task is None:  # an upload: one quick read (no tokenizer) tells whether it is chat data
+        slow = load_data(path, limits=st.policy.data_limits()).task == "chat"
+    if slow:
+        return pending, notice(preparing_message() + " Then the data is checked.", "info", "One moment.")
+    return pending, notice("Reading and checking the data...", "info")
+
+
+def _example_step(st: Studio, key: str):
+    def handler():
+        return _pending(st, str(example_path(key)), _example_task(key), {})
+    return handler
+
+
+def _example_task(key: str) -> str | None:
+    return next((ex.task for ex in EXAMPLES if ex.key == key), None)
+
+
+def _upload_step(st: Studio, as_folder: bool):
+    def handler(files, session):
+        files = [f for f in (files if isinstance(files, list) else [files]) if f]
+        owner = owner_of(session)
+        try:
+            if not files:
+                raise UploadError("Nothing was uploaded. Choose a file again.")
+            if owner is None:
+                raise UploadError("This browser has no session yet: reload the page, then upload again.")
+            limits = st.policy.data_limits()
+            if as_folder:
+                path = save_folder(st, owner, files, limits)
+            else:
+                path = save_upload(st.home, owner, files[0], Path(files[0]).name, limits=limits)
+        except UploadError as exc:
+            return {"path": None, "error": str(exc)}, notice(str(exc), "error", "Upload refused.")
+        return _pending(st, str(path), None, {})
+    return handler
+
+
+def save_folder(st: Studio, owner: str, files: list, limits: DataLimits) -> Path:
+    """Copy a folder upload (images, one sub-folder per class) into a new folder of the visitor's own.
+
+    Only images are kept (a folder often carries stray files such as Thumbs.db); names are cleaned so no
+    part of a browser-sent name can climb out of the folder. Raises ``UploadError`` when over the caps.
+    """
+    if len(files) > limits.max_images:
+        raise UploadError(f"The folder holds {len(files):,} files; at most {limits.max_images:,} images can be "
+                          "uploaded here. Upload a smaller sample.")
+    total = sum(Path(f).stat().st_size for f in files)
+    if total > limits.max_bytes:
+        raise UploadError(f"The folder is {over_limit(total, limits.max_bytes)}. Upload a smaller sample.")
+    dest = session_upload_dir(st.home, owner) / f"{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
+    dest.mkdir(mode=0o700)
+    kept = 0
+    for f in files:
+        # The browser may send the class sub-folder with the name; keep that one level, cleaned.
+        parts = [safe_name(part) for part in Path(getattr(f, "orig_name", None) or Path(f).name).parts[-2:]]
+        if Path(parts[-1]).suffix.lower() not in IMAGE_SUFFIXES:
+            continue
+        target = dest.joinpath(*parts)
+        target.parent.mkdir(mode=0o700, exist_ok=True)
+        shutil.copyfile(f, target)
+        kept += 1
+    if not kept:
+        shutil.rmtree(dest, ignore_errors=True)
+        raise UploadError("The folder holds no images. Upload a folder with one sub-folder of images per class "
+                          f"({', '.join(sorted(IMAGE_SUFFIXES))}), or a zip of such folders.")
+    return dest
+
+
+# --- step two: read the data ------------------------------------------------------------------------------
+def _load_step(st: Studio):
+    # A named function with a ``progress`` parameter: Gradio injects the progress tracker by its default.
+    def handler(pending, session, progress=gr.Progress()):
+        if not pending:
+            return [gr.skip()] * N_OUTPUTS
+        if pending.get("error"):
+            return _empty(st, session, pending["error"])
+        if not st.may_read(owner_of(session), pending.get("path")):
+            return _empty(st, session, "This data is not available to this browser session: upload the file "
+                                       "again or pick an example.")
+        return _load(st, session, pending["path"], pending.get("task"), pending.get("columns") or {}, progress)
+    return handler
+
+
 def restore(st: Studio, session: dict | None) -> list:
     """After a reload, read the session's data again so every step shows what it showed before."""
     choice = (session or {}).get("data")
-    if not choice or not Path(choice.get("path", "")).exists():
-        return [gr.skip()] * len(outputs(st))
-    return _load(st, session, choice["path"], choice.get("task"), choice.get("columns") or {}, None)
+    path = choice.get("path") if isinstance(choice, dict) else None
+    if not path or not st.may_read(owner_of(session), path) or not Path(path).exists():
+        return [gr.skip()] * N_OUTPUTS
+    return _load(st, session, path, choice.get("task"), choice.get("columns") or {}, None)
 
 
 def _path_of(data: dict | None, session: dict | None) -> str | None:
     """The loaded data's path; with blocking errors there is no loaded data, so take the session's."""
     if data:
         return data["choice"].path
-    return ((session or {}).get("data") or {}).get("path")
+    choice = (session or {}).get("data")
+    return choice.get("path") if isinstance(choice, dict) else None
 
 
 def _roles_from(task: str, values) -> dict[str, str]:
     return {role: value for role, value in zip(ROLES.get(task, ()), values) if value}
-
-
-def _keep_upload(st: Studio, session: dict, files, as_folder: bool = False) -> str | None:
-    """Copy an upload out of Gradio's temporary cache into the session's folder in the studio home."""
-    files = [f for f in (files or []) if f]
-    if not files:
-        return None
-    owner = (session or {}).get("owner") or "anonymous"
-    dest = st.home.uploads / owner / time.strftime("%Y%m%d-%H%M%S")
-    dest.mkdir(parents=True, exist_ok=True)
-    if not as_folder:
-        source = Path(files[0])
-        return str(shutil.copy2(source, dest / source.name))
-    for f in files:
-        source = Path(f)
-        # A folder upload keeps one level of sub-folders (the class names) when the browser sends them.
-        parts = Path(getattr(f, "orig_name", None) or source.name).parts[-2:]
-        target = dest.joinpath(*parts)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(source, target)
-    return str(dest)
 
 
 def _tokenizer_for(st: Studio, task: str | None):
@@ -186,12 +256,13 @@ def _load(st: Studio, session: dict, path: str | None, task: str | None, columns
     progress = progress or (lambda *a, **k: None)
     if not path:
         return _empty(st, session, "Nothing was uploaded. Choose a file again.")
-    limits = DataLimits.public() if st.public else None
+    limits = st.policy.data_limits()
     progress(0.1, desc="Reading the data")
     first = load_data(path, task=task, columns=columns or None, limits=limits)
     tokenizer = None
     if first.task in ("chat", "text-classification"):
-        progress(0.4, desc="Loading the tokenizer (the first time converts the packaged model, ~20 s)")
+        slow = needs_preparing(st, first.task)
+        progress(0.4, desc=preparing_message() if slow else "Loading the tokenizer")
         tokenizer = _tokenizer_for(st, first.task)
     prepared = first
     if tokenizer is not None:
@@ -224,7 +295,6 @@ def _render(prepared, choice: DataChoice, session: dict, columns: list[str]) -> 
     is_text = prepared.task in ("chat", "text-classification")
     show_charts = bool(counts) or is_text
     balance = charts.class_balance_figure(counts) if counts else None
-    token_stats = summary.get("token_lengths")
     data_value = {"choice": choice, "prepared": prepared} if ok else None
     return [
         session, data_value, status, gr.update(visible=True), detection,
@@ -232,14 +302,17 @@ def _render(prepared, choice: DataChoice, session: dict, columns: list[str]) -> 
         problems_html(prepared.report.errors, prepared.report.warnings),
         gr.update(visible=show_charts),
         gr.update(value=balance, visible=balance is not None),
-        charts.token_length_figure(token_stats, (summary.get("truncated") or {}).get("max_length")) if is_text else charts.empty_figure(
-            "Length in tokens", "Images have no tokens."),
+        _lengths_figure(summary) if is_text else charts.empty_figure("Length in tokens", "Images have no tokens."),
         gr.update(visible=_has_rows(prepared)),
         gr.update(value=_gallery(prepared), visible=bool(_gallery(prepared))),
         _preview_frame(prepared),
         gr.update(value=_example_text(summary), visible=prepared.task != "image-classification"),
         gr.update(interactive=ok),
     ]
+
+
+def _lengths_figure(summary: dict):
+    return charts.token_length_figure(summary.get("token_lengths"), (summary.get("truncated") or {}).get("max_length"))
 
 
 def _headline(prepared, summary: dict) -> str:

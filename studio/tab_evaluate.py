@@ -12,10 +12,10 @@ import gradio as gr
 import pandas as pd
 
 from core.config import ConfigError, JobConfig
-from core.engine.run_dir import RunDir, list_runs
+from core.engine.run_dir import RunDir
 
 from . import charts
-from .context import Studio
+from .context import Studio, owner_of
 from .views import esc, notice
 
 SKIP_SECTIONS = ("base", "tuned", "change", "deltas", "confusion", "confusion_matrix", "head")
@@ -70,28 +70,29 @@ def build(st: Studio) -> None:
     session = st["session"]
     refresh.click(lambda s, r: _runs(st, s, r), [session, run], [run])
     session.change(lambda s, r: _runs(st, s, r, prefer_session=True), [session, run], [run])
-    run.change(lambda r: _show(st, r), [run], view)
-    send.click(_chat_handler(st), [run, prompt, base_chat, tuned_chat, max_new, temperature, top_p, system],
-               [base_chat, tuned_chat, prompt, play_note], **PLAYGROUND)
-    prompt.submit(_chat_handler(st), [run, prompt, base_chat, tuned_chat, max_new, temperature, top_p, system],
-                  [base_chat, tuned_chat, prompt, play_note], **PLAYGROUND)
+    run.change(lambda s, r: _show(st, _own(st, s, r)), [session, run], view)
+    chat_inputs = [session, run, prompt, base_chat, tuned_chat, max_new, temperature, top_p, system]
+    send.click(_chat_handler(st), chat_inputs, [base_chat, tuned_chat, prompt, play_note], **PLAYGROUND)
+    prompt.submit(_chat_handler(st), chat_inputs, [base_chat, tuned_chat, prompt, play_note], **PLAYGROUND)
     clear.click(lambda: ([], [], ""), None, [base_chat, tuned_chat, play_note])
-    predict.click(lambda r, t, i: _classify(st, r, t, i), [run, text_in, image_in],
+    predict.click(lambda s, r, t, i: _classify(st, _own(st, s, r), t, i), [session, run, text_in, image_in],
                   [base_label, tuned_label, play_note], **PLAYGROUND)
 
 
 def usable_runs(st: Studio, owner: str | None) -> list[RunDir]:
     """Runs that produced a model; in public mode only the visitor's own."""
-    runs = [r for r in list_runs(st.home.runs) if r.model.is_dir() and any(r.model.iterdir())]
-    if st.public:
-        mine = {str(s.run_dir) for s in st.manager.jobs(owner)} if owner else set()
-        runs = [r for r in runs if str(r.path) in mine]
-    return runs
+    return [r for r in st.runs_of(owner) if r.model.is_dir() and any(r.model.iterdir())]
+
+
+def _own(st: Studio, session: dict | None, run_path: str | None) -> str | None:
+    """The run path from the browser when this visitor may use that run, else None."""
+    run = st.run_for(owner_of(session), run_path)
+    return str(run.path) if run is not None else None
 
 
 def _runs(st: Studio, session: dict | None, current: str | None, prefer_session: bool = False):
     session = session or {}
-    runs = usable_runs(st, session.get("owner"))
+    runs = usable_runs(st, owner_of(session))
     choices = [(_run_label(r), str(r.path)) for r in runs]
     paths = [p for _, p in choices]
     wanted = session.get("run") if prefer_session and session.get("run") in paths else current
@@ -205,8 +206,9 @@ def _chat_model(st: Studio, run_path: str):
 
 
 def _chat_handler(st: Studio):
-    def handler(run_path, prompt, base_hist, tuned_hist, max_new, temperature, top_p, system,
+    def handler(session, run_path, prompt, base_hist, tuned_hist, max_new, temperature, top_p, system,
                 progress=gr.Progress()) -> Iterator[tuple]:
+        run_path = _own(st, session, run_path)
         prompt = (prompt or "").strip()
         if not run_path or not prompt:
             yield base_hist, tuned_hist, prompt, notice("Choose a run and type a message first.", "info")

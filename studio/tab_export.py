@@ -12,11 +12,12 @@ import pandas as pd
 
 from core.config import ConfigError, JobConfig
 from core.engine.events import read_events
-from core.engine.run_dir import RunDir, list_runs
+from core.engine.run_dir import RunDir
 from core.export import ExportError, export_merged, export_zip
+from core.uploads import UploadError
 
 from . import charts
-from .context import Studio
+from .context import Studio, owner_of
 from .tab_evaluate import usable_runs
 from .views import headline_metric, notice
 
@@ -49,30 +50,23 @@ def build(st: Studio) -> None:
     listing = [run, history, compare]
     refresh.click(lambda s, r: _refresh(st, s, r), [session, run], listing)
     session.change(lambda s, r: _refresh(st, s, r), [session, run], listing)
-    run.change(_files_of, [run], [files, export_note])
-    weights.click(lambda r: _export(st, r, "weights"), [run], [files, export_note])
-    merged.click(_merged_handler(st), [run], [files, export_note], concurrency_id="export", concurrency_limit=1)
-    bundle.click(lambda r: _export(st, r, "bundle"), [run], [files, export_note])
-    compare.change(lambda names: _overlay(st, names), [compare], [overlay])
+    run.change(lambda s, r: _files_of(st, s, r), [session, run], [files, export_note])
+    weights.click(lambda s, r: _export(st, s, r, "weights"), [session, run], [files, export_note])
+    merged.click(_merged_handler(st), [session, run], [files, export_note], concurrency_id="export",
+                 concurrency_limit=1)
+    bundle.click(lambda s, r: _export(st, s, r, "bundle"), [session, run], [files, export_note])
+    compare.change(lambda s, names: _overlay(st, s, names), [session, compare], [overlay])
     open_run.click(lambda r: (gr.update(value=r), gr.Tabs(selected="evaluate")), [run],
                    [st["eval_run"], st["tabs"]])
 
 
-def _visible_runs(st: Studio, owner: str | None) -> list[RunDir]:
-    runs = list_runs(st.home.runs)
-    if st.public:
-        mine = {str(s.run_dir) for s in st.manager.jobs(owner)} if owner else set()
-        runs = [r for r in runs if str(r.path) in mine]
-    return runs
-
-
 def _refresh(st: Studio, session: dict | None, current: str | None):
     session = session or {}
-    runs = _visible_runs(st, session.get("owner"))
+    runs = st.runs_of(owner_of(session))
     rows = [_history_row(r) for r in runs]
     frame = pd.DataFrame(rows, columns=HISTORY_COLUMNS) if rows else pd.DataFrame(
         [["No runs yet: start one in step 4.", "", "", "", "", ""]], columns=HISTORY_COLUMNS)
-    exportable = [(r.name, str(r.path)) for r in usable_runs(st, session.get("owner"))]
+    exportable = [(r.name, str(r.path)) for r in usable_runs(st, owner_of(session))]
     paths = [p for _, p in exportable]
     value = current if current in paths else (session.get("run") if session.get("run") in paths else
                                                (paths[0] if paths else None))
@@ -90,32 +84,52 @@ def _history_row(run: RunDir) -> list[str]:
     return [run.name, status.get("status", "?"), config.task, config.model, config.strategy, result]
 
 
-def _files_of(run_path: str | None):
+def _files_of(st: Studio, session: dict | None, run_path: str | None):
     """The small files that need no export step: the config and the model card."""
-    if not run_path:
+    owner = owner_of(session)
+    run = st.run_for(owner, run_path)
+    if run is None:
         return None, notice("No run with a model yet: train one first.", "info")
-    run = RunDir(Path(run_path))
-    ready = [str(p) for p in (run.config, run.card) if p.is_file()]
+    try:
+        ready = _small_files(st, owner, run)
+    except (OSError, UploadError) as exc:
+        return None, notice(str(exc), "error", "Cannot list the files.")
     return ready, notice("config.yaml and the model card are ready; the buttons above package the weights.",
                          "info")
 
 
-def _export(st: Studio, run_path: str | None, kind: str):
-    if not run_path:
-        return None, notice("Choose a run first.", "info")
-    run = RunDir(Path(run_path))
-    out = st.exports / run.name
+def _small_files(st: Studio, owner: str | None, run: RunDir) -> list[str]:
+    """The run's config and card, offered from the visitor's export folder in public mode: the runs folder is
+    never served there (run names are timestamps, easy to guess)."""
+    files = [p for p in (run.config, run.card) if p.is_file()]
+    if not st.public:
+        return [str(p) for p in files]
+    out = _out_dir(st, owner, run)
+    return [str(shutil.copyfile(p, out / p.name)) for p in files]
+
+
+def _out_dir(st: Studio, owner: str | None, run: RunDir) -> Path:
+    out = st.export_dir(owner) / run.name
     out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def _export(st: Studio, session: dict | None, run_path: str | None, kind: str):
+    owner = owner_of(session)
+    run = st.run_for(owner, run_path)
+    if run is None:
+        return None, notice("Choose a run first.", "info")
     try:
+        out = _out_dir(st, owner, run)
         if kind == "bundle":
             made = export_zip(run.path, out)
         else:
             if not run.model.is_dir():
                 raise ExportError("This run saved no weights (it failed or was stopped before saving).")
             made = Path(shutil.make_archive(str(out / f"{run.name}-model"), "zip", run.model))
-    except (ExportError, OSError) as exc:
+        files = [str(made)] + _small_files(st, owner, run)
+    except (ExportError, OSError, UploadError) as exc:
         return None, notice(str(exc), "error", "Export failed.")
-    files = [str(made)] + [str(p) for p in (run.config, run.card) if p.is_file()]
     return files, notice(f"Ready: {made.name} ({_size(made)}).", "ok")
 
 
@@ -125,26 +139,27 @@ def _size(path: Path) -> str:
 
 
 def _merged_handler(st: Studio):
-    def handler(run_path, progress=gr.Progress()):
-        if not run_path:
+    def handler(session, run_path, progress=gr.Progress()):
+        owner = owner_of(session)
+        run = st.run_for(owner, run_path)
+        if run is None:
             return None, notice("Choose a run first.", "info")
-        run = RunDir(Path(run_path))
-        target = st.exports / run.name / f"merged-{time.strftime('%Y%m%d-%H%M%S')}"
         progress(0.1, desc="Merging")
         try:
+            target = _out_dir(st, owner, run) / f"merged-{time.strftime('%Y%m%d-%H%M%S')}"
             folder = export_merged(run.path, target, st.home, progress=lambda m: progress(0.5, desc=m))
             progress(0.9, desc="Zipping the merged model")
             made = Path(shutil.make_archive(str(folder), "zip", folder))
-        except (ExportError, ConfigError, OSError) as exc:
+        except (ExportError, ConfigError, OSError, UploadError) as exc:
             return None, notice(str(exc), "error", "Cannot merge.")
         return [str(made)], notice(f"Merged model ready: {made.name} ({_size(made)}). "
                                    "It loads with transformers' from_pretrained, no adapter needed.", "ok")
     return handler
 
 
-def _overlay(st: Studio, names: list[str] | None):
+def _overlay(st: Studio, session: dict | None, names: list[str] | None):
     curves = {}
-    known = {r.name: r for r in list_runs(st.home.runs)}  # only listed runs: a name is never used as a path
+    known = {r.name: r for r in st.runs_of(owner_of(session))}  # a name is never used as a path
     for name in names or []:
         run = known.get(name)
         if run is None:

@@ -1,7 +1,8 @@
 """Step 2, the model: the catalog for the data's task, with size, licence and whether it works offline.
 
-A hub id or a local folder may be typed instead (not in public mode). The memory estimate for this machine
-is drawn by the settings step's wiring, because it depends on the strategy and batch size chosen there.
+A hub id or a local folder may be typed instead; in public mode there is no box for it, and
+``PublicPolicy.require_job`` refuses any model outside the catalog on the server side too. The memory estimate
+for this machine is drawn by the settings step's wiring, because it depends on the strategy and batch size.
 """
 from __future__ import annotations
 
@@ -25,9 +26,12 @@ def build(st: Studio) -> None:
     table = gr.Dataframe(headers=COLUMNS, interactive=False, wrap=True, visible=False, elem_id="model-table",
                          column_widths=["20%", "9%", "11%", "20%", "40%"])
     choice = gr.Radio(label="Model", choices=[], visible=False, elem_id="model-choice")
-    custom = gr.Textbox(label="Or type a Hugging Face hub id or a local folder (overrides the choice above)",
-                        placeholder="e.g. HuggingFaceTB/SmolLM2-360M-Instruct or /path/to/model",
-                        visible=False, elem_id="model-custom")
+    if st.public:  # catalog models only: no box to type a hub id or a server folder into
+        custom = gr.State("")
+    else:
+        custom = gr.Textbox(label="Or type a Hugging Face hub id or a local folder (overrides the choice above)",
+                            placeholder="e.g. HuggingFaceTB/SmolLM2-360M-Instruct or /path/to/model",
+                            visible=False, elem_id="model-custom")
     memory = gr.HTML(elem_id="model-memory")
     next_button = gr.Button("Next: settings →", variant="primary", interactive=False, elem_id="model-next")
     st.shared.update(model_choice=choice, model_custom=custom, model_memory=memory)
@@ -35,14 +39,15 @@ def build(st: Studio) -> None:
     def refresh(data):
         return _catalog_view(st, data)
 
-    st["data"].change(refresh, [st["data"]], [empty, table, choice, custom, next_button])
+    outputs = [empty, table, choice] + ([] if st.public else [custom]) + [next_button]
+    st["data"].change(refresh, [st["data"]], outputs)
     next_button.click(lambda: gr.Tabs(selected="settings"), None, st["tabs"])
 
 
 def _catalog_view(st: Studio, data: dict | None) -> list:
     if not data:
         return [gr.update(visible=True), gr.update(visible=False), gr.update(visible=False, choices=[], value=None),
-                gr.update(visible=False), gr.update(interactive=False)]
+                *_custom_update(st, False), gr.update(interactive=False)]
     task = data["choice"].task
     entries = entries_for(task)
     rows = [[e.title, f"{e.params_m:,.0f} M" if e.params_m >= 1 else f"{e.params_m:.1f} M", e.licence,
@@ -52,7 +57,11 @@ def _catalog_view(st: Studio, data: dict | None) -> list:
     default = next((e.key for e in entries if e.default), entries[0].key if entries else None)
     return [gr.update(visible=False), gr.update(value=pd.DataFrame(rows, columns=COLUMNS), visible=True),
             gr.update(choices=choices, value=default, visible=True),
-            gr.update(visible=not st.public), gr.update(interactive=True)]
+            *_custom_update(st, True), gr.update(interactive=True)]
+
+
+def _custom_update(st: Studio, visible: bool) -> list:
+    return [] if st.public else [gr.update(visible=visible)]
 
 
 def _badge(st: Studio, entry) -> str:

@@ -96,7 +96,8 @@ def wire(st: Studio) -> None:
     """Connect the settings to the model and data steps (called once every tab exists)."""
     s = st.shared
     strategy_inputs = [s["data"], s["model_choice"], s["model_custom"], s["strategy"]]
-    for trigger in (s["data"].change, s["model_choice"].change, s["model_custom"].blur):
+    custom_blur = [s["model_custom"].blur] if isinstance(s["model_custom"], gr.Textbox) else []
+    for trigger in [s["data"].change, s["model_choice"].change, *custom_blur]:
         trigger(lambda *a: _strategies(st, *a), strategy_inputs, [s["strategy"], s["settings_empty"]])
     s["strategy"].change(_strategy_help, [s["strategy"]], [s["strategy_help"]])
     outputs = [s["settings_yaml"], s["settings_command"], s["settings_memory"], s["model_memory"]]
@@ -151,7 +152,7 @@ def _memory_html(st: Studio, job: JobConfig) -> str:
     parts = ", ".join(f"{k} {v:.2f} GB" for k, v in estimate.breakdown.items())
     verdict = "fits" if estimate.fits else "does not fit"
     length = f", length {t.max_length}" if t.max_length else ""
-    text = (f"{entry.title} with {get_strategy(job.strategy).title}, batch {t.batch_size}{length}: about {estimate.total_gb:.1f} GB of {estimate.available_gb:.1f} GB available "
-            f"({parts}). {estimate.advice}")
+    text = (f"{entry.title} with {get_strategy(job.strategy).title}, batch {t.batch_size}{length}: about "
+            f"{estimate.total_gb:.1f} GB of {estimate.available_gb:.1f} GB available ({parts}). {estimate.advice}")
     return notice(text, "ok" if estimate.fits else "error", f"Memory: {verdict} on this machine.")
 

@@ -13,7 +13,7 @@ from core.data.report import DataError
 from core.models import ModelUnavailable
 
 from . import charts
-from .context import Studio
+from .context import Studio, owner_of
 from .tab_settings import job_from_widgets, job_inputs
 from .views import duration, notice, progress_html, status_html
 
@@ -71,13 +71,13 @@ def _summary(st: Studio, *values) -> str:
 
 def _start(st: Studio, session: dict, *values):
     session = dict(session or {})
-    current = st.manager.snapshot(session["job_id"]) if session.get("job_id") else None
+    owner = owner_of(session)
+    current = _snapshot(st, session)
     if current is not None and current.active:
         return session, notice("A job of yours is still running: stop it first, or wait for it to finish.",
                                "warn"), gr.skip()
     try:
-        config = job_from_widgets(st, *values)
-        job_id = st.manager.submit(config, owner=session.get("owner"))
+        job_id = submit(st, owner, *values)
     except ConfigError as exc:
         return session, notice(" ".join(exc.problems), "error", "Fix the settings:"), gr.skip()
     except (DataError, ModelUnavailable) as exc:
@@ -86,20 +86,36 @@ def _start(st: Studio, session: dict, *values):
     return session, notice("Submitted. It starts in a moment.", "info"), None
 
 
+def submit(st: Studio, owner: str | None, *values) -> str:
+    """Queue the job the widgets describe for this visitor, within the public caps; return its id.
+
+    Raises ``ConfigError`` (plain sentences) when a step is missing or the public policy refuses the job.
+    """
+    config = job_from_widgets(st, *values)
+    st.policy.require_job(config, owner, st.manager)
+    prepared = values[0]["prepared"]
+    n_train = len(prepared.train) if prepared.train is not None else None
+    return st.manager.submit(st.policy.clamp(config, n_train=n_train), owner=owner)
+
+
 def _stop(st: Studio, session: dict) -> str:
-    job_id = (session or {}).get("job_id")
-    if not job_id:
+    snap = _snapshot(st, session)
+    if snap is None or not snap.active:
         return notice("There is no job to stop.", "info")
-    st.manager.stop(job_id)
+    st.manager.stop(snap.job_id)
     return notice("Stopping after the current step; what was trained so far is kept.", "warn", "Stopping.")
 
 
 def _snapshot(st: Studio, session: dict):
+    """The visitor's current job: the one the browser names if it is theirs, else their latest."""
     session = session or {}
-    snap = st.manager.snapshot(session["job_id"]) if session.get("job_id") else None
-    if snap is None and session.get("owner"):
-        snap = st.manager.latest(session["owner"])  # the page was reloaded from another browser state
-    return snap
+    owner = owner_of(session)
+    if owner is None:
+        return None
+    snap = st.manager.snapshot(session["job_id"]) if isinstance(session.get("job_id"), str) else None
+    if snap is not None and snap.owner != owner:
+        snap = None  # a job id from edited storage: never show or stop another visitor's job
+    return snap or st.manager.latest(owner)
 
 
 def _poll(st: Studio, session: dict, seen: Any) -> list:

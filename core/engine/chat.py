@@ -21,7 +21,7 @@ from .chat_collate import PaddedCollator, TokenRows, encode_all, render
 from .chat_loss import ChatTrainer, answer_loss
 from .context import TrainContext, TrainOutcome
 
-EVAL_ROWS_DURING_TRAINING = 64  # eval points on the curve stay cheap
+EVAL_ROWS_DURING_TRAINING = 32  # eval points on the curve stay cheap (a forward pass each)
 EVAL_ROWS_FINAL = 256
 GENERATION_EXAMPLES = 4
 GENERATION_TOKENS = 64

@@ -136,6 +136,8 @@ def _run(config: JobConfig, home: Home, run: RunDir, reporter: Reporter, stop: t
         reporter.line(f"Resuming from {ctx.resume_from.name}." if ctx.resume_from
                       else "No checkpoint was saved before the interruption: starting from the beginning.")
     recipe = _recipe_for(ctx)
+    from transformers import set_seed
+    set_seed(config.train.seed)  # new heads and LoRA matrices are initialised in setup: same seed, same run
     try:
         recipe.setup()
         if stop.is_set():

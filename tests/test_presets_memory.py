@@ -1,0 +1,73 @@
+"""Presets come from the data and the machine; the memory estimate says when a job will not fit and why."""
+import dataclasses
+
+from core.config import JobConfig
+from core.hardware import Hardware
+from core.memory import ModelShape, estimate_memory, out_of_memory_advice
+from core.presets import RECIPES, choose_max_length, estimated_steps, fill_presets
+
+CPU = Hardware("cpu", "CPU", 2, 24.0, 20.0, None, False)
+SMALL_CPU = dataclasses.replace(CPU, available_memory_gb=2.0)
+GPU = Hardware("cuda", "H100", 16, 128.0, 120.0, 80.0, True)
+
+
+def test_every_task_and_strategy_has_a_recipe():
+    from core.config import STRATEGIES_BY_TASK
+    for task, strategies in STRATEGIES_BY_TASK.items():
+        for strategy in strategies:
+            assert (task, strategy) in RECIPES
+
+
+def test_presets_fill_only_what_the_user_left_empty():
+    config = JobConfig(task="chat", strategy="lora")
+    config.train.learning_rate = 5e-4
+    filled = fill_presets(config, n_train=200, hardware=CPU, token_lengths={"p99": 150, "max": 400})
+    t = filled.train
+    assert t.learning_rate == 5e-4  # the user's value stays
+    assert t.batch_size == 4 and t.lora_r == 8 and t.lora_alpha == 16 and t.epochs == 2.0
+    assert t.max_length == 160  # p99 rounded up to 32, not the longest row
+    assert t.threads == CPU.train_threads
+    assert 1 <= t.eval_every <= estimated_steps(t, 200)
+    assert config.train.batch_size is None  # the input is not modified
+
+
+def test_presets_scale_with_the_preset_and_the_machine():
+    config = JobConfig(task="text-classification", strategy="lora")
+    quick = fill_presets(dataclasses.replace(config, train=dataclasses.replace(config.train, preset="quick")),
+                         300, CPU)
+    thorough = fill_presets(dataclasses.replace(config, train=dataclasses.replace(config.train, preset="thorough")),
+                            300, CPU)
+    assert quick.train.epochs < thorough.train.epochs
+    assert fill_presets(config, 300, GPU).train.batch_size > fill_presets(config, 300, CPU).train.batch_size
+    assert fill_presets(config, 3, CPU).train.batch_size == 3  # never larger than the data
+
+
+def test_max_length_is_capped_per_device():
+    assert choose_max_length({"p99": 5000}, "cpu", "chat") == 512
+    assert choose_max_length({"p99": 5000}, "cuda", "chat") == 2048
+    assert choose_max_length(None, "cpu", "chat") == 256
+    assert choose_max_length({"p99": 10}, "cpu", "text-classification") == 64
+
+
+def test_a_small_model_fits_and_a_full_fine_tune_of_a_big_one_does_not():
+    small = ModelShape(135, 576, 30, 49152)
+    fits = estimate_memory(small, "lora", "chat", 4, 256, CPU)
+    assert fits.fits and 2 < fits.total_gb < 6  # measured: 2.5 GB peak RSS at ~100 tokens a row
+    big = ModelShape(1700, 2048, 24, 49152)
+    full = estimate_memory(big, "full", "chat", 8, 1024, SMALL_CPU)
+    assert not full.fits
+    assert "lower the batch size to 4" in full.advice and "use LoRA instead" in full.advice
+    assert "does NOT fit" in full.describe()
+    # QLoRA stores the weights in about an eighth of the fp32 memory.
+    assert estimate_memory(big, "qlora", "chat", 1, 256, CPU).breakdown["weights"] < \
+        estimate_memory(big, "lora", "chat", 1, 256, CPU).breakdown["weights"] / 6
+
+
+def test_qlora_on_a_small_model_on_a_cpu_says_it_does_not_pay():
+    estimate = estimate_memory(ModelShape(135, 576, 30, 49152), "qlora", "chat", 4, 256, CPU)
+    assert "slower than LoRA" in estimate.advice
+
+
+def test_the_out_of_memory_message_names_the_settings_to_lower():
+    message = out_of_memory_advice(16, 1024)
+    assert "batch size 16 -> 8" in message and "max length 1024 -> 512" in message

@@ -1,0 +1,91 @@
+"""The runner end to end: a job from a file to a complete run folder, and its config.yaml reruns it."""
+import json
+import threading
+
+import pytest
+import yaml
+
+from core.cli import main
+from core.config import JobConfig
+from core.engine.events import ListSink, read_events
+from core.engine.run_dir import list_runs
+from core.engine.runner import JobFailed, run_job
+from tests.test_chat_support import conversations, tiny_model_folder
+
+
+@pytest.fixture
+def chat_job(tmp_path):
+    folder = tiny_model_folder(tmp_path)
+    data = tmp_path / "chat.jsonl"
+    data.write_text("\n".join(json.dumps({"messages": m}) for m in conversations(60)), encoding="utf-8")
+    config = JobConfig(task="chat", model=str(folder), strategy="lora", name="tiny chat")
+    config.data.path = str(data)
+    config.train.epochs = 2
+    config.train.learning_rate = 3e-3
+    config.train.threads = 1
+    return config
+
+
+def test_a_chat_job_leaves_a_complete_run_folder(chat_job, home):
+    sink = ListSink()
+    run = run_job(chat_job, home, sinks=[sink])
+    assert run.read_status()["status"] == "completed"
+    filled = JobConfig.load(run.config)
+    # Every preset is written down, so the file alone reproduces the run.
+    for field in ("batch_size", "grad_accum", "max_length", "lora_r", "lora_alpha", "eval_every", "save_every"):
+        assert getattr(filled.train, field), field
+    events = read_events(run.metrics)
+    assert events == sink.events  # metrics.jsonl holds exactly what the live sink saw
+    losses = [e["loss"] for e in events if e["type"] == "train" and "loss" in e]
+    assert len(losses) >= 4 and losses[-1] < losses[0]
+    assert any(e["type"] == "eval" and "eval_loss" in e for e in events)
+    assert [e["status"] for e in events if e["type"] == "status"][-2:] == ["evaluating", "completed"]
+    assert (run.model / "adapter_config.json").is_file() and (run.model / "adapter_model.safetensors").is_file()
+    report = run.read_eval()
+    assert report["tuned"]["eval_loss"] < report["base"]["eval_loss"]
+    card = run.card.read_text()
+    metadata = yaml.safe_load(card.split("---")[1])
+    assert metadata["library_name"] == "peft" and "chat" in metadata["tags"]
+    assert "Training rows: " in card and "eval_loss" in card
+    assert "Memory: About" in run.log.read_text()
+
+
+def test_the_saved_config_reruns_from_the_command_line(chat_job, home, capsys):
+    first = run_job(chat_job, home)
+    assert main(["train", str(first.config), "--home", str(home.root), "--set", "name=rerun"]) == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    second = [r for r in list_runs(home.runs) if r.path != first.path][0]
+    assert out[-1] == str(second.path)
+    assert second.read_status()["status"] == "completed"
+    a, b = first.read_eval(), second.read_eval()
+    assert b["tuned"]["eval_loss"] == pytest.approx(a["tuned"]["eval_loss"], rel=1e-4)  # seeded: same run
+
+
+def test_a_data_problem_fails_the_job_with_every_problem_listed(home, tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("question,answer\n,\n,\n", encoding="utf-8")
+    config = JobConfig(task="chat", model=str(tiny_model_folder(tmp_path)), strategy="lora")
+    config.data.path = str(bad)
+    with pytest.raises(JobFailed) as err:
+        run_job(config, home)
+    run = list_runs(home.runs)[0]
+    status = run.read_status()
+    assert status["status"] == "failed" and status["message"] == str(err.value)
+    assert "has no usable rows" in str(err.value) and "Fix:" in str(err.value)
+
+
+def test_an_unknown_model_offline_fails_plainly(home, tmp_path):
+    data = tmp_path / "chat.jsonl"
+    data.write_text("\n".join(json.dumps({"messages": m}) for m in conversations(20)), encoding="utf-8")
+    config = JobConfig(task="chat", model="nobody/no-such-model-xyz", strategy="lora")
+    config.data.path = str(data)
+    with pytest.raises(JobFailed, match="nobody/no-such-model-xyz"):
+        run_job(config, home)
+    assert "Traceback" not in list_runs(home.runs)[0].read_status()["message"]
+
+
+def test_stop_before_training_keeps_a_consistent_run(chat_job, home):
+    stop = threading.Event()
+    stop.set()
+    run = run_job(chat_job, home, stop=stop)
+    assert run.read_status()["status"] == "stopped"

@@ -1,0 +1,312 @@
+"""The UI's pure parts and its public-demo wiring, without a browser: widget values -> JobConfig, charts from
+events, status renderings, and what a visitor may upload, read, run and download when the demo is public."""
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("gradio")
+
+import gradio as gr  # noqa: E402
+
+from core.config import ConfigError, JobConfig  # noqa: E402
+from core.data import load_data  # noqa: E402
+from core.data.examples import example_path  # noqa: E402
+from core.hardware import detect_hardware  # noqa: E402
+from core.jobs import JobManager  # noqa: E402
+from core.public import PublicPolicy  # noqa: E402
+from core.uploads import session_export_dir, session_upload_dir  # noqa: E402
+from studio import charts, tab_data, tab_evaluate, tab_export, tab_settings, tab_train  # noqa: E402
+from studio.app import build_app, start_session  # noqa: E402
+from studio.context import Studio, new_owner, owner_of  # noqa: E402
+from studio.form import ADVANCED, DataChoice, build_config, command_for  # noqa: E402
+from studio.views import STATUS_WORDS, progress_html, status_html  # noqa: E402
+from tests.test_jobs import fake_trainer  # noqa: E402
+
+TICKETS = example_path("support-tickets")
+STATUS_INDEX = 2  # tab_data.outputs(): session, data, status, ...
+
+
+@pytest.fixture(scope="module")
+def hardware():
+    return detect_hardware()
+
+
+def _studio(home, hardware, public=True, steps=400) -> Studio:
+    manager = JobManager(home, run_fn=fake_trainer(steps=steps))
+    return Studio(home=home, manager=manager, policy=PublicPolicy(enabled=public), hardware=hardware)
+
+
+def _advanced(**values) -> list:
+    return [values.get(key, 0) for key in ADVANCED]
+
+
+def _data(path=TICKETS) -> dict:
+    prepared = load_data(str(path))
+    choice = DataChoice(path=str(path), task=prepared.task, columns=dict(prepared.columns))
+    return {"choice": choice, "prepared": prepared}
+
+
+# --- widgets -> JobConfig ---------------------------------------------------------------------------------
+def test_build_config_turns_typed_widgets_into_a_job():
+    choice = DataChoice(path="/data/t.csv", task="text-classification", columns={"text": "body", "label": "dept"})
+    config = build_config(choice, " minilm-l6 ", "lora", "quick", "  ", 0.2,
+                          *_advanced(epochs=3, learning_rate=0.002, batch_size=16.0, max_minutes=1.5, seed=0))
+    t = config.train
+    assert (config.task, config.model, config.strategy, config.name) == ("text-classification", "minilm-l6",
+                                                                          "lora", None)
+    assert config.data.columns == {"text": "body", "label": "dept"} and config.data.validation_fraction == 0.2
+    assert (t.preset, t.epochs, t.learning_rate, t.batch_size, t.max_minutes) == ("quick", 3.0, 0.002, 16, 1.5)
+    assert isinstance(t.batch_size, int)
+    # 0 leaves a field to the preset (a number box cannot be empty) ...
+    assert t.max_steps is None and t.grad_accum is None and t.lora_r is None and t.eval_every is None
+    # ... except the seed, where 0 is a seed, and a given seed is kept
+    assert t.seed == 0
+    assert build_config(choice, "minilm-l6", "lora", "quick", "run-1", 0, *_advanced(seed=7)).train.seed == 7
+    assert build_config(choice, "minilm-l6", "lora", "quick", "run-1", 0, *_advanced()).data.validation_fraction \
+        is None
+    choice.columns["text"] = "changed"
+    assert config.data.columns["text"] == "body"  # the job does not share the UI's dict
+
+
+def test_settings_panel_yaml_round_trips_and_names_the_command(home, hardware):
+    st = _studio(home, hardware, public=False)
+    data = _data()
+    values = [data, "minilm-l6", "", "lora", "quick", "tickets", 0, *_advanced(epochs=2, seed=5)]
+    yaml_text, command, memory, _ = tab_settings._panel(st, *values)
+    job = JobConfig.from_yaml(yaml_text)
+    assert job == tab_settings.filled(st, tab_settings.job_from_widgets(st, *values), data)
+    assert job.train.epochs == 2 and job.train.seed == 5 and job.train.batch_size  # the preset filled the rest
+    assert command == "studio train config.yaml"
+    assert command_for("my run.yaml", "/h o/me") == "studio train 'my run.yaml' --home '/h o/me'"
+    assert "Memory" in memory
+
+
+def test_a_missing_step_is_said_in_words(home, hardware):
+    st = _studio(home, hardware, public=False)
+    with pytest.raises(ConfigError, match="no data yet"):
+        tab_settings.job_from_widgets(st, None, "minilm-l6", "", "lora", "quick", "", 0, *_advanced())
+    with pytest.raises(ConfigError, match="no model is chosen"):
+        tab_settings.job_from_widgets(st, _data(), None, "", "lora", "quick", "", 0, *_advanced())
+
+
+# --- charts -------------------------------------------------------------------------------------------------
+EVENTS = [
+    {"type": "phase", "phase": "training", "message": "Training"},
+    *[{"type": "train", "step": s, "loss": 2.0 / s, "learning_rate": 1e-3 * (1 - s / 10)} for s in range(1, 9)],
+    {"type": "eval", "step": 4, "eval_loss": 0.9, "accuracy": 0.6, "macro_f1": 0.5},
+    {"type": "eval", "step": 8, "eval_loss": 0.7, "accuracy": 0.8, "macro_f1": 0.75},
+]
+
+
+def test_loss_chart_has_raw_smoothed_and_eval_points():
+    fig = charts.loss_figure(EVENTS)
+    names = [trace.name for trace in fig.data]
+    assert names == ["loss", "smoothed", "eval loss"]
+    assert list(fig.data[0].x) == list(range(1, 9)) and fig.data[0].y[0] == 2.0
+    smoothed = list(fig.data[1].y)
+    assert smoothed[0] == pytest.approx(2.0)  # debiased: the first point is not pulled towards zero
+    assert all(a > b for a, b in zip(smoothed, smoothed[1:]))  # a falling loss stays falling
+    assert list(fig.data[2].x) == [4, 8]
+
+
+def test_eval_and_lr_charts_and_their_empty_states():
+    evals = charts.eval_figure(EVENTS)
+    assert [t.name for t in evals.data] == ["accuracy", "macro F1"] and list(evals.data[0].y) == [0.6, 0.8]
+    chat_evals = charts.eval_figure([{"type": "eval", "step": 3, "eval_loss": 1.5}])
+    assert [t.name for t in chat_evals.data] == ["eval loss"]
+    lr = charts.lr_figure(EVENTS)
+    assert len(lr.data) == 1 and lr.data[0].y[0] == pytest.approx(9e-4)
+    for fig in (charts.loss_figure([]), charts.eval_figure(EVENTS[:1]), charts.lr_figure([]),
+                charts.overlay_figure({}), charts.token_length_figure(None), charts.class_balance_figure({})):
+        assert not fig.data and fig.layout.annotations[0].text  # a blank chart says why it is blank
+
+
+def test_confusion_matrix_from_an_eval_report():
+    report = {"tuned": {"accuracy": 0.75}, "confusion_matrix": {"labels": ["billing", "shipping"],
+                                                                "matrix": [[3, 1], [0, 4]]}}
+    confusion = report["confusion_matrix"]
+    fig = charts.confusion_figure(confusion["matrix"], confusion["labels"])
+    heat = fig.data[0]
+    assert [list(r) for r in heat.z] == [[3, 1], [0, 4]] and list(heat.x) == ["billing", "shipping"]
+    assert charts.confusion_figure([], []).layout.annotations[0].text.startswith("No confusion")
+    figure_update = tab_evaluate._classifier_views(report, JobConfig(task="text-classification"))[0]
+    assert figure_update["visible"] is True
+
+
+# --- views ----------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("status", list(STATUS_WORDS))
+def test_status_and_progress_render_every_job_status(status):
+    word, kind = STATUS_WORDS[status]
+    html = status_html(status, "", queue_position=2, error="The job failed: out of memory")
+    assert f"st-{kind}" in html
+    if status == "failed":
+        assert "out of memory" in html
+    elif status == "queued":
+        assert "Position 2 in the queue" in html
+    else:
+        assert word in html
+    bar = progress_html({"step": 5, "total_steps": 10, "eta_s": 75, "epoch": 0.5}, status)
+    assert 'role="progressbar"' in bar
+    if status == "completed":
+        assert "width:100.0%" in bar
+    if status == "training":
+        assert "Step 5 of 10" in bar and "1 min 15 s left" in bar and "width:50.0%" in bar
+    if status in ("queued", "preparing"):
+        assert "width:0.0%" in bar and "st-moving" in bar
+
+
+def test_a_slow_phase_shows_its_own_progress():
+    bar = progress_html({"current": 30, "total": 120, "phase_message": "Evaluating the base model"}, "evaluating")
+    assert "Evaluating the base model (30 of 120)" in bar and "width:25.0%" in bar
+    assert "No job yet" in status_html(None, None)
+
+
+# --- the public demo ----------------------------------------------------------------------------------------
+def test_owner_ids_come_from_the_server():
+    fresh = start_session(None)
+    assert owner_of(fresh) == fresh["owner"] and len(fresh["owner"]) == 32
+    kept = {"owner": new_owner(), "job_id": "job-1", "run": None, "data": None}
+    assert start_session(kept) == kept  # a reload re-attaches
+    for forged in ("../../etc", "alice", "", 42, "A" * 32):
+        session = start_session({"owner": forged, "job_id": "job-1-someone-else"})
+        assert owner_of(session) and session["owner"] != forged and session["job_id"] is None
+
+
+def test_public_upload_lands_in_the_session_folder_and_bad_ones_are_refused(home, hardware, tmp_path):
+    st = _studio(home, hardware)
+    session = start_session(None)
+    upload = tab_data._upload_step(st, as_folder=False)
+    good = tmp_path / "tickets.csv"
+    good.write_bytes(TICKETS.read_bytes())
+    pending, status = upload(str(good), session)
+    assert pending["error"] is None and "Reading" in status
+    assert st.may_read(session["owner"], pending["path"])
+    assert session_upload_dir(home, session["owner"]) in Path(pending["path"]).parents
+    out = tab_data._load_step(st)(pending, session, None)
+    assert "Ready." in out[STATUS_INDEX] and out[1]["prepared"].task == "text-classification"
+    assert len(out) == tab_data.N_OUTPUTS
+
+    script = tmp_path / "evil.py"
+    script.write_text("import os\n")
+    pending, status = upload(str(script), session)
+    assert pending["path"] is None and "Upload refused" in status and "not a data file" in status
+    refused = tab_data._load_step(st)(pending, session, None)
+    assert "not a data file" in refused[STATUS_INDEX] and len(refused) == tab_data.N_OUTPUTS
+    _, status = upload(str(good), {"owner": "../../elsewhere"})
+    assert "reload the page" in status
+
+
+def test_public_data_outside_the_session_folder_is_refused(home, hardware, tmp_path):
+    st = _studio(home, hardware)
+    mine, theirs = start_session(None), start_session(None)
+    outside = tmp_path / "server-file.csv"
+    outside.write_bytes(TICKETS.read_bytes())
+    pending, _ = tab_data._upload_step(st, as_folder=False)(str(outside), theirs)
+    for path in (str(outside), pending["path"], "/etc/passwd"):
+        assert not st.may_read(mine["owner"], path)
+        out = tab_data._load_step(st)({"path": path, "task": None, "columns": {}, "error": None}, mine, None)
+        assert out[1] is None and "not available to this browser session" in out[STATUS_INDEX]
+        assert all(isinstance(o, type(gr.skip())) for o in tab_data.restore(st, {**mine, "data": {"path": path}}))
+    assert st.may_read(mine["owner"], str(TICKETS))  # the bundled examples are for everyone
+    assert _studio(home, hardware, public=False).may_read(None, str(outside))  # a local studio reads any path
+
+
+def test_public_submit_refuses_non_catalog_models_and_foreign_paths_then_clamps(home, hardware, tmp_path):
+    st = _studio(home, hardware)
+    session = start_session(None)
+    owner = session["owner"]
+    data = _data()
+    values = [data, "minilm-l6", "", "head-only", "quick", "", 0, *_advanced()]
+    with pytest.raises(ConfigError, match="not in the catalog"):
+        tab_train.submit(st, owner, data, "someone/any-model", "", "lora", "quick", "", 0, *_advanced())
+    assert tab_settings.job_from_widgets(st, data, "minilm-l6", "/srv/models/x", "lora", "quick", "", 0,
+                                         *_advanced()).model == "minilm-l6"  # a typed folder is ignored
+    foreign = tmp_path / "t.csv"
+    foreign.write_bytes(TICKETS.read_bytes())
+    with pytest.raises(ConfigError, match="paths on the server cannot be used"):
+        tab_train.submit(st, owner, _data(foreign), *values[1:])
+    session, status, _ = tab_train._start(st, session, data, "someone/any-model", "", "lora", "quick", "", 0,
+                                          *_advanced())
+    assert "Fix the settings" in status and "not in the catalog" in status and session["job_id"] is None
+
+    job_id = tab_train.submit(st, owner, data, "minilm-l6", "", "lora", "quick", "", 0,
+                              *_advanced(max_steps=5000, max_minutes=600))
+    job = st.manager.snapshot(job_id).config
+    assert job.train.max_steps == st.policy.max_steps and job.train.max_minutes == st.policy.max_minutes
+    with pytest.raises(ConfigError, match="queued or running"):
+        tab_train.submit(st, owner, *values)
+    st.manager.stop(job_id)
+    st.manager.wait(job_id, timeout=10)
+
+
+def test_a_visitor_sees_and_stops_only_their_own_jobs_and_runs(home, hardware):
+    st = _studio(home, hardware, steps=2)
+    alice, bob = start_session(None), start_session(None)
+    job_id = tab_train.submit(st, alice["owner"], _data(), "minilm-l6", "", "head-only", "quick", "", 0,
+                              *_advanced())
+    run = str(st.manager.wait(job_id, timeout=10).run_dir)
+    assert tab_train._snapshot(st, {**alice, "job_id": job_id}).job_id == job_id
+    assert tab_train._snapshot(st, {**bob, "job_id": job_id}) is None  # a job id copied into bob's storage
+    assert "no job to stop" in tab_train._stop(st, {**bob, "job_id": job_id})
+    assert st.run_for(alice["owner"], run) is not None and st.run_for(bob["owner"], run) is None
+    assert st.run_for(alice["owner"], "/etc") is None
+    assert "Choose a run" in tab_export._export(st, bob, run, "bundle")[1]
+
+    files, note = tab_export._export(st, alice, run, "bundle")
+    export_dir = session_export_dir(home, alice["owner"])
+    assert files and all(f.startswith(str(export_dir)) for f in files), note  # runs/ is never served in public
+    assert not any(str(home.runs) in f for f in files)
+
+
+def test_public_app_has_no_model_box_and_states_its_limits(home):
+    policy = PublicPolicy(enabled=True)
+    app = build_app(home, JobManager(home, run_fn=fake_trainer()), public=True)
+    blocks = list(app.blocks.values())
+    assert not [b for b in blocks if isinstance(b, gr.Textbox) and b.elem_id == "model-custom"]
+    header = next(b for b in blocks if getattr(b, "elem_id", None) == "st-header")
+    assert policy.describe() in header.value and "catalog models only" in header.value
+    assert len(tab_data.outputs(app.studio)) == tab_data.N_OUTPUTS
+
+
+def test_a_folder_upload_keeps_images_only_under_clean_names(home, hardware, tmp_path):
+    from core.data.limits import DataLimits
+    from core.uploads import UploadError
+
+    st = _studio(home, hardware)
+    owner = new_owner()
+    sources = []
+    for name in ("cat.png", "dog.png", "notes.txt"):
+        path = tmp_path / name
+        path.write_bytes(b"\x89PNG fake")
+        sources.append(path)
+
+    class Sent(str):  # what a browser may send for a folder: a class sub-folder, or a climbing path
+        orig_name = None
+
+    cat, dog, notes = (Sent(p) for p in sources)
+    cat.orig_name, dog.orig_name, notes.orig_name = "cats/cat.png", "../../dog.png", "cats/notes.txt"
+    dest = tab_data.save_folder(st, owner, [cat, dog, notes], DataLimits())
+    kept = sorted(p.relative_to(dest).as_posix() for p in dest.rglob("*") if p.is_file())
+    assert kept == ["cats/cat.png", "upload/dog.png"] and session_upload_dir(home, owner) in dest.parents
+    with pytest.raises(UploadError, match="at most 1 images"):
+        tab_data.save_folder(st, owner, [cat, dog], DataLimits(max_images=1))
+    with pytest.raises(UploadError, match="holds no images"):
+        tab_data.save_folder(st, owner, [notes], DataLimits())
+
+
+def test_public_expiry_runs_in_the_background(home, tmp_path):
+    import time
+
+    from core.uploads import save_upload
+    from studio.app import start_expiry
+
+    upload = save_upload(home, new_owner(), TICKETS.read_bytes(), "t.csv")
+    time.sleep(0.05)
+    stop = start_expiry(PublicPolicy(upload_max_age_s=0.01), home, None, every_s=0.05)
+    try:
+        deadline = time.time() + 5
+        while upload.exists() and time.time() < deadline:
+            time.sleep(0.05)
+        assert not upload.exists()
+    finally:
+        stop.set()
