@@ -189,7 +189,7 @@ class PublicPolicy:
 
     def describe(self) -> str:
         """One sentence for the UI on what the public demo allows."""
-        return (f"Public demo: files up to {self.max_upload_bytes / 1e6:.0f} MB ({self.max_rows:,} rows or "
+        return (f"Public demo: files up to {self.max_upload_bytes / 2**20:.0f} MiB ({self.max_rows:,} rows or "
                 f"{self.max_images:,} images), catalog models only, at most {self.max_steps} steps and "
                 f"{self.max_minutes:g} minutes per job, {self.max_active_per_visitor} job at a time; uploads are "
                 f"deleted after {self.upload_max_age_s / 3600:g} h and runs after {self.run_max_age_s / 3600:g} h.")

@@ -1,4 +1,4 @@
-"""Step 1, the data: upload a file, a folder or a zip, or pick a bundled example; see what the studio found.
+"""Step 1, the data: upload a file or a zip, or pick a bundled example; see what the studio found.
 
 The task and column roles are detected by ``core.data.load_data`` and shown as dropdowns the user can
 correct; the validation report (errors block, warnings do not), the class balance and token length charts
@@ -6,9 +6,6 @@ and one example rendered as the model will see it come from the same call.
 """
 from __future__ import annotations
 
-import secrets
-import shutil
-import time
 from pathlib import Path
 from typing import Any
 
@@ -18,11 +15,8 @@ from core.catalog import default_for
 from core.config import TASKS
 from core.data import inspect_columns, load_data
 from core.data.examples import EXAMPLES, example_path
-from core.data.images import IMAGE_SUFFIXES
-from core.data.limits import DataLimits
-from core.data.sniff import over_limit
 from core.models import ModelUnavailable, load_tokenizer, model_status, resolve_model
-from core.uploads import UploadError, safe_name, save_upload, session_upload_dir
+from core.uploads import UploadError, save_upload
 
 from . import charts
 from .context import Studio, owner_of
@@ -47,7 +41,7 @@ N_OUTPUTS = 15 + SLOTS  # len(outputs(st)): what a load that changes nothing ret
 
 def build(st: Studio) -> None:
     gr.Markdown("## Bring your data\nA table (CSV, Excel, JSONL, Parquet) of prompts and answers or texts and "
-                "labels, or images in one folder per class (a folder or a zip). Or start with an example.")
+                "labels, or images in one folder per class (as a zip). Or start with an example.")
     with gr.Row(equal_height=False):
         with gr.Column(scale=5, elem_classes="st-card"):
             gr.Markdown("### Try an example")
@@ -59,8 +53,9 @@ def build(st: Studio) -> None:
             gr.Markdown("### Or upload yours")
             upload = gr.File(label="A file, or a zip of image folders", file_count="single", height=130,
                              elem_id="data-upload")
-            folder = gr.UploadButton("Upload a folder of images", file_count="directory", size="sm",
-                                     elem_id="data-folder")
+            gr.Markdown('<span class="st-muted">Images: zip the folder that holds one sub-folder per class '
+                        '(browsers send the files of a folder without their sub-folders, so the classes would be '
+                        'lost).</span>')
     status = gr.HTML(notice("No data yet: pick an example or upload a file to see what the studio makes of it.",
                             "info"), elem_id="data-status")
     with gr.Group(visible=False) as found:
@@ -95,8 +90,7 @@ def build(st: Studio) -> None:
     load = {"fn": _load_step(st), "inputs": [pending, session], "outputs": outs, "show_progress_on": [report]}
     for key, button in buttons:
         button.click(_example_step(st, key), None, [pending, status], queue=False).then(**load)
-    upload.upload(_upload_step(st, as_folder=False), [upload, session], [pending, status]).then(**load)
-    folder.upload(_upload_step(st, as_folder=True), [folder, session], [pending, status]).then(**load)
+    upload.upload(_upload_step(st), [upload, session], [pending, status]).then(**load)
     task.input(lambda t, sess, d: _pending(st, _path_of(d, sess), t, {}), [task, session, data],
                [pending, status], queue=False).then(**load)
     for slot in roles:
@@ -151,7 +145,7 @@ def _example_task(key: str) -> str | None:
     return next((ex.task for ex in EXAMPLES if ex.key == key), None)
 
 
-def _upload_step(st: Studio, as_folder: bool):
+def _upload_step(st: Studio):
     def handler(files, session):
         files = [f for f in (files if isinstance(files, list) else [files]) if f]
         owner = owner_of(session)
@@ -161,45 +155,11 @@ def _upload_step(st: Studio, as_folder: bool):
             if owner is None:
                 raise UploadError("This browser has no session yet: reload the page, then upload again.")
             limits = st.policy.data_limits()
-            if as_folder:
-                path = save_folder(st, owner, files, limits)
-            else:
-                path = save_upload(st.home, owner, files[0], Path(files[0]).name, limits=limits)
+            path = save_upload(st.home, owner, files[0], Path(files[0]).name, limits=limits)
         except UploadError as exc:
             return {"path": None, "error": str(exc)}, notice(str(exc), "error", "Upload refused.")
         return _pending(st, str(path), None, {})
     return handler
-
-
-def save_folder(st: Studio, owner: str, files: list, limits: DataLimits) -> Path:
-    """Copy a folder upload (images, one sub-folder per class) into a new folder of the visitor's own.
-
-    Only images are kept (a folder often carries stray files such as Thumbs.db); names are cleaned so no
-    part of a browser-sent name can climb out of the folder. Raises ``UploadError`` when over the caps.
-    """
-    if len(files) > limits.max_images:
-        raise UploadError(f"The folder holds {len(files):,} files; at most {limits.max_images:,} images can be "
-                          "uploaded here. Upload a smaller sample.")
-    total = sum(Path(f).stat().st_size for f in files)
-    if total > limits.max_bytes:
-        raise UploadError(f"The folder is {over_limit(total, limits.max_bytes)}. Upload a smaller sample.")
-    dest = session_upload_dir(st.home, owner) / f"{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
-    dest.mkdir(mode=0o700)
-    kept = 0
-    for f in files:
-        # The browser may send the class sub-folder with the name; keep that one level, cleaned.
-        parts = [safe_name(part) for part in Path(getattr(f, "orig_name", None) or Path(f).name).parts[-2:]]
-        if Path(parts[-1]).suffix.lower() not in IMAGE_SUFFIXES:
-            continue
-        target = dest.joinpath(*parts)
-        target.parent.mkdir(mode=0o700, exist_ok=True)
-        shutil.copyfile(f, target)
-        kept += 1
-    if not kept:
-        shutil.rmtree(dest, ignore_errors=True)
-        raise UploadError("The folder holds no images. Upload a folder with one sub-folder of images per class "
-                          f"({', '.join(sorted(IMAGE_SUFFIXES))}), or a zip of such folders.")
-    return dest
 
 
 # --- step two: read the data ------------------------------------------------------------------------------

@@ -37,3 +37,17 @@ def packaged_home(tmp_path, model_cache) -> Home:
     shutil.rmtree(home.models)
     home.models.symlink_to(model_cache, target_is_directory=True)
     return home
+
+
+@pytest.fixture(scope="session")
+def bert_dir(tmp_path_factory):
+    """A tiny random BERT with the packaged MiniLM's tokenizer (classifier tests)."""
+    from tests.test_classify_support import tiny_bert
+    return tiny_bert(tmp_path_factory.mktemp("tiny-bert"))
+
+
+@pytest.fixture(scope="session")
+def vit_dir(tmp_path_factory):
+    """A tiny random ViT for 32 px images (classifier tests)."""
+    from tests.test_classify_support import tiny_vit
+    return tiny_vit(tmp_path_factory.mktemp("tiny-vit"))

@@ -5,27 +5,7 @@ import pytest
 
 from core.engine.classify import ClassifierRecipe
 from core.engine.events import ListSink
-from tests.test_classify_support import image_data, losses, make_context, text_data, tiny_bert, tiny_vit
-
-
-@pytest.fixture(scope="module")
-def bert_dir(tmp_path_factory):
-    return tiny_bert(tmp_path_factory.mktemp("tiny-bert"))
-
-
-@pytest.fixture(scope="module")
-def vit_dir(tmp_path_factory):
-    return tiny_vit(tmp_path_factory.mktemp("tiny-vit"))
-
-
-def train_and_evaluate(ctx):
-    recipe = ClassifierRecipe(ctx)
-    recipe.setup()
-    outcome = recipe.train()
-    recipe.save()
-    report = recipe.evaluate()
-    recipe.cleanup()
-    return outcome, report
+from tests.test_classify_support import run_recipe, image_data, losses, make_context, text_data
 
 
 @pytest.mark.parametrize("strategy,files", [
@@ -37,7 +17,7 @@ def test_text_fine_tuning(home, bert_dir, strategy, files):
     lr = 5e-3 if strategy == "lora" else 1e-2  # a random tiny BERT needs a push
     ctx = make_context(home, str(bert_dir), "text-classification", strategy, text_data(), sink, epochs=4,
                        learning_rate=lr, eval_every=6, save_every=12)
-    outcome, report = train_and_evaluate(ctx)
+    outcome, report = run_recipe(ctx)
     assert outcome.global_step == 24 and not outcome.stopped
     curve = losses(sink)
     assert curve[-1] < curve[0]
@@ -55,14 +35,14 @@ def test_lora_resumes_from_a_checkpoint(home, bert_dir):
     data = text_data()
     first = make_context(home, str(bert_dir), "text-classification", "lora", data, epochs=2, learning_rate=5e-3,
                          save_every=6, eval_every=6)
-    train_and_evaluate(first)
+    run_recipe(first)
     checkpoint = first.run.checkpoints / "checkpoint-6"
     assert checkpoint.is_dir()
     sink = ListSink()
     again = make_context(home, str(bert_dir), "text-classification", "lora", data, sink, run=first.run, epochs=2,
                          learning_rate=5e-3, save_every=6, eval_every=6)
     again.resume_from = checkpoint
-    outcome, _ = train_and_evaluate(again)
+    outcome, _ = run_recipe(again)
     assert outcome.global_step == 12
     assert min(e["step"] for e in sink.of_type("train") if "loss" in e) > 6
 
@@ -75,7 +55,7 @@ def test_vit_fine_tuning(home, vit_dir, tmp_path, strategy, files):
     sink = ListSink()
     ctx = make_context(home, str(vit_dir), "image-classification", strategy, image_data(tmp_path), sink, epochs=3,
                        learning_rate=5e-3, eval_every=3)
-    outcome, report = train_and_evaluate(ctx)
+    outcome, report = run_recipe(ctx)
     assert outcome.global_step == 9
     assert losses(sink)[-1] < losses(sink)[0]
     for name in (*files, "labels.json", "classifier.json", "base_centroids.safetensors"):

@@ -9,30 +9,10 @@ import torch
 from core.engine.classify import ClassifierRecipe, HeadOnlyRecipe
 from core.engine.classify_head import HeadSettings, fit_head, tap_scores
 from core.engine.events import ListSink
-from tests.test_classify_support import image_data, losses, make_context, text_data, tiny_bert, tiny_vit
+from tests.test_classify_support import run_recipe, image_data, losses, make_context, text_data
 
 EVAL_KEYS = {"tuned", "base", "majority", "baselines", "deltas", "per_class", "confusion_matrix", "misclassified",
              "labels", "examples"}
-
-
-@pytest.fixture(scope="module")
-def bert_dir(tmp_path_factory):
-    return tiny_bert(tmp_path_factory.mktemp("tiny-bert"))
-
-
-@pytest.fixture(scope="module")
-def vit_dir(tmp_path_factory):
-    return tiny_vit(tmp_path_factory.mktemp("tiny-vit"))
-
-
-def run_recipe(ctx):
-    recipe = ClassifierRecipe(ctx)
-    recipe.setup()
-    outcome = recipe.train()
-    recipe.save()
-    report = recipe.evaluate()
-    recipe.cleanup()
-    return outcome, report
 
 
 def test_head_only_text_end_to_end(home, bert_dir):

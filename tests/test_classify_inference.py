@@ -6,17 +6,7 @@ from PIL import Image
 
 from core.engine.classify import ClassifierRecipe, evaluate
 from core.inference.classify import Classifier
-from tests.test_classify_support import COLOURS, image_data, make_context, text_data, tiny_bert, tiny_vit
-
-
-@pytest.fixture(scope="module")
-def bert_dir(tmp_path_factory):
-    return tiny_bert(tmp_path_factory.mktemp("tiny-bert"))
-
-
-@pytest.fixture(scope="module")
-def vit_dir(tmp_path_factory):
-    return tiny_vit(tmp_path_factory.mktemp("tiny-vit"))
+from tests.test_classify_support import COLOURS, image_data, make_context, text_data
 
 
 def trained(ctx):

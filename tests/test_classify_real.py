@@ -6,7 +6,7 @@ import pytest
 from core.engine.classify import ClassifierRecipe
 from core.engine.events import ListSink
 from core.inference.classify import Classifier
-from tests.test_classify_support import losses, make_context, prepared, text_data
+from tests.test_classify_support import run_recipe, losses, make_context, prepared, text_data
 
 pytestmark = pytest.mark.slow
 
@@ -28,21 +28,11 @@ def digits(folder, n_train, n_val):
     return prepared("image-classification", rows["train"], rows["validation"], ["0", "1", "2", "3"])
 
 
-def run(ctx):
-    recipe = ClassifierRecipe(ctx)
-    recipe.setup()
-    outcome = recipe.train()
-    recipe.save()
-    report = recipe.evaluate()
-    recipe.cleanup()
-    return outcome, report
-
-
 def test_minilm_head_only(home):
     sink = ListSink()
     ctx = make_context(home, "minilm-l6", "text-classification", "head-only", text_data(60, 30), sink, epochs=30,
                        batch_size=16)
-    _, report = run(ctx)
+    _, report = run_recipe(ctx)
     assert report["tuned"]["accuracy"] >= 0.9
     assert report["base"]["accuracy"] >= 0.6  # MiniLM's own embeddings already know these topics
     classifier = Classifier.from_run(ctx.run.path, home)
@@ -54,7 +44,7 @@ def test_minilm_lora(home):
     sink = ListSink()
     ctx = make_context(home, "minilm-l6", "text-classification", "lora", text_data(60, 30), sink, epochs=3,
                        learning_rate=2e-3, batch_size=16, lora_r=8, lora_alpha=16, eval_every=4, save_every=100)
-    _, report = run(ctx)
+    _, report = run_recipe(ctx)
     assert losses(sink)[-1] < losses(sink)[0]
     assert report["tuned"]["accuracy"] >= 0.8
     assert json.loads((ctx.run.model / "adapter_config.json").read_text())["r"] == 8
@@ -64,7 +54,7 @@ def test_efficientnet_head_only_picks_a_middle_block(home, tmp_path):
     sink = ListSink()
     ctx = make_context(home, "efficientnet-lite0", "image-classification", "head-only", digits(tmp_path, 80, 40),
                        sink, epochs=30, batch_size=32)
-    _, report = run(ctx)
+    _, report = run_recipe(ctx)
     config = json.loads((ctx.run.model / "head_config.json").read_text())
     assert config["input_size"] == 64 and config["tap_name"] != "head"
     assert report["tuned"]["accuracy"] >= 0.9

@@ -118,3 +118,16 @@ def make_context(home, model: str, task: str, strategy: str, data: PreparedData,
 
 def losses(sink: ListSink) -> list[float]:
     return [e["loss"] for e in sink.of_type("train") if "loss" in e]
+
+
+def run_recipe(ctx):
+    """setup -> train -> save -> evaluate -> cleanup, as the runner calls a recipe; returns (outcome, report)."""
+    from core.engine.classify import ClassifierRecipe
+
+    recipe = ClassifierRecipe(ctx)
+    recipe.setup()
+    outcome = recipe.train()
+    recipe.save()
+    report = recipe.evaluate()
+    recipe.cleanup()
+    return outcome, report

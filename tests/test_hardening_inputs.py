@@ -27,7 +27,7 @@ from core.data import DataLimits, load_data, open_rgb
 from core.models import ModelUnavailable, resolve_model
 from core.public import PublicPolicy
 from core.uploads import UploadError, save_upload, session_upload_dir
-from tests.conftest_data import CASES, image_folder, png, zip_entries
+from tests.conftest_data import CASES, image_folder, zip_entries
 from tests.test_data_broken import _png_bytes, _zip_absolute, _zip_symlink, _zip_traversal
 
 BAD = Path(__file__).parent / "bad_inputs"

@@ -1,5 +1,4 @@
 """The job manager's queue, stop and failure handling, with a stand-in for the trainer that behaves like one."""
-import threading
 import time
 
 import pytest

@@ -175,7 +175,7 @@ def test_owner_ids_come_from_the_server():
 def test_public_upload_lands_in_the_session_folder_and_bad_ones_are_refused(home, hardware, tmp_path):
     st = _studio(home, hardware)
     session = start_session(None)
-    upload = tab_data._upload_step(st, as_folder=False)
+    upload = tab_data._upload_step(st)
     good = tmp_path / "tickets.csv"
     good.write_bytes(TICKETS.read_bytes())
     pending, status = upload(str(good), session)
@@ -201,7 +201,7 @@ def test_public_data_outside_the_session_folder_is_refused(home, hardware, tmp_p
     mine, theirs = start_session(None), start_session(None)
     outside = tmp_path / "server-file.csv"
     outside.write_bytes(TICKETS.read_bytes())
-    pending, _ = tab_data._upload_step(st, as_folder=False)(str(outside), theirs)
+    pending, _ = tab_data._upload_step(st)(str(outside), theirs)
     for path in (str(outside), pending["path"], "/etc/passwd"):
         assert not st.may_read(mine["owner"], path)
         out = tab_data._load_step(st)({"path": path, "task": None, "columns": {}, "error": None}, mine, None)
@@ -266,32 +266,6 @@ def test_public_app_has_no_model_box_and_states_its_limits(home):
     header = next(b for b in blocks if getattr(b, "elem_id", None) == "st-header")
     assert policy.describe() in header.value and "catalog models only" in header.value
     assert len(tab_data.outputs(app.studio)) == tab_data.N_OUTPUTS
-
-
-def test_a_folder_upload_keeps_images_only_under_clean_names(home, hardware, tmp_path):
-    from core.data.limits import DataLimits
-    from core.uploads import UploadError
-
-    st = _studio(home, hardware)
-    owner = new_owner()
-    sources = []
-    for name in ("cat.png", "dog.png", "notes.txt"):
-        path = tmp_path / name
-        path.write_bytes(b"\x89PNG fake")
-        sources.append(path)
-
-    class Sent(str):  # what a browser may send for a folder: a class sub-folder, or a climbing path
-        orig_name = None
-
-    cat, dog, notes = (Sent(p) for p in sources)
-    cat.orig_name, dog.orig_name, notes.orig_name = "cats/cat.png", "../../dog.png", "cats/notes.txt"
-    dest = tab_data.save_folder(st, owner, [cat, dog, notes], DataLimits())
-    kept = sorted(p.relative_to(dest).as_posix() for p in dest.rglob("*") if p.is_file())
-    assert kept == ["cats/cat.png", "upload/dog.png"] and session_upload_dir(home, owner) in dest.parents
-    with pytest.raises(UploadError, match="at most 1 images"):
-        tab_data.save_folder(st, owner, [cat, dog], DataLimits(max_images=1))
-    with pytest.raises(UploadError, match="holds no images"):
-        tab_data.save_folder(st, owner, [notes], DataLimits())
 
 
 def test_public_expiry_runs_in_the_background(home, tmp_path):

@@ -268,7 +268,7 @@ def _separator(text: str, forced: str | None, path: Path, report: DataReport) ->
     if found != forced and found in header:
         report.warn("separator_mismatch", f"{path.name} is named {path.suffix} ({_SEP_NAMES.get(forced, forced)}-"
                     f"separated) but its lines are separated by {_SEP_NAMES.get(found, found)}s; it was read that "
-                    "way.", f"Rename the file to match its content (.csv for commas, .tsv for tabs).")
+                    "way.", "Rename the file to match its content (.csv for commas, .tsv for tabs).")
         return found
     return forced
 
