@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import signal
 import sys
 import tempfile
 import time
@@ -154,6 +155,7 @@ def machine() -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so the running section is killed with us
     report = {"started": time.strftime("%Y-%m-%d %H:%M:%S"), "quick": args.quick, "machine": machine(),
               "sections": {}, "rows": []}
     scratch = tempfile.mkdtemp(prefix="studio-bench-")  # kept: each section's log, for the failures

@@ -144,6 +144,15 @@ def run_child(cmd: list[str], timeout: float, log: Path) -> tuple[int | None, fl
     with open(log, "w") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=bench_env(), cwd=ROOT,
                                 start_new_session=True)
+    try:
+        return _wait(proc, start, timeout)
+    except BaseException:  # Ctrl-C or SIGTERM of the bench: do not leave the section running on its own
+        os.killpg(proc.pid, 9)
+        proc.wait()
+        raise
+
+
+def _wait(proc: subprocess.Popen, start: float, timeout: float) -> tuple[int | None, float | None, float]:
     while True:
         pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
         if pid:
@@ -255,3 +264,33 @@ def section_main(section: str, run: Callable[[bool], dict], argv: list[str] | No
 
 def scratch_dir(prefix: str) -> tempfile.TemporaryDirectory:
     return tempfile.TemporaryDirectory(prefix=f"studio-bench-{prefix}-")
+
+
+def add_model_home_option(parser: argparse.ArgumentParser) -> None:
+    """The sections that run SmolLM2 take the home of an already converted copy (conversion is timed once)."""
+    parser.add_argument("--model-home", default=None,
+                        help="a studio home with SmolLM2 converted (default $STUDIO_HOME or ~/.finetune-studio)")
+
+
+def link_chat_model(home, model_home: str | None, name: str, convert: bool) -> bool:
+    """Link ``home``'s cache entry for chat model ``name`` to the converted copy in ``model_home``.
+
+    Args:
+        home: the fresh ``core.home.Home`` a section works in.
+        model_home: the home holding the converted model (default: the user's studio home).
+        name: the catalog key.
+        convert: convert it there first when it is missing; otherwise link only when present.
+    Returns whether a link was made.
+    """
+    from core.home import Home
+    from core.models import resolve_model
+
+    source_home = Home.resolve(model_home)
+    if convert:
+        source = resolve_model(name, source_home, task="chat").path
+    else:
+        source = source_home.models / name
+        if not (source / "config.json").is_file():
+            return False
+    (home.models / name).symlink_to(Path(source).resolve(), target_is_directory=True)
+    return True

@@ -10,7 +10,8 @@ import sys
 import time
 from pathlib import Path
 
-from .common import EXAMPLES, median, percentile, row, scratch_dir, section_main, timed
+from .common import (EXAMPLES, add_model_home_option, link_chat_model, median, percentile, row, scratch_dir,
+                     section_main, timed)
 
 SECTION = "inference"
 CHAT_MODEL = "smollm2-135m-instruct"
@@ -95,7 +96,7 @@ def run(quick: bool, model_home: str | None = None) -> dict:
     rows, details = [], {}
     with scratch_dir("inference") as tmp:
         home = Home.resolve(tmp)
-        _link_cached_chat_model(home, model_home)
+        link_chat_model(home, model_home, CHAT_MODEL, convert=False)
         try:
             details["chat"] = c = chat_speed(home, CHAT_TOKENS_QUICK if quick else CHAT_TOKENS)
             rows.append(row(SECTION, "chat: time to first token (base SmolLM2)", c["ttft_s"], "s",
@@ -121,20 +122,8 @@ def run(quick: bool, model_home: str | None = None) -> dict:
     return {"rows": rows, "details": details}
 
 
-def _link_cached_chat_model(home, model_home: str | None) -> None:
-    """Use an already converted SmolLM2 when the cache home has one (conversion is timed in ``startup``)."""
-    from core.home import Home
-
-    source = Home.resolve(model_home).models / CHAT_MODEL
-    if (source / "config.json").is_file():
-        (home.models / CHAT_MODEL).symlink_to(source.resolve(), target_is_directory=True)
-
-
 def main(argv: list[str] | None = None) -> int:
-    def extra(parser):
-        parser.add_argument("--model-home", default=None,
-                            help="a studio home with SmolLM2 converted (default $STUDIO_HOME or ~/.finetune-studio)")
-    return section_main(SECTION, run, argv, extra)
+    return section_main(SECTION, run, argv, add_model_home_option)
 
 
 if __name__ == "__main__":

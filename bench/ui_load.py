@@ -18,8 +18,8 @@ import time
 import urllib.request
 from pathlib import Path
 
-from .common import (EXAMPLES, Target, free_port, load_average, median, percentile, row, scratch_dir,
-                     section_main)
+from .common import (EXAMPLES, Target, add_model_home_option, free_port, link_chat_model, load_average, median,
+                     percentile, row, scratch_dir, section_main)
 
 SECTION = "ui"
 MODEL = "smollm2-135m-instruct"
@@ -59,11 +59,9 @@ def serve(home: str, port: int, state: str) -> None:
 def cached_model_home(tmp: Path, model_home: str | None) -> Path:
     """A fresh home whose model cache links to an already converted SmolLM2 (converted once if needed)."""
     from core.home import Home
-    from core.models import resolve_model
 
-    source = resolve_model(MODEL, Home.resolve(model_home), task="chat").path
     home = Home.resolve(tmp / "home")
-    (home.models / MODEL).symlink_to(source, target_is_directory=True)
+    link_chat_model(home, model_home, MODEL, convert=True)
     return home.root
 
 
@@ -203,10 +201,7 @@ def main(argv: list[str] | None = None) -> int:
         serve(args.home, args.port, args.state)
         return 0
 
-    def extra(parser):
-        parser.add_argument("--model-home", default=None,
-                            help="a studio home with SmolLM2 converted (default $STUDIO_HOME or ~/.finetune-studio)")
-    return section_main(SECTION, run, argv, extra)
+    return section_main(SECTION, run, argv, add_model_home_option)
 
 
 if __name__ == "__main__":

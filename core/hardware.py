@@ -5,7 +5,6 @@ import os
 from dataclasses import dataclass
 
 import psutil
-import torch
 
 
 @dataclass(frozen=True)
@@ -31,6 +30,8 @@ class Hardware:
 
 def detect_hardware() -> Hardware:
     """Read the machine once; cheap enough to call per job."""
+    import torch  # imported here: the UI shows the hardware line long before anything needs torch
+
     mem = psutil.virtual_memory()
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     if torch.cuda.is_available():

@@ -121,7 +121,9 @@ def launch(home: Home, host: str | None = None, port: int | None = None, public:
     app.launch(server_name=host, server_port=port, allowed_paths=policy.allowed_paths(home),
                blocked_paths=policy.blocked_paths(home), max_file_size=max_upload, css=_css(),
                theme=gr.themes.Soft(primary_hue="indigo"), favicon_path=_favicon(), show_error=True,
-               prevent_thread_lock=not block, footer_links=["gradio"], quiet=True)
+               prevent_thread_lock=True, footer_links=["gradio"], quiet=True)
+    if block:
+        app.block_thread()
     return app
 
 

@@ -30,13 +30,38 @@ def model_cache(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("model-cache")
 
 
-@pytest.fixture
-def packaged_home(tmp_path, model_cache) -> Home:
-    """A fresh studio home whose models folder is the session's shared cache (real packaged models)."""
-    home = Home.resolve(tmp_path / "studio-home")
+def _home_on_cache(root: Path, model_cache: Path) -> Home:
+    home = Home.resolve(root)
     shutil.rmtree(home.models)
     home.models.symlink_to(model_cache, target_is_directory=True)
     return home
+
+
+@pytest.fixture(scope="session")
+def converted_smollm2(model_cache, tmp_path_factory):
+    """The packaged SmolLM2 converted once per session (~20 s) into the shared cache.
+
+    Returns (home, resolved, progress messages, seconds the conversion took).
+    """
+    import time
+
+    from core.models import resolve_model
+
+    root = tmp_path_factory.mktemp("smollm2-home")
+    home = _home_on_cache(root / "home", model_cache)
+    messages = []
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("HF_HUB_CACHE", str(root / "hf-cache"))  # a user's own HF cache must not answer here
+        started = time.perf_counter()
+        resolved = resolve_model("smollm2-135m-instruct", home, task="chat", progress=messages.append)
+        seconds = time.perf_counter() - started
+    return home, resolved, messages, seconds
+
+
+@pytest.fixture
+def packaged_home(tmp_path, model_cache, converted_smollm2) -> Home:
+    """A fresh studio home whose models folder is the session's shared cache, SmolLM2 already converted."""
+    return _home_on_cache(tmp_path / "studio-home", model_cache)
 
 
 @pytest.fixture(scope="session")

@@ -15,7 +15,6 @@ from core.engine.context import TrainContext
 from core.engine.events import ListSink, Reporter
 from core.engine.run_dir import RunDir
 from core.hardware import detect_hardware
-from core.home import Home
 
 pytestmark = pytest.mark.slow
 EXAMPLE = Path(__file__).resolve().parents[1] / "assets/examples/kettlebird_support.csv"
@@ -35,10 +34,9 @@ def _data():
                            validation=Dataset.from_dict({"messages": rows[8:11]}), labels=None, summary={})
 
 
-def _run(tmp_path, strategy, steps=3):
+def _run(tmp_path, home, strategy, steps=3):
     from core.models import resolve_model
 
-    home = Home.resolve(None)  # the shared model cache: the GGUF is converted once per machine
     config = JobConfig(task="chat", strategy=strategy, data=DataConfig(path=str(EXAMPLE)),
                        train=TrainConfig(max_steps=steps, learning_rate=1e-3, batch_size=2, grad_accum=1,
                                          max_length=128, lora_r=8, lora_alpha=16, eval_every=steps, save_every=steps,
@@ -55,8 +53,8 @@ def _run(tmp_path, strategy, steps=3):
     return ctx, sink, recipe, outcome
 
 
-def test_smollm2_chat_lora_a_few_steps(tmp_path):
-    ctx, sink, recipe, outcome = _run(tmp_path, "lora")
+def test_smollm2_chat_lora_a_few_steps(tmp_path, packaged_home):
+    ctx, sink, recipe, outcome = _run(tmp_path, packaged_home, "lora")
     losses = [e["loss"] for e in sink.of_type("train") if "loss" in e]
     assert outcome.global_step == 3 and all(math.isfinite(x) for x in losses)
     assert (ctx.run.model / "adapter_model.safetensors").is_file()
@@ -66,9 +64,9 @@ def test_smollm2_chat_lora_a_few_steps(tmp_path):
     recipe.cleanup()
 
 
-def test_smollm2_chat_qlora_runs(tmp_path):
+def test_smollm2_chat_qlora_runs(tmp_path, packaged_home):
     torch.manual_seed(0)
-    ctx, sink, recipe, outcome = _run(tmp_path, "qlora", steps=2)
+    ctx, sink, recipe, outcome = _run(tmp_path, packaged_home, "qlora", steps=2)
     losses = [e["loss"] for e in sink.of_type("train") if "loss" in e]
     assert outcome.global_step == 2 and losses and all(math.isfinite(x) for x in losses)
     assert (ctx.run.model / "adapter_config.json").is_file()

@@ -14,13 +14,13 @@ from tests.test_classify_support import run_recipe, image_data, losses, make_con
 ])
 def test_text_fine_tuning(home, bert_dir, strategy, files):
     sink = ListSink()
-    lr = 5e-3 if strategy == "lora" else 1e-2  # a random tiny BERT needs a push
+    lr = 1e-2 if strategy == "lora" else 1e-2  # a random tiny BERT needs a push
     ctx = make_context(home, str(bert_dir), "text-classification", strategy, text_data(), sink, epochs=4,
                        learning_rate=lr, eval_every=6, save_every=12)
     outcome, report = run_recipe(ctx)
     assert outcome.global_step == 24 and not outcome.stopped
     curve = losses(sink)
-    assert curve[-1] < curve[0]
+    assert sum(curve[-3:]) < sum(curve[:3])  # averaged: single log points are noisy
     evals = sink.of_type("eval")
     assert evals and {"accuracy", "macro_f1", "eval_loss"} <= set(evals[-1])
     assert any("samples_per_s" in e for e in sink.of_type("train"))

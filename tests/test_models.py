@@ -308,19 +308,10 @@ def test_failed_conversion_leaves_nothing_behind(tmp_path, monkeypatch):
     assert [p.name for p in target.parent.iterdir()] == [".smollm2-135m-instruct.lock"]
 
 
-@pytest.fixture(scope="module")
-def smollm2_home(tmp_path_factory):
-    """The real packaged SmolLM2 converted once (~20 s) into a temporary home, shared by the slow tests."""
-    root = tmp_path_factory.mktemp("smollm2-home")
-    home = Home.resolve(root / "home")
-    messages = []
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("HF_HUB_OFFLINE", "1")
-        patch.setenv("HF_HUB_CACHE", str(root / "hf-cache"))  # a user's own HF cache must not answer here
-        started = time.perf_counter()
-        resolved = resolve_model("smollm2-135m-instruct", home, task="chat", progress=messages.append)
-        seconds = time.perf_counter() - started
-    return home, resolved, messages, seconds
+@pytest.fixture
+def smollm2_home(converted_smollm2):
+    """The session's one conversion of the packaged SmolLM2 (tests/conftest.py)."""
+    return converted_smollm2
 
 
 @pytest.mark.slow
