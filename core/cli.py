@@ -18,6 +18,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    for handler in logging.getLogger().handlers:
+        # A job raises the studio logger to INFO for its train.log; the terminal shows those lines once,
+        # through the progress printer, so the console handler keeps to warnings.
+        handler.setLevel(logging.WARNING)
     home = Home.resolve(args.home)
     command = args.command or "ui"
     try:
