@@ -89,3 +89,75 @@ def test_stop_before_training_keeps_a_consistent_run(chat_job, home):
     stop.set()
     run = run_job(chat_job, home, stop=stop)
     assert run.read_status()["status"] == "stopped"
+
+
+def test_eval_and_export_from_the_command_line(chat_job, home, tmp_path, capsys):
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    run = run_job(chat_job, home)
+    before = run.read_eval()
+    assert main(["eval", str(run.path), "--home", str(home.root)]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["tuned"]["eval_loss"] == pytest.approx(before["tuned"]["eval_loss"], rel=1e-4)
+
+    merged = tmp_path / "merged"
+    assert main(["export", str(run.path), "--merged", str(merged), "--zip", str(tmp_path / "zips"),
+                 "--home", str(home.root)]) == 0
+    assert (merged / "model.safetensors").is_file() and (merged / "README.md").is_file()
+    assert not (merged / "adapter_config.json").exists()
+    # The merged weights compute what base + adapter computed.
+    tokenizer = AutoTokenizer.from_pretrained(merged)
+    ids = tokenizer("What colour is the sky?", return_tensors="pt")
+    base = AutoModelForCausalLM.from_pretrained(chat_job.model)
+    with torch.no_grad():
+        expected = PeftModel.from_pretrained(base, run.model).eval()(**ids).logits
+        got = AutoModelForCausalLM.from_pretrained(merged).eval()(**ids).logits
+    assert torch.allclose(expected, got, atol=1e-4)
+    zipped = tmp_path / "zips" / f"{run.name}.zip"
+    import zipfile
+    names = zipfile.ZipFile(zipped).namelist()
+    assert f"{run.name}/config.yaml" in names and f"{run.name}/model/adapter_model.safetensors" in names
+    assert not any("/checkpoints/" in n for n in names)
+    # A second export into the same folder is refused rather than mixing two models.
+    assert main(["export", str(run.path), "--merged", str(merged), "--home", str(home.root)]) == 1
+    assert "not empty" in capsys.readouterr().err
+
+
+def test_pushing_to_the_hub_offline_says_so(chat_job, home, capsys, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    run = run_job(chat_job, home)
+    assert main(["export", str(run.path), "--hub", "me/model", "--token", "x", "--home", str(home.root)]) == 1
+    assert "offline" in capsys.readouterr().err
+
+
+def test_a_text_lora_run_exports_a_merged_classifier(home, bert_dir, tmp_path):
+    import pandas as pd
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from core.export import export_merged
+    from core.inference.classify import Classifier
+    from tests.test_classify_support import text_rows
+
+    rows = text_rows(60, 5)
+    names = ["sport", "weather", "food"]
+    csv = tmp_path / "topics.csv"
+    pd.DataFrame({"text": rows["text"], "topic": [names[i] for i in rows["label"]]}).to_csv(csv, index=False)
+    config = JobConfig(task="text-classification", model=str(bert_dir), strategy="lora")
+    config.data.path = str(csv)
+    config.train.max_steps = 6
+    config.train.learning_rate = 1e-2
+    config.train.threads = 1
+    run = run_job(config, home)
+    merged = export_merged(run.path, tmp_path / "merged", home)
+    model = AutoModelForSequenceClassification.from_pretrained(merged).eval()
+    tokenizer = AutoTokenizer.from_pretrained(merged)
+    text = "rain and storm today"
+    with torch.no_grad():
+        probs = model(**tokenizer(text, return_tensors="pt")).logits.softmax(-1)[0]
+    merged_top = model.config.id2label[int(probs.argmax())]
+    tuned = Classifier.from_run(run.path, home).predict(text, which="tuned")
+    assert merged_top == tuned[0][0]
+    assert float(probs.max()) == pytest.approx(tuned[0][1], abs=1e-3)

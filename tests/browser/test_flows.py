@@ -6,8 +6,6 @@ playground. Screenshots of every step land in test-output/screenshots/.
 """
 from __future__ import annotations
 
-import importlib.util
-
 import pytest
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -91,49 +89,38 @@ def _export_step(page, screenshots, prefix: str, status: str = "completed") -> N
     _shot(page, screenshots, f"{prefix}-6-export")
 
 
-def _needs(module: str) -> bool:
-    return importlib.util.find_spec(module) is not None
+def _classifier_flow(page, screenshots, prefix: str, example: str, model: str, give_input) -> None:
+    """Example -> model -> head-only -> train -> evaluate (confusion matrix) -> export -> playground."""
+    _data_step(page, screenshots, example, prefix)
+    _model_step(page, screenshots, prefix, model)
+    _settings_step(page, screenshots, prefix, None, "Head only")
+    _train_step(page, screenshots, prefix)
+    _evaluate_step(page, screenshots, prefix)
+    page.wait_for_selector("#eval-confusion .js-plotly-plot")
+    _shot(page, screenshots, f"{prefix}-5-evaluate")
+    _export_step(page, screenshots, prefix)
+    _tab(page, "5 · Evaluate & try")
+    give_input(page)
+    page.click("#clf-predict")
+    page.wait_for_selector("#clf-tuned .output-class, #clf-tuned [data-testid='label-output-value']")
+    _shot(page, screenshots, f"{prefix}-5-playground")
 
 
 def test_text_classification_flow(page, screenshots):
-    prefix = "text"
-    _data_step(page, screenshots, "support-tickets", prefix)
-    _model_step(page, screenshots, prefix, "all-MiniLM-L6-v2")
-    _settings_step(page, screenshots, prefix, None, "Head only")
-    _train_step(page, screenshots, prefix)
-    _evaluate_step(page, screenshots, prefix)
-    page.wait_for_selector("#eval-confusion .js-plotly-plot")
-    _shot(page, screenshots, f"{prefix}-5-evaluate")
-    _export_step(page, screenshots, prefix)
-    if not _needs("core.inference.classify"):
-        pytest.skip("playground not checked: core.inference.classify does not exist yet")
-    _tab(page, "5 · Evaluate & try")
-    page.fill("#clf-text textarea", "I was charged twice for my order, please refund me")
-    page.click("#clf-predict")
-    page.wait_for_selector("#clf-tuned .output-class, #clf-tuned [data-testid='label-output-value']")
-    _shot(page, screenshots, f"{prefix}-5-playground")
+    def type_a_ticket(page):
+        page.fill("#clf-text textarea", "I was charged twice for my order, please refund me")
+
+    _classifier_flow(page, screenshots, "text", "support-tickets", "all-MiniLM-L6-v2", type_a_ticket)
 
 
 def test_image_classification_flow(page, screenshots):
-    prefix = "image"
-    _data_step(page, screenshots, "digits", prefix)
-    _model_step(page, screenshots, prefix, "EfficientNet-Lite0")
-    _settings_step(page, screenshots, prefix, None, "Head only")
-    _train_step(page, screenshots, prefix)
-    _evaluate_step(page, screenshots, prefix)
-    page.wait_for_selector("#eval-confusion .js-plotly-plot")
-    _shot(page, screenshots, f"{prefix}-5-evaluate")
-    _export_step(page, screenshots, prefix)
-    if not _needs("core.inference.classify"):
-        pytest.skip("playground not checked: core.inference.classify does not exist yet")
-    _tab(page, "5 · Evaluate & try")
-    from core.data.examples import example_path
+    def upload_a_seven(page):
+        from core.data.examples import example_path
 
-    image = sorted((example_path("digits") / "7").glob("*.png"))[0]
-    page.locator("#clf-image input[type=file]").set_input_files(str(image))
-    page.click("#clf-predict")
-    page.wait_for_selector("#clf-tuned .output-class, #clf-tuned [data-testid='label-output-value']")
-    _shot(page, screenshots, f"{prefix}-5-playground")
+        image = sorted((example_path("digits") / "7").glob("*.png"))[0]
+        page.locator("#clf-image input[type=file]").set_input_files(str(image))
+
+    _classifier_flow(page, screenshots, "image", "digits", "EfficientNet-Lite0", upload_a_seven)
 
 
 def test_chat_flow(page, screenshots):
@@ -145,8 +132,6 @@ def test_chat_flow(page, screenshots):
     _evaluate_step(page, screenshots, prefix, evaluated=False)
     _shot(page, screenshots, f"{prefix}-5-evaluate")
     _export_step(page, screenshots, prefix, status="stopped")
-    if not _needs("core.inference.chat"):
-        pytest.skip("playground not checked: core.inference.chat does not exist yet")
     _tab(page, "5 · Evaluate & try")
     page.fill("#chat-prompt textarea", "How long is the warranty on my kettle?")
     page.click("#chat-send")
