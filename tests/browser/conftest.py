@@ -38,7 +38,7 @@ def _wait_up(url: str, proc: subprocess.Popen, timeout: float = 120) -> None:
     raise RuntimeError(f"the studio did not answer at {url} within {timeout} s")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def studio_url(tmp_path_factory):
     """Start ``python -m studio`` on a free localhost port with a temporary STUDIO_HOME; stop it afterwards."""
     if not CHROMIUM.exists():
@@ -64,7 +64,7 @@ def studio_url(tmp_path_factory):
         log.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
     from playwright.sync_api import sync_playwright
 
