@@ -50,6 +50,8 @@ class ResolvedModel:
         kind: transformers | efficientnet.
         entry: the catalog entry, None for models outside the catalog.
         model_type: the transformers ``model_type`` from config.json, or "efficientnet".
+        trust_remote_code: the loaders may run code shipped with the model (the job's own setting; never in
+            public mode).
     """
 
     name: str
@@ -58,6 +60,7 @@ class ResolvedModel:
     kind: str
     entry: ModelEntry | None
     model_type: str
+    trust_remote_code: bool = False
 
 
 # --- resolution -----------------------------------------------------------------------------------
@@ -453,7 +456,7 @@ def load_tokenizer(resolved: ResolvedModel, trust_remote_code: bool = False):
     from transformers import AutoTokenizer
 
     _require_transformers(resolved, "tokenizer")
-    tokenizer = AutoTokenizer.from_pretrained(resolved.path, trust_remote_code=trust_remote_code)
+    tokenizer = AutoTokenizer.from_pretrained(resolved.path, trust_remote_code=trust_remote_code or resolved.trust_remote_code)
     if tokenizer.pad_token is None and tokenizer.eos_token is not None:
         tokenizer.pad_token = tokenizer.eos_token
     return tokenizer
@@ -473,7 +476,7 @@ def load_causal_lm(resolved: ResolvedModel, dtype: torch.dtype = torch.float32, 
     from transformers import AutoModelForCausalLM
 
     _require_transformers(resolved, "language-model head")
-    kwargs = {"dtype": dtype, "trust_remote_code": trust_remote_code}
+    kwargs = {"dtype": dtype, "trust_remote_code": trust_remote_code or resolved.trust_remote_code}
     if quantization_config is not None:
         kwargs["quantization_config"] = quantization_config
     if device_map is not None:
@@ -497,7 +500,7 @@ def load_text_classifier(resolved: ResolvedModel, num_labels: int, id2label: dic
     id2label = {int(k): str(v) for k, v in id2label.items()}
     model = AutoModelForSequenceClassification.from_pretrained(
         resolved.path, num_labels=num_labels, id2label=id2label, label2id={v: k for k, v in id2label.items()},
-        ignore_mismatched_sizes=True, trust_remote_code=trust_remote_code)
+        ignore_mismatched_sizes=True, trust_remote_code=trust_remote_code or resolved.trust_remote_code)
     if model.config.pad_token_id is None:
         # decoder models classify from the last non-pad token, so they need to know the pad id
         eos = model.config.eos_token_id
@@ -524,7 +527,7 @@ def load_image_classifier(resolved: ResolvedModel, num_labels: int, id2label: di
     id2label = {int(k): str(v) for k, v in id2label.items()}
     return AutoModelForImageClassification.from_pretrained(
         resolved.path, num_labels=num_labels, id2label=id2label, label2id={v: k for k, v in id2label.items()},
-        ignore_mismatched_sizes=True, trust_remote_code=trust_remote_code)
+        ignore_mismatched_sizes=True, trust_remote_code=trust_remote_code or resolved.trust_remote_code)
 
 
 def parameter_count(resolved: ResolvedModel) -> int:

@@ -1,4 +1,5 @@
 """The runner end to end: a job from a file to a complete run folder, and its config.yaml reruns it."""
+import dataclasses
 import json
 import threading
 
@@ -161,3 +162,24 @@ def test_a_text_lora_run_exports_a_merged_classifier(home, bert_dir, tmp_path):
     tuned = Classifier.from_run(run.path, home).predict(text, which="tuned")
     assert merged_top == tuned[0][0]
     assert float(probs.max()) == pytest.approx(tuned[0][1], abs=1e-3)
+
+
+def test_the_jobs_trust_remote_code_setting_reaches_the_loaders(chat_job, home, monkeypatch):
+    from core.engine import runner
+    from core.models import load_tokenizer
+
+    seen = []
+    real = runner._resolve
+
+    def spy(config, home, progress=None):
+        resolved = real(config, home, progress)
+        seen.append(resolved.trust_remote_code)
+        return resolved
+
+    monkeypatch.setattr(runner, "_resolve", spy)
+    chat_job.trust_remote_code = True
+    chat_job.train.max_steps = 1
+    run_job(chat_job, home)
+    assert seen == [True]
+    resolved = runner._resolve(dataclasses.replace(chat_job, trust_remote_code=False), home)
+    assert resolved.trust_remote_code is False and load_tokenizer(resolved) is not None

@@ -96,13 +96,12 @@ def run_job(config: JobConfig | None, home: Home, sinks: Iterable[EventSink] = (
 def _run(config: JobConfig, home: Home, run: RunDir, reporter: Reporter, stop: threading.Event,
          resume: bool, hardware: Hardware) -> None:
     from ..data import DataError, load_data
-    from ..models import ModelUnavailable, load_tokenizer, resolve_model
+    from ..models import ModelUnavailable, load_tokenizer
 
     _set_status(run, reporter, "preparing", f"Preparing on {hardware.describe()}.")
     reporter.phase("loading", f"Finding the model '{config.model}'.")
     try:
-        resolved = resolve_model(config.model, home, task=config.task,
-                                 progress=lambda message: reporter.phase("loading", message))
+        resolved = _resolve(config, home, progress=lambda message: reporter.phase("loading", message))
     except ModelUnavailable as exc:
         raise JobFailed(str(exc)) from None
     tokenizer = load_tokenizer(resolved) if resolved.kind == "transformers" and \
@@ -178,6 +177,16 @@ def _write_rank_record(run: RunDir, recipe, outcome: TrainOutcome) -> None:
     record = {"rank": int(os.environ.get("RANK", "0")), "world_size": world_size(),
               "global_step": outcome.global_step, "trainable_checksum": checksum}
     (folder / f"rank-{record['rank']}.json").write_text(json.dumps(record), encoding="utf-8")
+
+
+def _resolve(config: JobConfig, home: Home, progress=None):
+    """The job's model, carrying the job's trust_remote_code setting to every loader."""
+    import dataclasses
+
+    from ..models import resolve_model
+
+    resolved = resolve_model(config.model, home, task=config.task, progress=progress)
+    return dataclasses.replace(resolved, trust_remote_code=config.trust_remote_code)
 
 
 def _recipe_for(ctx: TrainContext):
@@ -328,11 +337,11 @@ def evaluate_run(run_dir: Path, home: Home, data_path: str | None = None) -> dic
     Returns the report; it is also written to eval.json (or eval-<file name>.json for another file).
     """
     from ..data import load_data
-    from ..models import load_tokenizer, resolve_model
+    from ..models import load_tokenizer
 
     run = RunDir(Path(run_dir))
     config = JobConfig.load(run.config)
-    resolved = resolve_model(config.model, home, task=config.task)
+    resolved = _resolve(config, home)
     tokenizer = load_tokenizer(resolved) if resolved.kind == "transformers" and \
         config.task != "image-classification" else None
     data = load_data(config.data.path, task=config.task, columns=config.data.columns or None,
