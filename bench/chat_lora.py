@@ -146,8 +146,9 @@ def run_recipe(name: str, resolved, tokenizer, rows: list[dict], args, rss: RssP
         per_device_train_batch_size=args.batch, logging_steps=1, save_strategy="no", report_to="none",
         use_cpu=True, disable_tqdm=True, dataloader_num_workers=0, dataloader_pin_memory=False,
         remove_unused_columns=False, seed=0,
-        train_sampling_strategy="group_by_length" if name == "ours" else "random",
+        train_sampling_strategy="group_by_length" if name in ("ours", "compiled") else "random",
         label_names=["shift_labels"] if name != "reference" else None,
+        torch_compile=name == "compiled",  # ours through torch.compile (inductor), to measure what it buys on CPU
     )
     if name == "reference":
         trainer = Trainer(model=model, args=training_args, train_dataset=TokenRows(all_token_rows(rows)),
@@ -155,6 +156,7 @@ def run_recipe(name: str, resolved, tokenizer, rows: list[dict], args, rss: RssP
                                                          counter), callbacks=[timer])
     else:
         collator = PackedCollator() if name == "packed" else PaddedCollator(tokenizer.pad_token_id)
+        # "compiled" is ours with the Trainer's torch_compile switched on
         trainer = ChatTrainer(model=model, args=training_args, train_dataset=TokenRows(rows),
                               data_collator=collator, callbacks=[timer], counter=counter)
     trainer.remove_callback(PrinterCallback)
@@ -187,8 +189,7 @@ def main(argv=None) -> int:
     parser.add_argument("--max-length", type=int, default=512)
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
     parser.add_argument("--recipes", default="ours,reference",
-                        help="comma list of ours | packed | padded-fastloss (random batches, LM head on targets) "
-                             "| reference")
+                        help="comma list of ours | compiled (ours + torch.compile) | packed | reference")
     parser.add_argument("--dropout", type=float, default=0.0, help="LoRA dropout for every recipe (peft's "
                         "default 0; 0.05 costs about 10 %% in dropout masks)")
     parser.add_argument("--scratch", default="/tmp/chat_lora_bench")

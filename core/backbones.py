@@ -234,6 +234,8 @@ def load_image_backbone(resolved: ResolvedModel) -> ImageBackbone:
     if resolved.kind == "efficientnet":
         backbone = EfficientNetBackbone(_load_efficientnet(resolved))
     else:
+        from .stack import load as load_stack
+        load_stack()
         from transformers import AutoConfig, AutoModel
 
         config = AutoConfig.from_pretrained(resolved.path)
@@ -296,6 +298,8 @@ def load_text_encoder(resolved: ResolvedModel) -> TextEncoder:
     Args:
         resolved: from ``core.models.resolve_model`` (a transformers folder with a tokenizer).
     """
+    from .stack import load as load_stack
+    load_stack()
     from transformers import AutoModel
 
     from .models import load_tokenizer

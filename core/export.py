@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import tempfile
 import zipfile
 from pathlib import Path
 from typing import Callable
@@ -60,11 +61,28 @@ def export_merged(run_dir: Path, out_dir: Path, home: Home,
     out_dir = Path(out_dir)
     if out_dir.exists() and any(out_dir.iterdir()):
         raise ExportError(f"{out_dir} is not empty: choose a new folder for the merged model.")
+    # Written beside the target and renamed at the end: an export cut short (a crash, a full disk, a kill)
+    # leaves no half model under the name the user asked for, and trying again just works.
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    partial = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.partial-", dir=out_dir.parent))
+    try:
+        _write_merged(run, config, home, partial, say)
+        if run.card.is_file():
+            shutil.copy2(run.card, partial / "README.md")
+        if out_dir.exists():
+            out_dir.rmdir()  # empty (checked above); os.replace cannot put a folder over one
+        os.replace(partial, out_dir)
+    finally:
+        if partial.exists():
+            shutil.rmtree(partial, ignore_errors=True)
+    return out_dir
+
+
+def _write_merged(run: RunDir, config: JobConfig, home: Home, out_dir: Path, say: Callable[[str], None]) -> None:
     if (run.model / "adapter_config.json").is_file():
         say("Loading the base model and the adapter.")
         merged, extras = _load_and_merge(run, config, home)
         say("Merging the adapter into the base weights and saving.")
-        out_dir.mkdir(parents=True, exist_ok=True)
         merged.save_pretrained(out_dir, safe_serialization=True)
         for saver in extras:
             saver.save_pretrained(out_dir)
@@ -76,13 +94,11 @@ def export_merged(run_dir: Path, out_dir: Path, home: Home,
                           "head (model folder or the run zip); it loads with the studio's Classifier.")
     else:
         raise ExportError("This run has no saved weights yet (it failed or was stopped before saving).")
-    card = run.card
-    if card.is_file():
-        shutil.copy2(card, out_dir / "README.md")
-    return out_dir
 
 
 def _load_and_merge(run: RunDir, config: JobConfig, home: Home):
+    from .stack import load as load_stack
+    load_stack()
     from peft import PeftModel
 
     from .models import load_causal_lm, load_text_classifier, load_image_classifier, load_tokenizer, resolve_model

@@ -292,6 +292,8 @@ def convert_smollm2(gguf_path: Path, target: Path, progress: Progress = None) ->
 
 
 def _write_converted(gguf_path: Path, out: Path) -> None:
+    from .stack import load as load_stack
+    load_stack()
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     folder, filename = str(gguf_path.parent), gguf_path.name
@@ -453,6 +455,8 @@ def load_tokenizer(resolved: ResolvedModel, trust_remote_code: bool = False):
         resolved: from ``resolve_model``.
         trust_remote_code: run code shipped with the model (only when the user asked for it).
     """
+    from .stack import load as load_stack
+    load_stack()
     from transformers import AutoTokenizer
 
     _require_transformers(resolved, "tokenizer")
@@ -473,6 +477,8 @@ def load_causal_lm(resolved: ResolvedModel, dtype: torch.dtype = torch.float32, 
         device_map: passed to transformers (``"cpu"`` for bitsandbytes on the CPU).
         trust_remote_code: run code shipped with the model (only when the user asked for it).
     """
+    from .stack import load as load_stack
+    load_stack()
     from transformers import AutoModelForCausalLM
 
     _require_transformers(resolved, "language-model head")
@@ -494,6 +500,8 @@ def load_text_classifier(resolved: ResolvedModel, num_labels: int, id2label: dic
         id2label: class index -> name (saved in the config so a saved model names its classes).
         trust_remote_code: run code shipped with the model (only when the user asked for it).
     """
+    from .stack import load as load_stack
+    load_stack()
     from transformers import AutoModelForSequenceClassification
 
     _require_transformers(resolved, "text-classification head")
@@ -519,6 +527,8 @@ def load_image_classifier(resolved: ResolvedModel, num_labels: int, id2label: di
         id2label: class index -> name.
         trust_remote_code: run code shipped with the model (only when the user asked for it).
     """
+    from .stack import load as load_stack
+    load_stack()
     from transformers import AutoModelForImageClassification
 
     if resolved.kind == "efficientnet":
@@ -568,6 +578,8 @@ def _safetensors_count(files: list[Path]) -> int:
 
 def _meta_count(folder: Path) -> int:
     """Count by building the model on the meta device (no memory for weights) when only .bin files exist."""
+    from .stack import load as load_stack
+    load_stack()
     from transformers import AutoConfig, AutoModel
 
     config = AutoConfig.from_pretrained(folder)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import gradio as gr
 
+from core import stack
 from core.data.limits import DataLimits
 from core.hardware import detect_hardware
 from core.home import Home
@@ -45,6 +46,7 @@ def build_app(home: Home, manager, public: bool = False, policy: PublicPolicy | 
         st.shared["session"] = gr.BrowserState(dict(SESSION_DEFAULT), storage_key="finetune-studio-session")
         st.shared["data"] = gr.State(None)
         _header(st)
+        tab_train.build_poller(st)
         with gr.Tabs(elem_id="steps") as tabs:
             st.shared["tabs"] = tabs
             with gr.Tab("1 · Data", id="data", elem_id="tab-data"):
@@ -122,6 +124,7 @@ def launch(home: Home, host: str | None = None, port: int | None = None, public:
                blocked_paths=policy.blocked_paths(home), max_file_size=max_upload, css=_css(),
                theme=gr.themes.Soft(primary_hue="indigo"), favicon_path=_favicon(), show_error=True,
                prevent_thread_lock=True, footer_links=["gradio"], quiet=True)
+    stack.warm_up()  # the training stack imports while the visitor picks data: Start is seconds faster
     if block:
         app.block_thread()
     return app

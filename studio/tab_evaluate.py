@@ -5,6 +5,8 @@ get a text box or an image upload with the labels and probabilities of both mode
 """
 from __future__ import annotations
 
+import logging
+import threading
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -20,6 +22,8 @@ from .views import esc, notice
 
 SKIP_SECTIONS = ("base", "tuned", "change", "deltas", "confusion", "confusion_matrix", "head")
 PLAYGROUND = {"concurrency_id": "playground", "concurrency_limit": 1}
+log = logging.getLogger(__name__)
+VIEW_SIZE = 13  # the components _show fills: report, classifier views, answers, playground
 
 
 def build(st: Studio) -> None:
@@ -66,11 +70,16 @@ def build(st: Studio) -> None:
 
     view = [report, confusion, mistakes_table, mistakes_gallery, answers, chat_box, classify_box, text_in, image_in,
             base_chat, tuned_chat, base_label, tuned_label]
+    assert len(view) == VIEW_SIZE
+    # "run path|status" of what the report shows: a run that was listed while it was still evaluating is drawn
+    # again once it completes, though the dropdown's value (and so its change event) stays the same.
+    shown = gr.Textbox(visible=False, elem_id="eval-shown")
     st.shared.update(eval_run=run, eval_view=view)
     session = st["session"]
-    refresh.click(lambda s, r: _runs(st, s, r), [session, run], [run])
-    session.change(lambda s, r: _runs(st, s, r, prefer_session=True), [session, run], [run])
-    run.change(lambda s, r: _show(st, _own(st, s, r)), [session, run], view)
+    refresh.click(lambda s, r, sh: _runs(st, s, r, sh), [session, run, shown], [run, shown, *view])
+    session.change(lambda s, r, sh: _runs(st, s, r, sh, prefer_session=True), [session, run, shown],
+                   [run, shown, *view])
+    run.change(lambda s, r: [_shown_marker(r), *_show(st, _own(st, s, r))], [session, run], [shown, *view])
     chat_inputs = [session, run, prompt, base_chat, tuned_chat, max_new, temperature, top_p, system]
     send.click(_chat_handler(st), chat_inputs, [base_chat, tuned_chat, prompt, play_note], **PLAYGROUND)
     prompt.submit(_chat_handler(st), chat_inputs, [base_chat, tuned_chat, prompt, play_note], **PLAYGROUND)
@@ -90,7 +99,9 @@ def _own(st: Studio, session: dict | None, run_path: str | None) -> str | None:
     return str(run.path) if run is not None else None
 
 
-def _runs(st: Studio, session: dict | None, current: str | None, prefer_session: bool = False):
+def _runs(st: Studio, session: dict | None, current: str | None, shown: str | None = None,
+          prefer_session: bool = False) -> list:
+    """The run list, the run to select, and the report redrawn when that run or its status changed."""
     session = session or {}
     runs = usable_runs(st, owner_of(session))
     choices = [(_run_label(r), str(r.path)) for r in runs]
@@ -98,9 +109,15 @@ def _runs(st: Studio, session: dict | None, current: str | None, prefer_session:
     wanted = session.get("run") if prefer_session and session.get("run") in paths else current
     if wanted not in paths:
         wanted = session.get("run") if session.get("run") in paths else (paths[0] if paths else None)
+    marker = _shown_marker(wanted)
+    view = [gr.skip()] * VIEW_SIZE if marker == shown else _show(st, _own(st, session, wanted))
     if prefer_session and wanted == current:
-        return gr.update(choices=choices)
-    return gr.update(choices=choices, value=wanted)
+        return [gr.update(choices=choices), marker, *view]
+    return [gr.update(choices=choices, value=wanted), marker, *view]
+
+
+def _shown_marker(run_path: str | None) -> str:
+    return f"{run_path}|{RunDir(Path(run_path)).read_status().get('status')}" if run_path else ""
 
 
 def _run_label(run: RunDir) -> str:
@@ -122,6 +139,7 @@ def _show(st: Studio, run_path: str | None) -> list:
         return [notice("Choose a run above.", "info"), *[hidden] * 6, hidden, hidden, [], [], None, None]
     report = RunDir(Path(run_path)).read_eval()
     is_chat = config.task == "chat"
+    _preload(st, config, run_path)
     out = [_report_html(report, config), *_classifier_views(report, config), _answers_view(report)]
     out += [gr.update(visible=is_chat), gr.update(visible=not is_chat),
             gr.update(visible=config.task == "text-classification", value=""),
@@ -200,9 +218,37 @@ def _answers_view(report: dict | None):
 
 # --- playground ------------------------------------------------------------------------------------
 def _chat_model(st: Studio, run_path: str):
+    from core import stack
+    stack.load()
     from core.inference.chat import ChatModel
 
     return st.models.get(("chat", run_path), lambda: ChatModel.from_run(Path(run_path), st.home))
+
+
+def _classifier(st: Studio, run_path: str):
+    from core import stack
+    stack.load()
+    from core.inference.classify import Classifier
+
+    return st.models.get(("classify", run_path), lambda: Classifier.from_run(Path(run_path), st.home))
+
+
+def _preload(st: Studio, config: JobConfig, run_path: str) -> None:
+    """Load the shown run's model for the playground in the background, so the first answer does not wait for it.
+
+    The model cache's lock makes a Send that comes meanwhile wait for this load instead of loading it twice.
+    """
+    if not RunDir(Path(run_path)).model.is_dir():
+        return
+    load = _chat_model if config.task == "chat" else _classifier
+
+    def run() -> None:
+        try:
+            load(st, run_path)
+        except Exception:  # the playground says what is wrong when it is used
+            log.debug("preloading %s failed", run_path, exc_info=True)
+
+    threading.Thread(target=run, name="studio-preload", daemon=True).start()
 
 
 def _chat_handler(st: Studio):
@@ -235,8 +281,6 @@ def _chat_handler(st: Studio):
 
 
 def _classify(st: Studio, run_path: str | None, text: str | None, image: str | None):
-    from core.inference.classify import Classifier
-
     config = _config(run_path) if run_path else None
     if config is None:
         return None, None, notice("Choose a run first.", "info")
@@ -245,7 +289,7 @@ def _classify(st: Studio, run_path: str | None, text: str | None, image: str | N
         what = "an image" if config.task == "image-classification" else "some text"
         return None, None, notice(f"Give {what} to classify.", "info")
     try:
-        model = st.models.get(("classify", run_path), lambda: Classifier.from_run(Path(run_path), st.home))
+        model = _classifier(st, run_path)
         base = dict(model.predict(item, which="base"))
         tuned = dict(model.predict(item, which="tuned"))
     except Exception as exc:  # a broken model folder or an unreadable image: say what happened

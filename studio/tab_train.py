@@ -38,12 +38,22 @@ def build(st: Studio) -> None:
     with gr.Accordion("Log", open=False):
         log = gr.Code(language=None, lines=12, interactive=False, elem_id="train-log")
     next_button = gr.Button("Next: evaluate and try it →", variant="primary", visible=False, elem_id="train-next")
-    seen = gr.State(None)  # (job id, events drawn, status) so unchanged charts are not sent again
-    timer = gr.Timer(POLL_SECONDS)
     st.shared.update(train_summary=summary, train_start=start, train_stop=stop, train_status=status,
-                     train_timer=timer, train_seen=seen, train_view=[status, progress, speed, loss, evals, lr, log,
-                                                                     stop, start, next_button])
+                     train_view=[status, progress, speed, loss, evals, lr, log, stop, start, next_button])
     next_button.click(lambda: gr.Tabs(selected="evaluate"), None, st["tabs"])
+
+
+def build_poller(st: Studio) -> None:
+    """The timer that polls the job, and what the page has drawn; built outside the tabs.
+
+    A timer inside a tab ticks only while that tab's content is mounted, and once in a while (about one start in
+    ten, in the browser tests) it never started ticking after Start, leaving the page at "Submitted" for good.
+    Outside the tabs it ticks from page load on; an unchanged job costs one skipped update.
+    """
+    # What this page has drawn ("job id|events|status"), kept in the page rather than in server-side state: it
+    # changes in the same answer as the charts, so it never claims a drawing the page did not get.
+    seen = gr.Textbox(visible=False, elem_id="train-seen")
+    st.shared.update(train_timer=gr.Timer(POLL_SECONDS), train_seen=seen)
 
 
 def wire(st: Studio) -> None:
@@ -83,7 +93,7 @@ def _start(st: Studio, session: dict, *values):
     except (DataError, ModelUnavailable) as exc:
         return session, notice(str(exc), "error", "Cannot start:"), gr.skip()
     session.update(job_id=job_id)
-    return session, notice("Submitted. It starts in a moment.", "info"), None
+    return session, notice("Submitted. It starts in a moment.", "info"), ""
 
 
 def submit(st: Studio, owner: str | None, *values) -> str:
@@ -122,10 +132,10 @@ def _poll(st: Studio, session: dict, seen: Any) -> list:
     snap = _snapshot(st, session)
     skip = [gr.skip()] * 10
     if snap is None:
-        return [gr.skip(), seen, *skip]
-    marker = (snap.job_id, len(snap.events), snap.status)
-    if marker == (tuple(seen) if seen else None):
-        return [gr.skip(), seen, *skip]
+        return [gr.skip(), gr.skip(), *skip]
+    marker = f"{snap.job_id}|{len(snap.events)}|{snap.status}"
+    if marker == seen:
+        return [gr.skip(), gr.skip(), *skip]
     new_session = gr.skip()
     run = str(snap.run_dir) if snap.run_dir else None
     if session.get("job_id") != snap.job_id or (snap.status in ("completed", "stopped") and session.get("run") != run):
@@ -133,7 +143,7 @@ def _poll(st: Studio, session: dict, seen: Any) -> list:
                        else session.get("run")}
     events = snap.events
     active = snap.active
-    return [new_session, list(marker),
+    return [new_session, marker,
             status_html(snap.status, snap.message, snap.queue_position, snap.error),
             progress_html(snap.progress, snap.status), _speed(events, snap),
             charts.loss_figure(events), charts.eval_figure(events), charts.lr_figure(events), _log_tail(events),

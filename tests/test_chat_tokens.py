@@ -88,3 +88,23 @@ def test_packed_batch_gives_the_padded_loss(tmp_path):
     assert packed["input_ids"].shape[0] == 1
     assert packed_n == padded_n
     assert torch.allclose(packed_sum, padded_sum, rtol=1e-5)
+
+
+def test_short_first_sampler_groups_by_length_and_starts_short():
+    import random
+
+    from core.engine.chat_loss import ShortFirstGroupedSampler
+
+    rng = random.Random(0)
+    lengths = [rng.randint(20, 400) for _ in range(203)]
+    torch.manual_seed(0)
+    order = list(ShortFirstGroupedSampler(lengths, group=8))
+    assert sorted(order) == list(range(len(lengths)))  # every row once per epoch
+    steps = [order[i:i + 8] for i in range(0, len(order), 8)]
+    first = sum(lengths[i] for i in steps[0])
+    assert first <= min(sum(lengths[i] for i in s) for s in steps[:-1] if len(s) == 8)
+    # rows of a step are of about one length: padding to the longest row wastes little
+    padded = sum(len(s) * max(lengths[i] for i in s) for s in steps)
+    assert sum(lengths) / padded > 0.85  # random batches of 8: about 0.55
+    torch.manual_seed(1)
+    assert list(ShortFirstGroupedSampler(lengths, group=8)) != order  # reshuffled each epoch/seed

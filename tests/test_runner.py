@@ -164,6 +164,26 @@ def test_a_text_lora_run_exports_a_merged_classifier(home, bert_dir, tmp_path):
     assert float(probs.max()) == pytest.approx(tuned[0][1], abs=1e-3)
 
 
+def test_a_merged_export_cut_short_leaves_nothing_behind_and_can_be_redone(chat_job, home, tmp_path, monkeypatch):
+    from core import export
+
+    run = run_job(chat_job, home)
+    target = tmp_path / "exports" / "merged"
+
+    def disk_full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    real = export._write_merged
+    monkeypatch.setattr(export, "_write_merged", lambda run, config, home, out, say: (
+        (out / "model-00001.safetensors").write_bytes(b"half"), disk_full()))
+    with pytest.raises(OSError):
+        export.export_merged(run.path, target, home)
+    assert not target.exists()
+    assert list(target.parent.iterdir()) == []  # no partial folder left beside it either
+    monkeypatch.setattr(export, "_write_merged", real)
+    assert (export.export_merged(run.path, target, home) / "config.json").is_file()
+
+
 def test_the_jobs_trust_remote_code_setting_reaches_the_loaders(chat_job, home, monkeypatch):
     from core.engine import runner
     from core.models import load_tokenizer
@@ -183,3 +203,27 @@ def test_the_jobs_trust_remote_code_setting_reaches_the_loaders(chat_job, home, 
     assert seen == [True]
     resolved = runner._resolve(dataclasses.replace(chat_job, trust_remote_code=False), home)
     assert resolved.trust_remote_code is False and load_tokenizer(resolved) is not None
+
+
+def test_training_stack_imports_once_from_many_threads():
+    """Threads that need transformers at the same moment wait for one import instead of racing in it."""
+    import threading
+
+    from core import stack
+
+    errors = []
+
+    def need_it():
+        try:
+            stack.load()
+            from transformers import AutoTokenizer, Trainer  # noqa: F401
+        except Exception as exc:  # pragma: no cover - what the lock prevents
+            errors.append(exc)
+
+    threads = [threading.Thread(target=need_it) for _ in range(4)] + [stack.warm_up()]
+    for t in threads[:4]:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert not errors
+    assert stack._loaded

@@ -284,3 +284,30 @@ def test_public_expiry_runs_in_the_background(home, tmp_path):
         assert not upload.exists()
     finally:
         stop.set()
+
+
+def test_a_run_listed_while_it_evaluates_is_redrawn_when_it_completes(home, hardware):
+    """The evaluate page may list a run before its report exists; the report appears once the run completes."""
+    import json
+
+    from core.engine.runner import create_run
+
+    st = _studio(home, hardware, public=False)
+    session = start_session(None)
+    run = create_run(JobConfig(task="text-classification", model="minilm-l6", strategy="head-only"), home)
+    run.model.mkdir(parents=True, exist_ok=True)
+    (run.model / "head.safetensors").write_bytes(b"weights")
+    run.write_status("evaluating", "Comparing.")
+    session = {**session, "run": str(run.path)}
+    dropdown, shown, report, *_ = tab_evaluate._runs(st, session, None, "", prefer_session=True)
+    assert dropdown["value"] == str(run.path) and shown.endswith("|evaluating")
+    assert "no evaluation" in report
+
+    report_json = {"task": "text-classification", "base": {"accuracy": 0.5}, "tuned": {"accuracy": 0.9}}
+    run.eval.write_text(json.dumps(report_json))
+    run.write_status("completed", "Finished.")
+    # the dropdown keeps its value, so only the status change can bring the report
+    again = tab_evaluate._runs(st, session, str(run.path), shown, prefer_session=True)
+    assert again[1].endswith("|completed") and "st-metrics" in again[2]
+    unchanged = tab_evaluate._runs(st, session, str(run.path), again[1], prefer_session=True)
+    assert all(isinstance(v, type(gr.skip())) for v in unchanged[2:])  # nothing redrawn when nothing changed

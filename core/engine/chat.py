@@ -72,7 +72,7 @@ class ChatRecipe:
     def _load_tokenizer(self):
         from ..models import load_tokenizer
 
-        tokenizer = load_tokenizer(self.ctx.model)
+        tokenizer = self.ctx.tokenizer or load_tokenizer(self.ctx.model)  # the runner's, when it loaded one
         if tokenizer.pad_token_id is None:
             tokenizer.pad_token = tokenizer.eos_token
         return tokenizer

@@ -47,6 +47,35 @@ def full_logits_loss(model, batch: dict[str, torch.Tensor]) -> torch.Tensor:
     return F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=IGNORE)
 
 
+class ShortFirstGroupedSampler(torch.utils.data.Sampler):
+    """Batches of similar length in a random order, the first optimiser step made of the shortest rows.
+
+    Like transformers' ``LengthGroupedSampler`` (shuffle, cut into mega-batches, sort each by length, so a batch
+    holds rows of about one length), except that it does not put the longest batch first: that is there to
+    run out of memory early, which the studio's memory check does before training. Short rows first bring the
+    first point of the loss curve on screen sooner.
+
+    Args:
+        lengths: the token count of each row.
+        group: rows per optimiser step (batch size x gradient accumulation).
+    """
+
+    def __init__(self, lengths: list[int], group: int):
+        self.lengths, self.group = list(lengths), max(1, group)
+
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+    def __iter__(self):
+        n = len(self.lengths)
+        mega = self.group * max(1, min(n // (self.group * 4), 50))
+        order = torch.randperm(n).tolist()  # the torch RNG the Trainer seeds (and restores on resume)
+        chunks = [sorted(order[i:i + mega], key=self.lengths.__getitem__) for i in range(0, n, mega)]
+        first = min(range(len(chunks)), key=lambda c: sum(self.lengths[i] for i in chunks[c][:self.group]))
+        chunks.insert(0, chunks.pop(first))
+        return iter([i for chunk in chunks for i in chunk])
+
+
 class ChatTrainer(Trainer):
     """A Trainer whose loss is the answer-token cross-entropy of ``answer_loss_sum``.
 
@@ -66,6 +95,13 @@ class ChatTrainer(Trainer):
         self.counter = counter
         # Makes the Trainer count answer tokens per accumulated batch and pass them as num_items_in_batch.
         self.model_accepts_loss_kwargs = True
+
+    def _get_train_sampler(self, train_dataset=None):
+        dataset = train_dataset if train_dataset is not None else self.train_dataset
+        lengths = getattr(dataset, "lengths", None)
+        if self.args.train_sampling_strategy != "group_by_length" or lengths is None:
+            return super()._get_train_sampler(train_dataset)
+        return ShortFirstGroupedSampler(lengths, self.args.train_batch_size * self.args.gradient_accumulation_steps)
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         if self.counter is not None and model.training:

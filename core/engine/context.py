@@ -26,6 +26,7 @@ class TrainContext:
         stop: set when the user presses Stop; trainers stop within one step and keep what was trained.
         resume_from: a checkpoint folder to resume from, or None.
         hardware: a ``core.hardware.Hardware`` (device, precision, threads, memory).
+        tokenizer: the model's tokenizer when the runner already loaded it (to measure the data), else None.
     """
 
     config: JobConfig
@@ -37,6 +38,7 @@ class TrainContext:
     stop: threading.Event = field(default_factory=threading.Event)
     resume_from: Path | None = None
     hardware: Any = None
+    tokenizer: Any = None
 
 
 @dataclass

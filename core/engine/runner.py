@@ -95,10 +95,12 @@ def run_job(config: JobConfig | None, home: Home, sinks: Iterable[EventSink] = (
 
 def _run(config: JobConfig, home: Home, run: RunDir, reporter: Reporter, stop: threading.Event,
          resume: bool, hardware: Hardware) -> None:
+    from .. import stack
     from ..data import DataError, load_data
     from ..models import ModelUnavailable, load_tokenizer
 
     _set_status(run, reporter, "preparing", f"Preparing on {hardware.describe()}.")
+    stack.load()  # at once if the studio imported it in the background; never two threads at a time
     reporter.phase("loading", f"Finding the model '{config.model}'.")
     try:
         resolved = _resolve(config, home, progress=lambda message: reporter.phase("loading", message))
@@ -130,7 +132,8 @@ def _run(config: JobConfig, home: Home, run: RunDir, reporter: Reporter, stop: t
         torch.set_num_threads(config.train.threads)
 
     ctx = TrainContext(config=config, home=home, run=run, data=data, model=resolved, reporter=reporter,
-                       stop=stop, resume_from=run.last_checkpoint() if resume else None, hardware=hardware)
+                       stop=stop, resume_from=run.last_checkpoint() if resume else None, hardware=hardware,
+                       tokenizer=tokenizer)
     if resume:
         reporter.line(f"Resuming from {ctx.resume_from.name}." if ctx.resume_from
                       else "No checkpoint was saved before the interruption: starting from the beginning.")

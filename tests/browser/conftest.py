@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -62,6 +63,8 @@ def studio_url(tmp_path_factory):
         except subprocess.TimeoutExpired:
             proc.kill()
         log.close()
+        SCREENSHOTS.parent.mkdir(parents=True, exist_ok=True)  # the server's log beside the screenshots
+        shutil.copy(home / "server.log", SCREENSHOTS.parent / "studio-server.log")
 
 
 @pytest.fixture(scope="module")
@@ -78,6 +81,10 @@ def browser():
 def page(browser, studio_url, request):
     context = browser.new_context(viewport={"width": 1360, "height": 1000}, accept_downloads=True)
     page = context.new_page()
+    console = SCREENSHOTS.parent / "browser-console.log"
+    console.parent.mkdir(parents=True, exist_ok=True)
+    page.on("console", lambda msg: _append(console, f"{request.node.name} {msg.type}: {msg.text}")
+            if msg.type in ("error", "warning") else None)
     page.set_default_timeout(60_000)
     page.goto(studio_url)
     page.get_by_role("tab", name="1 · Data").wait_for()
@@ -85,6 +92,11 @@ def page(browser, studio_url, request):
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / f"last-{request.node.name}.png"), full_page=True)  # what it ended on
     context.close()
+
+
+def _append(path: Path, line: str) -> None:
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(line + "\n")
 
 
 @pytest.fixture(scope="session")

@@ -45,14 +45,30 @@ def _settings_step(page, screenshots, prefix: str, max_steps: int | None, strate
     if max_steps:
         page.get_by_text("Advanced: override a setting").click()
         for key, value in (("max_steps", max_steps), ("eval_every", 1000)):
-            field = page.locator(f"#settings-{key} input")
-            field.fill(str(value))
-            field.press("Tab")
-            page.wait_for_function(
-                "t => (document.querySelector('#settings-yaml')?.innerText ?? '').includes(t)", arg=f"{key}: {value}")
+            _override(page, key, value)
     assert "studio train" in page.inner_text("#settings-command")
     _shot(page, screenshots, f"{prefix}-3-settings")
     page.click("#settings-next")
+
+
+def _override(page, key: str, value: int, attempts: int = 3) -> None:
+    """Type a value into an Advanced field and wait for the job's YAML to show it.
+
+    Typed at machine speed right after the accordion opens, a value can land in an input that gradio is still
+    mounting and be dropped (seen about once in ten runs); a person types seconds later. So type again if the
+    YAML has not taken it.
+    """
+    field = page.locator(f"#settings-{key} input")
+    for attempt in range(attempts):
+        field.fill(str(value))
+        field.press("Tab")
+        try:
+            page.wait_for_function("t => (document.querySelector('#settings-yaml')?.innerText ?? '').includes(t)",
+                                   arg=f"{key}: {value}", timeout=20_000)
+            return
+        except Exception:
+            if attempt == attempts - 1:
+                raise
 
 
 def _train_step(page, screenshots, prefix: str, stop: bool = False) -> None:
