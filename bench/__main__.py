@@ -59,6 +59,14 @@ def chat_rows(report: dict) -> list[dict]:
                         note="plain Trainer + peft, dynamic padding, loss on all tokens"))
         rows.append(row("chat", "chat LoRA ours / reference", ours["tokens_per_s"] / ref["tokens_per_s"], "x",
                         Target(">=", CHAT_SPEEDUP_TARGET), "same process, same data and threads"))
+    compiled = by.get("compiled")
+    if compiled is not None and ref is not None:
+        extra = compiled["warmup_s"] - ours["warmup_s"]
+        rows.append(row("chat", "chat LoRA ours + torch.compile / reference",
+                        compiled["tokens_per_s"] / ref["tokens_per_s"], "x", Target(">=", CHAT_SPEEDUP_TARGET),
+                        f"{compiled['tokens_per_s']:.0f} tokens/s, MFU(4N) {compiled['mfu_4N']:.2f}; compiling cost "
+                        f"{extra:.0f} s more in the first {report.get('warmup', '?')} steps (inductor cache "
+                        f"{'warm' if report.get('compile_cache_warm') else 'cold'})"))
     rows.append(row("chat", "chat LoRA ours: MFU (4N)", ours["mfu_4N"], "", Target(">=", MFU_TARGET),
                     f"6N: {ours['mfu_6N']:.2f}; fp32 matmul "
                     f"{'/'.join(f'{g:.0f}' for g in report['matmul_gflops'])} GFLOP/s before/after"))
@@ -100,7 +108,8 @@ SECTIONS = (
     Section("data", "bench.data_scale", _quick, 1200, 300),
     Section("inference", "bench.inference", lambda a: _quick(a) + _home_args(a), 900, 300),
     Section("chat", "bench.chat_lora",
-            lambda a: (["--steps", "1", "--warmup", "1", "--rows", "8"] if a.quick else [])
+            lambda a: (["--steps", "1", "--warmup", "1", "--rows", "8"] if a.quick
+                       else ["--recipes", "ours,compiled,reference", "--warmup", "5", "--steps", "15"])
             + (["--home", a.model_home] if a.model_home else []), 1800, 600, chat_rows),
     Section("classifiers", "bench.classifiers",
             lambda a: ["--digits", str(EXAMPLES / "digits"), "--text", str(EXAMPLES / "support_tickets.csv")]

@@ -106,6 +106,9 @@ class StepTimer(TrainerCallback):
         self.t1 = self.tokens1 = self.c1 = None
         self.steps = 0
 
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.begin = time.perf_counter()
+
     def on_step_end(self, args, state, control, **kwargs):
         if state.global_step == self.warmup:
             self.t0, self.c0, self.tokens0 = time.perf_counter(), time.process_time(), self.counter.total
@@ -166,6 +169,7 @@ def run_recipe(name: str, resolved, tokenizer, rows: list[dict], args, rss: RssP
     seconds = timer.t1 - timer.t0
     tokens = timer.tokens1 - timer.tokens0
     result = {"recipe": name, "steps": timer.steps, "seconds": seconds, "s_per_step": seconds / timer.steps,
+              "warmup_s": timer.t0 - timer.begin,  # the first steps, torch.compile's compilation included
               "useful_tokens": tokens, "tokens_per_s": tokens / seconds,
               "tokens_per_cpu_s": tokens / (timer.c1 - timer.c0), "peak_rss_gb": rss.peak / 2 ** 30,
               "final_loss": trainer.state.log_history[-2].get("loss") if len(trainer.state.log_history) > 1
@@ -206,6 +210,7 @@ def main(argv=None) -> int:
     params = parameter_count(resolved)
     peak = matmul_gflops()
     rss = RssPeak()
+    cache_warm = _inductor_cache_warm()
     results = [run_recipe(name.strip(), resolved, tokenizer, rows, args, rss) for name in args.recipes.split(",")]
     rss.close()
     peak_after = matmul_gflops()
@@ -216,7 +221,8 @@ def main(argv=None) -> int:
               "answer_token_share": sum(sum(lab != -100 for lab in r["labels"]) for r in rows)
               / sum(len(r["input_ids"]) for r in rows),
               "params": params, "threads": threads, "batch": args.batch, "rank": args.rank,
-              "matmul_gflops": [peak, peak_after], "results": results}
+              "matmul_gflops": [peak, peak_after], "results": results, "warmup": args.warmup,
+              "compile_cache_warm": cache_warm}
     ref = next((r for r in results if r["recipe"] == "reference"), None)
     if ref:
         for r in results:
@@ -228,18 +234,29 @@ def main(argv=None) -> int:
     return 0
 
 
+def _inductor_cache_warm() -> bool:
+    """Whether torch.compile's kernel cache already holds compiled code (then compiling takes far less)."""
+    from torch._inductor.runtime.cache_dir_utils import cache_dir
+
+    folder = Path(cache_dir())
+    return folder.is_dir() and any(folder.iterdir())
+
+
 def print_table(report: dict) -> None:
     print(f"\ndata: {report['data']} ({report['rows']} rows, {report['mean_tokens']:.0f} tokens/row, "
           f"{report['answer_token_share']:.0%} answer tokens); params {report['params'] / 1e6:.1f} M; "
           f"threads {report['threads']}; batch {report['batch']}; LoRA r={report['rank']}; fp32 matmul "
           f"{report['matmul_gflops'][0]:.0f}/{report['matmul_gflops'][1]:.0f} GFLOP/s (before/after)")
     head = (f"{'recipe':<16}{'tokens/s':>10}{'s/step':>9}{'MFU 4N':>9}{'(6N)':>7}{'peak RSS':>10}{'x ref':>8}"
-            f"{'tok/cpu-s':>11}{'x ref':>7}")
+            f"{'tok/cpu-s':>11}{'x ref':>7}{'first steps':>13}")
     print(head)
     for r in report["results"]:
         print(f"{r['recipe']:<16}{r['tokens_per_s']:>10.0f}{r['s_per_step']:>9.3f}{r['mfu_4N']:>9.2f}"
               f"{r['mfu_6N']:>7.2f}{r['peak_rss_gb']:>9.2f}G{r.get('speedup_vs_reference', float('nan')):>8.2f}"
-              f"{r['tokens_per_cpu_s']:>11.0f}{r.get('cpu_speedup_vs_reference', float('nan')):>7.2f}")
+              f"{r['tokens_per_cpu_s']:>11.0f}{r.get('cpu_speedup_vs_reference', float('nan')):>7.2f}"
+              f"{r['warmup_s']:>12.1f}s")
+    print(f"first steps: wall time of the {report['warmup']} untimed steps (torch.compile compiles there; "
+          f"inductor cache {'warm' if report['compile_cache_warm'] else 'cold'}).")
     print("tok/cpu-s: useful tokens per second of this process's CPU time, steadier than wall time on a busy "
           "machine.")
     print("MFU 4N = useful tokens/s x 4 x params / matmul rate (the issue's definition; LoRA skips the frozen "

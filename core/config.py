@@ -56,6 +56,7 @@ class TrainConfig:
     eval_every: int | None = None  # steps between evaluations; chosen from the run length when None
     save_every: int | None = None  # steps between checkpoints for resume
     gradient_checkpointing: bool = False
+    compile: bool | None = None  # torch.compile the model; None: the preset decides (long chat runs on CPU)
     threads: int | None = None  # torch threads; None leaves one core for the UI on small machines
     max_minutes: float | None = None  # stop (keeping what was trained) after this long
 

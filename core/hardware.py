@@ -43,3 +43,13 @@ def detect_hardware() -> Hardware:
         return Hardware("cuda", props.name, cores, mem.total / 2**30, mem.available / 2**30,
                         props.total_memory / 2**30, torch.cuda.is_bf16_supported())
     return Hardware("cpu", "CPU", cores, mem.total / 2**30, mem.available / 2**30, None, False)
+
+
+def cxx_compiler() -> str | None:
+    """The C++ compiler torch.compile's CPU backend would build its kernels with, or None (then no compile)."""
+    import shutil
+
+    for name in (os.environ.get("CXX"), "g++", "c++", "clang++"):
+        if name and shutil.which(name):
+            return shutil.which(name)
+    return None

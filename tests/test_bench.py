@@ -59,8 +59,14 @@ def test_other_helpers_json_becomes_rows():
         {"recipe": "ours", "tokens_per_s": 300.0, "s_per_step": 1.0, "mfu_4N": 0.55, "mfu_6N": 0.8,
          "peak_rss_gb": 2.0},
         {"recipe": "reference", "tokens_per_s": 150.0, "s_per_step": 2.0, "mfu_4N": 0.3, "mfu_6N": 0.4,
-         "peak_rss_gb": 2.5}]}
+         "peak_rss_gb": 2.5, "warmup_s": 6.0},
+        {"recipe": "compiled", "tokens_per_s": 200.0, "s_per_step": 1.5, "mfu_4N": 0.65, "mfu_6N": 0.9,
+         "peak_rss_gb": 2.0, "warmup_s": 130.0}], "warmup": 5, "compile_cache_warm": False}
+    chat["results"][0]["warmup_s"] = 5.0
     rows = {r["metric"]: r for r in chat_rows(chat)}
+    compiled = rows["chat LoRA ours + torch.compile / reference"]
+    assert compiled["value"] == pytest.approx(200 / 150) and compiled["status"] == "miss"
+    assert "125 s more" in compiled["note"] and "cold" in compiled["note"]
     assert rows["chat LoRA ours / reference"]["value"] == pytest.approx(2.0)
     assert rows["chat LoRA ours / reference"]["status"] == "pass"
     assert rows["chat LoRA ours: peak RSS"]["value"] == pytest.approx(2048)

@@ -104,3 +104,23 @@ def test_resume_continues_the_step_count(tmp_path):
     outcome = second.train()
     steps = [e["step"] for e in sink.of_type("train") if "loss" in e]
     assert outcome.global_step == 8 and steps[0] == stopped_at + 1
+
+
+@pytest.mark.slow
+def test_a_compiled_run_trains_saves_and_evaluates(tmp_path):
+    """train.compile: the Trainer's torch.compile (inductor on the CPU), then the same save/evaluate as eager."""
+    from core.hardware import cxx_compiler
+
+    if cxx_compiler() is None:
+        pytest.skip("torch.compile on the CPU needs a C++ compiler")
+    from torch._dynamo.utils import counters
+
+    counters.clear()
+    ctx, sink, recipe, outcome = _train(tmp_path, "lora", learning_rate=1e-2, epochs=1.0, compile=True)
+    assert counters["stats"]["unique_graphs"] >= 1  # dynamo really traced the model (not eager under a flag)
+    losses = _losses(sink)
+    assert outcome.global_step == 12 and losses[-1] < losses[0]
+    assert (ctx.run.model / "adapter_model.safetensors").is_file()
+    report = recipe.evaluate()
+    assert report["tuned"]["eval_loss"] < report["base"]["eval_loss"]
+    recipe.cleanup()

@@ -71,3 +71,25 @@ def test_qlora_on_a_small_model_on_a_cpu_says_it_does_not_pay():
 def test_the_out_of_memory_message_names_the_settings_to_lower():
     message = out_of_memory_advice(16, 1024)
     assert "batch size 16 -> 8" in message and "max length 1024 -> 512" in message
+
+
+def test_compile_is_chosen_for_long_cpu_chat_runs_only(monkeypatch):
+    import dataclasses
+
+    from core import hardware as hw
+    from core.config import JobConfig
+    from core.presets import COMPILE_MIN_MICRO_BATCHES, fill_presets
+
+    cpu = dataclasses.replace(hw.detect_hardware(), device="cpu")
+    monkeypatch.setattr(hw, "cxx_compiler", lambda: "/usr/bin/g++")
+    chat = JobConfig(task="chat", strategy="lora")
+    short = fill_presets(chat, 144, cpu).train
+    assert short.compile is False  # the bundled example: 36 steps, compiling would cost more than it saves
+    rows = COMPILE_MIN_MICRO_BATCHES * 4  # batch 4, one epoch at least
+    assert fill_presets(chat, rows, cpu).train.compile is True
+    assert fill_presets(chat.with_overrides(["train.compile=false"]), rows, cpu).train.compile is False
+    assert fill_presets(JobConfig(task="text-classification", strategy="lora"), rows, cpu).train.compile is False
+    monkeypatch.setattr(hw, "cxx_compiler", lambda: None)  # no compiler (a slim Docker image): never
+    assert fill_presets(chat, rows, cpu).train.compile is False
+    gpu = dataclasses.replace(cpu, device="cuda")
+    assert fill_presets(chat, rows, gpu).train.compile is False

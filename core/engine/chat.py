@@ -162,6 +162,7 @@ class ChatRecipe:
             label_names=["shift_labels"],
             prediction_loss_only=True,
             ddp_find_unused_parameters=False,
+            torch_compile=bool(t.compile),  # presets turn it on for long CPU runs (core/presets.py)
         )
 
     # --- save / load -------------------------------------------------------------------------------

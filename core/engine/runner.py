@@ -156,6 +156,10 @@ def _run(config: JobConfig, home: Home, run: RunDir, reporter: Reporter, stop: t
             _finish(run, reporter, "stopped", f"Stopped at step {outcome.global_step}; the weights trained so "
                                               "far are saved in the run's model folder.")
             return
+        if stop.is_set():  # Stop pressed while the weights were being saved: end here, skip the comparison
+            _finish(run, reporter, "stopped", "Stopped after training, before the evaluation; the trained weights "
+                                              "are saved in the run's model folder (`studio eval` compares later).")
+            return
         if is_main_process():
             _set_status(run, reporter, "evaluating", "Comparing the tuned model with the base on the validation split.")
             reporter.phase("evaluating", "Evaluating the base and the tuned model on the validation split.")
