@@ -21,7 +21,7 @@ from core.home import Home
 from core.public import PublicPolicy
 
 from . import tab_data, tab_evaluate, tab_export, tab_model, tab_settings, tab_train
-from .context import SESSION_DEFAULT, Studio, new_owner, owner_of
+from .context import SESSION_DEFAULT, Studio, with_owner
 from .views import esc
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
@@ -79,15 +79,8 @@ def _header(st: Studio) -> None:
 
 
 def start_session(session: dict | None) -> dict:
-    """Give a new browser its owner id; an existing one keeps its id, job and run (re-attach).
-
-    An id the server did not make (edited storage, an older format) is replaced, and with it go the job and
-    run it pointed at: a visitor never chooses their own id.
-    """
-    session = {**SESSION_DEFAULT, **(session if isinstance(session, dict) else {})}
-    if owner_of(session) is None:
-        session = {**SESSION_DEFAULT, "owner": new_owner()}
-    return session
+    """Give a new browser its owner id; an existing one keeps its id, job and run (re-attach)."""
+    return with_owner(session)
 
 
 def _css() -> str:

@@ -27,6 +27,21 @@ def new_owner() -> str:
     return secrets.token_hex(16)
 
 
+def with_owner(session: dict | None) -> dict:
+    """The session with a valid owner id: its own, or a new one (and then no job or run from storage).
+
+    The page-load handler gives a new browser its id, but a handler the visitor triggers within the first moments
+    can still receive the session as it was before that (no owner) and would write it back without one; so every
+    handler that writes the session, or submits a job, passes it through here.
+    An id the server did not make (edited storage, an older format) is replaced, and with it go the job and
+    run it pointed at: a visitor never chooses their own id.
+    """
+    session = {**SESSION_DEFAULT, **(session if isinstance(session, dict) else {})}
+    if owner_of(session) is None:
+        session = {**SESSION_DEFAULT, "data": session.get("data"), "owner": new_owner()}
+    return session
+
+
 def owner_of(session: dict | None) -> str | None:
     """The session's owner id when it has the shape the server gives out, else None."""
     owner = (session or {}).get("owner")

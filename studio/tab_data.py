@@ -19,7 +19,7 @@ from core.models import ModelUnavailable, load_tokenizer, model_status, resolve_
 from core.uploads import UploadError, save_upload
 
 from . import charts
-from .context import Studio, owner_of
+from .context import Studio, owner_of, with_owner
 from .form import DataChoice
 from .views import esc, notice, problems_html
 
@@ -214,6 +214,7 @@ def _tokenizer_for(st: Studio, task: str | None):
 def _load(st: Studio, session: dict, path: str | None, task: str | None, columns: dict[str, str],
           progress=None) -> list:
     progress = progress or (lambda *a, **k: None)
+    session = with_owner(session)  # a click racing the page load gets the session before its owner id
     if not path:
         return _empty(st, session, "Nothing was uploaded. Choose a file again.")
     limits = st.policy.data_limits()
@@ -240,7 +241,7 @@ def _load(st: Studio, session: dict, path: str | None, task: str | None, columns
 
 def _empty(st: Studio, session: dict, message: str) -> list:
     hidden = gr.update(visible=False)
-    return [session, None, notice(message, "error"), hidden, "", gr.update(), *[hidden] * SLOTS, "", hidden,
+    return [with_owner(session), None, notice(message, "error"), hidden, "", gr.update(), *[hidden] * SLOTS, "", hidden,
             None, None, hidden, hidden, None, "", gr.update(interactive=False)]
 
 

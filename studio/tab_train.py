@@ -13,7 +13,7 @@ from core.data.report import DataError
 from core.models import ModelUnavailable
 
 from . import charts
-from .context import Studio, owner_of
+from .context import Studio, owner_of, with_owner
 from .tab_settings import job_from_widgets, job_inputs
 from .views import duration, notice, progress_html, status_html
 
@@ -80,7 +80,7 @@ def _summary(st: Studio, *values) -> str:
 
 
 def _start(st: Studio, session: dict, *values):
-    session = dict(session or {})
+    session = with_owner(session)  # never submit a job no poll can find (a session that lost its owner id)
     owner = owner_of(session)
     current = _snapshot(st, session)
     if current is not None and current.active:

@@ -311,3 +311,17 @@ def test_a_run_listed_while_it_evaluates_is_redrawn_when_it_completes(home, hard
     assert again[1].endswith("|completed") and "st-metrics" in again[2]
     unchanged = tab_evaluate._runs(st, session, str(run.path), again[1], prefer_session=True)
     assert all(isinstance(v, type(gr.skip())) for v in unchanged[2:])  # nothing redrawn when nothing changed
+
+
+def test_a_click_that_races_the_page_load_never_loses_the_owner(home, hardware):
+    """A handler can get the session as it was before the page-load handler gave it an owner id; what it
+    writes back, and the job it submits, still carry a valid owner, so the poll finds the job."""
+    st = _studio(home, hardware, public=False, steps=2)
+    stale = {"owner": None, "job_id": None, "run": None, "data": None}
+    written = tab_data._load(st, stale, str(TICKETS), None, {})[0]
+    assert owner_of(written) is not None and written["data"]["path"] == str(TICKETS)
+    session, status, _ = tab_train._start(st, stale, _data(), "minilm-l6", "", "head-only", "quick", "", 0,
+                                          *_advanced())
+    assert owner_of(session) is not None and "Submitted" in status
+    assert tab_train._snapshot(st, session).job_id == session["job_id"]  # what the poll will show
+    st.manager.wait(session["job_id"], timeout=10)
