@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from .models import ModelUnavailable, ResolvedModel
+from .stack import load as load_stack
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -234,7 +235,6 @@ def load_image_backbone(resolved: ResolvedModel) -> ImageBackbone:
     if resolved.kind == "efficientnet":
         backbone = EfficientNetBackbone(_load_efficientnet(resolved))
     else:
-        from .stack import load as load_stack
         load_stack()
         from transformers import AutoConfig, AutoModel
 
@@ -298,7 +298,6 @@ def load_text_encoder(resolved: ResolvedModel) -> TextEncoder:
     Args:
         resolved: from ``core.models.resolve_model`` (a transformers folder with a tokenizer).
     """
-    from .stack import load as load_stack
     load_stack()
     from transformers import AutoModel
 

@@ -11,6 +11,7 @@ from typing import Callable
 
 from .config import JobConfig
 from .engine.run_dir import RunDir
+from .stack import load as load_stack
 from .home import Home
 
 # Checkpoints are for resuming and cached features are for re-training: neither belongs in a hand-over.
@@ -97,7 +98,6 @@ def _write_merged(run: RunDir, config: JobConfig, home: Home, out_dir: Path, say
 
 
 def _load_and_merge(run: RunDir, config: JobConfig, home: Home):
-    from .stack import load as load_stack
     load_stack()
     from peft import PeftModel
 

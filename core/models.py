@@ -22,6 +22,7 @@ import torch
 
 from .catalog import ModelEntry, get_entry
 from .home import Home
+from .stack import load as load_stack
 
 Progress = Callable[[str], None] | None
 
@@ -292,7 +293,6 @@ def convert_smollm2(gguf_path: Path, target: Path, progress: Progress = None) ->
 
 
 def _write_converted(gguf_path: Path, out: Path) -> None:
-    from .stack import load as load_stack
     load_stack()
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -455,7 +455,6 @@ def load_tokenizer(resolved: ResolvedModel, trust_remote_code: bool = False):
         resolved: from ``resolve_model``.
         trust_remote_code: run code shipped with the model (only when the user asked for it).
     """
-    from .stack import load as load_stack
     load_stack()
     from transformers import AutoTokenizer
 
@@ -477,7 +476,6 @@ def load_causal_lm(resolved: ResolvedModel, dtype: torch.dtype = torch.float32, 
         device_map: passed to transformers (``"cpu"`` for bitsandbytes on the CPU).
         trust_remote_code: run code shipped with the model (only when the user asked for it).
     """
-    from .stack import load as load_stack
     load_stack()
     from transformers import AutoModelForCausalLM
 
@@ -500,7 +498,6 @@ def load_text_classifier(resolved: ResolvedModel, num_labels: int, id2label: dic
         id2label: class index -> name (saved in the config so a saved model names its classes).
         trust_remote_code: run code shipped with the model (only when the user asked for it).
     """
-    from .stack import load as load_stack
     load_stack()
     from transformers import AutoModelForSequenceClassification
 
@@ -527,7 +524,6 @@ def load_image_classifier(resolved: ResolvedModel, num_labels: int, id2label: di
         id2label: class index -> name.
         trust_remote_code: run code shipped with the model (only when the user asked for it).
     """
-    from .stack import load as load_stack
     load_stack()
     from transformers import AutoModelForImageClassification
 
@@ -578,7 +574,6 @@ def _safetensors_count(files: list[Path]) -> int:
 
 def _meta_count(folder: Path) -> int:
     """Count by building the model on the meta device (no memory for weights) when only .bin files exist."""
-    from .stack import load as load_stack
     load_stack()
     from transformers import AutoConfig, AutoModel
 

@@ -13,6 +13,7 @@ from typing import Any, Iterator
 import gradio as gr
 import pandas as pd
 
+from core import stack
 from core.config import ConfigError, JobConfig
 from core.engine.run_dir import RunDir
 
@@ -218,7 +219,6 @@ def _answers_view(report: dict | None):
 
 # --- playground ------------------------------------------------------------------------------------
 def _chat_model(st: Studio, run_path: str):
-    from core import stack
     stack.load()
     from core.inference.chat import ChatModel
 
@@ -226,7 +226,6 @@ def _chat_model(st: Studio, run_path: str):
 
 
 def _classifier(st: Studio, run_path: str):
-    from core import stack
     stack.load()
     from core.inference.classify import Classifier
 

@@ -46,9 +46,9 @@ def build(st: Studio) -> None:
 def build_poller(st: Studio) -> None:
     """The timer that polls the job, and what the page has drawn; built outside the tabs.
 
-    A timer inside a tab ticks only while that tab's content is mounted, and once in a while (about one start in
-    ten, in the browser tests) it never started ticking after Start, leaving the page at "Submitted" for good.
-    Outside the tabs it ticks from page load on; an unchanged job costs one skipped update.
+    gradio mounts a tab's content when the tab is first opened, and a timer inside it ticks only from then on.
+    Outside the tabs it ticks from page load, so a reloaded page re-attaches to its job whatever tab is shown;
+    an unchanged job costs one skipped update.
     """
     # What this page has drawn ("job id|events|status"), kept in the page rather than in server-side state: it
     # changes in the same answer as the charts, so it never claims a drawing the page did not get.
