@@ -32,12 +32,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from transformers import Trainer, TrainerCallback, TrainingArguments  # noqa: E402
 from transformers.trainer_callback import PrinterCallback  # noqa: E402
 
-from core.config import TrainConfig  # noqa: E402
+from core.config import JobConfig, TrainConfig  # noqa: E402
 from core.engine.callbacks import ItemCounter  # noqa: E402
 from core.engine.chat_collate import PackedCollator, PaddedCollator, TokenRows, encode_all  # noqa: E402
 from core.engine.chat_loss import ChatTrainer  # noqa: E402
+from core.engine.compile_layers import CompileAfterFirstStep  # noqa: E402
+from core.hardware import detect_hardware  # noqa: E402
 from core.home import Home  # noqa: E402
 from core.models import load_causal_lm, load_tokenizer, parameter_count, resolve_model  # noqa: E402
+from core.presets import choose_precision  # noqa: E402
 from core.strategies import apply_strategy  # noqa: E402
 
 DEFAULT_DATA = Path(__file__).resolve().parents[1] / "assets/examples/kettlebird_support.csv"
@@ -68,8 +71,8 @@ def load_conversations(path: Path | None, rows: int) -> tuple[list[list[dict]], 
     return generated_conversations(rows), "generated"
 
 
-def matmul_gflops(n: int = 2048, repeats: int = 10) -> float:
-    a, b = torch.randn(n, n), torch.randn(n, n)
+def matmul_gflops(n: int = 2048, repeats: int = 10, dtype: torch.dtype = torch.float32) -> float:
+    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
     for _ in range(3):
         a @ b
     start = time.perf_counter()
@@ -135,9 +138,28 @@ def all_token_rows(rows: list[dict]) -> list[dict]:
     return [{"input_ids": r["input_ids"], "labels": list(r["input_ids"])} for r in rows]
 
 
-def run_recipe(name: str, resolved, tokenizer, rows: list[dict], args, rss: RssPeak) -> dict:
+RECIPES = ("ours", "ours-compiled", "ours-fp32", "ours-fp32-compiled", "packed", "reference", "reference-bf16")
+
+
+def recipe_setup(name: str, default_precision: str) -> tuple[str, str, bool]:
+    """(kind, precision, compiled) of a recipe name: ours | packed | reference, then -fp32/-bf16, then -compiled.
+
+    Without a precision, ours and packed take the studio's choice for this machine (``default_precision``: bf16
+    on a CPU with bf16 matrix units) and the reference takes fp32, as peers run on a CPU.
+    """
+    if name not in RECIPES:
+        raise SystemExit(f"unknown recipe {name!r}: choose from {', '.join(RECIPES)}")
+    kind = name.split("-")[0]
+    precision = ("fp32" if "-fp32" in name else "bf16" if "-bf16" in name
+                 else "fp32" if kind == "reference" else default_precision)
+    return kind, precision, name.endswith("-compiled")
+
+
+def run_recipe(name: str, resolved, tokenizer, rows: list[dict], args, rss: RssPeak, default_precision: str) -> dict:
+    kind, precision, compiled = recipe_setup(name, default_precision)
     torch.manual_seed(0)
-    model = load_causal_lm(resolved, dtype=torch.float32)
+    # bf16: the frozen base in bf16, adapters in fp32 (peft), autocast multiplies in bf16 (as core/engine/chat.py)
+    model = load_causal_lm(resolved, dtype=torch.bfloat16 if precision == "bf16" else torch.float32)
     train = TrainConfig(lora_r=args.rank, lora_alpha=2 * args.rank, lora_dropout=args.dropout)
     model = apply_strategy("lora", model, "chat", train)
     model.config.use_cache = False
@@ -148,27 +170,28 @@ def run_recipe(name: str, resolved, tokenizer, rows: list[dict], args, rss: RssP
         output_dir=str(out), max_steps=args.warmup + args.steps, learning_rate=2e-4, lr_scheduler_type="cosine",
         per_device_train_batch_size=args.batch, logging_steps=1, save_strategy="no", report_to="none",
         use_cpu=True, disable_tqdm=True, dataloader_num_workers=0, dataloader_pin_memory=False,
-        remove_unused_columns=False, seed=0,
-        train_sampling_strategy="group_by_length" if name in ("ours", "compiled") else "random",
-        label_names=["shift_labels"] if name != "reference" else None,
-        torch_compile=name == "compiled",  # ours through torch.compile (inductor), to measure what it buys on CPU
+        remove_unused_columns=False, seed=0, bf16=precision == "bf16",
+        train_sampling_strategy="group_by_length" if kind == "ours" else "random",
+        label_names=["shift_labels"] if kind != "reference" else None,
     )
-    if name == "reference":
+    if kind == "reference":
         trainer = Trainer(model=model, args=training_args, train_dataset=TokenRows(all_token_rows(rows)),
                           data_collator=CountingCollator(PaddedCollator(tokenizer.pad_token_id, shift=False),
                                                          counter), callbacks=[timer])
     else:
-        collator = PackedCollator() if name == "packed" else PaddedCollator(tokenizer.pad_token_id)
-        # "compiled" is ours with the Trainer's torch_compile switched on
+        collator = PackedCollator() if kind == "packed" else PaddedCollator(tokenizer.pad_token_id)
         trainer = ChatTrainer(model=model, args=training_args, train_dataset=TokenRows(rows),
                               data_collator=collator, callbacks=[timer], counter=counter)
+    if compiled:  # the studio's regional compile, switched on after the first step as in a real run
+        trainer.add_callback(CompileAfterFirstStep(model, say=lambda line: None))
     trainer.remove_callback(PrinterCallback)
     gc.collect()
     rss.reset()
     trainer.train()
     seconds = timer.t1 - timer.t0
     tokens = timer.tokens1 - timer.tokens0
-    result = {"recipe": name, "steps": timer.steps, "seconds": seconds, "s_per_step": seconds / timer.steps,
+    result = {"recipe": name, "precision": precision, "compiled": compiled, "steps": timer.steps,
+              "seconds": seconds, "s_per_step": seconds / timer.steps,
               "warmup_s": timer.t0 - timer.begin,  # the first steps, torch.compile's compilation included
               "useful_tokens": tokens, "tokens_per_s": tokens / seconds,
               "tokens_per_cpu_s": tokens / (timer.c1 - timer.c0), "peak_rss_gb": rss.peak / 2 ** 30,
@@ -177,6 +200,21 @@ def run_recipe(name: str, resolved, tokenizer, rows: list[dict], args, rss: RssP
     del trainer, model
     gc.collect()
     return result
+
+
+def merge_rounds(rounds: list[dict]) -> dict:
+    """One recipe's figures over its rounds: throughput from the summed tokens and times, the first round's
+    warm-up (the one that compiles cold), the largest peak RSS; each round's tokens/s kept beside."""
+    merged = dict(rounds[0])
+    seconds, tokens = sum(r["seconds"] for r in rounds), sum(r["useful_tokens"] for r in rounds)
+    cpu_seconds = sum(r["useful_tokens"] / r["tokens_per_cpu_s"] for r in rounds)
+    steps = sum(r["steps"] for r in rounds)
+    merged.update(seconds=seconds, useful_tokens=tokens, steps=steps, s_per_step=seconds / steps,
+                  tokens_per_s=tokens / seconds, tokens_per_cpu_s=tokens / cpu_seconds,
+                  peak_rss_gb=max(r["peak_rss_gb"] for r in rounds),
+                  rounds=[round(r["tokens_per_s"], 1) for r in rounds],
+                  warmup_s_rounds=[round(r["warmup_s"], 1) for r in rounds])
+    return merged
 
 
 def main(argv=None) -> int:
@@ -193,9 +231,12 @@ def main(argv=None) -> int:
     parser.add_argument("--max-length", type=int, default=512)
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
     parser.add_argument("--recipes", default="ours,reference",
-                        help="comma list of ours | compiled (ours + torch.compile) | packed | reference")
+                        help=f"comma list of {' | '.join(RECIPES)} (ours: the studio's precision for this machine; "
+                        "-compiled: its regional torch.compile)")
     parser.add_argument("--dropout", type=float, default=0.0, help="LoRA dropout for every recipe (peft's "
                         "default 0; 0.05 costs about 10 %% in dropout masks)")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="run the recipes this many times, in ABBA order, and pool the timed steps")
     parser.add_argument("--scratch", default="/tmp/chat_lora_bench")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args(argv)
@@ -208,26 +249,39 @@ def main(argv=None) -> int:
     conversations, source = load_conversations(args.data, args.rows)
     rows = encode_all(tokenizer, conversations, args.max_length)
     params = parameter_count(resolved)
-    peak = matmul_gflops()
+    default_precision = choose_precision(JobConfig(task="chat", strategy="lora"), detect_hardware())
+    peaks = {"fp32": [matmul_gflops()], "bf16": [matmul_gflops(dtype=torch.bfloat16)]}
     rss = RssPeak()
     cache_warm = _inductor_cache_warm()
-    results = [run_recipe(name.strip(), resolved, tokenizer, rows, args, rss) for name in args.recipes.split(",")]
+    names = [name.strip() for name in args.recipes.split(",") if name.strip()]
+    runs: dict[str, list[dict]] = {name: [] for name in names}
+    for round_ in range(args.rounds):  # ABBA order: a slow patch of a shared machine hits every recipe alike
+        for name in (names if round_ % 2 == 0 else names[::-1]):
+            runs[name].append(run_recipe(name, resolved, tokenizer, rows, args, rss, default_precision))
+    results = [merge_rounds(runs[name]) for name in names]
     rss.close()
-    peak_after = matmul_gflops()
+    peaks["fp32"].append(matmul_gflops())
+    peaks["bf16"].append(matmul_gflops(dtype=torch.bfloat16))
     for r in results:
-        for k in (4, 6):
-            r[f"mfu_{k}N"] = r["tokens_per_s"] * k * params / (max(peak, peak_after) * 1e9)
+        for k in (4, 6):  # against the matmul rate of the recipe's own precision (and fp32's, the issue's)
+            r[f"mfu_{k}N"] = r["tokens_per_s"] * k * params / (max(peaks[r["precision"]]) * 1e9)
+            r[f"mfu_{k}N_fp32_peak"] = r["tokens_per_s"] * k * params / (max(peaks["fp32"]) * 1e9)
     report = {"data": source, "rows": len(rows), "mean_tokens": sum(len(r["input_ids"]) for r in rows) / len(rows),
               "answer_token_share": sum(sum(lab != -100 for lab in r["labels"]) for r in rows)
               / sum(len(r["input_ids"]) for r in rows),
               "params": params, "threads": threads, "batch": args.batch, "rank": args.rank,
-              "matmul_gflops": [peak, peak_after], "results": results, "warmup": args.warmup,
-              "compile_cache_warm": cache_warm}
+              "matmul_gflops": peaks["fp32"], "matmul_gflops_bf16": peaks["bf16"],
+              "default_precision": default_precision, "results": results, "warmup": args.warmup,
+              "compile_cache_warm": cache_warm, "rounds": args.rounds}
     ref = next((r for r in results if r["recipe"] == "reference"), None)
     if ref:
         for r in results:
             r["speedup_vs_reference"] = r["tokens_per_s"] / ref["tokens_per_s"]
             r["cpu_speedup_vs_reference"] = r["tokens_per_cpu_s"] / ref["tokens_per_cpu_s"]
+    ref_bf16 = next((r for r in results if r["recipe"] == "reference-bf16"), None)
+    if ref_bf16:
+        for r in results:
+            r["speedup_vs_reference_bf16"] = r["tokens_per_s"] / ref_bf16["tokens_per_s"]
     print_table(report)
     if args.json:
         args.json.write_text(json.dumps(report, indent=1))
@@ -243,24 +297,31 @@ def _inductor_cache_warm() -> bool:
 
 
 def print_table(report: dict) -> None:
+    fp32, bf16 = report["matmul_gflops"], report["matmul_gflops_bf16"]
     print(f"\ndata: {report['data']} ({report['rows']} rows, {report['mean_tokens']:.0f} tokens/row, "
           f"{report['answer_token_share']:.0%} answer tokens); params {report['params'] / 1e6:.1f} M; "
-          f"threads {report['threads']}; batch {report['batch']}; LoRA r={report['rank']}; fp32 matmul "
-          f"{report['matmul_gflops'][0]:.0f}/{report['matmul_gflops'][1]:.0f} GFLOP/s (before/after)")
-    head = (f"{'recipe':<16}{'tokens/s':>10}{'s/step':>9}{'MFU 4N':>9}{'(6N)':>7}{'peak RSS':>10}{'x ref':>8}"
-            f"{'tok/cpu-s':>11}{'x ref':>7}{'first steps':>13}")
+          f"threads {report['threads']}; batch {report['batch']}; LoRA r={report['rank']}; matmul GFLOP/s "
+          f"(before/after) fp32 {fp32[0]:.0f}/{fp32[1]:.0f}, bf16 {bf16[0]:.0f}/{bf16[1]:.0f}; the studio trains "
+          f"chat LoRA here in {report['default_precision']}")
+    head = (f"{'recipe':<20}{'prec':>5}{'tokens/s':>10}{'s/step':>8}{'MFU 4N':>8}{'(fp32)':>7}{'peak RSS':>10}"
+            f"{'x ref':>7}{'x ref16':>8}{'tok/cpu-s':>10}{'x ref':>7}{'first steps':>12}")
     print(head)
+    nan = float("nan")
     for r in report["results"]:
-        print(f"{r['recipe']:<16}{r['tokens_per_s']:>10.0f}{r['s_per_step']:>9.3f}{r['mfu_4N']:>9.2f}"
-              f"{r['mfu_6N']:>7.2f}{r['peak_rss_gb']:>9.2f}G{r.get('speedup_vs_reference', float('nan')):>8.2f}"
-              f"{r['tokens_per_cpu_s']:>11.0f}{r.get('cpu_speedup_vs_reference', float('nan')):>7.2f}"
-              f"{r['warmup_s']:>12.1f}s")
-    print(f"first steps: wall time of the {report['warmup']} untimed steps (torch.compile compiles there; "
-          f"inductor cache {'warm' if report['compile_cache_warm'] else 'cold'}).")
+        print(f"{r['recipe']:<20}{r['precision']:>5}{r['tokens_per_s']:>10.0f}{r['s_per_step']:>8.2f}"
+              f"{r['mfu_4N']:>8.2f}{r['mfu_4N_fp32_peak']:>7.2f}{r['peak_rss_gb']:>9.2f}G"
+              f"{r.get('speedup_vs_reference', nan):>7.2f}{r.get('speedup_vs_reference_bf16', nan):>8.2f}"
+              f"{r['tokens_per_cpu_s']:>10.0f}{r.get('cpu_speedup_vs_reference', nan):>7.2f}{r['warmup_s']:>11.1f}s")
+    if report.get("rounds", 1) > 1:
+        print("tokens/s per round (ABBA order): " + "; ".join(
+            f"{r['recipe']} {'/'.join(f'{v:.0f}' for v in r['rounds'])}" for r in report["results"]))
+    print(f"first steps: wall time of the {report['warmup']} untimed steps (-compiled recipes compile there; "
+          f"inductor cache {'warm' if report['compile_cache_warm'] else 'cold'}). x ref: against the fp32 "
+          "reference; x ref16: against the reference in bf16 (equal precision).")
     print("tok/cpu-s: useful tokens per second of this process's CPU time, steadier than wall time on a busy "
           "machine.")
-    print("MFU 4N = useful tokens/s x 4 x params / matmul rate (the issue's definition; LoRA skips the frozen "
-          "weights' gradients); 6N counts full training.")
+    print("MFU 4N = useful tokens/s x 4 x params / the matmul rate of the recipe's precision (the issue's "
+          "definition; LoRA skips the frozen weights' gradients); (fp32): against the fp32 rate.")
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ from typing import Any, get_type_hints
 import yaml
 
 TASKS = ("chat", "text-classification", "image-classification")
+PRECISIONS = ("fp32", "bf16")
 STRATEGIES_BY_TASK = {
     "chat": ("qlora", "lora", "full"),
     "text-classification": ("head-only", "lora", "full"),
@@ -57,6 +58,7 @@ class TrainConfig:
     save_every: int | None = None  # steps between checkpoints for resume
     gradient_checkpointing: bool = False
     compile: bool | None = None  # torch.compile the model; None: the preset decides (long chat runs on CPU)
+    precision: str | None = None  # fp32 | bf16 (mixed: bf16 matmuls, fp32 adapters); None: the preset decides
     threads: int | None = None  # torch threads; None leaves one core for the UI on small machines
     max_minutes: float | None = None  # stop (keeping what was trained) after this long
 
@@ -110,6 +112,9 @@ class JobConfig:
             out.append(f"train.warmup_ratio is {t.warmup_ratio}: use a number from 0 to 0.3.")
         if t.weight_decay < 0:
             out.append(f"train.weight_decay is {t.weight_decay}: it cannot be negative.")
+        if t.precision is not None and t.precision not in PRECISIONS:
+            out.append(f"train.precision is '{t.precision}': use one of {', '.join(PRECISIONS)} (or leave it empty "
+                       "to let the studio choose for this machine).")
         if t.seed < 0:
             out.append(f"train.seed is {t.seed}: use 0 or a positive whole number.")
         return out

@@ -15,7 +15,7 @@ class Hardware:
     total_memory_gb: float
     available_memory_gb: float
     gpu_memory_gb: float | None
-    bf16: bool  # train in bf16 (GPUs that support it); fp32 on CPUs, where bf16 matmul is slower without AMX
+    bf16: bool  # the device multiplies bf16 matrices natively (a recent GPU; a CPU with AVX512-BF16 or AMX)
 
     @property
     def train_threads(self) -> int:
@@ -29,7 +29,8 @@ class Hardware:
     def describe(self) -> str:
         if self.device == "cuda":
             return f"{self.device_name} ({self.gpu_memory_gb:.0f} GB), {'bf16' if self.bf16 else 'fp16/fp32'}"
-        return f"CPU, {self.cpu_cores} cores, {self.available_memory_gb:.1f} of {self.total_memory_gb:.1f} GB free, fp32"
+        return (f"CPU, {self.cpu_cores} cores, {self.available_memory_gb:.1f} of {self.total_memory_gb:.1f} GB free, "
+                f"{'bf16 matrix units' if self.bf16 else 'fp32'}")
 
 
 def detect_hardware() -> Hardware:
@@ -42,7 +43,25 @@ def detect_hardware() -> Hardware:
         props = torch.cuda.get_device_properties(0)
         return Hardware("cuda", props.name, cores, mem.total / 2**30, mem.available / 2**30,
                         props.total_memory / 2**30, torch.cuda.is_bf16_supported())
-    return Hardware("cpu", "CPU", cores, mem.total / 2**30, mem.available / 2**30, None, False)
+    return Hardware("cpu", "CPU", cores, mem.total / 2**30, mem.available / 2**30, None, cpu_has_bf16_units())
+
+
+# CPU flags (Linux /proc/cpuinfo names) of instructions that multiply bf16 matrices in hardware. With them a bf16
+# matmul runs about 2.6x faster than fp32 (measured: AMD EPYC, AVX512-BF16, 2 threads, 385 vs 148 GFLOP/s);
+# without them (plain AVX512/AVX2, Apple, ARM) torch emulates bf16 and fp32 is faster.
+BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
+
+
+def cpu_has_bf16_units(cpuinfo: str = "/proc/cpuinfo") -> bool:
+    """Whether this CPU has bf16 matrix instructions (read from the kernel's CPU flags; False where unknown)."""
+    try:
+        with open(cpuinfo, encoding="utf-8", errors="replace") as fh:
+            for line in fh:
+                if line.startswith("flags"):
+                    return any(flag in line.split() for flag in BF16_CPU_FLAGS)
+    except OSError:
+        pass
+    return False
 
 
 def cxx_compiler() -> str | None:

@@ -50,7 +50,8 @@ class MemoryEstimate:
 
 
 def estimate_memory(shape: ModelShape, strategy: str, task: str, batch_size: int, max_length: int,
-                    hardware: Hardware, gradient_checkpointing: bool = False) -> MemoryEstimate:
+                    hardware: Hardware, gradient_checkpointing: bool = False,
+                    bf16_weights: bool = False) -> MemoryEstimate:
     """Estimate peak memory for model x strategy x batch x length on ``hardware``.
 
     Args:
@@ -59,9 +60,10 @@ def estimate_memory(shape: ModelShape, strategy: str, task: str, batch_size: int
         task: chat | text-classification | image-classification.
         batch_size, max_length: per-device batch and tokens per row (images: ignored beyond a patch count).
         hardware: where it runs; on a GPU the budget is GPU memory, on a CPU the free RAM.
+        bf16_weights: the weights are held in bf16 (``presets.bf16_weights``), half the bytes of fp32.
     """
     params = shape.params_m * 1e6
-    bytes_per_weight = 2 if hardware.bf16 else 4
+    bytes_per_weight = 2 if bf16_weights else 4
     if strategy == "qlora":
         weights = params * 0.56  # 4-bit NF4 + double-quantised scales + fp32 embeddings/norms, roughly
     else:

@@ -8,7 +8,7 @@ import gradio as gr
 
 from core.config import STRATEGIES_BY_TASK, ConfigError, JobConfig
 from core.memory import ModelShape, estimate_memory
-from core.presets import fill_presets
+from core.presets import bf16_weights, fill_presets
 from core.strategies import get_strategy
 
 from . import tab_model
@@ -148,7 +148,8 @@ def _memory_html(st: Studio, job: JobConfig) -> str:
         return notice("No memory estimate for a typed model: its size is known once it is loaded.", "info")
     t = job.train
     estimate = estimate_memory(ModelShape.guess(entry.params_m), job.strategy, job.task, t.batch_size or 8,
-                               t.max_length or 256, st.hardware, t.gradient_checkpointing)
+                               t.max_length or 256, st.hardware, t.gradient_checkpointing,
+                               bf16_weights(job, st.hardware))
     parts = ", ".join(f"{k} {v:.2f} GB" for k, v in estimate.breakdown.items())
     verdict = "fits" if estimate.fits else "does not fit"
     length = f", length {t.max_length}" if t.max_length else ""

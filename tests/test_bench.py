@@ -55,20 +55,31 @@ def test_only_rejects_unknown_sections():
 
 
 def test_other_helpers_json_becomes_rows():
-    chat = {"rows": 24, "batch": 4, "rank": 8, "threads": 2, "matmul_gflops": [100.0, 90.0], "results": [
-        {"recipe": "ours", "tokens_per_s": 300.0, "s_per_step": 1.0, "mfu_4N": 0.55, "mfu_6N": 0.8,
-         "peak_rss_gb": 2.0},
-        {"recipe": "reference", "tokens_per_s": 150.0, "s_per_step": 2.0, "mfu_4N": 0.3, "mfu_6N": 0.4,
+    chat = {"rows": 24, "batch": 4, "rank": 8, "threads": 2, "matmul_gflops": [100.0, 90.0],
+            "matmul_gflops_bf16": [300.0, 280.0], "rounds": 2, "results": [
+        {"recipe": "ours", "precision": "bf16", "tokens_per_s": 300.0, "s_per_step": 1.0, "mfu_4N": 0.55,
+         "mfu_4N_fp32_peak": 1.6, "peak_rss_gb": 2.0, "warmup_s": 5.0},
+        {"recipe": "ours-fp32", "precision": "fp32", "tokens_per_s": 180.0, "s_per_step": 1.6, "mfu_4N": 0.52,
+         "peak_rss_gb": 2.5, "warmup_s": 5.0},
+        {"recipe": "reference", "precision": "fp32", "tokens_per_s": 150.0, "s_per_step": 2.0, "mfu_4N": 0.3,
          "peak_rss_gb": 2.5, "warmup_s": 6.0},
-        {"recipe": "compiled", "tokens_per_s": 200.0, "s_per_step": 1.5, "mfu_4N": 0.65, "mfu_6N": 0.9,
-         "peak_rss_gb": 2.0, "warmup_s": 130.0}], "warmup": 5, "compile_cache_warm": False}
-    chat["results"][0]["warmup_s"] = 5.0
+        {"recipe": "reference-bf16", "precision": "bf16", "tokens_per_s": 200.0, "s_per_step": 1.5,
+         "mfu_4N": 0.2, "peak_rss_gb": 2.5, "warmup_s": 6.0},
+        {"recipe": "ours-fp32-compiled", "precision": "fp32", "tokens_per_s": 200.0, "s_per_step": 1.5,
+         "mfu_4N": 0.65, "peak_rss_gb": 2.0, "warmup_s": 130.0}], "warmup": 5, "compile_cache_warm": False}
     rows = {r["metric"]: r for r in chat_rows(chat)}
-    compiled = rows["chat LoRA ours + torch.compile / reference"]
+    compiled = rows["chat LoRA ours in fp32 + torch.compile / reference"]
     assert compiled["value"] == pytest.approx(200 / 150) and compiled["status"] == "miss"
-    assert "125 s more" in compiled["note"] and "cold" in compiled["note"]
+    assert "125 s more" in compiled["note"] and "cold" in compiled["note"] and "1.11x eager" in compiled["note"]
     assert rows["chat LoRA ours / reference"]["value"] == pytest.approx(2.0)
-    assert rows["chat LoRA ours / reference"]["status"] == "pass"
+    assert rows["chat LoRA ours / reference"]["status"] == "pass" and "bf16" in rows["chat LoRA ours / reference"]["note"]
+    assert rows["chat LoRA ours / reference, both bf16"]["value"] == pytest.approx(1.5)
+    assert rows["chat LoRA ours in fp32 / reference"]["value"] == pytest.approx(1.2)
+    assert rows["chat LoRA ours in fp32 / reference"]["status"] == "miss"
+    mfu = rows["chat LoRA ours: MFU (4N)"]
+    assert mfu["value"] == pytest.approx(1.6) and "0.55 against the bf16 rate" in mfu["note"] and "300/280" in mfu["note"]
+    assert rows["chat LoRA ours in fp32: MFU (4N)"]["value"] == pytest.approx(0.52)
+    assert "chat LoRA ours + torch.compile / reference" not in rows  # not in this report
     assert rows["chat LoRA ours: peak RSS"]["value"] == pytest.approx(2048)
     classifiers = {"results": [{"task": "image-classification", "model": "efficientnet-lite0", "speedup": 10.0,
                                 "cached_epoch_s": 0.01, "uncached_epoch_s": 0.1, "end_to_end_s": 20.0,

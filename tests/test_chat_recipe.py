@@ -108,7 +108,8 @@ def test_resume_continues_the_step_count(tmp_path):
 
 @pytest.mark.slow
 def test_a_compiled_run_trains_saves_and_evaluates(tmp_path):
-    """train.compile: the Trainer's torch.compile (inductor on the CPU), then the same save/evaluate as eager."""
+    """train.compile: the decoder layers are compiled after the first step (inductor on the CPU); then the same
+    save/evaluate as eager, the evaluation running the layers eagerly (no second compilation for no-grad)."""
     from core.hardware import cxx_compiler
 
     if cxx_compiler() is None:
@@ -117,10 +118,36 @@ def test_a_compiled_run_trains_saves_and_evaluates(tmp_path):
 
     counters.clear()
     ctx, sink, recipe, outcome = _train(tmp_path, "lora", learning_rate=1e-2, epochs=1.0, compile=True)
-    assert counters["stats"]["unique_graphs"] >= 1  # dynamo really traced the model (not eager under a flag)
+    graphs = counters["stats"]["unique_graphs"]
+    assert graphs >= 1  # dynamo really traced the layers (not eager under a flag)
+    assert any("Compiling the model's 2 layers" in e["message"] for e in sink.of_type("log"))
     losses = _losses(sink)
     assert outcome.global_step == 12 and losses[-1] < losses[0]
     assert (ctx.run.model / "adapter_model.safetensors").is_file()
     report = recipe.evaluate()
     assert report["tuned"]["eval_loss"] < report["base"]["eval_loss"]
+    assert counters["stats"]["unique_graphs"] == graphs  # evaluation and generation ran eagerly
+    recipe.cleanup()
+
+
+def test_a_bf16_lora_run_keeps_fp32_adapters_and_scores_in_fp32(tmp_path):
+    """train.precision=bf16 on a CPU: the frozen base in bf16, adapters (and their checkpoint) in fp32, autocast;
+    the comparison reloads the base in fp32, as the playground and the export do."""
+    from safetensors.torch import load_file
+
+    ctx, sink, recipe, outcome = _train(tmp_path, "lora", learning_rate=1e-2, epochs=1.0, precision="bf16")
+    frozen = {p.dtype for p in recipe.model.parameters() if not p.requires_grad}
+    trained = {p.dtype for p in recipe.model.parameters() if p.requires_grad}
+    assert frozen == {torch.bfloat16} and trained == {torch.float32}
+    assert recipe.trainer.args.bf16
+    losses = _losses(sink)
+    assert outcome.global_step == 12 and losses[-1] < losses[0]
+    saved = load_file(ctx.run.model / "adapter_model.safetensors")
+    assert {t.dtype for t in saved.values()} == {torch.float32}
+    report = recipe.evaluate()
+    assert {p.dtype for p in recipe.model.parameters()} == {torch.float32}
+    assert report["tuned"]["eval_loss"] < report["base"]["eval_loss"]
+    again = ChatRecipe(ctx)
+    again.load_trained()  # a later re-evaluation scores the same fp32 model
+    assert again.evaluate()["tuned"]["eval_loss"] == pytest.approx(report["tuned"]["eval_loss"], rel=1e-4)
     recipe.cleanup()

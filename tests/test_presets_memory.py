@@ -1,6 +1,8 @@
 """Presets come from the data and the machine; the memory estimate says when a job will not fit and why."""
 import dataclasses
 
+import pytest
+
 from core.config import JobConfig
 from core.hardware import Hardware
 from core.memory import ModelShape, estimate_memory, out_of_memory_advice
@@ -93,3 +95,44 @@ def test_compile_is_chosen_for_long_cpu_chat_runs_only(monkeypatch):
     assert fill_presets(chat, rows, cpu).train.compile is False
     gpu = dataclasses.replace(cpu, device="cuda")
     assert fill_presets(chat, rows, gpu).train.compile is False
+
+
+def test_precision_is_bf16_where_the_cpu_multiplies_bf16_and_the_job_is_chat_lora():
+    import dataclasses
+
+    from core.config import JobConfig
+    from core.presets import bf16_weights, choose_precision, fill_presets
+
+    units = dataclasses.replace(CPU, bf16=True)
+    chat = JobConfig(task="chat", strategy="lora")
+    assert fill_presets(chat, 144, units).train.precision == "bf16"
+    assert fill_presets(chat, 144, CPU).train.precision == "fp32"  # no bf16 units: emulated bf16 is slower
+    assert choose_precision(JobConfig(task="text-classification", strategy="lora"), units) == "fp32"
+    assert choose_precision(JobConfig(task="chat", strategy="full"), units) == "fp32"
+    assert choose_precision(JobConfig(task="text-classification", strategy="full"), GPU) == "bf16"
+    assert choose_precision(chat.with_overrides(["train.precision=fp32"]), units) == "fp32"
+    assert choose_precision(chat, None) == "fp32"
+    assert bf16_weights(chat, units) and not bf16_weights(chat, CPU)
+    full_bf16 = JobConfig(task="chat", strategy="full").with_overrides(["train.precision=bf16"])
+    assert not bf16_weights(full_bf16, units)  # a full fine-tune on a CPU keeps fp32 weights for its optimiser
+    assert bf16_weights(full_bf16, GPU)
+    problems = JobConfig().with_overrides(["train.precision=fp16"]).problems()
+    assert any("train.precision is 'fp16'" in p for p in problems)
+
+
+def test_cpu_bf16_units_are_read_from_the_cpu_flags(tmp_path):
+    from core.hardware import cpu_has_bf16_units
+
+    zen4 = tmp_path / "zen4"
+    zen4.write_text("processor\t: 0\nflags\t\t: fpu sse avx2 avx512f avx512_bf16 avx512_vnni\n")
+    skylake = tmp_path / "skylake"
+    skylake.write_text("processor\t: 0\nflags\t\t: fpu sse avx2 avx512f avx512bw\n")
+    assert cpu_has_bf16_units(str(zen4)) and not cpu_has_bf16_units(str(skylake))
+    assert not cpu_has_bf16_units(str(tmp_path / "missing"))
+
+
+def test_memory_estimate_halves_the_weights_in_bf16():
+    shape = ModelShape(135, 576, 30, 49152)
+    fp32 = estimate_memory(shape, "lora", "chat", 4, 256, CPU).breakdown["weights"]
+    assert estimate_memory(shape, "lora", "chat", 4, 256, CPU, bf16_weights=True).breakdown["weights"] == \
+        pytest.approx(fp32 / 2, rel=0.01)

@@ -4,6 +4,10 @@ The loss is on assistant answers only. Batches are grouped by length (so there i
 vocabulary projection runs only where there is a target. On 2 CPU cores that measured faster than packing
 conversations into one row: the block-diagonal attention of a packed row costs more than the little padding
 left after grouping (see ``bench/chat_lora.py``).
+
+Precision and compilation come from the filled config (``core/presets.py``): on a CPU with bf16 matrix units
+LoRA trains with the frozen base in bf16 and fp32 adapters under autocast, and the evaluation reloads the base in
+fp32; long runs compile the decoder layers after the first step (``compile_layers.py``).
 """
 from __future__ import annotations
 
@@ -15,10 +19,12 @@ import torch
 from transformers import TrainingArguments
 from transformers.trainer_callback import PrinterCallback
 
+from ..presets import bf16_weights, choose_precision
 from ..strategies import apply_strategy, quantization_config, trainable_parameters
 from .callbacks import ItemCounter, ReporterCallback
 from .chat_collate import PaddedCollator, TokenRows, encode_all, render
 from .chat_loss import ChatTrainer, answer_loss
+from .compile_layers import CompileAfterFirstStep, eager, use_cache_in
 from .context import TrainContext, TrainOutcome
 
 EVAL_ROWS_DURING_TRAINING = 32  # eval points on the curve stay cheap (a forward pass each)
@@ -77,17 +83,20 @@ class ChatRecipe:
             tokenizer.pad_token = tokenizer.eos_token
         return tokenizer
 
-    def _dtype(self) -> torch.dtype:
-        return torch.bfloat16 if self._hardware().bf16 else torch.float32
+    def _precision(self) -> str:
+        return choose_precision(self.ctx.config, self._hardware())
 
-    def _load_base(self, quantized: bool | None = None):
-        """The base model; in 4 bits for QLoRA."""
+    def _dtype(self) -> torch.dtype:
+        return torch.bfloat16 if bf16_weights(self.ctx.config, self._hardware()) else torch.float32
+
+    def _load_base(self, quantized: bool | None = None, dtype: torch.dtype | None = None):
+        """The base model; in 4 bits for QLoRA; in ``dtype`` (default: the training precision's) otherwise."""
         from ..models import load_causal_lm
 
         if quantized is None:
             quantized = self.ctx.config.strategy == "qlora"
         if not quantized:
-            return load_causal_lm(self.ctx.model, dtype=self._dtype())
+            return load_causal_lm(self.ctx.model, dtype=dtype or self._dtype())
         device_map = {"": 0} if self._hardware().device == "cuda" else "cpu"
         return load_causal_lm(self.ctx.model, dtype=self._dtype(), quantization_config=quantization_config(),
                               device_map=device_map)
@@ -123,6 +132,9 @@ class ChatRecipe:
             eval_dataset=eval_rows, data_collator=PaddedCollator(self.tokenizer.pad_token_id), processing_class=self.tokenizer,
             callbacks=[callback], counter=counter,
         )
+        if self.ctx.config.train.compile:
+            use_cache_in(self.ctx.home.root / "cache" / "torchinductor")
+            self.trainer.add_callback(CompileAfterFirstStep(self.model, self.ctx.reporter.line))
         self.trainer.remove_callback(PrinterCallback)  # the reporter logs; the printer would spam stdout
         ctx.reporter.phase("training", f"Training on {len(self.train_rows)} conversations")
         resume = str(ctx.resume_from) if ctx.resume_from else None
@@ -153,7 +165,7 @@ class ChatRecipe:
             save_total_limit=2,
             seed=t.seed,
             use_cpu=hardware.device == "cpu",
-            bf16=bool(hardware.bf16),
+            bf16=self._precision() == "bf16",  # autocast: bf16 matmuls; the LoRA adapters stay fp32
             report_to="none",
             disable_tqdm=True,
             dataloader_num_workers=0,
@@ -162,7 +174,6 @@ class ChatRecipe:
             label_names=["shift_labels"],
             prediction_loss_only=True,
             ddp_find_unused_parameters=False,
-            torch_compile=bool(t.compile),  # presets turn it on for long CPU runs (core/presets.py)
         )
 
     # --- save / load -------------------------------------------------------------------------------
@@ -185,12 +196,13 @@ class ChatRecipe:
             raise FileNotFoundError(f"{out} holds no trained model: train the run first (or resume it).")
         self.tokenizer = self._load_tokenizer()
         self.ctx.reporter.phase("loading", f"Loading the trained model from {out}")
+        # Scored at the precision the playground uses: fp32 on a CPU (bf16 only ever sped up the training there).
+        dtype = self._dtype() if self._hardware().device == "cuda" else torch.float32
         if (out / "adapter_config.json").is_file():
-            from peft import PeftModel
-            self.model = PeftModel.from_pretrained(self._load_base(), out)
+            self.model = self._load_adapter(out, dtype)
         else:
             from transformers import AutoModelForCausalLM
-            self.model = AutoModelForCausalLM.from_pretrained(out, dtype=self._dtype())
+            self.model = AutoModelForCausalLM.from_pretrained(out, dtype=dtype)
         self.model.eval()
         self.val_rows = self._validation_rows()
 
@@ -202,12 +214,17 @@ class ChatRecipe:
         loaded separately and freed afterwards.
         """
         self.ctx.reporter.phase("evaluating", "Comparing the base and the tuned model on the validation split")
+        with eager():
+            return self._compare()
+
+    def _compare(self) -> dict[str, Any]:
         rows = self.val_rows
         if rows is None:
             return {"task": "chat", "split": "validation", "rows": 0,
                     "message": "There is no validation split, so nothing was compared."}
         batches = _batches(rows.rows, self.ctx.config.train.batch_size or 4, self.tokenizer.pad_token_id)
         examples = _example_prompts(self.ctx.data.validation)
+        self._score_in_fp32_on_cpu()
         model = self._unwrapped()
         tuned = answer_loss(model, batches)
         tuned_answers = [self._answer(model, m) for m, _ in examples]
@@ -225,6 +242,25 @@ class ChatRecipe:
                 for (m, ref), b, t in zip(examples, base_answers, tuned_answers)
             ],
         }
+
+    def _score_in_fp32_on_cpu(self) -> None:
+        """Reload a LoRA run trained on a bf16 base with the base in fp32: the comparison then scores exactly
+        the model the playground and the export use (bf16 speeds up training on a CPU; fp32 is what users get)."""
+        if self._hardware().device == "cuda" or _device(self._unwrapped()).type != "cpu":
+            return
+        if all(p.dtype != torch.bfloat16 for p in self._unwrapped().parameters()):
+            return
+        if not (self.ctx.run.model / "adapter_config.json").is_file():
+            self._unwrapped().to(torch.float32)  # not saved (cannot happen in a run): the same weights, upcast
+            return
+        self.trainer = self.model = None
+        gc.collect()
+        self.model = self._load_adapter(self.ctx.run.model, torch.float32)
+
+    def _load_adapter(self, folder, dtype: torch.dtype):
+        from peft import PeftModel
+
+        return PeftModel.from_pretrained(self._load_base(dtype=dtype), folder).eval()
 
     def _unwrapped(self):
         return self.trainer.accelerator.unwrap_model(self.model) if self.trainer else self.model

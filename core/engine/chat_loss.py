@@ -15,6 +15,7 @@ from transformers import Trainer
 
 from .callbacks import ItemCounter
 from .chat_collate import IGNORE, useful_tokens
+from .compile_layers import eager
 
 
 def answer_loss_sum(model, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, int]:
@@ -95,6 +96,10 @@ class ChatTrainer(Trainer):
         self.counter = counter
         # Makes the Trainer count answer tokens per accumulated batch and pass them as num_items_in_batch.
         self.model_accepts_loss_kwargs = True
+
+    def evaluate(self, *args, **kwargs):
+        with eager():  # layers compiled for training would compile again for a no-grad pass
+            return super().evaluate(*args, **kwargs)
 
     def _get_train_sampler(self, train_dataset=None):
         dataset = train_dataset if train_dataset is not None else self.train_dataset

@@ -19,7 +19,7 @@ from ..config import ConfigError, JobConfig
 from ..hardware import Hardware, detect_hardware
 from ..home import Home
 from ..memory import ModelShape, estimate_memory, out_of_memory_advice
-from ..presets import fill_presets
+from ..presets import bf16_weights, fill_presets
 from .context import TrainContext, TrainOutcome
 from .events import EventSink, Reporter, read_events
 from .run_dir import RunDir
@@ -220,7 +220,7 @@ def _check_memory(config: JobConfig, resolved, hardware: Hardware, reporter: Rep
             pass
     t = config.train
     estimate = estimate_memory(shape, config.strategy, config.task, t.batch_size or 1, t.max_length or 256,
-                               hardware, t.gradient_checkpointing)
+                               hardware, t.gradient_checkpointing, bf16_weights(config, hardware))
     reporter.line(f"Memory: {estimate.describe()}")
     if not estimate.fits:
         raise JobFailed(f"This job will not fit in memory. {estimate.describe()}")
