@@ -51,7 +51,7 @@ def choose_max_length(token_lengths: dict | None, device: str, task: str) -> int
 
 
 # torch.compile of the decoder layers (core/engine/compile_layers.py) makes a chat LoRA step on a 2-core CPU about
-# 1.17x faster in fp32 and in bf16 alike (bench/chat_lora.py); compiling costs about 50 s the first time on such a
+# 1.1-1.25x faster in fp32 and in bf16 alike (bench/chat_lora.py); compiling costs about 50 s the first time on such a
 # machine and a few seconds once the kernel cache in the studio home is warm. With about 0.2-0.3 s saved per
 # micro-batch, a first compile pays back after 150-250 micro-batches; shorter runs train eagerly.
 COMPILE_MIN_MICRO_BATCHES = 300
