@@ -75,7 +75,8 @@ def chat_rows(report: dict) -> list[dict]:
                                    ("ours-compiled", "ours + torch.compile", ours)):
             compiled = by.get(name)
             if compiled is not None and eager is not None:
-                rows.append(row("chat", f"chat LoRA {label} / reference", compiled["tokens_per_s"] / ref["tokens_per_s"],
+                rows.append(row("chat", f"chat LoRA {label} / reference",
+                                compiled["tokens_per_s"] / ref["tokens_per_s"],
                                 "x", Target(">=", CHAT_SPEEDUP_TARGET), _compile_note(compiled, eager, report)))
     own = report.get("matmul_gflops_" + precision, report["matmul_gflops"])
     rows.append(row("chat", "chat LoRA ours: MFU (4N)", ours.get("mfu_4N_fp32_peak", ours["mfu_4N"]), "",
@@ -97,7 +98,8 @@ def _compile_note(compiled: dict, eager: dict, report: dict) -> str:
     extra = compiled["warmup_s"] - eager["warmup_s"]
     return (f"{compiled['tokens_per_s']:.0f} tokens/s ({compiled['tokens_per_s'] / eager['tokens_per_s']:.2f}x eager), "
             f"MFU(4N) {compiled['mfu_4N']:.2f}; compiling cost {extra:.0f} s more in the first "
-            f"{report.get('warmup', '?')} steps (inductor cache {'warm' if report.get('compile_cache_warm') else 'cold'})")
+            f"{report.get('warmup', '?')} steps (inductor cache "
+            f"{'warm' if report.get('compile_cache_warm') else 'cold'})")
 
 
 def classifier_rows(report: dict) -> list[dict]:

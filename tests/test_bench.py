@@ -72,12 +72,14 @@ def test_other_helpers_json_becomes_rows():
     assert compiled["value"] == pytest.approx(200 / 150) and compiled["status"] == "miss"
     assert "125 s more" in compiled["note"] and "cold" in compiled["note"] and "1.11x eager" in compiled["note"]
     assert rows["chat LoRA ours / reference"]["value"] == pytest.approx(2.0)
-    assert rows["chat LoRA ours / reference"]["status"] == "pass" and "bf16" in rows["chat LoRA ours / reference"]["note"]
+    headline = rows["chat LoRA ours / reference"]
+    assert headline["status"] == "pass" and "bf16" in headline["note"]
     assert rows["chat LoRA ours / reference, both bf16"]["value"] == pytest.approx(1.5)
     assert rows["chat LoRA ours in fp32 / reference"]["value"] == pytest.approx(1.2)
     assert rows["chat LoRA ours in fp32 / reference"]["status"] == "miss"
     mfu = rows["chat LoRA ours: MFU (4N)"]
-    assert mfu["value"] == pytest.approx(1.6) and "0.55 against the bf16 rate" in mfu["note"] and "300/280" in mfu["note"]
+    assert mfu["value"] == pytest.approx(1.6)
+    assert "0.55 against the bf16 rate" in mfu["note"] and "300/280" in mfu["note"]
     assert rows["chat LoRA ours in fp32: MFU (4N)"]["value"] == pytest.approx(0.52)
     assert "chat LoRA ours + torch.compile / reference" not in rows  # not in this report
     assert rows["chat LoRA ours: peak RSS"]["value"] == pytest.approx(2048)

@@ -106,7 +106,8 @@ class FineTuneRecipe(BaseRecipe):
             eval_strategy="steps", eval_steps=eval_every, save_strategy="steps",
             save_steps=t.save_every or max(eval_every, total // 4), save_total_limit=2, report_to="none",
             disable_tqdm=True, seed=t.seed, data_seed=t.seed, use_cpu=not on_gpu,
-            bf16=choose_precision(self.ctx.config, hardware) == "bf16", remove_unused_columns=False, label_names=["labels"],
+            bf16=choose_precision(self.ctx.config, hardware) == "bf16", remove_unused_columns=False,
+            label_names=["labels"],
             dataloader_num_workers=0,  # gradient checkpointing, when asked for, is set on the model by the strategy
         )
 
