@@ -14,6 +14,11 @@ from core.config import DataConfig, JobConfig, TrainConfig
 ADVANCED = ("epochs", "max_steps", "learning_rate", "batch_size", "grad_accum", "max_length",
             "lora_r", "lora_alpha", "eval_every", "seed", "max_minutes")
 INT_FIELDS = {"max_steps", "batch_size", "grad_accum", "max_length", "lora_r", "lora_alpha", "eval_every", "seed"}
+# Choices after the number fields: (label, value) pairs; "auto" lets the presets decide for the job and machine.
+SWITCHES = {
+    "precision": [("Automatic", "auto"), ("fp32: exact", "fp32"), ("bf16: faster on bf16 units", "bf16")],
+    "compile": [("Automatic", "auto"), ("On", "on"), ("Off", "off")],
+}
 
 
 @dataclass(frozen=True, eq=False)  # identity hash: Gradio hashes State values, and ``columns`` is a dict
@@ -37,15 +42,21 @@ def build_config(data: DataChoice, model: str, strategy: str, preset: str, name:
         preset: quick | balanced | thorough.
         name: a label for the run, or empty.
         validation_fraction: from the slider; 0 means "choose from the data size".
-        advanced: the values of ``ADVANCED`` in that order; 0 or None lets the preset decide (a Gradio number
-            field cannot be empty), except for the seed, where 0 is a seed.
+        advanced: the values of ``ADVANCED`` then of ``SWITCHES`` in that order; 0 or None lets the preset decide
+            (a Gradio number field cannot be empty), except for the seed, where 0 is a seed; "auto" (or a missing
+            value) leaves a switch to the preset.
     """
     values = dict(zip(ADVANCED, advanced))
+    switches = dict(zip(SWITCHES, advanced[len(ADVANCED):]))
     train = TrainConfig(preset=preset)
     for key, value in values.items():
         if value is None or (value == 0 and key != "seed"):
             continue
         setattr(train, key, int(value) if key in INT_FIELDS else float(value))
+    if switches.get("precision") in ("fp32", "bf16"):
+        train.precision = switches["precision"]
+    if switches.get("compile") in ("on", "off"):
+        train.compile = switches["compile"] == "on"
     if train.seed is None:
         train.seed = 0
     fraction = float(validation_fraction) if validation_fraction else None

@@ -13,7 +13,7 @@ from core.strategies import get_strategy
 
 from . import tab_model
 from .context import Studio
-from .form import ADVANCED, build_config, command_for
+from .form import ADVANCED, SWITCHES, build_config, command_for
 from .views import notice
 
 PRESET_CHOICES = [("Quick: a first look in minutes", "quick"), ("Balanced", "balanced"),
@@ -30,6 +30,11 @@ FIELDS = {  # name -> (label, precision, minimum, info)
     "eval_every": ("Evaluate every (steps)", 0, 0, ""),
     "seed": ("Seed", 0, 0, "same seed, same run"),
     "max_minutes": ("Time limit (minutes)", None, 0, "stop and keep the model after this"),
+}
+SWITCH_LABELS = {  # name -> (label, info)
+    "precision": ("Precision", "automatic: bf16 for chat LoRA where the CPU or GPU multiplies bf16 natively, else fp32"),
+    "compile": ("Compile the model (torch.compile)", "automatic: on for chat runs of 300+ micro-batches on a CPU; "
+                "costs about a minute once"),
 }
 
 
@@ -53,6 +58,11 @@ def build(st: Studio) -> None:
                         label, precision, minimum, info = FIELDS[key]
                         advanced.append(gr.Number(value=0, label=label, precision=precision, minimum=minimum,
                                                   info=info or None, elem_id=f"settings-{key}", min_width=150))
+                with gr.Row():
+                    for key, choices in SWITCHES.items():
+                        label, info = SWITCH_LABELS[key]
+                        advanced.append(gr.Dropdown(choices, value="auto", label=label, info=info,
+                                                    elem_id=f"settings-{key}", min_width=240))
         with gr.Column(scale=2):
             memory = gr.HTML(elem_id="settings-memory")
             with gr.Accordion("Config and command (reproduce this job)", open=True):
@@ -103,7 +113,8 @@ def wire(st: Studio) -> None:
     outputs = [s["settings_yaml"], s["settings_command"], s["settings_memory"], s["model_memory"]]
     inputs = job_inputs(st)
     triggers = [s["strategy"].change, s["preset"].change, s["run_name"].blur, s["validation"].release,
-                s["model_choice"].change, s["data"].change] + [n.blur for n in s["advanced"]]
+                s["model_choice"].change, s["data"].change] + [
+        n.change if isinstance(n, gr.Dropdown) else n.blur for n in s["advanced"]]
     for trigger in triggers:
         trigger(lambda *a: _panel(st, *a), inputs, outputs)
 

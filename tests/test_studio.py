@@ -68,6 +68,17 @@ def test_build_config_turns_typed_widgets_into_a_job():
     assert config.data.columns["text"] == "body"  # the job does not share the UI's dict
 
 
+def test_the_precision_and_compile_switches_reach_the_job():
+    choice = DataChoice(path="/data/chat.csv", task="chat", columns={})
+    auto = build_config(choice, "smollm2-135m-instruct", "lora", "quick", None, 0, *_advanced(), "auto", "auto")
+    assert auto.train.precision is None and auto.train.compile is None  # the presets decide
+    assert build_config(choice, "smollm2-135m-instruct", "lora", "quick", None, 0, *_advanced()).train.compile is None
+    forced = build_config(choice, "smollm2-135m-instruct", "lora", "quick", None, 0, *_advanced(), "fp32", "off")
+    assert forced.train.precision == "fp32" and forced.train.compile is False
+    on = build_config(choice, "smollm2-135m-instruct", "lora", "quick", None, 0, *_advanced(), "bf16", "on")
+    assert on.train.precision == "bf16" and on.train.compile is True
+
+
 def test_settings_panel_yaml_round_trips_and_names_the_command(home, hardware):
     st = _studio(home, hardware, public=False)
     data = _data()

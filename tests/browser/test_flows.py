@@ -40,12 +40,18 @@ def _model_step(page, screenshots, prefix: str, expected: str) -> None:
     page.click("#model-next")
 
 
-def _settings_step(page, screenshots, prefix: str, max_steps: int | None, strategy: str) -> None:
+def _settings_step(page, screenshots, prefix: str, max_steps: int | None, strategy: str,
+                   switches: dict[str, str] | None = None) -> None:
     page.locator("#settings-strategy").get_by_text(strategy, exact=True).click()
     if max_steps:
         page.get_by_text("Advanced: override a setting").click()
         for key, value in (("max_steps", max_steps), ("eval_every", 1000)):
             _override(page, key, value)
+    for key, (option, value) in (switches or {}).items():
+        page.click(f"#settings-{key} input")
+        page.get_by_role("option", name=option).first.click()
+        page.wait_for_function("t => (document.querySelector('#settings-yaml')?.innerText ?? '').includes(t)",
+                               arg=f"{key}: {value}", timeout=20_000)
     assert "studio train" in page.inner_text("#settings-command")
     _shot(page, screenshots, f"{prefix}-3-settings")
     page.click("#settings-next")
@@ -143,7 +149,7 @@ def test_chat_flow(page, screenshots):
     prefix = "chat"
     _data_step(page, screenshots, "kettlebird-support", prefix)
     _model_step(page, screenshots, prefix, "SmolLM2 135M")
-    _settings_step(page, screenshots, prefix, 30, "LoRA")
+    _settings_step(page, screenshots, prefix, 30, "LoRA", switches={"precision": ("fp32: exact", "fp32")})
     _train_step(page, screenshots, prefix, stop=True)
     _evaluate_step(page, screenshots, prefix, evaluated=False)
     _shot(page, screenshots, f"{prefix}-5-evaluate")
