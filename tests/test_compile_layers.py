@@ -50,3 +50,11 @@ def test_the_kernel_cache_goes_to_the_studio_home_unless_the_user_chose(tmp_path
     assert os.environ["TORCHINDUCTOR_CACHE_DIR"] == str(tmp_path / "a")
     use_cache_in(tmp_path / "b")
     assert os.environ["TORCHINDUCTOR_CACHE_DIR"] == str(tmp_path / "a")
+    from torch._inductor.runtime.cache_dir_utils import cache_dir, default_cache_dir
+
+    monkeypatch.delenv("TORCHINDUCTOR_CACHE_DIR")
+    monkeypatch.setattr("os.makedirs", lambda *a, **k: None)
+    cache_dir()  # what inductor does the first time it looks: writes its default into the variable
+    assert os.environ["TORCHINDUCTOR_CACHE_DIR"] == os.path.abspath(default_cache_dir())
+    use_cache_in(tmp_path / "c")
+    assert os.environ["TORCHINDUCTOR_CACHE_DIR"] == str(tmp_path / "c")

@@ -39,8 +39,22 @@ def compile_blocks(model: torch.nn.Module) -> int:
 
 
 def use_cache_in(folder: os.PathLike) -> None:
-    """Keep inductor's compiled kernels in ``folder`` (unless the user chose a place), so they outlive /tmp."""
-    os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(folder))
+    """Keep inductor's compiled kernels in ``folder`` (unless the user chose a place), so they outlive /tmp.
+
+    inductor writes its default (/tmp/torchinductor_USER) into ``TORCHINDUCTOR_CACHE_DIR`` the first time it
+    looks, which an import may already have done: that value counts as not chosen.
+    """
+    current = os.environ.get("TORCHINDUCTOR_CACHE_DIR")
+    if current is None or os.path.abspath(current) == os.path.abspath(_inductor_default()):
+        os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(folder)
+
+
+def _inductor_default() -> str:
+    try:
+        from torch._inductor.runtime.cache_dir_utils import default_cache_dir
+    except ImportError:  # moved in a later torch: then only an unset variable counts as not chosen
+        return ""
+    return default_cache_dir()
 
 
 def eager():
