@@ -8,7 +8,7 @@ from __future__ import annotations
 import shlex
 from dataclasses import dataclass
 
-from core.config import DataConfig, JobConfig, TrainConfig
+from core.config import PRECISIONS, DataConfig, JobConfig, TrainConfig
 
 # The advanced fields, in the order the settings tab lays them out and passes them in.
 ADVANCED = ("epochs", "max_steps", "learning_rate", "batch_size", "grad_accum", "max_length",
@@ -53,7 +53,7 @@ def build_config(data: DataChoice, model: str, strategy: str, preset: str, name:
         if value is None or (value == 0 and key != "seed"):
             continue
         setattr(train, key, int(value) if key in INT_FIELDS else float(value))
-    if switches.get("precision") in ("fp32", "bf16"):
+    if switches.get("precision") in PRECISIONS:
         train.precision = switches["precision"]
     if switches.get("compile") in ("on", "off"):
         train.compile = switches["compile"] == "on"

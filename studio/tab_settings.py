@@ -32,7 +32,8 @@ FIELDS = {  # name -> (label, precision, minimum, info)
     "max_minutes": ("Time limit (minutes)", None, 0, "stop and keep the model after this"),
 }
 SWITCH_LABELS = {  # name -> (label, info)
-    "precision": ("Precision", "automatic: bf16 for chat LoRA where the CPU or GPU multiplies bf16 natively, else fp32"),
+    "precision": ("Precision", "automatic: bf16 for chat LoRA where the CPU or GPU multiplies bf16 natively, "
+                  "else fp32"),
     "compile": ("Compile the model (torch.compile)", "automatic: on for chat runs of 300+ micro-batches on a CPU; "
                 "costs about a minute once"),
 }

@@ -246,13 +246,13 @@ class ChatRecipe:
     def _score_in_fp32_on_cpu(self) -> None:
         """Reload a LoRA run trained on a bf16 base with the base in fp32: the comparison then scores exactly
         the model the playground and the export use (bf16 speeds up training on a CPU; fp32 is what users get)."""
-        if self._hardware().device == "cuda" or _device(self._unwrapped()).type != "cpu":
-            return
-        if all(p.dtype != torch.bfloat16 for p in self._unwrapped().parameters()):
+        model = self._unwrapped()
+        if _device(model).type != "cpu" or all(p.dtype != torch.bfloat16 for p in model.parameters()):
             return
         if not (self.ctx.run.model / "adapter_config.json").is_file():
-            self._unwrapped().to(torch.float32)  # not saved (cannot happen in a run): the same weights, upcast
+            model.to(torch.float32)  # not saved (the runner always saves first): the same weights, upcast
             return
+        del model
         self.trainer = self.model = None
         gc.collect()
         self.model = self._load_adapter(self.ctx.run.model, torch.float32)

@@ -1,10 +1,10 @@
 """torch.compile for chat training on a CPU, one repeated block at a time ("regional" compilation).
 
 A causal LM is a stack of identical decoder layers. Compiling each layer (``Module.compile``) instead of the
-whole model gives inductor one small graph that every layer reuses: on 2 CPU cores compiling took about 60 s
-the first time and a few seconds with the kernel cache warm, against about 380 s and 125 s for the whole model,
+whole model gives inductor one small graph that every layer reuses: on 2 CPU cores compiling took about 50 s
+the first time and about 6 s with the kernel cache warm, against about 380 s and 125 s for the whole model,
 and trained as fast in steady state (bench/chat_lora.py). The cache lives in the studio home, so only the
-first run on a machine pays the 60 s.
+first run on a machine pays the 50 s.
 
 The layers are compiled after the first optimiser step, so the first point of the loss curve comes at eager
 speed, and evaluation and generation run eagerly (their no-grad graphs would be compiled again, for one pass).
