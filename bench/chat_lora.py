@@ -34,9 +34,9 @@ from transformers.trainer_callback import PrinterCallback  # noqa: E402
 
 from core.config import JobConfig, TrainConfig  # noqa: E402
 from core.engine.callbacks import ItemCounter  # noqa: E402
-from core.engine.chat_collate import PackedCollator, PaddedCollator, TokenRows, encode_all  # noqa: E402
-from core.engine.chat_loss import ChatTrainer  # noqa: E402
-from core.engine.compile_layers import CompileAfterFirstStep  # noqa: E402
+from core.engine.chat.collate import PackedCollator, PaddedCollator, TokenRows, encode_all  # noqa: E402
+from core.engine.chat.loss import ChatTrainer  # noqa: E402
+from core.engine.chat.compile import CompileAfterFirstStep  # noqa: E402
 from core.hardware import detect_hardware  # noqa: E402
 from core.home import Home  # noqa: E402
 from core.models import load_causal_lm, load_tokenizer, parameter_count, resolve_model  # noqa: E402

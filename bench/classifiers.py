@@ -23,8 +23,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import torch  # noqa: E402
 
 from core.config import DataConfig, JobConfig, TrainConfig  # noqa: E402
-from core.engine.classify_features import compute, load_encoder  # noqa: E402
-from core.engine.classify_head import HeadSettings, fit_head  # noqa: E402
+from core.engine.classify.features import compute
+from core.models.encoders import load_encoder  # noqa: E402
+from core.engine.classify.head import HeadSettings, fit_head  # noqa: E402
 from core.engine.events import ListSink  # noqa: E402
 from core.engine.runner import run_job  # noqa: E402
 from core.home import Home  # noqa: E402

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .config import STRATEGIES_BY_TASK as TRANSFORMER_STRATEGIES
+from .strategies import strategies_for
 
-CONV_STRATEGIES = ("head-only", "full")  # LoRA is for transformer backbones only
+CHAT = strategies_for("chat")
+TEXT = strategies_for("text-classification")
+IMAGE = strategies_for("image-classification")
+CONV = strategies_for("image-classification", transformer=False)  # LoRA is for transformer backbones only
 
 
 @dataclass(frozen=True)
@@ -52,49 +55,49 @@ CATALOG: tuple[ModelEntry, ...] = (
     ModelEntry("smollm2-135m-instruct", "SmolLM2 135M Instruct", "HuggingFaceTB/SmolLM2-135M-Instruct", "chat",
                134.5, "apache-2.0", "A tiny chat model that ships with the studio and trains on a laptop CPU in "
                "minutes.", packaged="smollm2-gguf", architecture="llama", default=True,
-               strategies=TRANSFORMER_STRATEGIES["chat"]),
+               strategies=CHAT),
     ModelEntry("smollm2-360m-instruct", "SmolLM2 360M Instruct", "HuggingFaceTB/SmolLM2-360M-Instruct", "chat",
                361.8, "apache-2.0", "A small chat model, noticeably better than 135M and still fine on a CPU.",
-               architecture="llama", strategies=TRANSFORMER_STRATEGIES["chat"]),
+               architecture="llama", strategies=CHAT),
     ModelEntry("smollm2-1.7b-instruct", "SmolLM2 1.7B Instruct", "HuggingFaceTB/SmolLM2-1.7B-Instruct", "chat",
                1711.4, "apache-2.0", "A capable small chat model; wants a GPU or patience and plenty of memory.",
-               architecture="llama", strategies=TRANSFORMER_STRATEGIES["chat"]),
+               architecture="llama", strategies=CHAT),
     ModelEntry("qwen2.5-0.5b-instruct", "Qwen2.5 0.5B Instruct", "Qwen/Qwen2.5-0.5B-Instruct", "chat",
                494.0, "apache-2.0", "A strong multilingual half-billion chat model.",
-               architecture="qwen2", strategies=TRANSFORMER_STRATEGIES["chat"]),
+               architecture="qwen2", strategies=CHAT),
     ModelEntry("qwen2.5-1.5b-instruct", "Qwen2.5 1.5B Instruct", "Qwen/Qwen2.5-1.5B-Instruct", "chat",
                1543.7, "apache-2.0", "A multilingual chat model that is good at following instructions; "
-               "best on a GPU.", architecture="qwen2", strategies=TRANSFORMER_STRATEGIES["chat"]),
+               "best on a GPU.", architecture="qwen2", strategies=CHAT),
     ModelEntry("llama-3.2-1b-instruct", "Llama 3.2 1B Instruct", "meta-llama/Llama-3.2-1B-Instruct", "chat",
                1235.8, "llama3.2", "Meta's small chat model; gated: accept its licence on the hub and log in "
                "with `huggingface-cli login` before the first download.", architecture="llama", gated=True,
-               strategies=TRANSFORMER_STRATEGIES["chat"]),
+               strategies=CHAT),
     # --- text classification --------------------------------------------------------------------
     ModelEntry("minilm-l6", "all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2", "text-classification",
                22.7, "apache-2.0", "A small sentence encoder that ships with the studio: fast, good features, "
                "the best first try.", packaged="minilm", architecture="bert", default=True,
-               strategies=TRANSFORMER_STRATEGIES["text-classification"]),
+               strategies=TEXT),
     ModelEntry("distilbert-base-uncased", "DistilBERT base (uncased)", "distilbert/distilbert-base-uncased",
                "text-classification", 66.4, "apache-2.0", "A classic English encoder, larger and slower than "
                "MiniLM, usually a little more accurate after fine-tuning.", architecture="distilbert",
-               strategies=TRANSFORMER_STRATEGIES["text-classification"]),
+               strategies=TEXT),
     ModelEntry("modernbert-base", "ModernBERT base", "answerdotai/ModernBERT-base", "text-classification",
                149.0, "apache-2.0", "A recent English encoder with long context (8k tokens); strong after full "
-               "fine-tuning.", architecture="modernbert", strategies=TRANSFORMER_STRATEGIES["text-classification"]),
+               "fine-tuning.", architecture="modernbert", strategies=TEXT),
     # --- image classification -------------------------------------------------------------------
     ModelEntry("efficientnet-lite0", "EfficientNet-Lite0", None, "image-classification", 4.65, "apache-2.0",
                "A small ImageNet network that ships with the studio; a head on its features trains in seconds.",
                packaged="efficientnet-lite0", architecture="efficientnet", default=True,
-               strategies=CONV_STRATEGIES),
+               strategies=CONV),
     ModelEntry("vit-base", "ViT base (ImageNet-21k)", "google/vit-base-patch16-224-in21k", "image-classification",
                86.4, "apache-2.0", "A vision transformer pretrained on 14M images; slow on a CPU, strong features.",
-               architecture="vit", strategies=TRANSFORMER_STRATEGIES["image-classification"]),
+               architecture="vit", strategies=IMAGE),
     ModelEntry("dinov2-small", "DINOv2 small", "facebook/dinov2-small", "image-classification", 22.1,
                "apache-2.0", "Self-supervised vision transformer whose frozen features suit images unlike "
-               "ImageNet.", architecture="dinov2", strategies=TRANSFORMER_STRATEGIES["image-classification"]),
+               "ImageNet.", architecture="dinov2", strategies=IMAGE),
     ModelEntry("convnext-tiny", "ConvNeXt tiny", "facebook/convnext-tiny-224", "image-classification", 28.6,
                "apache-2.0", "A modern convolutional network trained on ImageNet-1k.", architecture="convnext",
-               strategies=CONV_STRATEGIES),
+               strategies=CONV),
 )
 
 

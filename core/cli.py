@@ -94,7 +94,7 @@ def cmd_models(args, home: Home) -> int:
 
 
 def cmd_runs(args, home: Home) -> int:
-    from .engine.run_dir import list_runs
+    from .runs import list_runs
 
     runs = list_runs(home.runs)
     if not runs:
@@ -106,8 +106,9 @@ def cmd_runs(args, home: Home) -> int:
 
 
 def cmd_train(args, home: Home) -> int:
-    from .engine.run_dir import RunDir
-    from .engine.runner import JobFailed, is_main_process, run_job
+    from .runs import RunDir
+    from .distributed import is_main_process
+    from .engine.runner import JobFailed, run_job
 
     if not args.config and not args.resume:
         raise ConfigError(["give a config.yaml to train, or --resume RUN_DIR to continue a run."])

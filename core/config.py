@@ -7,19 +7,17 @@ that ``studio train RUN/config.yaml`` reproduces the run exactly.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, get_type_hints
 
 import yaml
 
-TASKS = ("chat", "text-classification", "image-classification")
+from .strategies import strategies_for
+from .tasks import TASKS
+
 PRECISIONS = ("fp32", "bf16")
-STRATEGIES_BY_TASK = {
-    "chat": ("qlora", "lora", "full"),
-    "text-classification": ("head-only", "lora", "full"),
-    "image-classification": ("head-only", "lora", "full"),
-}
 PRESETS = ("quick", "balanced", "thorough")
 
 
@@ -31,36 +29,121 @@ class ConfigError(ValueError):
         super().__init__("The job settings need fixing:\n" + "\n".join(f"- {p}" for p in self.problems))
 
 
+@dataclass(frozen=True)
+class Setting:
+    """What a number setting means and what it may be: the one source for the page's field (label, help, whole
+    number or not), the config check and its message.
+
+    Args:
+        label: the page's label.
+        help: a few words under the field.
+        minimum: the smallest value allowed (with ``above``: values must be greater than it).
+        maximum: the largest value allowed (with ``below``: values must be smaller than it).
+        above: ``minimum`` itself is not allowed.
+        below: ``maximum`` itself is not allowed.
+        integer: a whole number.
+        advanced: shown in the page's Advanced fields (0 there means "the preset decides", except for the seed).
+    """
+
+    label: str
+    help: str = ""
+    minimum: float | None = None
+    maximum: float | None = None
+    above: bool = False
+    below: bool = False
+    integer: bool = False
+    advanced: bool = True
+
+    def problem(self, name: str, value) -> str | None:
+        """The sentence saying what is wrong with ``value`` for the setting ``name``, or None when it is fine."""
+        if value is None or isinstance(value, bool) or not isinstance(value, (int, float)):
+            return None  # empty is the preset's; a wrong type is reported when the config is read
+        if not math.isfinite(value):
+            return f"{name} is {value}: give a real number ({self.allowed()})."
+        low = self.minimum is not None and (value <= self.minimum if self.above else value < self.minimum)
+        high = self.maximum is not None and (value >= self.maximum if self.below else value > self.maximum)
+        if low and self.above and self.minimum == 0:
+            return f"{name} is {value}: it must be greater than 0 (or left empty for the preset)."
+        if high and self.above and self.minimum == 0 and not self.below:
+            return f"{name} is {value}: that is far beyond anything sensible (at most {_num(self.maximum)})."
+        if low or high:
+            return f"{name} is {value}: use {self.allowed()}."
+        return None
+
+    def allowed(self) -> str:
+        """The allowed values in words: "a whole number above 0 and at most 4,096", "a number of at least 0"."""
+        kind = "a whole number" if self.integer else "a number"
+        low, high = self.minimum, self.maximum
+        if low is None or high is None:
+            if low is not None:
+                return f"{kind} {'above' if self.above else 'of at least'} {_num(low)}"
+            return f"{kind} {'below' if self.below else 'of at most'} {_num(high)}" if high is not None else kind
+        start = f"above {_num(low)} and" if self.above else f"from {_num(low)} to"
+        return f"{kind} {start} {'below' if self.below else ('at most' if self.above else '')} {_num(high)}".replace(
+            "  ", " ")
+
+
+def _num(value: float) -> str:
+    return f"{int(value):,}" if float(value).is_integer() else f"{value:g}"
+
+
+def setting(default, **meta) -> Any:
+    """A dataclass field carrying its ``Setting`` (label, help, bounds) as metadata."""
+    return field(default=default, metadata={"setting": Setting(**meta)})
+
+
+def settings_of(cls) -> dict[str, Setting]:
+    """Field name -> ``Setting`` for the fields of a config dataclass that carry one, in field order."""
+    return {f.name: f.metadata["setting"] for f in fields(cls) if "setting" in f.metadata}
+
+
 @dataclass
 class DataConfig:
     path: str = ""
     columns: dict[str, str] = field(default_factory=dict)  # role -> column, detected when empty
     validation_path: str | None = None
-    validation_fraction: float | None = None  # chosen from the data size when None
+    validation_fraction: float | None = setting(  # chosen from the data size when None
+        None, label="Validation share", help="held out to measure the model", minimum=0, maximum=0.9, above=True,
+        below=True, advanced=False)
+
+
+POSITIVE = {"minimum": 0, "above": True}
 
 
 @dataclass
 class TrainConfig:
     preset: str = "balanced"
-    epochs: float | None = None
-    max_steps: int | None = None
-    learning_rate: float | None = None
-    batch_size: int | None = None
-    grad_accum: int | None = None
-    max_length: int | None = None
-    seed: int = 0
-    lora_r: int | None = None
-    lora_alpha: int | None = None
-    lora_dropout: float = 0.0  # peft's default; dropout masks cost ~10 % of a CPU step
-    weight_decay: float = 0.0
-    warmup_ratio: float = 0.05
-    eval_every: int | None = None  # steps between evaluations; chosen from the run length when None
-    save_every: int | None = None  # steps between checkpoints for resume
+    epochs: float | None = setting(None, label="Epochs", help="passes over the data", maximum=1000, **POSITIVE)
+    max_steps: int | None = setting(None, label="Max steps", help="stop after this many steps (overrides epochs)",
+                                    maximum=10_000_000, integer=True, **POSITIVE)
+    learning_rate: float | None = setting(None, label="Learning rate", help="e.g. 0.0002", maximum=1.0, **POSITIVE)
+    batch_size: int | None = setting(None, label="Batch size", help="rows per step", maximum=4096, integer=True,
+                                     **POSITIVE)
+    grad_accum: int | None = setting(None, label="Gradient accumulation", help="steps summed before an update",
+                                     maximum=1024, integer=True, **POSITIVE)
+    max_length: int | None = setting(None, label="Max length (tokens)", help="longer rows are cut",
+                                     maximum=131072, integer=True, **POSITIVE)
+    seed: int = setting(0, label="Seed", help="same seed, same run", minimum=0, maximum=2**32 - 1, integer=True)
+    lora_r: int | None = setting(None, label="LoRA rank", help="adapter size", maximum=1024, integer=True,
+                                 **POSITIVE)
+    lora_alpha: int | None = setting(None, label="LoRA alpha", help="adapter scale", maximum=4096, integer=True,
+                                     **POSITIVE)
+    # peft's default; dropout masks cost ~10 % of a CPU step
+    lora_dropout: float = setting(0.0, label="LoRA dropout", minimum=0, maximum=1, below=True, advanced=False)
+    weight_decay: float = setting(0.0, label="Weight decay", minimum=0, advanced=False)
+    warmup_ratio: float = setting(0.05, label="Warm-up share", minimum=0, maximum=1, below=True, advanced=False)
+    # steps between evaluations; chosen from the run length when None
+    eval_every: int | None = setting(None, label="Evaluate every (steps)", maximum=10_000_000, integer=True,
+                                     **POSITIVE)
+    save_every: int | None = setting(None, label="Save a checkpoint every (steps)", maximum=10_000_000,
+                                     integer=True, advanced=False, **POSITIVE)  # steps between checkpoints
     gradient_checkpointing: bool = False
     compile: bool | None = None  # torch.compile the model; None: the preset decides (long chat runs on CPU)
     precision: str | None = None  # fp32 | bf16 (mixed: bf16 matmuls, fp32 adapters); None: the preset decides
-    threads: int | None = None  # torch threads; None leaves one core for the UI on small machines
-    max_minutes: float | None = None  # stop (keeping what was trained) after this long
+    # torch threads; None leaves one core for the UI on small machines
+    threads: int | None = setting(None, label="Threads", maximum=1024, integer=True, advanced=False, **POSITIVE)
+    max_minutes: float | None = setting(None, label="Time limit (minutes)", help="stop and keep the model after this",
+                                        maximum=100_000, **POSITIVE)  # stop (keeping what was trained) after this
 
 
 @dataclass
@@ -79,7 +162,7 @@ class JobConfig:
         if self.task not in TASKS:
             out.append(f"task '{self.task}' is unknown: use one of {', '.join(TASKS)}.")
         else:
-            allowed = STRATEGIES_BY_TASK[self.task]
+            allowed = strategies_for(self.task)
             if self.strategy not in allowed:
                 out.append(
                     f"strategy '{self.strategy}' does not apply to {self.task}: use one of {', '.join(allowed)}."
@@ -88,35 +171,17 @@ class JobConfig:
             out.append("model is empty: name a catalog model (see `studio models`), a hub id or a local folder.")
         if not str(self.data.path).strip():
             out.append("data.path is empty: give a CSV/JSONL/Excel/Parquet file, an image folder or a zip.")
-        frac = self.data.validation_fraction
-        if frac is not None and not 0.0 < frac < 0.9:
-            out.append(f"data.validation_fraction is {frac}: use a number between 0.01 and 0.5, or leave it empty.")
+        for prefix, section in (("data", self.data), ("train", self.train)):
+            for name, meta in settings_of(type(section)).items():
+                problem = meta.problem(f"{prefix}.{name}", getattr(section, name))
+                if problem:
+                    out.append(problem)
         t = self.train
         if t.preset not in PRESETS:
             out.append(f"train.preset '{t.preset}' is unknown: use one of {', '.join(PRESETS)}.")
-        _positive(out, "train.epochs", t.epochs, upper=1000)
-        _positive(out, "train.max_steps", t.max_steps, upper=10_000_000)
-        _positive(out, "train.learning_rate", t.learning_rate, upper=1.0)
-        _positive(out, "train.batch_size", t.batch_size, upper=4096)
-        _positive(out, "train.grad_accum", t.grad_accum, upper=1024)
-        _positive(out, "train.max_length", t.max_length, upper=131072)
-        _positive(out, "train.lora_r", t.lora_r, upper=1024)
-        _positive(out, "train.lora_alpha", t.lora_alpha, upper=4096)
-        _positive(out, "train.eval_every", t.eval_every, upper=10_000_000)
-        _positive(out, "train.save_every", t.save_every, upper=10_000_000)
-        _positive(out, "train.threads", t.threads, upper=1024)
-        _positive(out, "train.max_minutes", t.max_minutes, upper=100_000)
-        if not 0.0 <= t.lora_dropout < 1.0:
-            out.append(f"train.lora_dropout is {t.lora_dropout}: use a number from 0 to 0.5.")
-        if not 0.0 <= t.warmup_ratio < 1.0:
-            out.append(f"train.warmup_ratio is {t.warmup_ratio}: use a number from 0 to 0.3.")
-        if t.weight_decay < 0:
-            out.append(f"train.weight_decay is {t.weight_decay}: it cannot be negative.")
         if t.precision is not None and t.precision not in PRECISIONS:
             out.append(f"train.precision is '{t.precision}': use one of {', '.join(PRECISIONS)} (or leave it empty "
                        "to let the studio choose for this machine).")
-        if t.seed < 0:
-            out.append(f"train.seed is {t.seed}: use 0 or a positive whole number.")
         return out
 
     def validate(self) -> "JobConfig":
@@ -185,15 +250,6 @@ class JobConfig:
         if problems:
             raise ConfigError(problems)
         return type(self).from_dict(raw)
-
-
-def _positive(out: list[str], name: str, value, upper: float) -> None:
-    if value is None:
-        return
-    if value <= 0:
-        out.append(f"{name} is {value}: it must be greater than 0 (or left empty for the preset).")
-    elif value > upper:
-        out.append(f"{name} is {value}: that is far beyond anything sensible (at most {upper:g}).")
 
 
 def _build(cls, raw: dict, prefix: str, problems: list[str]):

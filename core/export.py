@@ -1,7 +1,6 @@
 """Getting a trained model out: a merged model folder, a zip of the run, or a push to the Hugging Face Hub."""
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import tempfile
@@ -10,9 +9,10 @@ from pathlib import Path
 from typing import Callable
 
 from .config import JobConfig
-from .engine.run_dir import RunDir
-from .stack import load as load_stack
 from .home import Home
+from .runs import RunDir
+from .saved import read_info
+from .stack import load as load_stack
 
 # Checkpoints are for resuming and cached features are for re-training: neither belongs in a hand-over.
 SKIP_IN_ZIP = ("checkpoints", "features.safetensors")
@@ -109,8 +109,7 @@ def _load_and_merge(run: RunDir, config: JobConfig, home: Home):
         base = load_causal_lm(resolved)
         extras.append(load_tokenizer(resolved))
     else:
-        labels = json.loads((run.model / "labels.json").read_text(encoding="utf-8"))
-        names = labels["labels"] if isinstance(labels, dict) else labels
+        _, names = read_info(run.model)
         id2label = dict(enumerate(names))
         loader = load_text_classifier if config.task == "text-classification" else load_image_classifier
         base = loader(resolved, len(names), id2label)

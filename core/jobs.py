@@ -16,7 +16,7 @@ from typing import Any
 
 from .config import JobConfig
 from .engine.events import read_events
-from .engine.run_dir import FINAL_STATUSES, RunDir
+from .runs import FINAL_STATUSES, RunDir
 from .engine.runner import JobFailed, create_run, run_job
 from .home import Home
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .hardware import Hardware
+from .strategies import get_strategy
 
 GB = 2**30
 RUNTIME_OVERHEAD_GB = 0.8  # python + torch + transformers (+ the UI) before any model is loaded
@@ -63,19 +64,13 @@ def estimate_memory(shape: ModelShape, strategy: str, task: str, batch_size: int
         bf16_weights: the weights are held in bf16 (``presets.bf16_weights``), half the bytes of fp32.
     """
     params = shape.params_m * 1e6
-    bytes_per_weight = 2 if bf16_weights else 4
-    if strategy == "qlora":
-        weights = params * 0.56  # 4-bit NF4 + double-quantised scales + fp32 embeddings/norms, roughly
-    else:
-        weights = params * bytes_per_weight
-    if strategy == "full":
-        optimiser = params * (4 + 8)  # fp32 gradients + AdamW's two moments
-    elif strategy in ("lora", "qlora"):
-        optimiser = params * 0.01 * 16  # adapters are ~1 % of the weights at rank 8
-    else:
-        optimiser = 0.0
+    traits = get_strategy(strategy)
+    bytes_per_weight = traits.weight_bytes or (2 if bf16_weights else 4)
+    weights = params * bytes_per_weight  # NF4 for QLoRA: 4 bits + double-quantised scales + fp32 norms, roughly
+    # fp32 gradients + AdamW's two moments for what trains (12 bytes); adapters also keep an fp32 copy (16)
+    optimiser = params * traits.trained_share * (12 if traits.all_weights else 16)
     tokens = batch_size * (max_length if task != "image-classification" else 197)
-    if strategy == "head-only":
+    if traits.on_features:
         activations = batch_size * shape.hidden * 4 * 64  # inference only, features cached
     else:
         per_layer = 34 * shape.hidden * 4 if not gradient_checkpointing else 2 * shape.hidden * 4
@@ -98,8 +93,9 @@ def estimate_memory(shape: ModelShape, strategy: str, task: str, batch_size: int
 
 def _advice(fits: bool, strategy: str, batch_size: int, max_length: int, shape: ModelShape,
             hardware: Hardware) -> str:
+    traits = get_strategy(strategy)
     if fits:
-        if strategy == "qlora" and hardware.device == "cpu" and shape.params_m < 1000:
+        if traits.quantised and hardware.device == "cpu" and shape.params_m < 1000:
             return ("QLoRA saves little memory on a CPU with a model this small and is about 25 % slower than "
                     "LoRA: it is for models that do not fit otherwise.")
         return ""
@@ -108,9 +104,9 @@ def _advice(fits: bool, strategy: str, batch_size: int, max_length: int, shape: 
         tips.append(f"lower the batch size to {max(1, batch_size // 2)} (and raise gradient accumulation)")
     if max_length > 256:
         tips.append(f"lower the max length to {max(128, max_length // 2)}")
-    if strategy == "full":
+    if traits.all_weights:
         tips.append("use LoRA instead of a full fine-tune")
-    if strategy == "lora" and shape.params_m > 1000:
+    if traits.adapter and not traits.quantised and shape.params_m > 1000:
         tips.append("use QLoRA")
     tips.append("turn on gradient checkpointing")
     tips.append("or pick a smaller model")

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from .config import JobConfig, TrainConfig
 from .hardware import Hardware
+from .strategies import get_strategy
 
 
 @dataclass(frozen=True)
@@ -82,7 +83,9 @@ def choose_precision(config: JobConfig, hardware: Hardware | None) -> str:
         return "fp32"
     if hardware.device == "cuda":
         return "bf16" if hardware.bf16 else "fp32"
-    return "bf16" if hardware.bf16 and config.task == "chat" and config.strategy == "lora" else "fp32"
+    strategy = get_strategy(config.strategy)
+    return "bf16" if hardware.bf16 and config.task == "chat" and strategy.adapter and not strategy.quantised \
+        else "fp32"
 
 
 def bf16_weights(config: JobConfig, hardware: Hardware | None) -> bool:
@@ -90,7 +93,7 @@ def bf16_weights(config: JobConfig, hardware: Hardware | None) -> bool:
     which keeps fp32 weights for its optimiser (autocast still multiplies in bf16)."""
     if choose_precision(config, hardware) != "bf16":
         return False
-    return hardware is not None and (hardware.device == "cuda" or config.strategy != "full")
+    return hardware is not None and (hardware.device == "cuda" or not get_strategy(config.strategy).all_weights)
 
 
 def fill_presets(config: JobConfig, n_train: int, hardware: Hardware, token_lengths: dict | None = None) -> JobConfig:
@@ -106,6 +109,7 @@ def fill_presets(config: JobConfig, n_train: int, hardware: Hardware, token_leng
     if recipe is None:
         return config
     t = config.train
+    strategy = get_strategy(config.strategy)
     on_gpu = hardware.device == "cuda"
     batch = t.batch_size or (recipe.batch_size * (2 if on_gpu else 1))
     batch = max(1, min(batch, max(1, n_train)))
@@ -122,9 +126,8 @@ def fill_presets(config: JobConfig, n_train: int, hardware: Hardware, token_leng
         batch_size=batch,
         grad_accum=accum,
         max_length=t.max_length or (choose_max_length(token_lengths, hardware.device, config.task) or None),
-        lora_r=t.lora_r or recipe.lora_r if config.strategy in ("lora", "qlora") else t.lora_r,
-        lora_alpha=t.lora_alpha or ((t.lora_r or recipe.lora_r or 8) * 2 if config.strategy in ("lora", "qlora")
-                                    else None),
+        lora_r=t.lora_r or recipe.lora_r if strategy.adapter else t.lora_r,
+        lora_alpha=t.lora_alpha or ((t.lora_r or recipe.lora_r or 8) * 2 if strategy.adapter else None),
         eval_every=eval_every,
         save_every=t.save_every or max(eval_every, total // 4, 1),
         threads=t.threads or (None if on_gpu else hardware.train_threads),

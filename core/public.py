@@ -16,12 +16,12 @@ from typing import Mapping
 
 from .config import ConfigError, JobConfig
 from .data.limits import DataLimits
-from .engine.run_dir import FINAL_STATUSES
 from .home import Home
+from .runs import FINAL_STATUSES
+from .strategies import get_strategy
 from .uploads import expire_runs, expire_uploads, owns_path
 
 TRUE_WORDS = ("1", "true", "yes", "on")
-STEP_CAPPED_STRATEGIES = ("lora", "qlora", "full")  # the Trainer's max_steps; head-only epochs take seconds
 ENV_PREFIX = "STUDIO_PUBLIC_"
 
 
@@ -132,7 +132,7 @@ class PublicPolicy:
         t = config.train
         minutes = min(t.max_minutes or self.max_minutes, self.max_minutes)
         steps = t.max_steps
-        if config.strategy in STEP_CAPPED_STRATEGIES:
+        if not _on_features(config.strategy):  # the Trainer's max_steps; head-only epochs take seconds
             if steps is not None:
                 steps = min(steps, self.max_steps)
             elif n_train is not None and _estimated_steps(config, n_train) > self.max_steps:
@@ -255,3 +255,10 @@ def _in_use(manager) -> tuple[list, list]:
             data += [snap.config.data.path, snap.config.data.validation_path]
             runs.append(snap.run_dir)
     return [p for p in data if p], [r for r in runs if r]
+
+
+def _on_features(strategy: str) -> bool:
+    try:
+        return get_strategy(strategy).on_features
+    except KeyError:  # an unknown strategy is the config check's to report
+        return False

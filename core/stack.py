@@ -1,16 +1,19 @@
-"""The training stack (transformers, peft, the Trainer, our engine), imported once, by one thread at a time.
+"""The training stack (torch, transformers, peft), imported once, by one thread at a time.
 
 Importing it takes seconds (about 5 s of the time from Start to the first loss point on a 2-core machine), so the
 studio imports it in the background as soon as it serves (``warm_up``). transformers resolves its names lazily
 on first use, and two threads doing that first use at the same moment can see a half-made module ("cannot
 import name 'AutoTokenizer' from 'transformers'"). So every entry point that needs the stack calls ``load()``
 first: the first caller imports everything under a lock, the others wait for it and then find it all imported.
+
+This module imports third-party packages only: the studio's own modules import it, never the other way round.
 """
 from __future__ import annotations
 
 import logging
 import threading
 import time
+from typing import Callable
 
 logger = logging.getLogger("studio")
 _lock = threading.Lock()
@@ -36,19 +39,22 @@ def load() -> None:
         from transformers.trainer_callback import PrinterCallback  # noqa: F401
         import peft  # noqa: F401
         from peft import LoraConfig, PeftModel, get_peft_model  # noqa: F401
-
-        from .engine import chat, classify, classify_finetune  # noqa: F401  (import transformers at the top)
-        from .inference import chat as _chat, classify as _classify  # noqa: F401
         _loaded = True
         logger.debug("training stack (transformers %s) imported in %.1f s", transformers.__version__,
                      time.perf_counter() - start)
 
 
-def warm_up() -> threading.Thread:
-    """Import the stack in a daemon thread (the server answers meanwhile); returns the thread."""
+def warm_up(then: Callable[[], None] | None = None) -> threading.Thread:
+    """Import the stack in a daemon thread (the server answers meanwhile); returns the thread.
+
+    Args:
+        then: called in the same thread once the stack is in (the caller imports its own modules there).
+    """
     def run() -> None:
         try:
             load()
+            if then is not None:
+                then()
         except Exception:  # a broken install shows up, with its real message, when a job needs the stack
             logger.exception("importing the training stack in the background failed")
 

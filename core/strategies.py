@@ -1,16 +1,20 @@
-"""How each strategy prepares a model: a small registry of frozen entries, each with a plain sentence.
+"""Training strategies: each declares itself once, with its traits, and the rest of the code asks the registry
+(peft registers its methods the same way) instead of comparing strategy names.
 
-``head-only`` is not applied to a transformers model here: the classifier engine trains a head on cached
-backbone features. The others wrap a loaded transformers model for the ``Trainer``.
+A strategy knows which tasks it serves, whether it trains an adapter beside frozen weights, loads the base in
+4 bits, trains on cached features, needs a transformer, and how much it trains (for the memory estimate). Those
+that wrap a loaded transformers model for the ``Trainer`` carry a ``prepare`` function; ``head-only`` has none
+(the classifier engine trains a head on cached backbone features).
+
+torch and peft are imported inside the functions that need them: the config checks and the page read this
+registry long before any model is loaded.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 
-import torch
-
-from .config import TrainConfig
+from .tasks import TASKS
 
 
 class StrategyUnavailable(RuntimeError):
@@ -19,32 +23,40 @@ class StrategyUnavailable(RuntimeError):
 
 @dataclass(frozen=True)
 class Strategy:
+    """One way to train.
+
+    Args:
+        key: what configs say (``strategy: lora``).
+        title: what the page shows.
+        when: one plain sentence: when to use it.
+        trains: what trains, in a few words.
+        tasks: the task keys it applies to.
+        adapter: trains a peft adapter beside frozen weights; the run saves the adapter, not the whole model.
+        quantised: the frozen base is loaded in 4 bits (bitsandbytes).
+        on_features: trains on cached frozen features (no backward pass through the model).
+        transformer_only: needs a transformers model (not a plain convolutional network).
+        all_weights: every weight trains (a full fine-tune).
+        trained_share: the share of the model's weights that train (gradients and optimiser state).
+        weight_bytes: bytes per frozen weight when the base is loaded (None: by precision, 4 or 2).
+        prepare: wraps a loaded model for training, ``prepare(model, task, train_config, **extra)``.
+    """
+
     key: str
     title: str
-    when: str  # one plain sentence: when to use it
-    trains: str  # what trains
+    when: str
+    trains: str
+    tasks: tuple[str, ...]
+    adapter: bool = False
+    quantised: bool = False
+    on_features: bool = False
+    transformer_only: bool = False
+    all_weights: bool = False
+    trained_share: float = 0.0
+    weight_bytes: float | None = None
+    prepare: Callable[..., Any] | None = None
 
 
-STRATEGIES: tuple[Strategy, ...] = (
-    Strategy("qlora", "QLoRA", "For models too big for memory: the base is loaded in 4 bits and small "
-             "adapters train on top. On a CPU with small models it is slower than LoRA and saves nothing.",
-             "LoRA adapters on a 4-bit base"),
-    Strategy("lora", "LoRA", "The usual choice: small adapter matrices train beside frozen weights, so it is "
-             "fast, light on memory and the result is a few MB.", "low-rank adapters on attention and MLP"),
-    Strategy("head-only", "Head only", "The fastest: the model is frozen, its features are computed once, and "
-             "only a new classification layer trains (seconds on a CPU). Try it first for classifiers.",
-             "a new classification head on frozen features"),
-    Strategy("full", "Full fine-tune", "Every weight trains: the most capacity, the most memory and time; "
-             "best with plenty of data and a GPU.", "all weights"),
-)
-
-
-def get_strategy(key: str) -> Strategy:
-    for strategy in STRATEGIES:
-        if strategy.key == key:
-            return strategy
-    raise KeyError(f"unknown strategy '{key}': use one of {', '.join(s.key for s in STRATEGIES)}")
-
+CLASSIFIER_TASKS = ("text-classification", "image-classification")
 
 # Projections LoRA targets, by architecture family; "all-linear" lets peft find them in anything else.
 LORA_TARGETS = {
@@ -58,13 +70,15 @@ LORA_TARGETS = {
 }
 
 
-def lora_targets(model: torch.nn.Module) -> list[str] | str:
+def lora_targets(model) -> list[str] | str:
     model_type = getattr(getattr(model, "config", None), "model_type", "")
     return LORA_TARGETS.get(model_type, "all-linear")
 
 
 def quantization_config():
     """The bitsandbytes 4-bit NF4 double-quantisation config QLoRA loads the base with."""
+    import torch
+
     try:
         import bitsandbytes  # noqa: F401  (heavy; imported only for QLoRA)
         from transformers import BitsAndBytesConfig
@@ -77,14 +91,13 @@ def quantization_config():
                               bnb_4bit_compute_dtype=torch.float32)
 
 
-def apply_lora(model: torch.nn.Module, task: str, train: TrainConfig,
-               modules_to_save: list[str] | None = None) -> torch.nn.Module:
+def apply_lora(model, task: str, train, modules_to_save: list[str] | None = None):
     """Wrap ``model`` in peft LoRA on its attention and MLP projections.
 
     Args:
         model: a loaded transformers model.
-        task: chat | text-classification | image-classification (sets the peft task type).
-        train: rank, alpha and dropout come from here.
+        task: the job's task (sets the peft task type).
+        train: a ``TrainConfig``; rank, alpha and dropout come from here.
         modules_to_save: layers trained in full beside the adapters (a new classification head).
     """
     from peft import LoraConfig, TaskType, get_peft_model
@@ -98,16 +111,16 @@ def apply_lora(model: torch.nn.Module, task: str, train: TrainConfig,
     return get_peft_model(model, config)
 
 
-def apply_qlora(model: torch.nn.Module, task: str, train: TrainConfig) -> torch.nn.Module:
+def apply_qlora(model, task: str, train, **extra):
     """LoRA on a model that was loaded in 4 bits (see ``quantization_config``)."""
     from peft import prepare_model_for_kbit_training
 
     model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=train.gradient_checkpointing)
     _keep_4bit_layout_trainable(model)
-    return apply_lora(model, task, train)
+    return apply_lora(model, task, train, **extra)
 
 
-def _keep_4bit_layout_trainable(model: torch.nn.Module) -> None:
+def _keep_4bit_layout_trainable(model) -> None:
     """Stop bitsandbytes repacking 4-bit weights for CPU inference when the model is put in eval mode.
 
     On CPUs with AVX512-BF16, bitsandbytes 0.50 repacks a ``Linear4bit`` weight the first time it runs in eval
@@ -119,20 +132,54 @@ def _keep_4bit_layout_trainable(model: torch.nn.Module) -> None:
             module.support_avx512bf16_for_cpu = False
 
 
-def apply_full(model: torch.nn.Module, task: str, train: TrainConfig) -> torch.nn.Module:
+def apply_full(model, task: str, train, **extra):
     for param in model.parameters():
         param.requires_grad_(True)
     return model
 
 
-APPLY: dict[str, Callable[..., torch.nn.Module]] = {"lora": apply_lora, "qlora": apply_qlora, "full": apply_full}
+STRATEGY_LIST: tuple[Strategy, ...] = (
+    Strategy("head-only", "Head only", "The fastest: the model is frozen, its features are computed once, and "
+             "only a new classification layer trains (seconds on a CPU). Try it first for classifiers.",
+             "a new classification head on frozen features", tasks=CLASSIFIER_TASKS, on_features=True),
+    Strategy("qlora", "QLoRA", "For models too big for memory: the base is loaded in 4 bits and small "
+             "adapters train on top. On a CPU with small models it is slower than LoRA and saves nothing.",
+             "LoRA adapters on a 4-bit base", tasks=("chat",), adapter=True, quantised=True,
+             transformer_only=True, trained_share=0.01, weight_bytes=0.56, prepare=apply_qlora),
+    Strategy("lora", "LoRA", "The usual choice: small adapter matrices train beside frozen weights, so it is "
+             "fast, light on memory and the result is a few MB.", "low-rank adapters on attention and MLP",
+             tasks=("chat",) + CLASSIFIER_TASKS, adapter=True, transformer_only=True, trained_share=0.01,
+             prepare=apply_lora),
+    Strategy("full", "Full fine-tune", "Every weight trains: the most capacity, the most memory and time; "
+             "best with plenty of data and a GPU.", "all weights", tasks=("chat",) + CLASSIFIER_TASKS,
+             all_weights=True, trained_share=1.0, prepare=apply_full),
+)
+STRATEGIES: dict[str, Strategy] = {s.key: s for s in STRATEGY_LIST}
 
 
-def apply_strategy(name: str, model: torch.nn.Module, task: str, train: TrainConfig, **kwargs) -> torch.nn.Module:
-    """Prepare a loaded transformers model for training with strategy ``name`` (not head-only)."""
-    if name not in APPLY:
-        raise StrategyUnavailable(f"strategy '{name}' does not wrap a model; head-only trains on cached features.")
-    model = APPLY[name](model, task, train, **kwargs)
+def get_strategy(key: str) -> Strategy:
+    """The strategy called ``key``; KeyError naming the known ones otherwise."""
+    try:
+        return STRATEGIES[key]
+    except KeyError:
+        raise KeyError(f"unknown strategy '{key}': use one of {', '.join(STRATEGIES)}") from None
+
+
+def strategies_for(task: str, transformer: bool = True) -> tuple[str, ...]:
+    """The strategy keys that apply to ``task``, in registry order; without those that need a transformer when
+    the model is not one (``transformer=False``)."""
+    return tuple(s.key for s in STRATEGY_LIST if task in s.tasks and (transformer or not s.transformer_only))
+
+
+STRATEGIES_BY_TASK: dict[str, tuple[str, ...]] = {task: strategies_for(task) for task in TASKS}
+
+
+def apply_strategy(name: str, model, task: str, train, **extra):
+    """Prepare a loaded transformers model for training with strategy ``name`` (not one on cached features)."""
+    strategy = get_strategy(name)
+    if strategy.prepare is None:
+        raise StrategyUnavailable(f"strategy '{name}' does not wrap a model; it trains on cached features.")
+    model = strategy.prepare(model, task, train, **extra)
     if train.gradient_checkpointing and hasattr(model, "gradient_checkpointing_enable"):
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         if hasattr(model, "enable_input_require_grads"):
@@ -140,7 +187,7 @@ def apply_strategy(name: str, model: torch.nn.Module, task: str, train: TrainCon
     return model
 
 
-def trainable_parameters(model: torch.nn.Module) -> tuple[int, int]:
+def trainable_parameters(model) -> tuple[int, int]:
     """(trainable, total) parameter counts."""
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     total = sum(p.numel() for p in model.parameters())

@@ -20,7 +20,7 @@ from .data.images import IMAGE_SUFFIXES
 from .data.limits import DataLimits
 from .data.readers import TABLE_SUFFIXES
 from .data.sniff import over_limit
-from .engine.run_dir import FINAL_STATUSES, RunDir
+from .runs import FINAL_STATUSES, RunDir
 from .home import Home
 
 UPLOAD_SUFFIXES = frozenset(TABLE_SUFFIXES) | IMAGE_SUFFIXES | {".zip"}

@@ -117,10 +117,18 @@ def launch(home: Home, host: str | None = None, port: int | None = None, public:
                blocked_paths=policy.blocked_paths(home), max_file_size=max_upload, css=_css(),
                theme=gr.themes.Soft(primary_hue="indigo"), favicon_path=_favicon(), show_error=True,
                prevent_thread_lock=True, footer_links=["gradio"], quiet=True)
-    stack.warm_up()  # the training stack imports while the visitor picks data: Start is seconds faster
+    stack.warm_up(then=_import_engine)  # the training stack imports while the visitor picks data: Start is seconds faster
     if block:
         app.block_thread()
     return app
+
+
+def _import_engine() -> None:
+    """The studio's own modules that import transformers at their top, imported once the stack is in."""
+    import core.engine.chat  # noqa: F401
+    import core.engine.classify  # noqa: F401
+    import core.inference.chat  # noqa: F401
+    import core.inference.classify  # noqa: F401
 
 
 def start_expiry(policy: PublicPolicy, home: Home, manager, every_s: float = EXPIRE_EVERY_S) -> threading.Event:

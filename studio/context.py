@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from core.engine.run_dir import RunDir, list_runs
+from core.runs import RunDir, list_runs
 from core.hardware import Hardware
 from core.home import Home
 from core.public import PublicPolicy

@@ -12,7 +12,7 @@ from typing import Any
 import gradio as gr
 
 from core.catalog import default_for
-from core.config import TASKS
+from core.tasks import TASKS
 from core.data import inspect_columns, load_data
 from core.data.examples import EXAMPLES, example_path
 from core.models import ModelUnavailable, load_tokenizer, model_status, resolve_model

@@ -15,7 +15,7 @@ import pandas as pd
 
 from core import stack
 from core.config import ConfigError, JobConfig
-from core.engine.run_dir import RunDir
+from core.runs import RunDir
 
 from . import charts
 from .context import Studio, owner_of

@@ -12,7 +12,7 @@ import pandas as pd
 
 from core.config import ConfigError, JobConfig
 from core.engine.events import read_events
-from core.engine.run_dir import RunDir
+from core.runs import RunDir
 from core.export import ExportError, export_merged, export_zip
 from core.uploads import UploadError
 

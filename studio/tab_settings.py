@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import gradio as gr
 
-from core.config import STRATEGIES_BY_TASK, ConfigError, JobConfig
+from core.config import ConfigError, JobConfig
 from core.memory import ModelShape, estimate_memory
 from core.presets import bf16_weights, fill_presets
-from core.strategies import get_strategy
+from core.strategies import get_strategy, strategies_for
 
 from . import tab_model
 from .context import Studio
@@ -125,7 +125,7 @@ def _strategies(st: Studio, data, choice, custom, current):
         return gr.update(choices=[], value=None), gr.update(visible=True)
     task = data["choice"].task
     entry = tab_model.model_entry(tab_model.chosen_model(choice, custom, st.public))
-    allowed = [k for k in STRATEGIES_BY_TASK[task] if entry is None or k in entry.strategies]
+    allowed = [k for k in strategies_for(task) if entry is None or k in entry.strategies]
     choices = [(get_strategy(k).title, k) for k in allowed]
     default = "head-only" if "head-only" in allowed else ("lora" if "lora" in allowed else allowed[0])
     value = current if current in allowed else default

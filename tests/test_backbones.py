@@ -8,7 +8,7 @@ import pytest
 import torch
 from PIL import Image
 
-from core.backbones import (EfficientNetBackbone, build_efficientnet_classifier, load_image_backbone,
+from core.models.backbones import (EfficientNetBackbone, build_efficientnet_classifier, load_image_backbone,
                             load_text_encoder, preprocess_images)
 from core.home import Home
 from core.models import ModelUnavailable, resolve_model

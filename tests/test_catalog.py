@@ -4,7 +4,8 @@ from __future__ import annotations
 import pytest
 
 from core.catalog import CATALOG, ModelEntry, default_for, entries_for, get_entry
-from core.config import STRATEGIES_BY_TASK, TASKS
+from core.strategies import STRATEGIES_BY_TASK
+from core.tasks import TASKS
 
 PACKAGED = {"smollm2-gguf", "minilm", "efficientnet-lite0"}
 

@@ -13,7 +13,7 @@ from core.config import DataConfig, JobConfig, TrainConfig
 from core.engine.chat import ChatRecipe
 from core.engine.context import TrainContext
 from core.engine.events import ListSink, Reporter
-from core.engine.run_dir import RunDir
+from core.runs import RunDir
 from core.hardware import detect_hardware
 
 pytestmark = pytest.mark.slow

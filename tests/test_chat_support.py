@@ -102,7 +102,7 @@ def context(tmp: Path, strategy: str = "lora", stop: threading.Event | None = No
     from core.config import DataConfig, JobConfig, TrainConfig
     from core.engine.context import TrainContext
     from core.engine.events import ListSink, Reporter
-    from core.engine.run_dir import RunDir
+    from core.runs import RunDir
     from core.hardware import detect_hardware
     from core.home import Home
 

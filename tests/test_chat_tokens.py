@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import torch
 
-from core.engine.chat_collate import IGNORE, PackedCollator, PaddedCollator, encode_all, encode_chat
-from core.engine.chat_loss import answer_loss_sum, full_logits_loss
+from core.engine.chat.collate import IGNORE, PackedCollator, PaddedCollator, encode_all, encode_chat
+from core.engine.chat.loss import answer_loss_sum, full_logits_loss
 from tests.test_chat_support import conversations, save_tiny_llama, save_tiny_tokenizer
 
 torch.set_num_threads(1)
@@ -93,7 +93,7 @@ def test_packed_batch_gives_the_padded_loss(tmp_path):
 def test_short_first_sampler_groups_by_length_and_starts_short():
     import random
 
-    from core.engine.chat_loss import ShortFirstGroupedSampler
+    from core.engine.chat.loss import ShortFirstGroupedSampler
 
     rng = random.Random(0)
     lengths = [rng.randint(20, 400) for _ in range(203)]

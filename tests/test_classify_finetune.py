@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from core.engine.classify import ClassifierRecipe
+from core.engine.recipes import recipe_for
 from core.engine.events import ListSink
 from tests.test_classify_support import run_recipe, image_data, losses, make_context, text_data
 
@@ -67,5 +67,5 @@ def test_vit_fine_tuning(home, vit_dir, tmp_path, strategy, files):
 
 def test_lora_is_refused_for_efficientnet(home, tmp_path):
     with pytest.raises(ValueError, match="LoRA needs a transformer"):
-        ClassifierRecipe(make_context(home, "efficientnet-lite0", "image-classification", "lora",
+        recipe_for(make_context(home, "efficientnet-lite0", "image-classification", "lora",
                                       image_data(tmp_path, 6, 3)))

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from core.engine.classify import ClassifierRecipe, HeadOnlyRecipe
-from core.engine.classify_head import HeadSettings, fit_head, tap_scores
+from core.engine.classify import HeadOnlyRecipe
+from core.engine.recipes import recipe_for
+from core.engine.classify.head import HeadSettings, fit_head, tap_scores
 from core.engine.events import ListSink
 from tests.test_classify_support import run_recipe, image_data, losses, make_context, text_data
 
@@ -81,7 +82,7 @@ def test_stop_mid_training_keeps_a_head(home, bert_dir):
     ctx = make_context(home, str(bert_dir), "text-classification", "head-only", text_data(), epochs=50)
     sink = StopAt(ctx.stop)
     ctx.reporter.sinks.append(sink)
-    recipe = ClassifierRecipe(ctx)
+    recipe = recipe_for(ctx)
     recipe.setup()
     outcome = recipe.train()
     recipe.save()

@@ -4,13 +4,13 @@ import threading
 import pytest
 from PIL import Image
 
-from core.engine.classify import ClassifierRecipe, evaluate
+from core.engine.recipes import recipe_for
 from core.inference.classify import Classifier
 from tests.test_classify_support import COLOURS, image_data, make_context, text_data
 
 
 def trained(ctx):
-    recipe = ClassifierRecipe(ctx)
+    recipe = recipe_for(ctx)
     recipe.setup()
     recipe.train()
     recipe.save()
@@ -69,7 +69,10 @@ def test_evaluate_reloads_a_saved_run(home, bert_dir):
     ctx = make_context(home, str(bert_dir), "text-classification", "full", text_data(), epochs=1,
                        learning_rate=1e-2, save_every=100, eval_every=100)
     trained(ctx)
-    report = evaluate(ctx)
+    recipe = recipe_for(ctx)
+    recipe.load_trained()
+    report = recipe.evaluate()
+    recipe.cleanup()
     assert {"tuned", "base", "majority", "tfidf_logreg", "confusion_matrix"} <= set(report)
 
 

@@ -4,9 +4,9 @@ import pytest
 import torch
 from PIL import Image
 
-from core.engine import classify_baselines as baselines
-from core.engine import classify_metrics as metrics
-from core.engine.classify_features import FeatureSet, choose_image_size, fingerprint
+from core.engine.classify import baselines, metrics
+from core.models import heads
+from core.engine.classify.features import FeatureSet, choose_image_size, fingerprint
 
 
 def test_scores_and_confusion_matrix():
@@ -30,9 +30,9 @@ def test_mistakes_come_most_confident_first():
 def test_majority_and_centroid_baselines():
     assert baselines.majority([1, 1, 0], 3, 2).argmax(axis=1).tolist() == [1, 1]
     train = torch.tensor([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0]])
-    centroids = baselines.class_centroids(train, [0, 0, 1], 3)
+    centroids = heads.class_centroids(train, [0, 0, 1], 3)
     assert torch.allclose(centroids[2], torch.zeros(2))  # a class without examples stays empty
-    probs = baselines.centroid_probs(centroids, torch.tensor([[2.0, 0.1], [0.1, 3.0]]))
+    probs = heads.centroid_probs(centroids, torch.tensor([[2.0, 0.1], [0.1, 3.0]]))
     assert probs.argmax(axis=1).tolist() == [0, 1] and np.allclose(probs.sum(axis=1), 1)
 
 

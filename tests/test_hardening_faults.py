@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from core.engine.events import read_events
-from core.engine.run_dir import RunDir
+from core.runs import RunDir
 from core.engine.runner import JobFailed, run_job
 from core.export import export_zip
 from core.jobs import JobManager
@@ -105,7 +105,7 @@ ALLOCATOR_MESSAGE = ("[enforce fail at alloc_cpu.cpp:121] data. DefaultCPUAlloca
 
 
 def test_injected_failures_end_their_job_and_the_next_job_runs(home, bert, data, monkeypatch):
-    from core.engine.classify_finetune import ClassifierTrainer
+    from core.engine.classify.finetune import ClassifierTrainer
 
     real_step = ClassifierTrainer.training_step
 
@@ -148,7 +148,7 @@ OOM_SCRIPT = textwrap.dedent("""
         snap = manager.wait(manager.submit(config), timeout=240)
         return {"status": snap.status, "error": snap.error, "run": str(snap.run_dir)}
     # everything a job imports, imported before the cap (a warm-up job would cost seconds more)
-    import core.engine.classify, core.engine.classify_finetune, core.engine.classify_baselines, peft, sklearn.linear_model
+    import core.engine.classify.head_only, core.engine.classify.finetune, core.engine.classify.baselines, peft, sklearn.linear_model
     soft, hard = resource.getrlimit(resource.RLIMIT_AS)
     vm = int(next(l for l in open("/proc/self/status") if l.startswith("VmSize")).split()[1]) * 1024
     resource.setrlimit(resource.RLIMIT_AS, (vm + 400 * 1024**2, hard))

@@ -14,7 +14,7 @@ import pytest
 
 from core.config import ConfigError, DataConfig, JobConfig, TrainConfig
 from core.data import DataLimits
-from core.engine.run_dir import RunDir
+from core.runs import RunDir
 from core.public import PublicPolicy
 from core.uploads import (UploadError, expire_runs, expire_uploads, owns_path, safe_name, save_upload,
                           session_key, session_upload_dir)

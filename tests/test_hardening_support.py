@@ -16,7 +16,7 @@ import torch
 
 from core.config import DataConfig, JobConfig, TrainConfig
 from core.engine.events import read_events
-from core.engine.run_dir import FINAL_STATUSES, RunDir
+from core.runs import FINAL_STATUSES, RunDir
 from tests.test_classify_support import WORDS, minilm_folder, text_rows
 
 

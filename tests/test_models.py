@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from core import models
+from core.models import hub, packaged
 from core.catalog import get_entry
 from core.home import Home
 from core.models import (ModelUnavailable, ResolvedModel, convert_smollm2, load_causal_lm, load_image_classifier,
@@ -230,8 +230,8 @@ def test_hub_download_when_online(home, tmp_path, tiny, monkeypatch):
 
 def test_download_progress_reaches_the_callback(monkeypatch):
     messages = []
-    bar_class = models._reporting_tqdm(messages.append, "org/model")
-    monkeypatch.setattr(models.time, "monotonic", iter([10.0, 11.0, 20.0]).__next__)
+    bar_class = hub._reporting_tqdm(messages.append, "org/model")
+    monkeypatch.setattr(hub.time, "monotonic", iter([10.0, 11.0, 20.0]).__next__)
     bar = bar_class(total=300_000_000, unit="B", name="huggingface_hub.snapshot_download")
     bar.update(100_000_000)
     bar.update(100_000_000)  # within 2 s of the last message: not repeated
@@ -278,7 +278,7 @@ def test_conversion_runs_once_under_concurrency(tmp_path, tiny, monkeypatch):
         time.sleep(0.2)  # long enough for the second caller to arrive while the first converts
         _copy(tiny["llama"], out)
 
-    monkeypatch.setattr(models, "_write_converted", fake_write)
+    monkeypatch.setattr(packaged, "_write_converted", fake_write)
     target = tmp_path / "models" / "smollm2-135m-instruct"
     (target.parent / ".smollm2-135m-instruct.tmp-999-killed").mkdir(parents=True)  # a crashed conversion
     results, messages = [], []
@@ -301,7 +301,7 @@ def test_failed_conversion_leaves_nothing_behind(tmp_path, monkeypatch):
         (out / "config.json").write_text("{}")
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(models, "_write_converted", broken_write)
+    monkeypatch.setattr(packaged, "_write_converted", broken_write)
     target = tmp_path / "models" / "smollm2-135m-instruct"
     with pytest.raises(RuntimeError, match="disk full"):
         convert_smollm2(Path("x.gguf"), target)
@@ -345,7 +345,7 @@ def test_smollm2_converts_then_loads_from_the_cache(smollm2_home, monkeypatch):
 @pytest.mark.slow
 def test_minilm_takes_a_classification_head(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    resolved = ResolvedModel("minilm-l6", models._packaged_path(get_entry("minilm-l6")), "packaged",
+    resolved = ResolvedModel("minilm-l6", packaged.packaged_path(get_entry("minilm-l6")), "packaged",
                              "transformers", get_entry("minilm-l6"), "bert")
     tokenizer = load_tokenizer(resolved)
     model = load_text_classifier(resolved, 2, {0: "neg", 1: "pos"}).eval()

@@ -14,7 +14,7 @@ GPU = Hardware("cuda", "H100", 16, 128.0, 120.0, 80.0, True)
 
 
 def test_every_task_and_strategy_has_a_recipe():
-    from core.config import STRATEGIES_BY_TASK
+    from core.strategies import STRATEGIES_BY_TASK
     for task, strategies in STRATEGIES_BY_TASK.items():
         for strategy in strategies:
             assert (task, strategy) in RECIPES

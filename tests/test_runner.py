@@ -9,7 +9,7 @@ import yaml
 from core.cli import main
 from core.config import JobConfig
 from core.engine.events import ListSink, read_events
-from core.engine.run_dir import list_runs
+from core.runs import list_runs
 from core.engine.runner import JobFailed, run_job
 from tests.test_chat_support import conversations, tiny_model_folder
 

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from core.config import JobConfig
-from core.engine.run_dir import list_runs
+from core.runs import list_runs
 from tests.conftest import REPO
 from tests.test_classify_support import text_rows, tiny_bert
 

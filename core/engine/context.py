@@ -9,7 +9,7 @@ from typing import Any
 from ..config import JobConfig
 from ..home import Home
 from .events import Reporter
-from .run_dir import RunDir
+from ..runs import RunDir
 
 
 @dataclass

@@ -8,7 +8,8 @@ import yaml
 
 from ..config import JobConfig
 from ..strategies import get_strategy
-from .run_dir import RunDir
+from ..tasks import get_task
+from ..runs import RunDir
 
 
 def write_model_card(run: RunDir, config: JobConfig, report: dict | None, summary: dict | None) -> None:
@@ -27,10 +28,9 @@ def write_model_card(run: RunDir, config: JobConfig, report: dict | None, summar
     rows = summary.get("rows", {})
     metadata: dict[str, Any] = {
         "base_model": base,
-        "library_name": "peft" if config.strategy in ("lora", "qlora") else "transformers",
+        "library_name": "peft" if get_strategy(config.strategy).adapter else "transformers",
         "tags": ["finetune-studio", config.task, config.strategy],
-        "pipeline_tag": {"chat": "text-generation", "text-classification": "text-classification",
-                         "image-classification": "image-classification"}[config.task],
+        "pipeline_tag": get_task(config.task).pipeline_tag,
         "model-index": [{"name": run.name, "results": [{
             "task": {"type": config.task},
             "dataset": {"name": Path(str(config.data.path)).name, "type": "custom"},

@@ -16,27 +16,21 @@ from pathlib import Path
 from typing import Iterable
 
 from ..config import ConfigError, JobConfig
+from ..distributed import is_main_process, world_size
 from ..hardware import Hardware, detect_hardware
 from ..home import Home
 from ..memory import ModelShape, estimate_memory, out_of_memory_advice
 from ..presets import bf16_weights, fill_presets
+from ..runs import RunDir
 from .context import TrainContext, TrainOutcome
 from .events import EventSink, Reporter, read_events
-from .run_dir import RunDir
+from .recipes import recipe_for
 
 logger = logging.getLogger("studio")
 
 
 class JobFailed(RuntimeError):
     """A job ended in failure; the message is the plain-words reason shown to the user."""
-
-
-def is_main_process() -> bool:
-    return int(os.environ.get("RANK", "0")) == 0
-
-
-def world_size() -> int:
-    return int(os.environ.get("WORLD_SIZE", "1"))
 
 
 def create_run(config: JobConfig, home: Home) -> RunDir:
@@ -137,7 +131,7 @@ def _run(config: JobConfig, home: Home, run: RunDir, reporter: Reporter, stop: t
     if resume:
         reporter.line(f"Resuming from {ctx.resume_from.name}." if ctx.resume_from
                       else "No checkpoint was saved before the interruption: starting from the beginning.")
-    recipe = _recipe_for(ctx)
+    recipe = recipe_for(ctx)
     from transformers import set_seed
     set_seed(config.train.seed)  # new heads and LoRA matrices are initialised in setup: same seed, same run
     try:
@@ -194,14 +188,6 @@ def _resolve(config: JobConfig, home: Home, progress=None):
 
     resolved = resolve_model(config.model, home, task=config.task, progress=progress)
     return dataclasses.replace(resolved, trust_remote_code=config.trust_remote_code)
-
-
-def _recipe_for(ctx: TrainContext):
-    if ctx.config.task == "chat":
-        from .chat import ChatRecipe
-        return ChatRecipe(ctx)
-    from .classify import ClassifierRecipe
-    return ClassifierRecipe(ctx)
 
 
 def _check_memory(config: JobConfig, resolved, hardware: Hardware, reporter: Reporter) -> None:
@@ -359,7 +345,7 @@ def evaluate_run(run_dir: Path, home: Home, data_path: str | None = None) -> dic
     reporter = Reporter(None, [])
     ctx = TrainContext(config=config, home=home, run=run, data=data, model=resolved, reporter=reporter,
                        hardware=detect_hardware())
-    recipe = _recipe_for(ctx)
+    recipe = recipe_for(ctx)
     try:
         recipe.load_trained()
         report = recipe.evaluate()

@@ -15,8 +15,10 @@ import torch
 from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
 
 from ..config import JobConfig
-from ..engine.chat_collate import render
 from ..home import Home
+from ..models.templates import render
+from ..runs import RunDir
+from ..strategies import get_strategy, quantization_config
 
 
 class ChatModel:
@@ -44,11 +46,11 @@ class ChatModel:
         """
         from ..models import load_causal_lm, load_tokenizer, resolve_model
 
-        run_dir = Path(run_dir)
-        config = JobConfig.load(run_dir / "config.yaml")
-        weights = run_dir / "model"
+        run = RunDir(Path(run_dir))
+        config = JobConfig.load(run.config)
+        weights = run.model
         if not weights.is_dir():
-            raise FileNotFoundError(f"{run_dir.name} has no trained model yet (no model/ folder): wait for the "
+            raise FileNotFoundError(f"{run.name} has no trained model yet (no model/ folder): wait for the "
                                     "run to finish, or resume it.")
         resolved = resolve_model(config.model, home, task="chat")
         tokenizer = _tokenizer_from(weights, lambda: load_tokenizer(resolved))
@@ -56,11 +58,11 @@ class ChatModel:
             from peft import PeftModel
 
             model = PeftModel.from_pretrained(load_causal_lm(resolved, **_load_kwargs(config)), weights)
-            return cls(model.eval(), tokenizer, has_tuned=True, name=run_dir.name)
+            return cls(model.eval(), tokenizer, has_tuned=True, name=run.name)
         from transformers import AutoModelForCausalLM
 
         model = AutoModelForCausalLM.from_pretrained(weights, dtype=torch.float32).eval()
-        return cls(model, tokenizer, has_tuned=True, name=run_dir.name,
+        return cls(model, tokenizer, has_tuned=True, name=run.name,
                    base_loader=lambda: load_causal_lm(resolved).eval())
 
     @classmethod
@@ -187,9 +189,8 @@ def _tokenizer_from(folder: Path, fallback):
 
 def _load_kwargs(config: JobConfig) -> dict:
     """QLoRA adapters were trained on a 4-bit base; answering with that base keeps their outputs faithful."""
-    if config.strategy != "qlora":
+    if not get_strategy(config.strategy).quantised:
         return {}
-    from ..strategies import quantization_config
 
     device_map = {"": 0} if torch.cuda.is_available() else "cpu"
     return {"quantization_config": quantization_config(), "device_map": device_map}

@@ -13,8 +13,13 @@ from typing import Any
 import numpy as np
 import torch
 
+from .. import saved
 from ..config import JobConfig
-from ..engine.classify_models import ModelInputs, load_model, read_info
+from ..models.classifiers import ModelInputs, load_model, predict_probs
+from ..models.encoders import load_encoder
+from ..models.heads import centroid_probs
+from ..runs import RunDir
+from ..strategies import get_strategy
 
 WHICH = ("tuned", "base")
 
@@ -46,7 +51,7 @@ class Classifier:
             home: the studio home; ``Home.resolve()`` when None.
         """
         run_dir = Path(run_dir)
-        if not (run_dir / "config.yaml").is_file():
+        if not RunDir(run_dir).config.is_file():
             raise FileNotFoundError(f"{run_dir} is not a run folder (it has no config.yaml): pick a run from "
                                     "`studio runs`.")
         classifier = cls(run_dir, home)
@@ -56,15 +61,15 @@ class Classifier:
     load = from_run
 
     def _read(self) -> None:
-        self.config = JobConfig.load(self.run_dir / "config.yaml")
+        self.config = JobConfig.load(RunDir(self.run_dir).config)
         if self.config.task not in ("text-classification", "image-classification"):
             raise ValueError(f"{self.run_dir.name} is a {self.config.task} run, not a classifier: open it in the "
                              "chat playground.")
-        self.info, self.labels = read_info(self.model_dir)
+        self.info, self.labels = saved.read_info(self.model_dir)
 
     @property
     def model_dir(self) -> Path:
-        return self.run_dir / "model"
+        return RunDir(self.run_dir).model
 
     @property
     def task(self) -> str:
@@ -108,13 +113,12 @@ class Classifier:
 
         self.home = self.home or Home.resolve()
         self.resolved = resolve_model(self.config.model, self.home, task=self.task)
-        if self.info["strategy"] == "head-only":
-            from ..engine.classify import load_head
-            self._head, _ = load_head(self.model_dir)
+        if get_strategy(self.info["strategy"]).on_features:
+            self._head, _ = saved.load_head(self.model_dir)
         else:
-            self._model = load_model(self.model_dir, self.info["strategy"], self.resolved, self.task, self.labels)
+            self._model = load_model(self.model_dir, self.resolved, self.task, self.labels)
             self._inputs = self._model_inputs()
-        self._centroids, self._centroid_meta = _read_centroids(self.model_dir)
+        self._centroids, self._centroid_meta = saved.read_centroids(self.model_dir)
         self._loaded = True
 
     def _model_inputs(self) -> ModelInputs:
@@ -128,7 +132,6 @@ class Classifier:
 
     def _base_encoder(self):
         if self._encoder is None:
-            from ..engine.classify_features import load_encoder
             self._encoder = load_encoder(self.resolved, self.task, image_size=self.info.get("image_size"),
                                          max_length=self.info.get("max_length"))
         return self._encoder
@@ -139,27 +142,12 @@ class Classifier:
             taps = self._base_encoder().encode([item])
             with torch.no_grad():
                 return torch.softmax(self._head(taps[int(self.info["tap_index"])]), dim=1)[0].numpy()
-        from ..engine.classify_models import predict_probs
         return predict_probs(self._model, self._inputs, [item])[0]
 
     def _base(self, item) -> np.ndarray:
-        from ..engine.classify_baselines import centroid_probs
-
         if self._centroids is None:
             raise FileNotFoundError(f"{self.model_dir} has no base_centroids.safetensors, so the base model "
                                     "cannot be asked: retrain the run to get it.")
         taps = self._base_encoder().encode([item])
         return centroid_probs(self._centroids, taps[int(self._centroid_meta.get("tap_index", len(taps) - 1))],
                               float(self._centroid_meta.get("scale", 20.0)))[0]
-
-
-def _read_centroids(folder: Path) -> tuple[torch.Tensor | None, dict]:
-    from safetensors import safe_open
-
-    from ..engine.classify import CENTROIDS_FILE
-
-    path = folder / CENTROIDS_FILE
-    if not path.is_file():
-        return None, {}
-    with safe_open(str(path), framework="pt") as handle:
-        return handle.get_tensor("centroids"), dict(handle.metadata() or {})

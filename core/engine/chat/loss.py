@@ -13,9 +13,9 @@ import torch
 import torch.nn.functional as F
 from transformers import Trainer
 
-from .callbacks import ItemCounter
-from .chat_collate import IGNORE, useful_tokens
-from .compile_layers import eager
+from ..callbacks import ItemCounter
+from .collate import IGNORE, useful_tokens
+from .compile import eager
 
 
 def answer_loss_sum(model, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, int]:

@@ -19,13 +19,14 @@ import torch
 from transformers import TrainingArguments
 from transformers.trainer_callback import PrinterCallback
 
-from ..presets import bf16_weights, choose_precision
-from ..strategies import apply_strategy, quantization_config, trainable_parameters
-from .callbacks import ItemCounter, ReporterCallback
-from .chat_collate import PaddedCollator, TokenRows, encode_all, render
-from .chat_loss import ChatTrainer, answer_loss
-from .compile_layers import CompileAfterFirstStep, eager, use_cache_in
-from .context import TrainContext, TrainOutcome
+from ...models.templates import render
+from ...presets import bf16_weights, choose_precision
+from ...strategies import apply_strategy, get_strategy, quantization_config, trainable_parameters
+from ..callbacks import ItemCounter, ReporterCallback
+from ..context import TrainContext, TrainOutcome
+from .collate import PaddedCollator, TokenRows, encode_all
+from .compile import CompileAfterFirstStep, eager, use_cache_in
+from .loss import ChatTrainer, answer_loss
 
 EVAL_ROWS_DURING_TRAINING = 32  # eval points on the curve stay cheap (a forward pass each)
 EVAL_ROWS_FINAL = 256
@@ -71,12 +72,12 @@ class ChatRecipe:
 
     def _hardware(self):
         if self.ctx.hardware is None:
-            from ..hardware import detect_hardware
+            from ...hardware import detect_hardware
             self.ctx.hardware = detect_hardware()
         return self.ctx.hardware
 
     def _load_tokenizer(self):
-        from ..models import load_tokenizer
+        from ...models import load_tokenizer
 
         tokenizer = self.ctx.tokenizer or load_tokenizer(self.ctx.model)  # the runner's, when it loaded one
         if tokenizer.pad_token_id is None:
@@ -91,10 +92,10 @@ class ChatRecipe:
 
     def _load_base(self, quantized: bool | None = None, dtype: torch.dtype | None = None):
         """The base model; in 4 bits for QLoRA; in ``dtype`` (default: the training precision's) otherwise."""
-        from ..models import load_causal_lm
+        from ...models import load_causal_lm
 
         if quantized is None:
-            quantized = self.ctx.config.strategy == "qlora"
+            quantized = get_strategy(self.ctx.config.strategy).quantised
         if not quantized:
             return load_causal_lm(self.ctx.model, dtype=dtype or self._dtype())
         device_map = {"": 0} if self._hardware().device == "cuda" else "cpu"

@@ -11,15 +11,36 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import torch
 from torch import nn
 from transformers import PrinterCallback, Trainer
 
-from ..presets import choose_precision, estimated_steps
-from . import classify_models as cm
-from .callbacks import ItemCounter, ReporterCallback
-from .classify import BaseRecipe, is_main_process
-from .classify_metrics import headline
-from .context import TrainContext, TrainOutcome
+from ... import saved
+from ...distributed import is_main_process
+from ...models import classifiers as cm
+from ...presets import choose_precision, estimated_steps
+from ...strategies import apply_strategy, get_strategy, trainable_parameters
+from ..callbacks import ItemCounter, ReporterCallback
+from ..context import TrainContext, TrainOutcome
+from .base import BaseRecipe
+from .metrics import headline
+
+
+class Collator:
+    """Trainer collator over rows {item column, label}: builds inputs per batch and counts samples."""
+
+    def __init__(self, inputs: cm.ModelInputs, column: str, counter=None) -> None:
+        self.inputs = inputs
+        self.column = column
+        self.counter = counter
+
+    def __call__(self, rows: list[dict]) -> dict:
+        batch = self.inputs([row[self.column] for row in rows])
+        batch["labels"] = torch.tensor([int(row["label"]) for row in rows], dtype=torch.long)
+        if self.counter is not None:
+            self.counter.add(len(rows))
+        return batch
+
 
 class FineTuneRecipe(BaseRecipe):
     """LoRA or full fine-tuning of a text or image classifier."""
@@ -30,9 +51,10 @@ class FineTuneRecipe(BaseRecipe):
         self.inputs: cm.ModelInputs | None = None
         self.tokenizer = None
         self.trainer = None
-        if ctx.config.strategy not in ("lora", "full"):
+        strategy = get_strategy(ctx.config.strategy)
+        if strategy.prepare is None:
             raise ValueError(f"strategy '{ctx.config.strategy}' is not a fine-tuning strategy: use lora or full.")
-        if ctx.config.strategy == "lora" and ctx.model.kind == "efficientnet":
+        if strategy.transformer_only and ctx.model.kind == "efficientnet":
             raise ValueError(f"LoRA needs a transformer model and {ctx.config.model} is a convolutional network: "
                              "choose head-only (fastest) or full for it, or a transformer image model.")
 
@@ -55,7 +77,7 @@ class FineTuneRecipe(BaseRecipe):
 
     def make_inputs(self, model: nn.Module) -> cm.ModelInputs:
         if self.task == "text-classification":
-            from ..models import load_tokenizer
+            from ...models import load_tokenizer
             self.tokenizer = load_tokenizer(self.ctx.model)
             return cm.ModelInputs(self.task, tokenizer=self.tokenizer,
                                   max_length=self.ctx.config.train.max_length or 256)
@@ -66,10 +88,8 @@ class FineTuneRecipe(BaseRecipe):
         return inputs
 
     def apply_strategy(self, model: nn.Module) -> nn.Module:
-        from ..strategies import apply_strategy, trainable_parameters
-
         extra = {}
-        if self.ctx.config.strategy == "lora":
+        if get_strategy(self.ctx.config.strategy).adapter:
             extra["modules_to_save"] = cm.head_module_names(model)
         model = apply_strategy(self.ctx.config.strategy, model, self.task, self.ctx.config.train, **extra)
         trainable, total = trainable_parameters(model)
@@ -112,7 +132,7 @@ class FineTuneRecipe(BaseRecipe):
         )
 
     def make_trainer(self, counter: ItemCounter, callback: ReporterCallback):
-        collator = cm.Collator(self.inputs, self.column, counter)
+        collator = Collator(self.inputs, self.column, counter)
         trainer = ClassifierTrainer(
             model=self.model, args=self.training_arguments(), train_dataset=self.ctx.data.train,
             eval_dataset=self.ctx.data.validation, data_collator=collator, compute_metrics=compute_metrics,
@@ -129,19 +149,19 @@ class FineTuneRecipe(BaseRecipe):
             self.ctx.reporter.line("No model was trained, so nothing was saved.", level="warning")
             return
         folder = self.ctx.run.model
-        cm.save_model(self.model, folder, self.ctx.config.strategy, self.ctx.model, self.tokenizer)
-        cm.write_info(folder, {**self.input_info(), **self.inputs.settings()}, self.labels)
+        cm.save_model(self.model, folder, self.ctx.model, self.tokenizer)
+        saved.write_info(folder, {**self.input_info(), **self.inputs.settings()}, self.labels)
         self.save_centroids()
         self.encoder = None  # the centroids needed it; the evaluation reads the cached features
 
     def load_trained(self) -> None:
         """Load the tuned model from the run's model folder (for ``studio eval``)."""
         self.set_threads()
-        info, labels = cm.read_info(self.ctx.run.model)
+        info, labels = saved.read_info(self.ctx.run.model)
         self.labels = labels
-        self.model = cm.load_model(self.ctx.run.model, self.ctx.config.strategy, self.ctx.model, self.task, labels)
+        self.model = cm.load_model(self.ctx.run.model, self.ctx.model, self.task, labels)
         if self.task == "text-classification":
-            from ..models import load_tokenizer
+            from ...models import load_tokenizer
             self.tokenizer = load_tokenizer(self.ctx.model)
             self.inputs = cm.ModelInputs(self.task, tokenizer=self.tokenizer, max_length=info["max_length"])
         else:
@@ -167,8 +187,8 @@ def _native_size(resolved) -> int:
 
     from transformers import AutoConfig
 
-    from ..backbones import _image_settings
-    return _image_settings(Path(resolved.path), AutoConfig.from_pretrained(resolved.path))[0]
+    from ...models.backbones import image_settings
+    return image_settings(Path(resolved.path), AutoConfig.from_pretrained(resolved.path))[0]
 
 
 def compute_metrics(eval_pred) -> dict[str, float]:

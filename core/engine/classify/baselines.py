@@ -12,11 +12,9 @@ from __future__ import annotations
 from typing import Callable, Sequence
 
 import numpy as np
-import torch
 
-from .classify_metrics import headline
+from .metrics import headline
 
-CENTROID_SCALE = 20.0  # cosine similarities (in [-1, 1]) times this give usable softmax probabilities
 PIXEL_SIZE = 24  # raw-pixel baseline resolution: big enough for digits and icons, small enough to fit fast
 
 
@@ -26,26 +24,6 @@ def majority(train_labels: Sequence[int], n_classes: int, n: int) -> np.ndarray:
     probs = np.zeros((n, n_classes), dtype=np.float32)
     probs[:, int(counts.argmax())] = 1.0
     return probs
-
-
-def class_centroids(embeddings: torch.Tensor, labels: Sequence[int], n_classes: int) -> torch.Tensor:
-    """(C, D) unit-length mean of each class's unit-length embeddings; a class with no example stays zero.
-
-    Args:
-        embeddings: (N, D) base-model embeddings of the training split.
-        labels: their label ids.
-        n_classes: how many classes.
-    """
-    unit = torch.nn.functional.normalize(embeddings.float(), dim=1)
-    index = torch.as_tensor(list(labels), dtype=torch.long)
-    sums = torch.zeros(n_classes, unit.shape[1]).index_add_(0, index, unit)
-    return torch.nn.functional.normalize(sums, dim=1)
-
-
-def centroid_probs(centroids: torch.Tensor, embeddings: torch.Tensor, scale: float = CENTROID_SCALE) -> np.ndarray:
-    """(N, C) softmax over scaled cosine similarities to each class centroid."""
-    unit = torch.nn.functional.normalize(embeddings.float(), dim=1)
-    return torch.softmax(scale * unit @ centroids.T, dim=1).numpy()
 
 
 def tfidf_logreg(train_texts: Sequence[str], train_labels: Sequence[int], texts: Sequence[str],

@@ -1,10 +1,9 @@
-"""Fine-tuned classifier models (LoRA and full): building, turning raw items into inputs, predicting, saving
-and loading back. Shared by the training recipe and ``core.inference.classify``.
+"""Fine-tuned classifier models (LoRA and full): building one with a fresh head, turning raw items into its
+inputs, predicting, and saving and loading its weights. Shared by the training recipe and inference.
 """
 from __future__ import annotations
 
 import inspect
-import json
 from pathlib import Path
 from typing import Sequence
 
@@ -13,8 +12,6 @@ import torch
 from torch import nn
 
 HEAD_NAMES = ("pre_classifier", "classifier", "score", "head", "fc")
-INFO_FILE = "classifier.json"  # strategy, base model, input settings: what loading the model back needs
-LABELS_FILE = "labels.json"
 
 
 class ModelInputs:
@@ -42,8 +39,8 @@ class ModelInputs:
         if self.task == "text-classification":
             return dict(self.tokenizer([str(t) for t in items], padding=True, truncation=True,
                                        max_length=self.max_length, return_tensors="pt"))
-        from ..backbones import preprocess_images
-        from .classify_features import open_image
+        from .backbones import preprocess_images
+        from .encoders import open_image
 
         inputs = {"pixel_values": preprocess_images([open_image(i) for i in items], self.image_size, self.mean,
                                                     self.std)}
@@ -59,32 +56,16 @@ class ModelInputs:
                 "interpolate": self.interpolate}
 
 
-class Collator:
-    """Trainer collator over rows {item column, label}: builds inputs per batch and counts samples."""
-
-    def __init__(self, inputs: ModelInputs, column: str, counter=None) -> None:
-        self.inputs = inputs
-        self.column = column
-        self.counter = counter
-
-    def __call__(self, rows: list[dict]) -> dict:
-        batch = self.inputs([row[self.column] for row in rows])
-        batch["labels"] = torch.tensor([int(row["label"]) for row in rows], dtype=torch.long)
-        if self.counter is not None:
-            self.counter.add(len(rows))
-        return batch
-
-
 def image_inputs(resolved, model: nn.Module | None, image_size: int) -> ModelInputs:
     """``ModelInputs`` for an image model: normalisation from its preprocessor config (EfficientNet: its own)."""
     if resolved.kind == "efficientnet":
-        from ..backbones import LITE_MEAN, LITE_STD
+        from .backbones import LITE_MEAN, LITE_STD
         return ModelInputs("image-classification", image_size=image_size, mean=LITE_MEAN, std=LITE_STD)
     from transformers import AutoConfig
 
-    from ..backbones import _image_settings
+    from .backbones import image_settings
 
-    native, mean, std = _image_settings(Path(resolved.path), AutoConfig.from_pretrained(resolved.path))
+    native, mean, std = image_settings(Path(resolved.path), AutoConfig.from_pretrained(resolved.path))
     interpolate = image_size != native and model is not None and _accepts(model, "interpolate_pos_encoding")
     if not interpolate and model is not None:
         image_size = native  # a model that cannot take other sizes gets its own
@@ -109,11 +90,11 @@ def build_model(resolved, task: str, labels: list[str]) -> nn.Module:
         task: text-classification | image-classification.
         labels: class names in label-id order.
     """
-    from ..models import load_image_classifier, load_text_classifier
+    from .loaders import load_image_classifier, load_text_classifier
 
     id2label = dict(enumerate(labels))
     if resolved.kind == "efficientnet":
-        from ..backbones import build_efficientnet_classifier
+        from .backbones import build_efficientnet_classifier
         return build_efficientnet_classifier(resolved, len(labels))
     if task == "image-classification":
         return load_image_classifier(resolved, len(labels), id2label)
@@ -149,7 +130,7 @@ def predict_probs(model: nn.Module, inputs: ModelInputs, items: Sequence, batch_
 
 
 # --- saving and loading ---------------------------------------------------------------------------
-def save_model(model: nn.Module, folder: Path, strategy: str, resolved, tokenizer=None) -> None:
+def save_model(model: nn.Module, folder: Path, resolved, tokenizer=None) -> None:
     """Write the tuned model into ``folder`` in the ecosystem's formats.
 
     lora: a peft adapter folder (``adapter_config.json`` + ``adapter_model.safetensors``, the new head inside);
@@ -165,12 +146,11 @@ def save_model(model: nn.Module, folder: Path, strategy: str, resolved, tokenize
         tokenizer.save_pretrained(folder)
 
 
-def load_model(folder: Path, strategy: str, resolved, task: str, labels: list[str]) -> nn.Module:
+def load_model(folder: Path, resolved, task: str, labels: list[str]) -> nn.Module:
     """The tuned model saved by ``save_model``, in eval mode.
 
     Args:
-        folder: the run's model folder.
-        strategy: lora | full.
+        folder: the run's model folder (a peft adapter folder, or a whole model).
         resolved: the base model (LoRA adapters go on top of it; EfficientNet is rebuilt from it).
         task: text-classification | image-classification.
         labels: class names in label-id order.
@@ -180,7 +160,7 @@ def load_model(folder: Path, strategy: str, resolved, task: str, labels: list[st
         model = build_model(resolved, task, labels)
         model.load_state_dict(load_file(str(folder / "model.safetensors")))
         return model.eval()
-    if strategy == "lora":
+    if (folder / "adapter_config.json").is_file():
         from peft import PeftModel
         return PeftModel.from_pretrained(build_model(resolved, task, labels), folder).eval()
     from transformers import AutoModelForImageClassification, AutoModelForSequenceClassification
@@ -188,19 +168,3 @@ def load_model(folder: Path, strategy: str, resolved, task: str, labels: list[st
     auto = AutoModelForImageClassification if task == "image-classification" else AutoModelForSequenceClassification
     return auto.from_pretrained(folder, dtype=torch.float32).eval()
 
-
-def write_info(folder: Path, info: dict, labels: list[str]) -> None:
-    """``classifier.json`` (how to load and feed the model) and ``labels.json`` (class names by id)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / INFO_FILE).write_text(json.dumps(info, indent=1), encoding="utf-8")
-    (folder / LABELS_FILE).write_text(json.dumps(list(labels), indent=1, ensure_ascii=False), encoding="utf-8")
-
-
-def read_info(folder: Path) -> tuple[dict, list[str]]:
-    """What ``write_info`` wrote; raises FileNotFoundError saying which run folder lacks a trained model."""
-    info_path, labels_path = folder / INFO_FILE, folder / LABELS_FILE
-    if not info_path.is_file() or not labels_path.is_file():
-        raise FileNotFoundError(f"{folder} holds no trained classifier ({INFO_FILE} and {LABELS_FILE} are "
-                                "missing): the run did not finish training; train it again or resume it.")
-    return (json.loads(info_path.read_text(encoding="utf-8")),
-            json.loads(labels_path.read_text(encoding="utf-8")))

@@ -14,8 +14,8 @@ import json
 import torch
 from torch import nn
 
-from .models import ModelUnavailable, ResolvedModel
-from .stack import load as load_stack
+from ..stack import load as load_stack
+from .base import ModelUnavailable, ResolvedModel
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -212,7 +212,7 @@ def _pool(hidden: torch.Tensor) -> torch.Tensor:
     return hidden
 
 
-def _image_settings(folder, config) -> tuple[int, tuple, tuple]:
+def image_settings(folder, config) -> tuple[int, tuple, tuple]:
     """Input size, mean and std from preprocessor_config.json, else from the config, else ImageNet's."""
     settings = {}
     path = folder / "preprocessor_config.json"
@@ -243,7 +243,7 @@ def load_image_backbone(resolved: ResolvedModel) -> ImageBackbone:
             raise ModelUnavailable(f"{resolved.name} is not an image model ({config.model_type}): pick an image "
                                    "model such as efficientnet-lite0.")
         model = AutoModel.from_pretrained(resolved.path, dtype=torch.float32)
-        backbone = TransformersImageBackbone(model.eval(), *_image_settings(resolved.path, config))
+        backbone = TransformersImageBackbone(model.eval(), *image_settings(resolved.path, config))
     backbone.requires_grad_(False)
     return backbone.eval()
 
@@ -301,7 +301,7 @@ def load_text_encoder(resolved: ResolvedModel) -> TextEncoder:
     load_stack()
     from transformers import AutoModel
 
-    from .models import load_tokenizer
+    from .loaders import load_tokenizer
 
     if resolved.kind != "transformers":
         raise ModelUnavailable(f"{resolved.name} is an image model: pick a text model such as minilm-l6.")

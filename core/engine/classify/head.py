@@ -16,28 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
-
-class LinearHead(nn.Module):
-    """Standardise the features with the training split's mean and spread, then one linear layer.
-
-    Args:
-        dim: feature size.
-        n_classes: how many classes.
-    """
-
-    def __init__(self, dim: int, n_classes: int) -> None:
-        super().__init__()
-        self.register_buffer("mean", torch.zeros(dim))
-        self.register_buffer("std", torch.ones(dim))
-        self.linear = nn.Linear(dim, n_classes)
-
-    def set_scale(self, features: torch.Tensor) -> None:
-        """Take the standardisation from ``features`` (the training split's)."""
-        self.mean.copy_(features.mean(dim=0))
-        self.std.copy_(features.std(dim=0, unbiased=False).clamp_min(1e-4))
-
-    def forward(self, features: torch.Tensor) -> torch.Tensor:
-        return self.linear((features - self.mean) / self.std)
+from ...models.heads import LinearHead
 
 
 @dataclass(frozen=True)
@@ -146,13 +125,6 @@ def _cosine_with_warmup(total: int) -> Callable[[int], float]:
         return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
 
     return factor
-
-
-@torch.no_grad()
-def head_probs(head: LinearHead, features: torch.Tensor) -> np.ndarray:
-    """(N, C) softmax probabilities of ``head`` on ``features``."""
-    head.eval()
-    return torch.softmax(head(features.float()), dim=1).numpy()
 
 
 # --- choosing the depth ---------------------------------------------------------------------------

@@ -1,0 +1,64 @@
+"""What a training recipe is, and which recipe trains which job.
+
+A recipe is one class per way of training (torchtune's recipes share the same verbs and no base class). The
+runner calls ``setup -> train -> save -> evaluate -> cleanup``; ``studio eval`` calls ``load_trained ->
+evaluate -> cleanup``. ``recipe_for`` is the one table from a job to its recipe: by task, and for classifiers
+by whether the strategy trains on cached features.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, Protocol
+
+from ..strategies import get_strategy
+from .context import TrainContext, TrainOutcome
+
+
+class Recipe(Protocol):
+    """The verbs the runner and ``studio eval`` call, in this order."""
+
+    def setup(self) -> None:
+        """Load the model and prepare the data; stops early (doing nothing more) when ``ctx.stop`` is set."""
+
+    def train(self) -> TrainOutcome:
+        """Train, reporting events; stops within one step when ``ctx.stop`` is set."""
+
+    def save(self) -> None:
+        """Write the trained model to ``ctx.run.model`` (main process only)."""
+
+    def load_trained(self) -> None:
+        """Instead of setup + train: load the model this run saved."""
+
+    def evaluate(self) -> dict[str, Any]:
+        """eval.json: the tuned model against the base (and baselines) on the validation split."""
+
+    def cleanup(self) -> None:
+        """Free models and data (the job manager runs many jobs in one process)."""
+
+
+def _chat(ctx: TrainContext) -> Recipe:
+    from .chat import ChatRecipe
+    return ChatRecipe(ctx)
+
+
+def _classifier(ctx: TrainContext) -> Recipe:
+    if get_strategy(ctx.config.strategy).on_features:
+        from .classify.head_only import HeadOnlyRecipe
+        return HeadOnlyRecipe(ctx)
+    from .classify.finetune import FineTuneRecipe
+    return FineTuneRecipe(ctx)
+
+
+RECIPES: dict[str, Callable[[TrainContext], Recipe]] = {
+    "chat": _chat,
+    "text-classification": _classifier,
+    "image-classification": _classifier,
+}
+
+
+def recipe_for(ctx: TrainContext) -> Recipe:
+    """The recipe that trains ``ctx.config`` (its task, and its strategy where the task has several recipes)."""
+    try:
+        make = RECIPES[ctx.config.task]
+    except KeyError:
+        raise ValueError(f"no recipe trains task '{ctx.config.task}': use one of {', '.join(RECIPES)}.") from None
+    return make(ctx)

@@ -1,0 +1,85 @@
+"""What a classifier run's ``model/`` folder holds beside the weights, written by the training recipes and read
+back by inference, ``studio eval``, export and batch prediction.
+
+- ``classifier.json``: how to load and feed the model (task, strategy, base model, input settings, the tap).
+- ``labels.json``: class names by label id.
+- ``head.safetensors`` + ``head_config.json``: a head trained on frozen features (head-only).
+- ``base_centroids.safetensors``: each class's mean base embedding, so "what would the base model say" can be
+  answered without the training data.
+
+The weights themselves are in the ecosystem's formats (a peft adapter folder, ``save_pretrained`` safetensors);
+see ``core.models.classifiers``.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+
+from .models.heads import CENTROID_SCALE, LinearHead
+
+INFO_FILE = "classifier.json"
+LABELS_FILE = "labels.json"
+HEAD_FILE = "head.safetensors"
+HEAD_CONFIG = "head_config.json"
+CENTROIDS_FILE = "base_centroids.safetensors"
+
+
+def write_info(folder: Path, info: dict, labels: list[str]) -> None:
+    """``classifier.json`` (how to load and feed the model) and ``labels.json`` (class names by id)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / INFO_FILE).write_text(json.dumps(info, indent=1), encoding="utf-8")
+    (folder / LABELS_FILE).write_text(json.dumps(list(labels), indent=1, ensure_ascii=False), encoding="utf-8")
+
+
+def read_info(folder: Path) -> tuple[dict, list[str]]:
+    """What ``write_info`` wrote; raises FileNotFoundError saying which run folder lacks a trained model."""
+    info_path, labels_path = folder / INFO_FILE, folder / LABELS_FILE
+    if not info_path.is_file() or not labels_path.is_file():
+        raise FileNotFoundError(f"{folder} holds no trained classifier ({INFO_FILE} and {LABELS_FILE} are "
+                                "missing): the run did not finish training; train it again or resume it.")
+    return (json.loads(info_path.read_text(encoding="utf-8")),
+            json.loads(labels_path.read_text(encoding="utf-8")))
+
+
+def save_head(folder: Path, head: LinearHead, head_config: dict) -> None:
+    """``head.safetensors`` and ``head_config.json`` (feature size, classes, the tap it reads)."""
+    from safetensors.torch import save_file
+
+    folder.mkdir(parents=True, exist_ok=True)
+    save_file({k: v.contiguous() for k, v in head.state_dict().items()}, str(folder / HEAD_FILE))
+    (folder / HEAD_CONFIG).write_text(json.dumps(head_config, indent=1), encoding="utf-8")
+
+
+def load_head(folder: Path) -> tuple[LinearHead, dict]:
+    """The trained head and its head_config.json from a run's model folder."""
+    from safetensors.torch import load_file
+
+    config_path = folder / HEAD_CONFIG
+    if not config_path.is_file():
+        raise FileNotFoundError(f"{folder} has no {HEAD_CONFIG}: this run did not save a trained head.")
+    config = json.loads(config_path.read_text(encoding="utf-8"))
+    head = LinearHead(int(config["feature_dim"]), int(config["num_labels"]))
+    head.load_state_dict(load_file(str(folder / HEAD_FILE)))
+    return head.eval(), config
+
+
+def save_centroids(folder: Path, centroids: torch.Tensor, tap_name: str, tap_index: int) -> None:
+    """``base_centroids.safetensors``: the class centroids and which tap of the base encoder they come from."""
+    from safetensors.torch import save_file
+
+    folder.mkdir(parents=True, exist_ok=True)
+    meta = {"tap": tap_name, "tap_index": str(tap_index), "scale": str(CENTROID_SCALE)}
+    save_file({"centroids": centroids.contiguous()}, str(folder / CENTROIDS_FILE), metadata=meta)
+
+
+def read_centroids(folder: Path) -> tuple[torch.Tensor | None, dict]:
+    """The centroids and their metadata; (None, {}) when the run saved none."""
+    from safetensors import safe_open
+
+    path = folder / CENTROIDS_FILE
+    if not path.is_file():
+        return None, {}
+    with safe_open(str(path), framework="pt") as handle:
+        return handle.get_tensor("centroids"), dict(handle.metadata() or {})
