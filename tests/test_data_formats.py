@@ -109,18 +109,20 @@ def test_image_folder(tmp_path):
     assert data.labels[first["label"]] in first["image"]
 
 
-def test_zip_of_wrapped_folder_is_extracted_once(tmp_path):
+def test_zip_of_wrapped_folder_is_unpacked_once_into_the_home(tmp_path, home):
     root = image_folder(tmp_path / "src", per_class=3)
     (tmp_path / "up").mkdir()
     archive = zip_folder(root, tmp_path / "up" / "pets.zip", prefix="pets/")
-    data = load_data(archive)
+    data = load_data(archive, home=home)
     assert data.report.ok, data.report
     assert data.labels == ["cat", "dog"]
-    extracted = tmp_path / "up" / "pets.unzipped"
-    assert all(p.startswith(str(extracted)) for p in data.train["image"])
-    stamp = (extracted / ".source").stat().st_mtime_ns
-    load_data(archive)
-    assert (extracted / ".source").stat().st_mtime_ns == stamp
+    assert sorted(p.name for p in (tmp_path / "up").iterdir()) == ["pets.zip"]  # nothing beside the zip
+    (unpacked,) = [p for p in (home.root / "cache" / "unpacked").iterdir() if p.is_dir()]
+    assert all(p.startswith(str(unpacked)) for p in data.train["image"])
+    stamp = (unpacked / "pets" / "cat" / "0.png").stat().st_mtime_ns
+    again = load_data(archive, home=home)
+    assert (unpacked / "pets" / "cat" / "0.png").stat().st_mtime_ns == stamp  # reused, not unpacked again
+    assert sorted(again.train["image"]) == sorted(data.train["image"])
 
 
 def test_separate_validation_file(tmp_path):

@@ -30,6 +30,7 @@ def drop_empty(rows: pd.DataFrame, ok: np.ndarray, report: DataReport, unit: str
         has, was = plural(bad, "has", "have"), plural(bad, "was", "were")
         report.warn("empty_cells", f"{name}: {describe_rows(bad, unit)} {has} an empty {what} and {was} "
                     f"dropped ({len(bad)} in all).", "Fill in those cells or delete the rows.", rows=bad)
+        report.count_dropped("empty_cells", len(bad))
     return rows[ok]
 
 
@@ -44,10 +45,16 @@ def drop_duplicates(rows: pd.DataFrame, report: DataReport, unit: str, name: str
     dup = pd.Series(hashes(rows["_key"])).duplicated().to_numpy()
     if dup.any():
         bad = rows["_row"].to_numpy()[dup].tolist()
-        repeat = plural(bad, "repeats", "repeat")
-        report.warn("duplicates", f"{name}: {describe_rows(bad, unit)} {repeat} an earlier row exactly; only "
-                    f"the first copy was kept ({len(bad)} dropped).", "Remove the repeated rows from the file.",
-                    rows=bad)
+        report.count_dropped("duplicates", len(bad))
+        if unit == "file":
+            report.warn("duplicates", f"{name}: {describe_rows(bad, unit)} {plural(bad, 'is a copy', 'are copies')} "
+                        "of an earlier image of the same class (the same bytes); only the first copy was kept "
+                        f"({len(bad)} dropped).", "Remove the copies from the folders.", rows=bad)
+        else:
+            repeat = plural(bad, "repeats", "repeat")
+            report.warn("duplicates", f"{name}: {describe_rows(bad, unit)} {repeat} an earlier row exactly; only "
+                        f"the first copy was kept ({len(bad)} dropped).", "Remove the repeated rows from the file.",
+                        rows=bad)
     return rows[~dup]
 
 
@@ -59,6 +66,10 @@ def conflicting_labels(rows: pd.DataFrame, text: pd.Series, report: DataReport, 
     if clash.any():
         bad = rows["_row"].to_numpy()[clash].tolist()
         has = plural(bad, "has", "have")
+        if unit == "file":
+            report.warn("conflicting_labels", f"{name}: {describe_rows(bad, unit)} {has} the same picture as a "
+                        "file in another class folder.", "Keep each picture in the folder of its one class.", rows=bad)
+            return
         report.warn("conflicting_labels", f"{name}: {describe_rows(bad, unit)} {has} the same text as another "
                     "row but a different label.", "Decide on one label for each text.", rows=bad)
 
@@ -93,13 +104,16 @@ def _classes(counts: pd.Series) -> str:
 
 
 def drop_leakage(train: pd.DataFrame, validation: pd.DataFrame, report: DataReport, unit: str,
-                 name: str) -> pd.DataFrame:
-    """Drop validation rows that also appear in training: they would make the scores look better than they are."""
-    leaked = np.isin(hashes(validation["_key"]), hashes(train["_key"]))
+                 name: str, split: str = "validation") -> pd.DataFrame:
+    """Drop validation rows whose input also appears in training (the same text, or the same image bytes under
+    any name): they would make the scores look better than they are."""
+    leaked = np.isin(hashes(validation["_leak"]), hashes(train["_leak"]))
     if leaked.any():
         bad = validation["_row"].to_numpy()[leaked].tolist()
+        report.count_dropped("leakage", len(bad))
         were = plural(bad, "was", "were")
+        what = " (the same image content)" if unit == "file" else ""
         report.warn("leakage", f"{name}: {describe_rows(bad, unit)} also {plural(bad, 'appears', 'appear')} in "
-                    f"the training data and {were} removed from validation ({len(bad)} in all).",
-                    "Keep validation examples out of the training file.", rows=bad)
+                    f"the training data{what} and {were} removed from {split} ({len(bad)} in all).",
+                    f"Keep {split} examples out of the training data.", rows=bad)
     return validation[~leaked]

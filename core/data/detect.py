@@ -1,4 +1,11 @@
-"""Which task a table is for and which column plays which role, with the reasons in plain sentences."""
+"""Which task a table is for and which column plays which role, with the reasons in plain sentences.
+
+Roles come from what the user chose, then from header names when exactly one column carries a usual name,
+then from the values. When two columns could each be the label (or the text) the studio does not guess: the
+load stops with a problem naming the candidates and why, and ``Detection.candidates`` lists them for the page.
+Columns that look like metadata (identifiers, dates, channels, priorities, counts) are never picked as the
+label while another column could be.
+"""
 from __future__ import annotations
 
 import difflib
@@ -6,36 +13,39 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from .columns import Profile, label_name, profile_columns, text_name
 from .readers import header_key
-from .report import DataReport
-from .text import as_text
+from .report import DataReport, quoted
 
 TASKS = ("chat", "text-classification", "image-classification")
 CHAT_ROLES = ("prompt", "input", "response", "system", "messages")
 CLASSIFICATION_ROLES = ("text", "label")
 ROLES = CHAT_ROLES + CLASSIFICATION_ROLES
 
-# Recognised header names, most specific first; matched on the whole header, then on one of its words.
+# Recognised chat header names, most specific first; matched on the whole header, then on one of its words.
 NAMES = {
-    "messages": ("messages", "conversations", "conversation", "dialogue", "dialog", "chat"),
+    "messages": ("messages", "conversations", "conversation", "dialogue", "dialog", "chat", "turns"),
     "prompt": ("instruction", "prompt", "question", "query", "user", "human", "input"),
-    "input": ("input", "context"),
+    "input": ("input", "context", "passage", "background", "reference"),
     "response": ("output", "response", "answer", "completion", "reply", "assistant", "gpt", "chosen"),
     "system": ("system", "system_prompt", "system_message"),
     "text": ("text", "sentence", "content", "review", "body", "message", "comment", "description", "tweet",
-             "ticket", "document", "utterance", "query", "question", "title"),
+             "ticket", "document", "utterance", "query", "question"),
     "label": ("label", "labels", "class", "category", "target", "intent", "sentiment", "department", "tag",
               "topic", "class_name", "y"),
 }
+CLEARLY_LONGER = 2.0  # a text column this many times longer than the next is the text
 
 
 @dataclass
 class Detection:
-    """The task, role -> column mapping and the reasons behind them."""
+    """The task, role -> column mapping, the reasons behind them and, where the studio would not choose,
+    the candidate columns per role (most likely first)."""
 
     task: str | None
     columns: dict[str, str] = field(default_factory=dict)
     reasons: list[str] = field(default_factory=list)
+    candidates: dict[str, list[str]] = field(default_factory=dict)
 
 
 def find_column(frame: pd.DataFrame, wanted: str) -> str | None:
@@ -53,7 +63,7 @@ def detect(frame: pd.DataFrame, report: DataReport, task: str | None = None,
 
     Args:
         frame: the table.
-        report: unknown or missing columns are reported here.
+        report: unknown, missing or ambiguous columns are reported here.
         task: the user's task, or None to detect it.
         columns: the user's role -> column choices; the rest is detected.
         name: the file name, for messages.
@@ -65,8 +75,9 @@ def detect(frame: pd.DataFrame, report: DataReport, task: str | None = None,
     found.columns.update(given)
     for role, col in given.items():
         found.reasons.append(f"'{col}' is the {role} column, as you chose.")
+    profiles = profile_columns(frame)
     if task is None:
-        found.task = _guess_task(frame, given, found.reasons)
+        found.task = _guess_task(frame, given, profiles, found.reasons)
         if found.task is None:
             report.error("no_task", f"Could not tell what {name} is for from its columns ({_names(frame)}).",
                          "Name the columns (e.g. question/answer for chat, text/label for classification) or "
@@ -77,7 +88,7 @@ def detect(frame: pd.DataFrame, report: DataReport, task: str | None = None,
     if found.task == "chat":
         _fill_chat(frame, found, report, name)
     elif found.task == "text-classification":
-        _fill_classification(frame, found, report, name)
+        _fill_classification(frame, profiles, found, report, name)
     return found
 
 
@@ -123,7 +134,7 @@ def _by_name(frame, role: str, taken) -> str | None:
     return None
 
 
-def _guess_task(frame, given, reasons) -> str | None:
+def _guess_task(frame, given, profiles, reasons) -> str | None:
     if set(given) & set(CHAT_ROLES):
         reasons.append("The task is chat because you chose chat columns.")
         return "chat"
@@ -139,9 +150,11 @@ def _guess_task(frame, given, reasons) -> str | None:
     if prompt is not None and response is not None:
         reasons.append(f"The task is chat: '{prompt}' and '{response}' look like prompts and responses.")
         return "chat"
-    label = _by_name(frame, "label", ()) or _label_by_content(frame, ())
-    if label is not None and len(frame.columns) >= 2:
-        reasons.append(f"The task is text classification: '{label}' has few distinct values, like labels.")
+    labels = [p for p in profiles.values() if label_name(p.column) or p.categorical]
+    texts = [p for p in profiles.values() if p.kind in ("text", "short_text") or text_name(p.column)]
+    if labels and len(frame.columns) >= 2 and (texts or len(frame.columns) == 2):
+        reasons.append("The task is text classification: some column holds text and another has few "
+                       "distinct values, like classes.")
         return "text-classification"
     return None
 
@@ -162,12 +175,13 @@ def _fill_chat(frame, found: Detection, report, name) -> None:
                     cols[role] = col
                     taken.add(col)
                     found.reasons.append(f"'{col}' is the {role}: its name is a usual {role} name.")
-        if "input" not in cols and header_key(cols.get("prompt", "")) == "instruction":
+        if "input" not in cols and "prompt" in cols:
             col = _by_name(frame, "input", taken)
             if col is not None:
                 cols["input"] = col
                 taken.add(col)
-                found.reasons.append(f"'{col}' is joined to the instruction in the user turn.")
+                found.reasons.append(f"'{col}' is joined after '{cols['prompt']}' in the user turn (its name "
+                                     "says it is context for the prompt).")
         missing = [r for r in ("prompt", "response") if r not in cols]
         if missing:
             report.error("missing_column", f"No {' or '.join(missing)} column found in {name} (columns: "
@@ -181,52 +195,151 @@ def _fill_chat(frame, found: Detection, report, name) -> None:
             found.reasons.append(f"'{col}' is the system prompt, put first in every conversation.")
 
 
-def _fill_classification(frame, found: Detection, report, name) -> None:
-    cols, taken = found.columns, set(found.columns.values())
+# --- classification ---------------------------------------------------------------------------------------
+
+def _fill_classification(frame, profiles: dict[str, Profile], found: Detection, report, name) -> None:
+    cols = found.columns
     if "label" not in cols:
-        col = _by_name(frame, "label", taken)
-        if col is not None:
-            found.reasons.append(f"'{col}' is the label: its name is a usual label name.")
-        else:
-            col = _label_by_content(frame, taken)
-            if col is not None:
-                found.reasons.append(f"'{col}' is the label: it has only {frame[col].nunique()} distinct "
-                                     f"values in {len(frame)} rows.")
+        taken = {cols.get("text")}
+        col = _choose_label(profiles, taken, found, report, name)
         if col is not None:
             cols["label"] = col
-            taken.add(col)
     if "text" not in cols:
-        col = _by_name(frame, "text", taken)
-        if col is not None:
-            found.reasons.append(f"'{col}' is the text: its name is a usual text name.")
-        else:
-            col = _longest_text(frame, taken)
-            if col is not None:
-                found.reasons.append(f"'{col}' is the text: it has the longest values.")
+        col = _choose_text(profiles, {cols.get("label")}, found, report, name)
         if col is not None:
             cols["text"] = col
-    missing = [r for r in ("text", "label") if r not in cols]
+    _note_constants(profiles, cols, found)
+    missing = [r for r in ("text", "label") if r not in cols and r not in found.candidates]
     if missing:
         report.error("missing_column", f"No {' or '.join(missing)} column found in {name} (columns: "
                      f"{_names(frame)}).", "Name the columns text and label, or choose them yourself.")
 
 
-def _label_by_content(frame, taken) -> str | None:
-    """The column with the fewest distinct short values, if few enough to be classes."""
-    n = len(frame)
-    best = None
-    for col in frame.columns:
-        if col in taken:
-            continue
-        values = as_text(frame[col].head(20000)).str.strip()
-        distinct = values[values != ""].nunique()
-        if distinct < 2 or distinct > max(2, min(200, n // 2)) or values.str.len().mean() > 40:
-            continue
-        if best is None or distinct < best[0]:
-            best = (distinct, col)
-    return best[1] if best else None
+def _choose_label(profiles, taken, found: Detection, report, name) -> str | None:
+    """The one column that is the label, or None with an ``ambiguous_label`` problem naming the candidates."""
+    free = [p for p in profiles.values() if p.column not in taken]
+    named = _distinct_classes([p for p in free if label_name(p.column) and _label_content(p)], profiles)
+    # a column named like text (Subject, Title, Notes) is text even when its values repeat
+    plausible = [p for p in free if p.categorical and not text_name(p.column) and not text_name(p.column, True)]
+    if len(named) == 1:
+        chosen = named[0]
+        found.reasons.append(f"'{chosen.column}' is the label: its name says so ('{label_name(chosen.column)}'); "
+                             f"{chosen.distinct} distinct values.")
+        _note_others(found, chosen, plausible)
+        return chosen.column
+    if len(named) > 1:
+        _ambiguous(found, report, name, "label", named, [], _label_why)
+        return None
+    topical = _distinct_classes([p for p in plausible if not p.metadata], profiles)
+    meta = [p for p in plausible if p.metadata]
+    if len(topical) == 1:
+        chosen = topical[0]
+        found.reasons.append(f"'{chosen.column}' is the label: it has only {chosen.distinct} distinct values in "
+                             f"{chosen.filled} rows, like classes, and no other column does.")
+        _note_others(found, chosen, meta)
+        return chosen.column
+    if len(topical) > 1:
+        _ambiguous(found, report, name, "label", topical, meta, _label_why)
+        return None
+    if len(meta) == 1:
+        chosen = meta[0]
+        found.reasons.append(f"'{chosen.column}' is the label: it is the only column with few distinct values "
+                             f"({chosen.distinct}), though {chosen.metadata}.")
+        report.warn("label_guess", f"{name}: '{chosen.column}' was taken as the label because it is the only "
+                    f"column with few distinct values, but {chosen.metadata}, which is rarely what a model "
+                    "should predict.", "If that is not what you want to predict, add a column with the right "
+                    "classes and choose it as the label.")
+        return chosen.column
+    if len(meta) > 1:
+        _ambiguous(found, report, name, "label", meta, [], _label_why)
+    return None
 
 
-def _longest_text(frame, taken) -> str | None:
-    lengths = {c: as_text(frame[c].head(20000)).str.len().mean() for c in frame.columns if c not in taken}
-    return max(lengths, key=lengths.get) if lengths else None
+def _label_content(p: Profile) -> bool:
+    """Whether a column named like a label holds values that can be classes (a 'score' of floats cannot)."""
+    return p.categorical or p.kind == "constant" or header_key(p.column) in ("label", "labels", "class",
+                                                                                     "target", "y", "category")
+
+
+def _distinct_classes(candidates: list[Profile], profiles) -> list[Profile]:
+    """Candidates, with columns that split the rows into the same classes under other names (``label`` and
+    ``label_text``, a code and its name) kept once: the one with words rather than numbers."""
+    kept: list[Profile] = []
+    for p in sorted(candidates, key=lambda p: p.kind == "rating"):
+        if not any(p.partition is not None and p.partition == k.partition for k in kept):
+            kept.append(p)
+    return kept
+
+
+def _label_why(p: Profile) -> str:
+    why = p.describe()
+    if label_name(p.column):
+        why += f", named like a label ('{label_name(p.column)}')"
+    return why
+
+
+def _note_others(found: Detection, chosen: Profile, others: list[Profile]) -> None:
+    others = [p for p in others if p.column != chosen.column]
+    if not others:
+        found.candidates["label"] = [chosen.column]
+        return
+    found.candidates["label"] = [chosen.column] + [p.column for p in others]
+    listed = "; ".join(f"{p.describe()}{', ' + p.metadata if p.metadata else ''}" for p in others[:6])
+    found.reasons.append(f"Other columns with few values were not taken as the label: {listed}.")
+
+
+def _ambiguous(found, report, name, role, candidates, skipped, why) -> None:
+    found.candidates[role] = [p.column for p in candidates]
+    listed = "; ".join(why(p) for p in candidates[:8])
+    also = ""
+    if skipped:
+        also = " Not considered, as they look like metadata: " + "; ".join(
+            f"{p.column!r} ({p.metadata})" for p in skipped[:6]) + "."
+    what = "predict" if role == "label" else "learn from"
+    example = candidates[0].column
+    flag = f'--set "data.columns.{role}={example}"' if " " in example else f"--set data.columns.{role}={example}"
+    report.error(f"ambiguous_{role}", f"{name}: more than one column could be the {role}: {listed}. The studio "
+                 f"will not guess which one you want to {what}.{also}",
+                 f"Choose the {role} column: in the page, pick it in the '{role}' list; on the command line, add "
+                 f"{flag} (with the column you mean).", options=found.candidates[role])
+
+
+def _choose_text(profiles, taken, found: Detection, report, name) -> str | None:
+    """The column with the text: the only free-text column, the one named like text, or a clearly longer one."""
+    free = [p for p in profiles.values() if p.column not in taken]
+    texts = [p for p in free if (p.kind in ("text", "short_text") or text_name(p.column) or
+                                 text_name(p.column, short=True)) and not p.metadata
+             and p.kind not in ("empty", "constant")]
+    if not texts:
+        texts = [p for p in free if text_name(p.column) and p.kind not in ("empty", "constant")]
+    if not texts:
+        return None
+    texts.sort(key=lambda p: -p.mean_length)
+    if len(texts) == 1:
+        chosen, why = texts[0], "it is the only column of free text"
+    else:
+        named = [p for p in texts if text_name(p.column)]
+        if len(named) == 1:
+            chosen, why = named[0], f"its name says so ('{text_name(named[0].column)}')"
+        elif texts[0].mean_length >= CLEARLY_LONGER * texts[1].mean_length:
+            chosen, why = texts[0], (f"it has by far the longest values ({texts[0].mean_length:.0f} characters "
+                                     "on average)")
+        else:
+            _ambiguous(found, report, name, "text", texts, [],
+                       lambda p: f"{p.column!r} ({p.mean_length:.0f} characters on average)")
+            return None
+    found.reasons.append(f"'{chosen.column}' is the text: {why}.")
+    others = [p for p in texts if p is not chosen]
+    found.candidates["text"] = [chosen.column] + [p.column for p in others]
+    if others:
+        found.reasons.append(f"Not used as text: {', '.join(repr(p.column) for p in others[:6])} (choose the text "
+                             "column to use another one).")
+    return chosen.column
+
+
+def _note_constants(profiles, cols, found: Detection) -> None:
+    used = set(cols.values())
+    constant = [p for p in profiles.values() if p.kind == "constant" and p.column not in used and p.filled > 1]
+    if constant:
+        found.reasons.append("Ignored, as they hold the same value in every row: " + quoted(
+            [f"{p.column} = {p.examples[0]}" for p in constant]) + ".")

@@ -2,18 +2,18 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from . import checks
+from . import checks, sanity
 from .detect import TASKS
-from .images import file_key
 from .limits import DataLimits
 from .normalise import Source, load_source
 from .prepared import PreparedData, natural_sorted
-from .readers import read_table
+from .readers import EXCEL, read_table
 from .report import DataReport, describe_rows
 from .split import default_fraction, split_indices
 from .stats import class_table, length_summary, render_chat, token_lengths
@@ -22,11 +22,15 @@ PREVIEW_ROWS = 20
 
 
 def load_data(path, *, task=None, columns=None, validation_path=None, validation_fraction=None, seed=0,
-              tokenizer=None, max_length=None, limits=None) -> PreparedData:
+              tokenizer=None, max_length=None, limits=None, home=None, unpack_dir=None,
+              sheet=None) -> PreparedData:
     """Read, check, split and summarise a dataset; data problems land in ``report``, never in exceptions.
 
+    Nothing is ever written, renamed or deleted beside ``path``: a zip is unpacked into the studio home.
+
     Args:
-        path: CSV/TSV/Excel/JSON/JSONL/Parquet file, an image folder with one subfolder per class, or a zip.
+        path: CSV/TSV/Excel/JSON/JSONL/Parquet file, an image folder (one subfolder per class, optionally inside
+            train/validation/test folders), or a zip of one. ``~`` is expanded; ``book.xlsx#Sheet`` picks a sheet.
         task: "chat", "text-classification" or "image-classification"; detected when None.
         columns: role -> column name (roles: prompt, input, response, system, messages, text, label).
         validation_path: a separate validation file in the same layout; replaces the automatic split.
@@ -35,66 +39,137 @@ def load_data(path, *, task=None, columns=None, validation_path=None, validation
         tokenizer: the model's tokenizer, for token lengths, truncation counts and the rendered template.
         max_length: the training max length in tokens; longer examples are counted as truncated.
         limits: ``DataLimits`` caps for untrusted uploads; generous defaults when None.
+        home: the studio home (``core.home.Home``) whose ``cache/unpacked`` receives unpacked zips; when None,
+            the home the file was uploaded into, else ``Home.resolve()`` ($STUDIO_HOME or ~/.finetune-studio).
+        unpack_dir: the folder for unpacked zips, instead of the home's.
+        sheet: the workbook sheet to read (every sheet, joined when their columns agree, when None).
     """
     if columns is not None and not isinstance(columns, dict):
         raise TypeError("columns must be a dict of role -> column name")
     limits = limits or DataLimits()
     report = DataReport()
     prepared = PreparedData(task, {}, [], None, None, None, report)
+    path, sheet = _split_sheet(Path(os.path.expanduser(str(path))), sheet)
     if task is not None and task not in TASKS:
         report.error("unknown_task", f"'{task}' is not a task.", f"Use one of {', '.join(TASKS)}.")
         return _finish(prepared, None, path)
     if validation_fraction is not None and not 0.0 < validation_fraction < 0.9:
         report.error("bad_fraction", f"The validation fraction {validation_fraction} is out of range.",
                      "Use a share between 0.01 and 0.5, or leave it empty.")
-    source = load_source(Path(path), report, limits, task, columns)
+    context = _Context(limits, unpack_dir, home, _special_tokens(tokenizer))
+    source = load_source(path, report, limits, task, columns, context.unpack(path), sheet, context.special_tokens)
     if source is None:
         return _finish(prepared, None, path)
     prepared.task = source.detection.task
     prepared.columns = dict(source.detection.columns)
     prepared.detection = list(source.detection.reasons)
+    prepared.candidates = {role: list(c) for role, c in source.detection.candidates.items()}
     if prepared.task is None or source.rows.empty:
         if prepared.task is not None and report.ok:
             report.error("no_rows", f"{source.name} has no usable rows.", "Fill in the rows or choose other columns.")
         return _finish(prepared, source, path)
-    _assemble(prepared, source, validation_path, validation_fraction, seed, tokenizer, max_length, limits)
+    if validation_path:
+        validation_path = Path(os.path.expanduser(str(validation_path)))
+    _assemble(prepared, source, validation_path, validation_fraction, seed, tokenizer, max_length, context)
     return _finish(prepared, source, path)
 
 
-def inspect_columns(path, limits=None) -> list[str]:
+def inspect_columns(path, limits=None, sheet=None) -> list[str]:
     """The column names of a table file (cleaned as matching sees them), read from its first rows only.
 
     Args:
-        path: a table file; an image folder or zip gives an empty list.
+        path: a table file (``~`` expanded, ``book.xlsx#Sheet`` picks a sheet); an image folder or zip gives [].
         limits: ``DataLimits`` caps.
+        sheet: the workbook sheet, when the sheets differ.
     """
-    path = Path(path)
+    path, sheet = _split_sheet(Path(os.path.expanduser(str(path))), sheet)
     if path.is_dir() or path.suffix.lower() == ".zip":
         return []
-    table = read_table(path, DataReport(), limits or DataLimits(), nrows=50)
+    table = read_table(path, DataReport(), limits or DataLimits(), nrows=50, sheet=sheet)
     return [] if table is None else list(table.frame.columns)
 
 
-def _assemble(prepared, source: Source, validation_path, fraction, seed, tokenizer, max_length, limits):
+class _Context:
+    """What a load needs beyond the file: limits, where zips go, the tokenizer's special tokens."""
+
+    def __init__(self, limits, unpack_dir, home, special_tokens):
+        self.limits, self.special_tokens = limits, special_tokens
+        self._unpack_dir, self._home = unpack_dir, home
+
+    def unpack(self, path: Path) -> Path | None:
+        """Where the zip ``path`` is unpacked; None for anything else, so reading a CSV never creates a home."""
+        if path.suffix.lower() != ".zip" or path.is_dir():
+            return None
+        if self._unpack_dir is not None:
+            return Path(os.path.expanduser(str(self._unpack_dir)))
+        return unpack_folder(self._home, path)
+
+
+def unpack_folder(home=None, path=None) -> Path:
+    """The folder where zips are unpacked: ``<home>/cache/unpacked``.
+
+    Args:
+        home: a ``core.home.Home`` (or its root folder); when None, the home ``path`` was uploaded into, else
+            ``Home.resolve()``.
+        path: the data file, to find the home it was uploaded into.
+    """
+    from ..home import Home
+
+    if home is None and path is not None:
+        home = _upload_home(Path(path))
+    if home is None:
+        home = Home.resolve()
+    root = home.root if isinstance(home, Home) else Path(os.path.expanduser(str(home)))
+    return root / "cache" / "unpacked"
+
+
+def _upload_home(path: Path):
+    """The studio home an uploaded file sits in (``<home>/uploads/<session>/<upload>/<file>``), or None."""
+    for parent in path.resolve().parents:
+        if parent.name == "uploads" and (parent.parent / "runs").is_dir():
+            return parent.parent
+    return None
+
+
+def _split_sheet(path: Path, sheet):
+    """``book.xlsx#Sheet`` -> (book.xlsx, "Sheet") when no file has the whole name."""
+    if sheet is None and "#" in path.name and not path.exists():
+        stem, _, wanted = path.name.rpartition("#")
+        candidate = path.with_name(stem)
+        if candidate.suffix.lower() in EXCEL and wanted:
+            return candidate, wanted
+    return path, sheet
+
+
+def _special_tokens(tokenizer) -> tuple[str, ...]:
+    """The tokenizer's special tokens that look like markup (``<|im_end|>``, ``</s>``): never inside chat text."""
+    tokens = getattr(tokenizer, "all_special_tokens", None) or ()
+    return tuple(t for t in tokens if isinstance(t, str) and len(t) >= 3 and t[0] in "<[" and t[-1] in ">]")
+
+
+def _assemble(prepared, source: Source, validation_path, fraction, seed, tokenizer, max_length, context):
     report, task = prepared.report, prepared.task
-    train = source.rows
-    if task != "image-classification":
-        train = checks.drop_duplicates(train, report, source.unit, source.name).reset_index(drop=True)
-        if task == "text-classification":
-            checks.conflicting_labels(train, train["text"], report, source.unit, source.name)
-    validation = None
+    train, given = _given_splits(source, prepared, validation_path)
+    train = checks.drop_duplicates(train, report, source.unit, source.name).reset_index(drop=True)
+    if task != "chat":
+        checks.conflicting_labels(train, train["_leak"], report, source.unit, source.name)
+    validation = given.get("validation")
     if validation_path:
-        validation = _validation_rows(prepared, source, Path(validation_path), limits)
+        validation = _validation_rows(prepared, source, train, Path(validation_path), context)
+    elif validation is not None:
+        validation = _held_out(train, validation, report, source, "validation")
     elif len(train) < 2:
         report.error("too_few_rows", f"{source.name} has only {len(train)} usable row(s).",
                      "Add more examples: a few dozen at the very least.")
+    test = _held_out(train, given["test"], report, source, "test") if "test" in given else None
     if task != "chat":
         checks.check_classes(train["label_name"], train["_row"], report, source.unit)
         prepared.labels = natural_sorted(train["label_name"])
-        if validation is not None:
-            validation = _drop_unknown_labels(validation, prepared.labels, report)
+        validation = _drop_unknown_labels(validation, prepared.labels, report) if validation is not None else None
+        test = _drop_unknown_labels(test, prepared.labels, report, "test") if test is not None else None
+    sanity.check_understanding(task, train, prepared.labels, prepared.columns, [], report, source.name)
     if len(train) < 20 and report.ok:
-        report.warn("few_rows", f"{source.name} has only {len(train)} usable rows.",
+        report.warn("few_rows", f"{source.name} has only {len(train)} usable {source.unit}s.",
                     "Add more examples; a few hundred give far more reliable results.")
     if not report.ok:
         prepared.summary["rows"] = {"usable": int(len(train))}
@@ -106,41 +181,76 @@ def _assemble(prepared, source: Source, validation_path, fraction, seed, tokeniz
         train_pos, val_pos = split_indices(len(train), fraction, seed, ids)
         train, validation = train.iloc[train_pos], train.iloc[val_pos]
         prepared.summary["validation"] = {"source": "split", "fraction": round(fraction, 4), "seed": seed}
-    else:
+    elif validation_path:
         prepared.summary["validation"] = {"source": "file", "path": str(validation_path)}
+    else:
+        prepared.summary["validation"] = {"source": "folder"}
+    sanity.check_validation_size(task, len(validation), len(prepared.labels or []), report, source.name)
     train, validation = train.reset_index(drop=True), validation.reset_index(drop=True)
     _statistics(prepared, train, validation, tokenizer, max_length, seed, source)
     prepared.train = _dataset(train, task, prepared.labels)
     prepared.validation = _dataset(validation, task, prepared.labels)
+    if test is not None and len(test):
+        prepared.test = _dataset(test.reset_index(drop=True), task, prepared.labels)
+        prepared.summary["rows"]["test"] = int(len(test))
 
 
-def _validation_rows(prepared, source: Source, path: Path, limits) -> pd.DataFrame | None:
+def _given_splits(source: Source, prepared, validation_path) -> tuple[pd.DataFrame, dict]:
+    """Training rows, and the validation/test rows the data's own split folders give."""
+    rows = source.rows
+    if "_split" not in rows or (rows["_split"] == "train").all():
+        return rows, {}
+    counts = rows["_split"].value_counts()
+    given = {split: rows[rows["_split"] == split] for split in ("validation", "test") if split in counts}
+    train = rows[rows["_split"] == "train"]
+    said = ", ".join(f"{split} {int(counts.get(split, 0))}" for split in ("train", "validation", "test")
+                     if split in counts)
+    prepared.detection.append(f"The split folders are used as given ({said} {source.unit}s).")
+    if "test" in given:
+        prepared.detection.append("The test folder is kept apart as a held-out test set (never used to train or "
+                                  "to choose settings).")
+    if validation_path and "validation" in given:
+        bad = given.pop("validation")["_row"].tolist()
+        prepared.report.warn("validation_folder_ignored", f"{source.name}: the validation folder "
+                             f"({len(bad)} {source.unit}s) was not used, because a separate validation path was "
+                             "given.", "Leave the validation path empty to use the folder.", rows=bad)
+    if train.empty:
+        prepared.report.error("no_train_split", f"{source.name} has {' and '.join(given)} folders but no train "
+                              "folder.", "Put the training images in a folder called 'train' next to them, one "
+                              "subfolder per class.")
+    return train, given
+
+
+def _held_out(train, rows, report, source, split) -> pd.DataFrame:
+    rows = checks.drop_duplicates(rows, report, source.unit, f"{source.name} ({split})")
+    return checks.drop_leakage(train, rows, report, source.unit, source.name, split).reset_index(drop=True)
+
+
+def _validation_rows(prepared, source: Source, train: pd.DataFrame, path: Path, context) -> pd.DataFrame | None:
     report = prepared.report
     columns = None if prepared.task == "image-classification" else prepared.columns  # same columns as training
-    other = load_source(path, report, limits, prepared.task, columns)
+    other = load_source(path, report, context.limits, prepared.task, columns, context.unpack(path), None,
+                        context.special_tokens)
     if other is None or other.rows.empty:
         if report.ok:
             report.error("no_rows", f"The validation file {path.name} has no usable rows.", "Fill it in.")
         return None
     prepared.detection.append(f"Validation rows come from {path.name} ({len(other.rows)} rows).")
-    rows = other.rows
-    if prepared.task == "image-classification":
-        rows = rows.assign(_leak=[file_key(p) for p in rows["image"]])
-        source.rows["_leak"] = [file_key(p) for p in source.rows["image"]]
-    else:
-        rows = checks.drop_duplicates(rows, report, other.unit, other.name)
-    return checks.drop_leakage(source.rows, rows, report, other.unit, other.name)
+    rows = checks.drop_duplicates(other.rows, report, other.unit, other.name)
+    return checks.drop_leakage(train, rows, report, other.unit, other.name)
 
 
-def _drop_unknown_labels(validation: pd.DataFrame, labels: list[str], report: DataReport) -> pd.DataFrame:
-    unknown = ~validation["label_name"].isin(labels)
+def _drop_unknown_labels(rows: pd.DataFrame, labels: list[str], report: DataReport,
+                         split: str = "validation") -> pd.DataFrame:
+    unknown = ~rows["label_name"].isin(labels)
     if unknown.any():
-        names = sorted(set(validation["label_name"][unknown]))
-        bad = validation["_row"][unknown].tolist()
-        report.warn("unknown_validation_label", f"The validation data has label(s) {', '.join(map(repr, names))} "
+        names = sorted(set(rows["label_name"][unknown]))
+        bad = rows["_row"][unknown].tolist()
+        report.count_dropped(f"unknown_{split}_label", len(bad))
+        report.warn(f"unknown_{split}_label", f"The {split} data has label(s) {', '.join(map(repr, names))} "
                     f"that never occur in training ({describe_rows(bad)}); those rows were dropped.",
-                    "Use the same class names in both files.", rows=bad)
-    return validation[~unknown.to_numpy()]
+                    "Use the same class names in both.", rows=bad)
+    return rows[~unknown.to_numpy()]
 
 
 def _label_ids(rows: pd.DataFrame, labels: list[str] | None) -> np.ndarray | None:
@@ -232,8 +342,17 @@ def _preview(rows: pd.DataFrame, task: str) -> pd.DataFrame:
 
 def _finish(prepared: PreparedData, source: Source | None, path) -> PreparedData:
     summary = prepared.summary
+    for problem in prepared.report.errors:
+        role = problem.code.removeprefix("ambiguous_")
+        if problem.options and problem.code.startswith("ambiguous_"):
+            prepared.candidates[role] = list(problem.options)
+        elif problem.options and problem.code in ("several_sheets", "unknown_sheet"):
+            prepared.candidates["sheet"] = list(problem.options)
     summary.update({"task": prepared.task, "source": str(path), "columns": prepared.columns,
-                    "detection": prepared.detection, "labels": prepared.labels})
+                    "detection": prepared.detection, "labels": prepared.labels,
+                    "candidates": prepared.candidates, "dropped": dict(prepared.report.dropped),
+                    "merged": [{"class": name, "variants": [[v, c] for v, c in variants]}
+                               for name, variants in prepared.report.merged]})
     if source is not None:
         summary.update({"format": source.format, "encoding": source.encoding, "notes": source.notes})
         summary.setdefault("rows", {})["read"] = int(source.read)
@@ -241,5 +360,5 @@ def _finish(prepared: PreparedData, source: Source | None, path) -> PreparedData
     summary["warnings"] = [p.to_dict() for p in prepared.report.warnings]
     summary["ok"] = prepared.report.ok
     if not prepared.report.ok:
-        prepared.train = prepared.validation = None
+        prepared.train = prepared.validation = prepared.test = None
     return prepared

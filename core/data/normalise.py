@@ -2,11 +2,13 @@
 
 Rows are a DataFrame with ``_row`` (what the user sees: a row number or a file name), ``_key`` (the whole
 example, for duplicates), ``_leak`` (the input alone, for train/validation leakage) and the payload:
-``messages`` | ``text`` + ``label_name`` | ``image`` + ``label_name``.
+``messages`` | ``text`` + ``label_name`` | ``image`` + ``label_name`` (+ ``_split`` for image folders that
+come in train/validation/test folders). Class names are normalised here (variants merged, with a warning),
+and missing-value markers (``#N/A``, ``NULL``...) count as empty cells.
 """
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -14,12 +16,16 @@ import numpy as np
 import pandas as pd
 
 from . import chat, checks
+from .archive import unpack_zip
 from .detect import NAMES, Detection, detect
-from .images import extract_zip, scan_images
+from .images import scan_images
+from .labels import merges_text, normalise_labels
 from .limits import DataLimits
 from .readers import header_key, read_table
-from .report import DataReport, describe_rows
-from .text import as_text
+from .report import DataReport, describe_rows, plural, quoted
+from .text import as_text, blank_missing, missing_mask
+
+MULTI_LABEL_DROP = 0.05  # up to this share of multi-label rows is dropped with a warning; more blocks
 
 
 @dataclass
@@ -36,8 +42,9 @@ class Source:
     notes: list[str] = field(default_factory=list)
 
 
-def load_source(path: Path, report: DataReport, limits: DataLimits, task: str | None,
-                columns: dict | None, extract_to: Path | None = None) -> Source | None:
+def load_source(path: Path, report: DataReport, limits: DataLimits, task: str | None, columns: dict | None,
+                unpack_dir: Path | None = None, sheet: str | None = None,
+                special_tokens: tuple[str, ...] = ()) -> Source | None:
     """Read a file or folder and normalise its rows; None when nothing usable came out.
 
     Args:
@@ -45,7 +52,9 @@ def load_source(path: Path, report: DataReport, limits: DataLimits, task: str | 
         report: collects problems.
         limits: size caps.
         task, columns: the user's choices (or, for a validation file, the training file's).
-        extract_to: where a zip is extracted; beside the zip when None.
+        unpack_dir: where zips are unpacked (a folder in the studio home); never beside the zip.
+        sheet: for a workbook, the sheet to read (every sheet when None).
+        special_tokens: the tokenizer's special tokens, looked for inside chat text.
     """
     name = path.name or str(path)
     if path.is_dir() or path.suffix.lower() == ".zip":
@@ -53,8 +62,8 @@ def load_source(path: Path, report: DataReport, limits: DataLimits, task: str | 
             report.error("task_mismatch", f"{name} is an image folder or archive, but the task is {task}.",
                          "Choose image classification, or give a table file for this task.")
             return None
-        return _image_source(path, report, limits, extract_to)
-    table = read_table(path, report, limits)
+        return _image_source(path, report, limits, unpack_dir)
+    table = read_table(path, report, limits, sheet=sheet)
     if table is None:
         return None
     if task == "image-classification":
@@ -63,11 +72,13 @@ def load_source(path: Path, report: DataReport, limits: DataLimits, task: str | 
         return None
     _check_header(table.frame, report, name)
     found = detect(table.frame, report, task, columns, name)
-    if found.task is None or not _has_roles(found):
+    if found.task is None or not _has_roles(found) or not report.ok:
         return Source(name, pd.DataFrame(), table.unit, len(table.frame), table.format, found, table.encoding,
                       table.notes)
-    build = _chat_rows if found.task == "chat" else _classification_rows
-    rows = build(table.frame, table.rows, found.columns, report, table.unit, name)
+    if found.task == "chat":
+        rows = _chat_rows(table.frame, table.rows, found.columns, report, table.unit, name, special_tokens)
+    else:
+        rows = _classification_rows(table.frame, table.rows, found.columns, report, table.unit, name)
     return Source(name, rows, table.unit, len(table.frame), table.format, found, table.encoding, table.notes)
 
 
@@ -96,42 +107,101 @@ def _check_header(frame: pd.DataFrame, report: DataReport, name: str) -> None:
                      "'text,label' or 'prompt,response'.")
 
 
-def _chat_rows(frame, numbers, columns, report, unit, name) -> pd.DataFrame:
+def _cleaned(frame, columns: dict[str, str], roles, report, unit, name, numbers) -> dict[str, pd.Series]:
+    """The role columns as stripped text with missing-value markers emptied; one warning names the markers."""
+    out, hit, markers = {}, np.zeros(len(frame), dtype=bool), set()
+    for role in roles:
+        if role in columns:
+            values = as_text(frame[columns[role]]).str.strip()
+            mask = missing_mask(values)
+            if mask.any():
+                hit |= mask
+                markers |= set(values[mask].tolist())
+                values = values.mask(mask, "")
+            out[role] = values
+    if hit.any():
+        bad = np.asarray(numbers)[hit].tolist()
+        report.warn("missing_values", f"{name}: {describe_rows(bad, unit)} {plural(bad, 'holds', 'hold')} "
+                    f"{quoted(sorted(markers))} where a value should be: a marker of a missing value, not "
+                    f"data; {plural(bad, 'it was', 'they were')} treated as empty.", "Fill in the real values, "
+                    "or delete those rows.", rows=bad)
+    return out
+
+
+# --- chat ------------------------------------------------------------------------------------------------
+
+def _chat_rows(frame, numbers, columns, report, unit, name, special_tokens) -> pd.DataFrame:
     if "messages" in columns:
         system = frame[columns["system"]] if "system" in columns else None
         turns, why = chat.from_messages(frame[columns["messages"]], system)
         ok = np.array([w is None for w in why], dtype=bool)
-        _report_bad_conversations(numbers, why, report, unit, name, columns["messages"])
+        _report_bad_conversations(numbers, why, report, unit, name, columns["messages"], ok.any())
         rows = pd.DataFrame({"_row": numbers, "messages": turns})
         rows = rows[ok]
     else:
-        turns, ok = chat.from_columns(frame, columns)
+        clean = _cleaned(frame, columns, ("prompt", "input", "response", "system"), report, unit, name, numbers)
+        turns, ok = chat.from_columns(pd.DataFrame({columns[r]: v for r, v in clean.items()}), columns)
         rows = pd.DataFrame({"_row": numbers, "messages": turns})
         what = "prompt or response" + (" (after joining the input)" if "input" in columns else "")
         rows = checks.drop_empty(rows, ok, report, unit, name, what)
     rows["_key"] = [chat.conversation_key(t) for t in rows["messages"]]
     rows["_leak"] = rows["_key"]
+    rows = _drop_templated(rows.reset_index(drop=True), report, unit, name, special_tokens)
     return rows.reset_index(drop=True)
 
 
-def _report_bad_conversations(numbers, why, report, unit, name, column) -> None:
+def _drop_templated(rows: pd.DataFrame, report, unit, name, special_tokens) -> pd.DataFrame:
+    """Conversations with chat-template markers in their text would teach the model to print them."""
+    if rows.empty:
+        return rows
+    marked = chat.template_mask(rows["_key"], tuple(special_tokens))
+    if not marked.any():
+        return rows
+    bad = rows["_row"].to_numpy()[marked].tolist()
+    if marked.mean() >= 0.5:
+        report.error("template_markers", f"{name}: {describe_rows(bad, unit)} ({marked.mean():.0%} of the "
+                     "conversations) already hold chat-template markers such as <|im_start|> or [INST]: the text "
+                     "was formatted for some model before it was saved.", "Save the plain turns instead (one "
+                     "column per role, or a messages list of role/content turns); the studio adds the chosen "
+                     "model's own template.", rows=bad)
+        return rows
+    report.count_dropped("template_markers", len(bad))
+    report.warn("template_markers", f"{name}: {describe_rows(bad, unit)} {plural(bad, 'holds', 'hold')} chat-"
+                "template markers such as <|im_end|> or [INST] inside the text; the model would learn to write "
+                f"them, so {plural(bad, 'it was', 'they were')} dropped.", "Remove the markers from those rows; "
+                "the studio adds the model's own template.", rows=bad)
+    return rows[~marked]
+
+
+def _report_bad_conversations(numbers, why, report, unit, name, column, any_ok: bool) -> None:
     by_reason = defaultdict(list)
     for number, reason in zip(numbers.tolist(), why):
         if reason is not None:
             by_reason[reason].append(number)
     for reason, bad in by_reason.items():
+        report.count_dropped("bad_messages", len(bad))
         report.warn("bad_messages", f"{name}: the '{column}' cell of {describe_rows(bad, unit)} {reason}; "
                     f"{'it was' if len(bad) == 1 else 'they were'} dropped.", "Write each conversation as a "
                     'list of turns like [{"role": "user", "content": "..."}, {"role": "assistant", "content": '
                     '"..."}].', rows=bad)
+    roles = Counter(role for reason in why for role in chat.unknown_roles(reason))
+    if roles and not any_ok:
+        listed = ", ".join(f"'{r}' ({n} conversation{'s' if n > 1 else ''})" for r, n in roles.most_common(6))
+        report.error("unknown_roles", f"{name}: no conversation can be used: they use roles the studio does not "
+                     f"know: {listed}. Known roles are system, user (customer, client, human...) and assistant "
+                     "(agent, support, bot...).", "Rename the roles in the file: the side that asks to 'user', the "
+                     "side whose answers the model should learn to 'assistant'.", options=list(roles))
 
+
+# --- text classification --------------------------------------------------------------------------------
 
 def _classification_rows(frame, numbers, columns, report, unit, name) -> pd.DataFrame:
-    text = as_text(frame[columns["text"]]).str.strip()
-    label = as_text(frame[columns["label"]]).str.strip()
+    clean = _cleaned(frame, columns, ("text", "label"), report, unit, name, numbers)
+    text, label = clean["text"], clean["label"]
     rows = pd.DataFrame({"_row": numbers, "text": text.to_numpy(), "label_name": label.to_numpy()})
     ok = ((text != "") & (label != "")).to_numpy()
     rows = checks.drop_empty(rows, ok, report, unit, name, "text or label").reset_index(drop=True)
+    rows = normalise_classes(rows, report, unit, name, f"the label column '{columns['label']}'")
     rows["_leak"] = rows["text"]
     rows["_key"] = rows["text"] + "\x1f" + rows["label_name"]
     many = rows["label_name"].nunique()
@@ -142,23 +212,69 @@ def _classification_rows(frame, numbers, columns, report, unit, name) -> pd.Data
     return rows
 
 
-def _image_source(path, report, limits, extract_to) -> Source | None:
+def normalise_classes(rows: pd.DataFrame, report: DataReport, unit: str, name: str, what: str,
+                      multi: bool = True) -> pd.DataFrame:
+    """Merge spelling variants of class names (with a warning listing them) and set multi-label rows aside.
+
+    Args:
+        rows: normalised rows with ``label_name``.
+        report, unit, name: where and how to report.
+        what: what holds the classes, for messages ("the label column 'team'", "the class folders").
+        multi: look for several labels in one cell (not for folder names).
+    """
+    if rows.empty:
+        return rows
+    fixes = normalise_labels(rows["label_name"])
+    if multi and fixes.multi:
+        rows = _set_aside_multi(rows, fixes.multi, report, unit, name, what)
+    if fixes.merges:
+        report.merged += fixes.merges
+        report.warn("label_variants", f"{name}: class names in {what} that differ only in case, spaces, a plural "
+                    f"'s' or number format were merged: {merges_text(fixes.merges)}.", "If any of these are "
+                    "really different classes, rename them in the data so they differ by more than that.")
+    mapping = {**{v: v for v in fixes.multi}, **fixes.mapping}
+    return rows.assign(label_name=rows["label_name"].map(mapping))
+
+
+def _set_aside_multi(rows, multi: dict, report, unit, name, what) -> pd.DataFrame:
+    hit = rows["label_name"].isin(list(multi)).to_numpy()
+    bad = rows["_row"].to_numpy()[hit].tolist()
+    example = next(iter(multi))
+    message = (f"{name}: {describe_rows(bad, unit)} of {what} hold several labels in one cell (e.g. {example!r}, "
+               f"which is {quoted(multi[example])}); multi-label classification is not supported yet.")
+    if hit.mean() > MULTI_LABEL_DROP:
+        report.error("multi_label", message, "Keep one label per row (the main one) and upload again; to predict "
+                     "several labels per text, train one yes/no classifier per label.", rows=bad)
+        return rows
+    report.count_dropped("multi_label", len(bad))
+    report.warn("multi_label", message + f" {plural(bad, 'That row was', 'Those rows were')} dropped.",
+                "Keep one label per row (the main one) to use those rows.", rows=bad)
+    return rows[~hit]
+
+
+# --- images ----------------------------------------------------------------------------------------------
+
+def _image_source(path, report, limits, unpack_dir) -> Source | None:
     name = path.name
     root = path
     if path.suffix.lower() == ".zip" and not path.is_dir():
         if not path.exists():
             report.error("missing_file", f"{path} does not exist.", "Check the path, or upload the file again.")
             return None
-        root = extract_zip(path, report, limits, extract_to)
+        root = unpack_zip(path, report, limits, unpack_dir)
         if root is None:
             return None
+    elif not path.exists():
+        report.error("missing_file", f"{path} does not exist.", "Check the path, or upload the file again.")
+        return None
     found = scan_images(root, report, limits, name)
     if found is None:
         return None
-    rows = pd.DataFrame({"_row": found.shown, "image": found.paths, "label_name": found.classes})
-    rows["_key"] = rows["image"]
-    rows["_leak"] = rows["image"]
-    detection = Detection("image-classification", {"image": "file", "label": "folder"},
-                          [f"The task is image classification: {name} holds one folder per class."])
+    rows = pd.DataFrame({"_row": found.shown, "image": found.paths, "label_name": found.classes,
+                         "_split": found.splits, "_leak": found.digests})
+    rows = normalise_classes(rows, report, "file", name, "the class folders", multi=False)
+    rows["_key"] = rows["_leak"] + "\x1f" + rows["label_name"]
+    reasons = [f"The task is image classification: {name} holds one folder per class."] + found.notes
+    detection = Detection("image-classification", {"image": "file", "label": "folder"}, reasons)
     fmt = "zip" if root is not path else "folder"
     return Source(name, rows, "file", len(rows), fmt, detection, None, found.notes)

@@ -16,6 +16,11 @@ class PreparedData:
     ``train``/``validation`` are ``datasets.Dataset`` objects (None when the report has errors):
     chat -> ``messages``; text-classification -> ``text``, ``label``; image-classification -> ``image``
     (absolute path), ``label``. ``labels[i]`` is the class name of label id ``i``.
+
+    ``test`` is the held-out test split when the data brought one (a ``test/`` folder), else None.
+    ``candidates`` maps a role (``"label"``, ``"text"``) or ``"sheet"`` to the columns (or sheets) that could
+    fill it, most likely first; when the studio would not choose, an ``ambiguous_<role>`` (or
+    ``several_sheets``) error says so and the page can offer these as choices.
     """
 
     task: str | None
@@ -27,16 +32,23 @@ class PreparedData:
     report: DataReport
     summary: dict = field(default_factory=dict)
     preview: pd.DataFrame = field(default_factory=pd.DataFrame)
+    candidates: dict[str, list[str]] = field(default_factory=dict)
+    test: object | None = None
 
     @property
     def ok(self) -> bool:
         return self.report.ok
 
     def require_ok(self) -> "PreparedData":
-        """Raise ``DataError`` listing every blocking problem; return self when there are none."""
+        """Raise ``DataError`` listing every blocking problem and every warning; return self when there are none."""
         if not self.report.ok:
-            raise DataError(self.report.errors)
+            raise DataError(self.report.errors, self.report.warnings)
         return self
+
+    def understood(self) -> list[str]:
+        """What was understood, as plain lines to print before training (see ``core.data.understood_lines``)."""
+        from .overview import understood_lines
+        return understood_lines(self)
 
 
 def natural_key(name: str) -> tuple:

@@ -58,7 +58,8 @@ def header_key(name) -> str:
     return re.sub(r"[\s\-]+", "_", clean_header(name).lower())
 
 
-def read_table(path: Path, report: DataReport, limits: DataLimits, nrows: int | None = None) -> Table | None:
+def read_table(path: Path, report: DataReport, limits: DataLimits, nrows: int | None = None,
+               sheet: str | None = None) -> Table | None:
     """Read one table file; problems go to ``report`` and ``None`` comes back when nothing usable was read.
 
     Args:
@@ -66,6 +67,7 @@ def read_table(path: Path, report: DataReport, limits: DataLimits, nrows: int | 
         report: collects problems.
         limits: ``max_bytes`` and ``max_rows`` apply.
         nrows: read only this many rows (to list columns cheaply).
+        sheet: for a workbook, the one sheet to read; every sheet when None.
     """
     suffix = path.suffix.lower()
     if not _check_file(path, report, limits):
@@ -74,7 +76,7 @@ def read_table(path: Path, report: DataReport, limits: DataLimits, nrows: int | 
         if suffix in DELIMITED:
             table = _read_delimited(path, DELIMITED[suffix], report, nrows)
         elif suffix in EXCEL:
-            table = _read_excel(path, report, nrows)
+            table = _read_excel(path, report, nrows, sheet)
         elif suffix in JSONL:
             table = _read_jsonl(path, report, nrows)
         elif suffix in JSON:
@@ -146,6 +148,9 @@ def _finish(table: Table, path: Path, report: DataReport, limits: DataLimits, nr
         report.warn("duplicate_header", f"{path.name} has the column name(s) {', '.join(dup)} more than once; "
                     "the copies were numbered.", "Give every column a distinct name.")
     frame.columns = unique
+    if table.format in ("csv", "tsv", "xlsx"):
+        _drop_repeated_headers(table, path, report)
+        frame = table.frame
     if nrows is None and len(frame) > limits.max_rows:
         report.error("too_many_rows", f"{path.name} has {len(frame):,} rows, over the limit of "
                      f"{limits.max_rows:,}.", "Use a smaller sample of the data.")
@@ -156,6 +161,30 @@ def _finish(table: Table, path: Path, report: DataReport, limits: DataLimits, nr
     if nrows is None and table.format != "xlsx":  # workbooks are checked in their XML (_read_excel)
         _warn_formulas(sniff.formula_rows(frame, table.rows), path, report, table.unit)
     return table
+
+
+def _drop_repeated_headers(table: Table, path: Path, report: DataReport) -> None:
+    """Rows that repeat the column names (files pasted together, exports in pages) are not data: drop them."""
+    frame = table.frame
+    if frame.empty or len(frame.columns) < 2:
+        return
+    hits = np.zeros(len(frame), dtype=np.int32)
+    for col in frame.columns:
+        values = frame[col]
+        if pd.api.types.is_object_dtype(values.dtype) or pd.api.types.is_string_dtype(values.dtype):
+            cells = values.astype(str).str.strip().str.strip("\"'").str.lower()
+            hits += (cells == str(col).lower()).to_numpy(dtype=np.int32)
+    repeated = hits >= max(2, int(np.ceil(0.8 * len(frame.columns))))
+    if not repeated.any():
+        return
+    bad = table.rows[repeated].tolist()
+    report.count_dropped("repeated_header", len(bad))
+    report.warn("repeated_header", f"{path.name}: {describe_rows(bad, table.unit)} {plural(bad, 'repeats', 'repeat')} "
+                "the column names (several exports pasted together?); "
+                f"{plural(bad, 'it was', 'they were')} dropped.", "Delete the repeated header lines from the file.",
+                rows=bad)
+    table.frame = frame[~repeated].reset_index(drop=True)
+    table.rows = table.rows[~repeated]
 
 
 def _warn_formulas(rows: list, path: Path, report: DataReport, unit: str) -> None:
@@ -231,12 +260,29 @@ def _read_delimited(path: Path, forced_sep: str | None, report: DataReport, nrow
                      f"{path.suffix.lstrip('.').upper()} table.", "Export the data as CSV (UTF-8) from the "
                      "program that made it, or upload the original workbook (.xlsx).")
         return None
-    sep = _separator(text, forced_sep, path, report)
+    notes = []
+    declared = _declared_separator(text)
+    if declared:
+        forced_sep = declared
+        notes.append(f"The first line 'sep={declared}' (written by Excel) names the separator; it was honoured.")
+    skip = 1 if declared else 0
+    sep = forced_sep if declared else _separator(_after_lines(text, skip + _blank_lead(text, skip)), forced_sep,
+                                                   path, report)
+    titles = _title_lines(text, skip, sep)
+    if titles:
+        shown = [line.strip().strip(sep).strip() for line in text.split("\n", skip + titles)[skip:skip + titles]]
+        shown = [line for line in shown if line] or ["(blank)"]
+        report.warn("title_rows", f"{path.name}: the first {plural(range(titles), 'line', f'{titles} lines')} "
+                    f"({', '.join(repr(t[:60]) for t in shown[:3])}) {plural(range(titles), 'is', 'are')} a title "
+                    "above the column names, so the table starts below.", "Nothing to do if the columns below are "
+                    "right; otherwise delete the title lines so the first line holds the column names.",
+                    rows=list(range(skip + 1, skip + titles + 1)))
+    skip += titles
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
             frame = pd.read_csv(buffer or io.StringIO(text), sep=sep, dtype=str, keep_default_na=False,
-                                on_bad_lines="warn", nrows=nrows, engine="c")
+                                on_bad_lines="warn", nrows=nrows, engine="c", skiprows=skip or None)
         except pd.errors.EmptyDataError:
             report.error("empty_file", f"{path.name} has no header and no rows.", "Upload the file again.")
             return None
@@ -244,17 +290,84 @@ def _read_delimited(path: Path, forced_sep: str | None, report: DataReport, nrow
             report.error("unreadable_file", f"{path.name} could not be split into columns: {_short(exc)}.",
                          "Look for an unclosed quote (\") near that row, or re-export the file as CSV.")
             return None
-    bad = _skipped_lines(caught)
+    bad = [n + skip for n in _skipped_lines(caught)]
+    report.count_dropped("bad_lines", len(bad))
     if bad:
         report.warn("bad_lines", f"{path.name}: {describe_rows(bad, 'line')} had a different number of fields "
                     "than the header and were skipped.", "Quote cells that contain the separator "
                     f"({_SEP_NAMES.get(sep, sep)}), or fix those lines.", rows=bad)
     fmt = "tsv" if sep == "\t" else "csv"
-    notes = [f"Read {path.name} as {fmt.upper()} ({_SEP_NAMES.get(sep, sep)}-separated, {encoding})."]
+    notes.insert(0, f"Read {path.name} as {fmt.upper()} ({_SEP_NAMES.get(sep, sep)}-separated, {encoding}).")
     if guessed:
         _warn_encoding(path, encoding, report)
-    rows = _csv_row_numbers(text, len(frame), bad) if nrows is None else np.arange(2, len(frame) + 2)
+    if nrows is None:
+        rows = _csv_row_numbers(text, len(frame), bad, skip)
+    else:
+        rows = np.arange(2 + skip, len(frame) + 2 + skip)
     return Table(frame, rows, "row", fmt, encoding, notes)
+
+
+_SEP_LINE = re.compile(r"^\ufeff?\s*\"?sep=(.)\"?\s*$", re.IGNORECASE)
+
+
+def _declared_separator(text: str) -> str | None:
+    """The separator Excel names in a first line ``sep=;`` (it writes one for other locales' lists)."""
+    first = text[:20].split("\n", 1)[0].rstrip("\r")
+    match = _SEP_LINE.match(first)
+    return match.group(1) if match else None
+
+
+def _after_lines(text: str, count: int) -> str:
+    return text.split("\n", count)[-1] if count else text
+
+
+def _blank_lead(text: str, skip: int) -> int:
+    """How many lines after the first ``skip`` hold at most one value under every separator (titles, blanks)."""
+    lines = text[:65536].split("\n")[skip:skip + MAX_TITLE_LINES + 1]
+    count = 0
+    for line in lines[:-1]:
+        if max(_filled(line, sep) for sep in _CANDIDATE_SEPARATORS) > 1:
+            break
+        count += 1
+    return count if count < len(lines) - 1 else 0
+
+
+MAX_TITLE_LINES = 10
+
+
+def _title_lines(text: str, skip: int, sep: str) -> int:
+    """Lines above the header that are a title (one value, or a few values in a line much narrower than the
+    table), counted after the first ``skip`` lines; 0 when the first line is the header."""
+    lines = [line.rstrip("\r") for line in text[:65536].split("\n")[skip:skip + 60]]
+    if len(lines) < 3:
+        return 0
+    widths = [_fields(line, sep) for line in lines]
+    body = [w for w in widths[MAX_TITLE_LINES:] or widths[1:] if w > 1]
+    if not body:
+        return 0
+    width = max(set(body), key=body.count)
+    for i in range(min(MAX_TITLE_LINES, len(lines) - 1)):
+        line = lines[i]
+        if widths[i] == width and _filled(line, sep) >= 2:
+            return i
+        filled = _filled(line, sep)
+        if not (filled <= 1 or (widths[i] < width and filled <= 2 and widths[i] * 2 <= width)):
+            return 0
+    return 0
+
+
+def _fields(line: str, sep: str) -> int:
+    try:
+        return len(next(csv.reader([line], delimiter=sep), []))
+    except csv.Error:
+        return 0
+
+
+def _filled(line: str, sep: str) -> int:
+    try:
+        return sum(bool(f.strip()) for f in next(csv.reader([line], delimiter=sep), []))
+    except csv.Error:
+        return 0
 
 
 def _separator(text: str, forced: str | None, path: Path, report: DataReport) -> str:
@@ -293,34 +406,60 @@ def _skipped_lines(caught) -> list[int]:
     return sorted(out)
 
 
-def _csv_row_numbers(text: str, n: int, bad: list[int]) -> np.ndarray:
+def _csv_row_numbers(text: str, n: int, bad: list[int], skip: int = 0) -> np.ndarray:
     """Physical line numbers of the data rows, when blank or skipped lines make them differ from index + 2."""
+    first = skip + 2
     if not bad and "\n\n" not in text and "\n\r\n" not in text:
-        return np.arange(2, n + 2)
+        return np.arange(first, n + first)
     lines = text.split("\n")
-    skip = set(bad)
-    numbers = [i + 1 for i, line in enumerate(lines[1:], start=1) if line.strip() and (i + 1) not in skip]
+    drop = set(bad)
+    numbers = [i + 1 for i, line in enumerate(lines[skip + 1:], start=skip + 1) if line.strip() and (i + 1) not in drop]
     if len(numbers) == n:
         return np.asarray(numbers)
-    return np.arange(2, n + 2)  # quoted cells span lines: fall back to record numbers
+    return np.arange(first, n + first)  # quoted cells span lines: fall back to record numbers
 
 
 # --- other formats -------------------------------------------------------------------------------------
 
-def _read_excel(path: Path, report: DataReport, nrows) -> Table | None:
+def _read_excel(path: Path, report: DataReport, nrows, sheet: str | None) -> Table | None:
     from . import excel
 
-    frame, rows, notes, skipped, sheet = excel.read_workbook(path, nrows)
-    if sheet is None:
-        report.error("empty_sheet", f"{path.name}: every sheet ({', '.join(map(repr, skipped))}) is empty.",
+    book = excel.read_workbook(path, nrows, sheet)
+    if book.unknown_sheet:
+        report.error("unknown_sheet", f"{path.name} has no sheet called '{sheet}'; its sheets are "
+                     f"{', '.join(map(repr, book.sheet_names))}.", "Choose one of the listed sheets.",
+                     options=book.sheet_names)
+        return None
+    if book.disagree:
+        listed = "; ".join(f"'{name}' ({', '.join(map(repr, cols[:6]))}{', ...' if len(cols) > 6 else ''})"
+                           for name, cols in book.disagree)
+        first = book.disagree[0][0]
+        report.error("several_sheets", f"{path.name} has {len(book.disagree)} sheets with different columns: "
+                     f"{listed}. Which one holds the training data?", "Choose the sheet: in the page, pick it in "
+                     f"the sheet list; on the command line, add it to the path after '#' (e.g. "
+                     f"--set \"data.path={path.name}#{first}\"); or give the sheets the same columns to use "
+                     "them all as one table.", options=[name for name, _ in book.disagree])
+        return None
+    if not book.used:
+        report.error("empty_sheet", f"{path.name}: every sheet ({', '.join(map(repr, book.empty))}) is empty.",
                      "Put a header line and the rows in the first sheet, save, and upload again.")
         return None
-    if skipped:
-        report.warn("empty_sheet", f"{path.name}: the sheet(s) {', '.join(map(repr, skipped))} are empty, so the "
-                    f"sheet '{sheet}' was used.", "Delete the empty sheets, or move the data to the first one.")
+    if book.empty and len(book.used) == 1:
+        report.warn("empty_sheet", f"{path.name}: the sheet(s) {', '.join(map(repr, book.empty))} are empty, so the "
+                    f"sheet '{book.used[0]}' was used.", "Delete the empty sheets, or move the data to the first one.")
+    for name, titles in book.titles.items():
+        where = f"sheet '{name}', " if len(book.used) > 1 else ""
+        report.warn("title_rows", f"{path.name}: {where}{describe_rows(titles, 'row')} above the column names "
+                    f"{plural(titles, 'is a title', 'are a title')}, so the table starts below.",
+                    "Nothing to do if the columns below are right; otherwise delete the title rows so the first "
+                    "row holds the column names.", rows=titles)
     if nrows is None:
-        _warn_formulas(excel.formula_rows(path, sheet), path, report, "row")
-    return Table(frame, rows, "row", "xlsx", None, notes)
+        for name in book.used:
+            rows = excel.formula_rows(path, name)
+            if len(book.used) > 1:
+                rows = [f"{name}!{r}" for r in rows]
+            _warn_formulas(rows, path, report, "row")
+    return Table(book.frame, book.rows, "row", "xlsx", None, book.notes)
 
 
 def _read_jsonl(path: Path, report: DataReport, nrows) -> Table | None:
@@ -343,6 +482,7 @@ def _read_jsonl(path: Path, report: DataReport, nrows) -> Table | None:
         numbers.append(number)
         if nrows is not None and len(records) >= nrows:
             break
+    report.count_dropped("bad_json_line", len(bad) + len(not_objects))
     if bad:
         report.warn("bad_json_line", f"{path.name}: {describe_rows(bad, 'line')} "
                     f"{plural(bad, 'is', 'are')} not valid JSON, so skipped.",
