@@ -2,8 +2,9 @@
 
 A session id comes from the browser, so it is never used as a path: the folder is named by a hash of it.
 An uploaded file is copied byte for byte under a cleaned name into a fresh folder of its own (a zip is
-extracted beside it by ``core.data``); only data formats are accepted, and nothing is executed, imported
-or unpickled: tables go through the readers in ``core.data``, images through Pillow.
+unpacked by ``core.data`` into ``<home>/cache/unpacked/<sha256>``, never beside it); only data formats are
+accepted, and nothing is executed, imported or unpickled: tables go through the readers in ``core.data``,
+images through Pillow.
 """
 from __future__ import annotations
 
@@ -16,8 +17,10 @@ import time
 from pathlib import Path
 from typing import Iterable
 
+from .data.archive import content_hash
 from .data.images import IMAGE_SUFFIXES
 from .data.limits import DataLimits
+from .data.loader import unpack_folder
 from .data.readers import TABLE_SUFFIXES
 from .data.sniff import over_limit
 from .runs import FINAL_STATUSES, RunDir
@@ -197,6 +200,28 @@ def expire_runs(home: Home, max_age_s: float, keep: Iterable = (), now: float | 
         updated = status.get("updated") if isinstance(status.get("updated"), (int, float)) else _mtime(folder)
         if now - updated > max_age_s:
             _remove(folder)
+            removed.append(folder)
+    return removed
+
+
+def expire_unpacked(home: Home, max_age_s: float, keep: Iterable = (), now: float | None = None) -> list[Path]:
+    """Delete unpacked copies of zips not used for ``max_age_s`` (each load marks its copy as used).
+
+    Args:
+        home: the studio home.
+        max_age_s: the age, in seconds since the copy was last loaded, past which it is deleted.
+        keep: data paths in use (a queued or running job's zips): their unpacked copies are kept.
+        now: the current time (tests); ``time.time()`` when None.
+    """
+    now = time.time() if now is None else now
+    cache = unpack_folder(home)
+    kept = {content_hash(Path(p)) for p in keep if p and str(p).lower().endswith(".zip") and Path(p).is_file()}
+    removed = []
+    for folder in _children(cache):
+        # ".<hash>-..." folders are unpacks a killed process left half done
+        if folder.name not in kept and now - _mtime(folder) > max_age_s:
+            _remove(folder)
+            (cache / f"{folder.name}.lock").unlink(missing_ok=True)
             removed.append(folder)
     return removed
 

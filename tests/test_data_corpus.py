@@ -645,6 +645,130 @@ def _squad_like():
     return frame
 
 
+def _intents():
+    rng = np.random.default_rng(3)
+    intents = {"check_balance": "how much money is left on my card {n}", "lost_card": "I lost my card {n} yesterday",
+               "transfer": "send {n} euros to my sister", "opening_hours": "is branch {n} open on sunday"}
+    rows = [{"session_id": f"s-{rng.integers(10**6)}", "timestamp": f"2024-02-{1 + i % 28:02d}T10:{i % 60:02d}:00Z",
+             "utterance": text.format(n=100 + i), "intent": intent, "confidence": round(float(rng.random()), 3)}
+            for intent, text in intents.items() for i in range(8)]
+    return pd.DataFrame(rows)
+
+
+def _airline_tweets():
+    rng = np.random.default_rng(4)
+    moods = {"negative": "my flight {n} was delayed again and nobody helped", "neutral": "what time does flight {n} board",
+             "positive": "great crew on flight {n}, thank you"}
+    rows = [{"tweet_id": int(5e17 + i + 100 * k), "airline_sentiment": mood,
+             "airline": ["United", "Delta", "Virgin America", "US Airways"][int(rng.integers(4))],
+             "retweet_count": int(rng.integers(0, 3)), "text": "@airline " + text.format(n=200 + i),
+             "tweet_created": f"2015-02-24 11:{i:02d}:00 -0800", "user_timezone": "Eastern Time (US & Canada)"}
+            for k, (mood, text) in enumerate(moods.items()) for i in range(10)]
+    return pd.DataFrame(rows)
+
+
+def _kaggle_spam(tmp):
+    """The classic spam.csv: v1 (ham/spam), v2 (the text), three empty unnamed columns, Windows-1252."""
+    lines = ["v1,v2,,,"] + [f"ham,Are we still meeting at {i} for lunch caf\xe9?,,," for i in range(10)] + \
+        [f"spam,WINNER!! Claim your prize {i} now by calling 0800 {i}{i}{i},,," for i in range(10)]
+    path = tmp / "spam.csv"
+    path.write_bytes("\r\n".join(lines).encode("cp1252"))
+    return path
+
+
+def _french_semicolons(tmp):
+    rows = ["sep=;", "Message;Catégorie"] + [f"Ma facture {i} est fausse;Facturation" for i in range(6)] + \
+        [f"Mon colis {i} est en retard;Réclamation" for i in range(6)]
+    path = tmp / "export_fr.csv"
+    path.write_bytes("\r\n".join(rows).encode("cp1252"))
+    return path
+
+
+def _api_json(tmp):
+    records = [{"id": i, "text": f"message {i} about {c}", "label": c} for i, c in
+               enumerate(["billing", "shipping"] * 6)]
+    path = tmp / "api.json"
+    path.write_text(json.dumps({"count": len(records), "next": None, "results": records}))
+    return path
+
+
+def _instructions_and_data():
+    return {"Instructions": pd.DataFrame({"How to fill this in": ["One row per ticket.", "Use the team names."]}),
+            "Data": simple_rows()()}
+
+
+def _trailing_commas(tmp):
+    path = tmp / "excel.csv"
+    path.write_text("text,label,,,\n" + "\n".join(f"message {i} about {c},{c},,," for i, c in
+                                                   enumerate(["billing", "shipping"] * 6)) + "\n,,,,\n,,,,\n")
+    return path
+
+
+def _gemini_chats():
+    return [{"contents": [{"role": "user", "parts": [{"text": f"Is model K{i} dishwasher safe?"}]},
+                          {"role": "model", "parts": [{"text": f"No, model K{i} should be washed by hand."}]}]}
+            for i in range(12)]
+
+
+def _windows_zip(tmp):
+    out = tmp / "windows.zip"
+    with zipfile.ZipFile(out, "w") as archive:
+        for rel, data in classes_tree({"cat": 4, "dog": 4}).items():
+            archive.writestr(_RawName(rel, rel.replace("/", "\\").encode()), data)
+    return out
+
+
+def _roboflow():
+    out = {}
+    for split, count, start in (("train", 6, 0), ("valid", 2, 100), ("test", 2, 200)):
+        out.update(classes_tree({"cat": count, "dog": count}, prefix=f"{split}/", start=start))
+    out["README.roboflow.txt"] = b"Exported via roboflow.com"
+    out["README.dataset.txt"] = b"# pets"
+    return out
+
+
+def _videos_only_class():
+    out = classes_tree({"cat": 4, "dog": 4})
+    out["bird/clip_001.mp4"] = b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 64
+    out["bird/clip_002.mov"] = b"\x00\x00\x00\x14ftypqt  " + b"\x00" * 64
+    return out
+
+
+def _scans():
+    out = classes_tree({"cat": 4, "dog": 4})
+    deep = io.BytesIO()
+    Image.fromarray((np.arange(32 * 32, dtype=np.uint16).reshape(32, 32) * 60)).save(deep, "TIFF")
+    out["cat/scan_16bit.tif"] = deep.getvalue()
+    gif = io.BytesIO()
+    frames = [noise(900 + i, (32, 32)).convert("P") for i in range(3)]
+    frames[0].save(gif, "GIF", save_all=True, append_images=frames[1:])
+    out["dog/animated.gif"] = gif.getvalue()
+    out["dog/paint.bmp"] = image_bytes(901, "BMP")
+    return out
+
+
+def _csv_labels_layout():
+    out = {f"data/images/{i:04d}.jpg": image_bytes(i, "JPEG") for i in range(8)}
+    out["data/labels.csv"] = b"image,label\n" + b"".join(f"{i:04d}.jpg,{'cat' if i % 2 else 'dog'}\n".encode()
+                                                        for i in range(8))
+    return out
+
+
+def _hf_parquet(tmp):
+    frame = pd.DataFrame({"text": [f"movie review {i}: {'loved' if i % 2 else 'hated'} it" for i in range(20)],
+                          "label": [i % 2 for i in range(20)]})
+    frame.to_parquet(tmp / "train-00000-of-00001.parquet")
+    return tmp / "train-00000-of-00001.parquet"
+
+
+def _zendesk():
+    frame = support_tickets(per_team=6)
+    return pd.DataFrame({"Id": range(1, len(frame) + 1), "Requester": [f"user{i}@example.com" for i in range(len(frame))],
+                         "Subject": frame["Subject"], "Description": frame["Body"], "Group": frame["Assigned team"],
+                         "Satisfaction Score": [["Good", "Bad", "Offered", "Not Offered"][i % 4] for i in range(len(frame))],
+                         "Via": frame["Channel"]})
+
+
 def _first_user_content(data):
     return data.train[0]["messages"][0]["content"]
 
@@ -877,6 +1001,51 @@ CASES = [
      Trains("image-classification", warnings=("leakage",), check=lambda d: len(d.validation) == 4)),
     ("two photos per class", tree(classes_tree({"cat": 2, "dog": 2})), {},
      Trains("image-classification", classes={"cat": 2, "dog": 2}, warnings=("tiny_validation",))),
+    # --- more real exports ---------------------------------------------------------------------------------------
+    ("chatbot log: utterance, intent, confidence", csv_of(_intents), {},
+     Trains("text-classification", {"text": "utterance", "label": "intent"},
+            {"check_balance": 8, "lost_card": 8, "transfer": 8, "opening_hours": 8})),
+    ("airline tweets: sentiment beside airline", csv_of(_airline_tweets), {},
+     Trains("text-classification", {"text": "text", "label": "airline_sentiment"},
+            {"negative": 10, "neutral": 10, "positive": 10})),
+    ("kaggle spam.csv: v1/v2, empty columns, cp1252", _kaggle_spam, {},
+     Trains("text-classification", {"text": "v2", "label": "v1"}, {"ham": 10, "spam": 10}, warnings=("encoding",))),
+    ("french excel csv: sep=; and cp1252 accents", _french_semicolons, {},
+     Trains("text-classification", {"text": "Message", "label": "Catégorie"},
+            {"Facturation": 6, "Réclamation": 6})),
+    ("api json with a results list", _api_json, {},
+     Trains("text-classification", {"text": "text", "label": "label"}, {"billing": 6, "shipping": 6})),
+    ("workbook with an instructions sheet", workbook(_instructions_and_data()), {},
+     Refuses("several_sheets", ("'Instructions'", "'Data'"), ("sheet",), options=("Instructions", "Data"))),
+    ("workbook with an instructions sheet, Data chosen", workbook(_instructions_and_data()), {"sheet": "Data"},
+     Trains("text-classification", classes={"billing": 8, "shipping": 8, "technical": 8})),
+    ("excel csv with trailing commas and empty rows", _trailing_commas, {},
+     Trains("text-classification", {"text": "text", "label": "label"}, {"billing": 6, "shipping": 6})),
+    ("gemini contents/parts with role model", jsonl("gemini.jsonl", _gemini_chats()), {},
+     Trains("chat", {"messages": "contents"}, rows=12)),
+    ("zendesk export: group, satisfaction, via", csv_of(_zendesk), {},
+     Refuses("ambiguous_label", ("'Group'", "'Satisfaction Score'"), ("label",))),
+    ("zendesk export, Group chosen", csv_of(_zendesk), {"columns": {"label": "Group"}},
+     Trains("text-classification", {"text": "Description", "label": "Group"}, {t: 6 for t in TEAMS})),
+    ("hugging face parquet, integer labels", _hf_parquet, {},
+     Trains("text-classification", {"text": "text", "label": "label"}, {"0": 10, "1": 10})),
+    ("zip made on windows: backslash paths", _windows_zip, {},
+     Trains("image-classification", classes={"cat": 4, "dog": 4})),
+    ("roboflow export: train/valid/test + readmes", zipped(_roboflow()), {},
+     Trains("image-classification", classes={"cat": 8, "dog": 8}, test=4, warnings=("loose_files",))),
+    ("Train/ and Test/ in capitals", tree({**classes_tree({"cat": 5, "dog": 5}, prefix="Train/"),
+                                          **classes_tree({"cat": 2, "dog": 2}, prefix="Test/", start=60)}), {},
+     Trains("image-classification", classes={"cat": 5, "dog": 5}, test=4)),
+    ("training/ and validation/ (kaggle naming)",
+     tree({**classes_tree({"cat": 5, "dog": 5}, prefix="training/"),
+           **classes_tree({"cat": 2, "dog": 2}, prefix="validation/", start=60)}), {},
+     Trains("image-classification", classes={"cat": 7, "dog": 7}, check=lambda d: len(d.validation) == 4)),
+    ("a class folder holding only videos", tree(_videos_only_class()), {},
+     Trains("image-classification", classes={"cat": 4, "dog": 4}, warnings=("not_image",))),
+    ("16-bit tiff, animated gif and bmp", tree(_scans()), {},
+     Trains("image-classification", classes={"cat": 5, "dog": 6})),
+    ("one image folder and a labels.csv", zipped(_csv_labels_layout()), {},
+     Refuses("labels_file_layout", ("labels.csv",), ("one folder per class",))),
     # --- sanity: misreadings named before training ------------------------------------------------------------
     ("a split column chosen as the label", csv_of(_split_column), {"columns": {"label": "split"}},
      Refuses("split_names_as_classes", ("'train'", "'test'"), ("choose the column",))),

@@ -31,7 +31,7 @@ UTF8_FLAG = 0x800
 SKIPPED_PARTS = {"__macosx", ".ds_store", "thumbs.db", "desktop.ini"}
 
 
-def unpack_zip(path: Path, report: DataReport, limits: DataLimits, cache: Path) -> Path | None:
+def unpack_zip(path: Path, report: DataReport, limits: DataLimits, cache) -> Path | None:
     """The folder holding the archive's files, unpacked into ``cache`` on first use; None when refused.
 
     Rejects absolute paths, ``..`` components and symbolic links, and caps the number of entries and the
@@ -41,7 +41,8 @@ def unpack_zip(path: Path, report: DataReport, limits: DataLimits, cache: Path) 
         path: the zip file (only read).
         report: collects problems.
         limits: ``max_bytes``, ``max_zip_files`` and ``max_uncompressed_bytes`` apply.
-        cache: the folder that holds unpacked archives (``Home.root / "cache" / "unpacked"``).
+        cache: the folder that holds unpacked archives (``Home.root / "cache" / "unpacked"``), or a function
+            returning it, called only once the archive has passed its checks (so a refused zip creates nothing).
     """
     size = path.stat().st_size
     if size > limits.max_bytes:
@@ -64,6 +65,7 @@ def unpack_zip(path: Path, report: DataReport, limits: DataLimits, cache: Path) 
         members = _safe_members(archive, path.name, report, limits)
         if members is None:
             return None
+        cache = Path(cache() if callable(cache) else cache)
         dest = cache / content_hash(path)
         if dest.is_dir():
             _touch(dest)
@@ -199,7 +201,11 @@ def _unpack(archive, members, dest: Path, name, report, limits) -> Path | None:
                     if written > limits.max_uncompressed_bytes:
                         raise OverflowError
                     out.write(chunk)
-        os.rename(work, dest)
+        try:
+            os.rename(work, dest)
+        except OSError:
+            if not dest.is_dir():  # another process won the race on a file system without locks: use its copy
+                raise
     except OverflowError:
         report.error("zip_too_large", f"{name} expands to more than {human_size(limits.max_uncompressed_bytes)} "
                      "(its directory understates the sizes: a zip bomb).", "Upload a smaller archive.")

@@ -117,6 +117,8 @@ def _turn(turn) -> dict | str:
         return "has a turn that is not an object"
     role = next((turn[k] for k in ROLE_KEYS if k in turn), None)
     content = next((turn[k] for k in CONTENT_KEYS if k in turn), None)
+    if content is None and isinstance(turn.get("parts"), list):  # Gemini: {"role": "model", "parts": [...]}
+        content = turn["parts"]
     if role is None or content is None:
         return "has a turn without role/content (or from/value)"
     key = str(role).strip().lower()
@@ -125,8 +127,8 @@ def _turn(turn) -> dict | str:
         return f"has a '{role}' turn (tool calls), which chat tuning here does not support"
     if mapped is None:
         return f"{UNKNOWN_ROLE}{role}"
-    if isinstance(content, list):  # OpenAI content parts
-        content = "".join(p.get("text", "") for p in content if isinstance(p, dict))
+    if isinstance(content, list):  # OpenAI content parts, Gemini parts
+        content = "".join(p.get("text", "") if isinstance(p, dict) else str(p) for p in content)
     return {"role": mapped, "content": value_text(content).strip()}
 
 

@@ -24,7 +24,7 @@ ROLES = CHAT_ROLES + CLASSIFICATION_ROLES
 
 # Recognised chat header names, most specific first; matched on the whole header, then on one of its words.
 NAMES = {
-    "messages": ("messages", "conversations", "conversation", "dialogue", "dialog", "chat", "turns"),
+    "messages": ("messages", "conversations", "conversation", "contents", "dialogue", "dialog", "chat", "turns"),
     "prompt": ("instruction", "prompt", "question", "query", "user", "human", "input"),
     "input": ("input", "context", "passage", "background", "reference"),
     "response": ("output", "response", "answer", "completion", "reply", "assistant", "gpt", "chosen"),

@@ -182,6 +182,12 @@ def scan_images(root: Path, report: DataReport, limits: DataLimits, name: str) -
                      "class, e.g. cats/1.jpg and dogs/2.jpg, and upload the folder (or a zip of it).")
         return None
     _report_loose(layout, report, name)
+    if _labels_in_a_file(layout):
+        report.error("labels_file_layout", f"{name} holds one folder of images and a table "
+                     f"({', '.join(f.name for f in layout.loose if f.suffix.lower() in LABEL_TABLES)}) that "
+                     "presumably says which class each image is; that layout is not read here.",
+                     "Sort the images into one folder per class (e.g. cats/1.jpg, dogs/2.jpg) and upload that.")
+        return None
     entries = [(file, cls, split) for split, classes in layout.splits.items() for cls, folder in classes
                for file in sorted(_files(folder))]
     if len(entries) > limits.max_images * 2 + 1000:  # far over even if half of them were not images
@@ -220,6 +226,16 @@ def scan_images(root: Path, report: DataReport, limits: DataLimits, name: str) -
     count = sum(len(c) for c in layout.splits.values())
     found.notes.append(f"Found {len(found.paths)} images in {count} class folders under {layout.root.name}.")
     return found
+
+
+LABEL_TABLES = {".csv", ".tsv", ".json", ".jsonl", ".txt", ".xlsx"}
+
+
+def _labels_in_a_file(layout) -> bool:
+    """One image folder beside a CSV/JSON file: the classes are in the file (Kaggle style), not in folders."""
+    classes = [c for split in layout.splits.values() for c in split]
+    return len(classes) == 1 and any(f.suffix.lower() in LABEL_TABLES and f.suffix.lower() != ".txt"
+                                     for f in layout.loose)
 
 
 def _report_loose(layout, report, name) -> None:

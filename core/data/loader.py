@@ -96,13 +96,12 @@ class _Context:
         self.limits, self.special_tokens = limits, special_tokens
         self._unpack_dir, self._home = unpack_dir, home
 
-    def unpack(self, path: Path) -> Path | None:
-        """Where the zip ``path`` is unpacked; None for anything else, so reading a CSV never creates a home."""
-        if path.suffix.lower() != ".zip" or path.is_dir():
-            return None
+    def unpack(self, path: Path):
+        """A function giving where the zip ``path`` is unpacked: called only when a zip passed its checks, so
+        reading a CSV or refusing a zip never creates a studio home."""
         if self._unpack_dir is not None:
-            return Path(os.path.expanduser(str(self._unpack_dir)))
-        return unpack_folder(self._home, path)
+            return lambda: Path(os.path.expanduser(str(self._unpack_dir)))
+        return lambda: unpack_folder(self._home, path)
 
 
 def unpack_folder(home=None, path=None) -> Path:

@@ -43,7 +43,7 @@ class Source:
 
 
 def load_source(path: Path, report: DataReport, limits: DataLimits, task: str | None, columns: dict | None,
-                unpack_dir: Path | None = None, sheet: str | None = None,
+                unpack_dir=None, sheet: str | None = None,
                 special_tokens: tuple[str, ...] = ()) -> Source | None:
     """Read a file or folder and normalise its rows; None when nothing usable came out.
 
@@ -52,7 +52,8 @@ def load_source(path: Path, report: DataReport, limits: DataLimits, task: str | 
         report: collects problems.
         limits: size caps.
         task, columns: the user's choices (or, for a validation file, the training file's).
-        unpack_dir: where zips are unpacked (a folder in the studio home); never beside the zip.
+        unpack_dir: where zips are unpacked (a folder in the studio home, or a function giving it); never beside
+            the zip.
         sheet: for a workbook, the sheet to read (every sheet when None).
         special_tokens: the tokenizer's special tokens, looked for inside chat text.
     """
@@ -260,6 +261,10 @@ def _image_source(path, report, limits, unpack_dir) -> Source | None:
     if path.suffix.lower() == ".zip" and not path.is_dir():
         if not path.exists():
             report.error("missing_file", f"{path} does not exist.", "Check the path, or upload the file again.")
+            return None
+        if unpack_dir is None:
+            report.error("no_unpack_folder", f"{name} is a zip, but no folder was given to unpack it into.",
+                         "Give load_data the studio home (home=...) or an unpack_dir.")
             return None
         root = unpack_zip(path, report, limits, unpack_dir)
         if root is None:
