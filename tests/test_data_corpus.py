@@ -769,6 +769,85 @@ def _zendesk():
                          "Via": frame["Channel"]})
 
 
+SATISFACTION = ["Very satisfied", "Satisfied", "Neutral", "Dissatisfied"]
+
+
+def _surveymonkey(tmp):
+    n = 32
+    head = ["Respondent ID", "Start Date", "IP Address", "Email Address", "How satisfied are you with our service?",
+            "Any other comments?"]
+    sub = ["", "", "", "", "Response", "Open-Ended Response"]
+    rows = [[11400000000 + i, f"03/{1 + i % 28:02d}/2024 10:{i % 60:02d}:00 AM", f"10.0.{i}.{i * 3 % 255}",
+             f"p{i}@example.org", SATISFACTION[i % 4],
+             f"The agent was {['great', 'fine', 'okay', 'slow'][i % 4]} when I called about order {i}"]
+            for i in range(n)]
+    return pd.DataFrame([sub] + rows, columns=head)
+
+
+def _qualtrics(tmp):
+    head = ["StartDate", "ResponseId", "Q1", "Q2_TEXT"]
+    rows = [["Start Date", "Response ID", "Which team helped you?", "Describe your request"],
+            ['{"ImportId":"startDate"}', '{"ImportId":"_recordId"}', '{"ImportId":"QID1"}', '{"ImportId":"QID2_TEXT"}']]
+    rows += [[f"2024-03-{1 + i % 28:02d} 10:00:00", f"R_{t}{i:05x}", team, TEAMS[team][i % 6].format(n=i) + f" ({i})"]
+             for t, team in enumerate(("Billing", "Shipping")) for i in range(8)]
+    path = tmp / "qualtrics.csv"
+    pd.DataFrame(rows, columns=head).to_csv(path, index=False)
+    return path
+
+
+def _seq2seq():
+    return pd.DataFrame({"input": [f"translate to French: good morning number {i}" for i in range(20)],
+                         "target": [f"bonjour numéro {i}, comment allez-vous" for i in range(20)]})
+
+
+def _quora():
+    return pd.DataFrame({"qid": [f"{i * 7919:020x}" for i in range(30)],
+                         "question_text": [f"Why do people {'really ' * (i % 2)}ask question {i}?" for i in range(30)],
+                         "target": [i % 2 for i in range(30)]})
+
+
+def _typo_labels():
+    frame = simple_rows(per_class=10, classes=("billing", "shipping"))()
+    frame.loc[[10, 11], "label"] = "shiping"
+    return frame
+
+
+def _bank():
+    shops = {"Groceries": "TESCO STORE", "Transport": "SHELL FUEL", "Subscriptions": "NETFLIX.COM",
+             "Shopping": "AMAZON MKTPLACE"}
+    rows = [{"Date": f"2024-01-{1 + i % 28:02d}", "Description": f"{shop} {1000 + i} card 4421",
+             "Amount": f"-{i}.99", "Balance": f"{2000 - i * 3}.10", "Category": cat}
+            for cat, shop in shops.items() for i in range(8)]
+    return pd.DataFrame(rows)
+
+
+def _single_item_lists():
+    return [{"text": f"a message about {c} number {i}", "label": [c]} for c in ("billing", "shipping") for i in range(8)]
+
+
+def _hierarchy():
+    out = {}
+    for group, classes in {"animals": ("cat", "dog"), "vehicles": ("car", "bus")}.items():
+        out.update(classes_tree({f"{group}/{c}": 3 for c in classes}, start=10 * len(out)))
+    return out
+
+
+def _swapped():
+    frame = simple_rows(per_class=8)()
+    return frame.rename(columns={"text": "label", "label": "text"})
+
+
+def _tweets():
+    return pd.DataFrame({"user": [f"user{i % 5}" for i in range(40)],
+                         "tweet": [f"I {'love' if i % 2 else 'hate'} this phone, day {i}" for i in range(40)],
+                         "polarity": [i % 2 for i in range(40)]})
+
+
+def _catalog():
+    return pd.DataFrame({"title": [f"product title number {i} in the shop" for i in range(300)],
+                         "Category": [f"cat{i % 150}" for i in range(300)]})
+
+
 def _first_user_content(data):
     return data.train[0]["messages"][0]["content"]
 
@@ -1046,6 +1125,33 @@ CASES = [
      Trains("image-classification", classes={"cat": 5, "dog": 6})),
     ("one image folder and a labels.csv", zipped(_csv_labels_layout()), {},
      Refuses("labels_file_layout", ("labels.csv",), ("one folder per class",))),
+    ("surveymonkey export: a second header row", csv_of(lambda: _surveymonkey(None)), {},
+     Trains("text-classification", {"text": "Any other comments?", "label": "How satisfied are you with our service?"},
+            {level: 8 for level in SATISFACTION}, warnings=("survey_header",))),
+    ("qualtrics export: question and ImportId rows", _qualtrics, {},
+     Trains("text-classification", {"text": "Q2_TEXT", "label": "Q1"}, {"Billing": 8, "Shipping": 8},
+            warnings=("survey_header",))),
+    ("input/target translation pairs", csv_of(_seq2seq), {},
+     Refuses("label_not_classes", ("'target'", "free text"), ("chat",))),
+    ("quora: qid, question_text, target 0/1", csv_of(_quora), {},
+     Trains("text-classification", {"text": "question_text", "label": "target"}, {"0": 15, "1": 15})),
+    ("a typo makes a third class", csv_of(_typo_labels), {},
+     Trains("text-classification", classes={"billing": 10, "shipping": 8, "shiping": 2},
+            warnings=("similar_labels",), words=("'shiping' (2)",))),
+    ("bank export: date, description, amount, category", csv_of(_bank), {},
+     Trains("text-classification", {"text": "Description", "label": "Category"},
+            {"Groceries": 8, "Transport": 8, "Subscriptions": 8, "Shopping": 8})),
+    ("labels as one-item JSON lists", jsonl("lists.jsonl", _single_item_lists()), {},
+     Trains("text-classification", classes={"billing": 8, "shipping": 8}, warnings=("label_variants",))),
+    ("animals/cat, vehicles/car: two levels", tree(_hierarchy()), {},
+     Trains("image-classification", classes={"animals": 6, "vehicles": 6}, warnings=("nested_class_folders",))),
+    ("text and label headers swapped", csv_of(_swapped), {},
+     Refuses("swapped_columns", ("swapped",), ("as the text",))),
+    ("tweets with a user column and polarity 0/1", csv_of(_tweets), {},
+     Trains("text-classification", {"text": "tweet", "label": "polarity"}, {"0": 20, "1": 20})),
+    ("150 numbered categories", csv_of(_catalog), {},
+     Trains("text-classification", {"text": "title", "label": "Category"},
+            check=lambda d: "similar_labels" not in d.report.codes() and len(d.labels) == 150)),
     # --- sanity: misreadings named before training ------------------------------------------------------------
     ("a split column chosen as the label", csv_of(_split_column), {"columns": {"label": "split"}},
      Refuses("split_names_as_classes", ("'train'", "'test'"), ("choose the column",))),

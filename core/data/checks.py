@@ -84,7 +84,8 @@ def check_classes(labels: pd.Series, rows: pd.Series, report: DataReport, unit: 
     rare = counts[counts < MIN_PER_CLASS]
     if len(rare):
         where = rows[labels.isin(rare.index)].tolist()
-        report.error("rare_class", f"The class(es) {_classes(rare)} have fewer than {MIN_PER_CLASS} examples "
+        shown = f" ({describe_rows(where, unit)})" if len(where) <= 8 else ""
+        report.error("rare_class", f"The class(es) {_classes(rare)} have fewer than {MIN_PER_CLASS} examples{shown} "
                      "(too few to split into training and validation).", "Add examples of these classes or "
                      "remove their rows.", rows=where)
     few = counts[(counts >= MIN_PER_CLASS) & (counts < FEW_PER_CLASS)]

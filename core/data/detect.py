@@ -210,6 +210,14 @@ def _fill_classification(frame, profiles: dict[str, Profile], found: Detection, 
             cols["text"] = col
     _note_constants(profiles, cols, found)
     missing = [r for r in ("text", "label") if r not in cols and r not in found.candidates]
+    free_text = [p for p in profiles.values() if label_name(p.column) and p.kind in ("text", "short_text")]
+    if "label" in missing and free_text:
+        p = free_text[0]
+        report.error("label_not_classes", f"{name}: '{p.column}' is named like a label but holds free text "
+                     f"({p.distinct} different values in {p.filled} rows), not a few classes.", "For prompt -> "
+                     "answer pairs choose the chat task (or name the columns prompt and response); for "
+                     "classification choose the column that holds the classes as the label.")
+        return
     if missing:
         report.error("missing_column", f"No {' or '.join(missing)} column found in {name} (columns: "
                      f"{_names(frame)}).", "Name the columns text and label, or choose them yourself.")
@@ -257,8 +265,7 @@ def _choose_label(profiles, taken, found: Detection, report, name) -> str | None
 
 def _label_content(p: Profile) -> bool:
     """Whether a column named like a label holds values that can be classes (a 'score' of floats cannot)."""
-    return p.categorical or p.kind == "constant" or header_key(p.column) in ("label", "labels", "class",
-                                                                                     "target", "y", "category")
+    return p.categorical or p.kind == "constant" or header_key(p.column) in ("label", "labels", "class")
 
 
 def _distinct_classes(candidates: list[Profile], profiles) -> list[Profile]:

@@ -31,6 +31,7 @@ class Layout:
     loose: list[Path] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     by_split: bool = False
+    nested: list[tuple[str, list[str]]] = field(default_factory=list)  # class -> its subfolders, when all have some
 
 
 def ignored(name: str) -> bool:
@@ -78,7 +79,19 @@ def find_layout(root: Path, image_like) -> Layout:
                             "given.")
         return layout
     layout.splits["train"] = [(d.name, d) for d in dirs]
+    layout.nested = _nested(dirs, image_like)
     return layout
+
+
+def _nested(dirs: list[Path], image_like) -> list[tuple[str, list[str]]]:
+    """Class folders that hold no images themselves, only two or more subfolders: the subfolders might be
+    the classes (``animals/cat``, ``animals/dog``); listed so the user is told which level was used."""
+    out = []
+    for folder in dirs:
+        subs = _dirs(folder)
+        if len(subs) >= 2 and not any(image_like(f) for f in _files(folder)):
+            out.append((folder.name, [d.name for d in subs]))
+    return out if len(out) == len(dirs) else []
 
 
 def _look_through(root: Path, image_like, layout: Layout) -> Path:

@@ -182,6 +182,12 @@ def scan_images(root: Path, report: DataReport, limits: DataLimits, name: str) -
                      "class, e.g. cats/1.jpg and dogs/2.jpg, and upload the folder (or a zip of it).")
         return None
     _report_loose(layout, report, name)
+    if layout.nested:
+        listed = "; ".join(f"'{cls}' ({', '.join(map(repr, subs[:4]))}{', ...' if len(subs) > 4 else ''})"
+                           for cls, subs in layout.nested[:6])
+        report.warn("nested_class_folders", f"{name}: the top folders are used as the classes, and each holds "
+                    f"subfolders: {listed}. If the subfolders are the classes, this is not what you meant.",
+                    "To classify by the subfolders, put them side by side, one level, and upload again.")
     if _labels_in_a_file(layout):
         report.error("labels_file_layout", f"{name} holds one folder of images and a table "
                      f"({', '.join(f.name for f in layout.loose if f.suffix.lower() in LABEL_TABLES)}) that "

@@ -68,7 +68,8 @@ def normalise_labels(labels: pd.Series) -> LabelFixes:
 
 
 def label_key(value: str) -> str:
-    """The form labels are compared in: case-folded, spaces/underscores/dashes as one space, numbers as numbers.
+    """The form labels are compared in: case-folded, spaces/underscores/dashes as one space, without quotes or
+    end punctuation, numbers as numbers.
 
     Args:
         value: a label.
@@ -77,7 +78,7 @@ def label_key(value: str) -> str:
     if _NUMBER.match(text):
         number = float(text)
         return str(int(number)) if number.is_integer() and abs(number) < 1e15 else repr(number)
-    return re.sub(r"[\s_\-]+", " ", text.casefold()).strip()
+    return re.sub(r"[\s_\-]+", " ", text.casefold()).strip(" .,;:!?\"'")
 
 
 def merges_text(merges, shown: int = 6) -> str:
@@ -156,3 +157,47 @@ def _canonical(names: list[str], counts: list[int]) -> str:
     for name, count in zip(names, counts):
         totals[name] += count
     return sorted(totals, key=lambda n: (-totals[n], len(n), n))[0]
+
+
+_COPY_SUFFIX = re.compile(r"^[\s_\-.]*(\(\d+\)|copy|kopie|copie|\d+|old|new|v\d+|final)$", re.IGNORECASE)
+MAX_COMPARED = 300  # classes; more than that are not compared pairwise
+
+
+def similar_names(names: list[str]) -> list[tuple[str, str]]:
+    """Pairs of class names that look like one class written two ways: a typo (``shiping``/``shipping``), an
+    abbreviation (``neg``/``negative``) or a copy (``cat``/``cat (1)``, ``dogs copy``). Numbers never pair.
+
+    Args:
+        names: the class names (already merged for case, spacing and plurals).
+    """
+    words = [n for n in names if not _NUMBER.match(n)][:MAX_COMPARED]
+    keys = {n: label_key(n) for n in words}
+    pairs = []
+    for i, a in enumerate(words):
+        for b in words[i + 1:]:
+            if _look_alike(keys[a], keys[b]):
+                pairs.append((a, b))
+    return pairs
+
+
+def _look_alike(a: str, b: str) -> bool:
+    short, long = sorted((a, b), key=len)
+    if len(short) < 3 or re.sub(r"\d+", "#", short) == re.sub(r"\d+", "#", long):
+        return False  # 'cat0' and 'cat1', 'tier1' and 'tier10' are numbered classes, not typos
+    if long.startswith(short):
+        rest = long[len(short):]
+        return bool(_COPY_SUFFIX.match(rest)) or (" " not in long and len(short) <= 4)
+    return len(short) >= 4 and len(long) - len(short) <= 1 and _one_edit(short, long)
+
+
+def _one_edit(a: str, b: str) -> bool:
+    """True when ``b`` is ``a`` with one letter changed, added, removed or two neighbours swapped."""
+    if len(a) == len(b):
+        diff = [i for i in range(len(a)) if a[i] != b[i]]
+        return len(diff) == 1 or (len(diff) == 2 and diff[1] == diff[0] + 1 and a[diff[0]] == b[diff[1]]
+                                   and a[diff[1]] == b[diff[0]])
+    i = 0
+    while i < len(a) and a[i] == b[i]:
+        i += 1
+    return a[i:] == b[i + 1:]
+

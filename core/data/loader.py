@@ -162,11 +162,14 @@ def _assemble(prepared, source: Source, validation_path, fraction, seed, tokeniz
                      "Add more examples: a few dozen at the very least.")
     test = _held_out(train, given["test"], report, source, "test") if "test" in given else None
     if task != "chat":
-        checks.check_classes(train["label_name"], train["_row"], report, source.unit)
         prepared.labels = natural_sorted(train["label_name"])
+    errors = len(report.errors)
+    sanity.check_understanding(task, train, prepared.labels, prepared.columns, report, source.name)
+    if task != "chat":
+        if len(report.errors) == errors:  # a misreading explains small classes better than "add examples"
+            checks.check_classes(train["label_name"], train["_row"], report, source.unit)
         validation = _drop_unknown_labels(validation, prepared.labels, report) if validation is not None else None
         test = _drop_unknown_labels(test, prepared.labels, report, "test") if test is not None else None
-    sanity.check_understanding(task, train, prepared.labels, prepared.columns, [], report, source.name)
     if len(train) < 20 and report.ok:
         report.warn("few_rows", f"{source.name} has only {len(train)} usable {source.unit}s.",
                     "Add more examples; a few hundred give far more reliable results.")

@@ -19,7 +19,7 @@ from . import chat, checks
 from .archive import unpack_zip
 from .detect import NAMES, Detection, detect
 from .images import scan_images
-from .labels import merges_text, normalise_labels
+from .labels import merges_text, normalise_labels, similar_names
 from .limits import DataLimits
 from .readers import header_key, read_table
 from .report import DataReport, describe_rows, plural, quoted
@@ -234,7 +234,20 @@ def normalise_classes(rows: pd.DataFrame, report: DataReport, unit: str, name: s
                     f"'s' or number format were merged: {merges_text(fixes.merges)}.", "If any of these are "
                     "really different classes, rename them in the data so they differ by more than that.")
     mapping = {**{v: v for v in fixes.multi}, **fixes.mapping}
-    return rows.assign(label_name=rows["label_name"].map(mapping))
+    rows = rows.assign(label_name=rows["label_name"].map(mapping))
+    _warn_similar(rows["label_name"], report, name, what)
+    return rows
+
+
+def _warn_similar(labels: pd.Series, report, name, what) -> None:
+    """Names one letter apart or one a copy/abbreviation of the other are probably one class split in two."""
+    counts = labels.value_counts()
+    pairs = similar_names(list(counts.index))
+    if pairs:
+        listed = "; ".join(f"{a!r} ({counts[a]}) and {b!r} ({counts[b]})" for a, b in pairs[:6])
+        report.warn("similar_labels", f"{name}: some class names in {what} look like one class written two ways: "
+                    f"{listed}. They are kept as separate classes.", "If they are the same class, give them one "
+                    "name in the data; if they really differ, nothing to do.")
 
 
 def _set_aside_multi(rows, multi: dict, report, unit, name, what) -> pd.DataFrame:

@@ -163,11 +163,35 @@ def _finish(table: Table, path: Path, report: DataReport, limits: DataLimits, nr
     return table
 
 
+# Second header rows survey tools write under the questions (SurveyMonkey; Qualtrics adds two).
+SURVEY_SUBHEADER = re.compile(r'^(Response|Open-Ended Response|\{"ImportId":.*\})$')
+
+
+def _drop_survey_subheaders(table: Table, path: Path, report: DataReport) -> None:
+    frame = table.frame
+    head = frame.head(3).astype(str).apply(lambda col: col.str.strip().str.match(SURVEY_SUBHEADER))
+    rows = head.any(axis=1).to_numpy()
+    if not rows.any():
+        return
+    extra = np.zeros(len(frame), dtype=bool)
+    extra[: len(rows)] = rows
+    extra[: int(np.flatnonzero(rows).max()) + 1] = True  # the question-text row above the ImportId row too
+    bad = table.rows[extra].tolist()
+    report.count_dropped("repeated_header", len(bad))
+    report.warn("survey_header", f"{path.name}: {describe_rows(bad, table.unit)} under the column names "
+                f"{plural(bad, 'is a second header row', 'are extra header rows')} (as survey tools write them), "
+                "not answers; dropped.", "Nothing to do; or export without the extra header rows.", rows=bad)
+    table.frame = frame[~extra].reset_index(drop=True)
+    table.rows = table.rows[~extra]
+
+
 def _drop_repeated_headers(table: Table, path: Path, report: DataReport) -> None:
     """Rows that repeat the column names (files pasted together, exports in pages) are not data: drop them."""
     frame = table.frame
     if frame.empty or len(frame.columns) < 2:
         return
+    _drop_survey_subheaders(table, path, report)
+    frame = table.frame
     hits = np.zeros(len(frame), dtype=np.int32)
     for col in frame.columns:
         values = frame[col]

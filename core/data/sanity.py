@@ -16,7 +16,7 @@ MEANINGFUL_VALIDATION = 20
 
 
 def check_understanding(task: str, rows: pd.DataFrame, labels: list[str] | None, columns: dict[str, str],
-                        frame_columns: list[str], report: DataReport, name: str) -> None:
+                        report: DataReport, name: str) -> None:
     """Add a problem for every sign that the data was read differently from what the user meant.
 
     Args:
@@ -24,7 +24,6 @@ def check_understanding(task: str, rows: pd.DataFrame, labels: list[str] | None,
         rows: the usable training rows (before the split).
         labels: the class names, None for chat.
         columns: role -> column (for tables).
-        frame_columns: the table's column names, for messages.
         report: collects problems.
         name: the file name, for messages.
     """
@@ -83,6 +82,13 @@ def _check_text(rows: pd.DataFrame, columns: dict[str, str], report, name) -> No
         report.error("label_is_text", f"{name}: in most rows the label equals the text, so the text and label "
                      f"columns ('{columns['text']}', '{columns['label']}') are the same data.",
                      "Choose different columns for the text and the label.")
+        return
+    profiles = profile_columns(pd.DataFrame({"text": text, "label": label}))
+    if profiles["label"].kind == "text" and profiles["text"].categorical:
+        report.error("swapped_columns", f"{name}: the label column '{columns['label']}' holds sentences and the "
+                     f"text column '{columns['text']}' holds a few short values ({quoted(profiles['text'].examples)}): "
+                     "the two look swapped.", f"Choose '{columns['label']}' as the text and '{columns['text']}' as "
+                     "the label (or rename the columns in the file).")
         return
     profile = profile_columns(pd.DataFrame({columns["text"]: text}))[columns["text"]]
     if profile.kind in ("number", "id", "date", "email", "url", "rating", "boolean"):
