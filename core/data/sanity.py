@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from .columns import profile_columns
+from .columns import PROFILE_ROWS, profile_columns
 from .folders import split_of
 from .report import DataReport, quoted
 
@@ -72,8 +72,9 @@ def _check_split_names(task, labels, columns, report, name) -> None:
 
 
 def _check_text(rows: pd.DataFrame, columns: dict[str, str], report, name) -> None:
-    text, label = rows["text"], rows["label_name"]
-    if len(rows) >= 2 and text.nunique() == 1:
+    head = rows.head(PROFILE_ROWS)
+    text, label = head["text"], head["label_name"]
+    if len(rows) >= 2 and (rows["text"] == rows["text"].iloc[0]).all():
         report.error("constant_text", f"{name}: the text column '{columns['text']}' holds the same text "
                      f"({text.iloc[0][:60]!r}) in every row; there is nothing to learn from.",
                      "Choose the column that holds the text of each example.")
