@@ -64,7 +64,8 @@ import pandas as pd  # noqa: E402
 
 TEAMS = {
     "Billing": ["I was charged twice for order {n}", "my invoice {n} shows the wrong amount",
-                "the refund for my subscription has not reached my card", "why is there a fee of {n} dollars on my bill",
+                "the refund for my subscription has not reached my card",
+                "why is there a fee of {n} dollars on my bill",
                 "please update the credit card used for payments", "the discount code was not applied to invoice {n}"],
     "Shipping": ["my parcel {n} has not arrived after two weeks", "the courier left the box at the wrong address",
                  "tracking number {n} has not updated since Monday", "can you ship order {n} to my office instead",
@@ -94,7 +95,8 @@ def support_tickets(per_team: int = 12, seed: int = 0, teams=tuple(TEAMS)) -> pd
             n = int(rng.integers(100, 99999))
             body = TEAMS[team][i % len(TEAMS[team])].format(n=n)
             sign = ['Thanks', 'Regards', 'Please help', 'Cheers'][(i + t) % 4]
-            body = f"{['Hi', 'Hello', 'Dear support', 'Good morning'][i % 4]}, {body}. {sign}, customer {seed}{t}{i:03d}."
+            greeting = ['Hi', 'Hello', 'Dear support', 'Good morning'][i % 4]
+            body = f"{greeting}, {body}. {sign}, customer {seed}{t}{i:03d}."
             rows.append({
                 "ticket_id": f"TCK-{10000 + len(rows)}",
                 "created_at": f"2024-{1 + i % 12:02d}-{1 + (i * 7) % 28:02d} {8 + i % 10:02d}:{(i * 13) % 60:02d}:00",
@@ -114,7 +116,8 @@ REVIEW_WORDS = {
     2: ["disappointing quality", "works but leaks a little", "not as described", "loud and slow"],
     3: ["it is okay for the price", "average, does the job", "fine but nothing special", "mixed feelings"],
     4: ["works well, minor flaws", "good value, would buy again", "pretty good kettle", "solid, boils fast"],
-    5: ["absolutely love it", "perfect, best kettle I have owned", "excellent quality and design", "five stars, superb"],
+    5: ["absolutely love it", "perfect, best kettle I have owned", "excellent quality and design",
+        "five stars, superb"],
 }
 
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import zipfile
 from collections import Counter
 from dataclasses import dataclass, field
@@ -432,8 +431,8 @@ def _image_in_two_classes():
 
 
 def _split_folders_without_classes():
-    return {**{f"train/{i}.png": image_bytes(i) for i in range(6)}, **{f"test/{i}.png": image_bytes(50 + i)
-                                                                        for i in range(3)}}
+    train = {f"train/{i}.png": image_bytes(i) for i in range(6)}
+    return {**train, **{f"test/{i}.png": image_bytes(50 + i) for i in range(3)}}
 
 
 def _wrapped_deep():
@@ -657,8 +656,8 @@ def _intents():
 
 def _airline_tweets():
     rng = np.random.default_rng(4)
-    moods = {"negative": "my flight {n} was delayed again and nobody helped", "neutral": "what time does flight {n} board",
-             "positive": "great crew on flight {n}, thank you"}
+    moods = {"negative": "my flight {n} was delayed again and nobody helped",
+             "neutral": "what time does flight {n} board", "positive": "great crew on flight {n}, thank you"}
     rows = [{"tweet_id": int(5e17 + i + 100 * k), "airline_sentiment": mood,
              "airline": ["United", "Delta", "Virgin America", "US Airways"][int(rng.integers(4))],
              "retweet_count": int(rng.integers(0, 3)), "text": "@airline " + text.format(n=200 + i),
@@ -699,8 +698,8 @@ def _instructions_and_data():
 
 def _trailing_commas(tmp):
     path = tmp / "excel.csv"
-    path.write_text("text,label,,,\n" + "\n".join(f"message {i} about {c},{c},,," for i, c in
-                                                   enumerate(["billing", "shipping"] * 6)) + "\n,,,,\n,,,,\n")
+    rows = [f"message {i} about {c},{c},,," for i, c in enumerate(["billing", "shipping"] * 6)]
+    path.write_text("text,label,,,\n" + "\n".join(rows) + "\n,,,,\n,,,,\n")
     return path
 
 
@@ -749,8 +748,8 @@ def _scans():
 
 def _csv_labels_layout():
     out = {f"data/images/{i:04d}.jpg": image_bytes(i, "JPEG") for i in range(8)}
-    out["data/labels.csv"] = b"image,label\n" + b"".join(f"{i:04d}.jpg,{'cat' if i % 2 else 'dog'}\n".encode()
-                                                        for i in range(8))
+    lines = [f"{i:04d}.jpg,{'cat' if i % 2 else 'dog'}" for i in range(8)]
+    out["data/labels.csv"] = ("image,label\n" + "\n".join(lines) + "\n").encode()
     return out
 
 
@@ -763,9 +762,10 @@ def _hf_parquet(tmp):
 
 def _zendesk():
     frame = support_tickets(per_team=6)
-    return pd.DataFrame({"Id": range(1, len(frame) + 1), "Requester": [f"user{i}@example.com" for i in range(len(frame))],
+    n = len(frame)
+    return pd.DataFrame({"Id": range(1, n + 1), "Requester": [f"user{i}@example.com" for i in range(n)],
                          "Subject": frame["Subject"], "Description": frame["Body"], "Group": frame["Assigned team"],
-                         "Satisfaction Score": [["Good", "Bad", "Offered", "Not Offered"][i % 4] for i in range(len(frame))],
+                         "Satisfaction Score": [["Good", "Bad", "Offered", "Not Offered"][i % 4] for i in range(n)],
                          "Via": frame["Channel"]})
 
 
@@ -822,7 +822,8 @@ def _bank():
 
 
 def _single_item_lists():
-    return [{"text": f"a message about {c} number {i}", "label": [c]} for c in ("billing", "shipping") for i in range(8)]
+    return [{"text": f"a message about {c} number {i}", "label": [c]} for c in ("billing", "shipping")
+            for i in range(8)]
 
 
 def _hierarchy():
@@ -907,9 +908,8 @@ CASES = [
     ("label and label_text hold the same classes", csv_of(_label_and_label_text), {},
      Trains("text-classification", {"text": "text", "label": "label_text"},
             {"billing": 8, "shipping": 8, "technical": 8})),
-    ("two unnamed category columns", csv_of(renamed(with_column(simple_rows(), "kind2",
-                                                               lambda f: ["x", "y"] * (len(f) // 2)),
-                                                   label="kind")), {},
+    ("two unnamed category columns",
+     csv_of(renamed(with_column(simple_rows(), "kind2", lambda f: ["x", "y"] * (len(f) // 2)), label="kind")), {},
      Refuses("ambiguous_label", ("'kind'", "'kind2'"), ("--set",), options=("kind", "kind2"))),
     ("only a channel beside the text", csv_of(_only_meta), {},
      Trains("text-classification", {"text": "Body", "label": "Channel"}, warnings=("label_guess",))),
@@ -925,9 +925,9 @@ CASES = [
             words=("'BILLING' (1)", "'Billing' (1)"))),
     ("labels 1 and 1.0 from a spreadsheet", workbook({"Sheet1": _excel_int_float_labels()}), {},
      Trains("text-classification", {"label": "rating"}, {"1": 9, "2": 9})),
-    ("labels 1, 1.0 and ' 1' in a csv", lines_csv("n.csv", "text,label",
-                                                   [(f"row {i} text here", v) for i, v in
-                                                    enumerate(["1", "1.0", " 1", "2", "2.0", "2"] * 3)]), {},
+    ("labels 1, 1.0 and ' 1' in a csv",
+     lines_csv("n.csv", "text,label", [(f"row {i} text here", v) for i, v in
+                                       enumerate(["1", "1.0", " 1", "2", "2.0", "2"] * 3)]), {},
      Trains("text-classification", classes={"1": 9, "2": 9}, warnings=("label_variants",))),
     ("missing-value markers as labels", csv_of(_missing_markers), {},
      Trains("text-classification", classes={"billing": 8, "shipping": 8}, warnings=("missing_values",),
@@ -992,8 +992,8 @@ CASES = [
      Trains("text-classification", {"label": "Assigned team"}, {t: 4 for t in TEAMS})),
     ("a sheet that does not exist", lambda tmp: workbook(_monthly())(tmp).with_name("book.xlsx#April"), {},
      Refuses("unknown_sheet", ("'April'", "'Jan'"), ("listed sheets",), options=("Jan", "Feb", "Mar"))),
-    ("path with ~", _home_tilde, {}, Trains("text-classification", classes={"billing": 8, "shipping": 8,
-                                                                          "technical": 8})),
+    ("path with ~", _home_tilde, {},
+     Trains("text-classification", classes={"billing": 8, "shipping": 8, "technical": 8})),
     # --- chat ------------------------------------------------------------------------------------------------
     ("question + context + answer", csv_of(_chat_context()), {},
      Trains("chat", {"prompt": "User Question", "input": "Context", "response": "Agent Answer"}, rows=12,
@@ -1003,8 +1003,8 @@ CASES = [
             check=_joined(["When did", "opened in"]))),
     ("customer / agent roles", jsonl("support.jsonl", chats(("customer", "agent"))), {}, Trains("chat", rows=12)),
     ("client / support roles", jsonl("support.jsonl", chats(("Client", "Support"))), {}, Trains("chat", rows=12)),
-    ("human / bot roles, ShareGPT keys", jsonl("sg.jsonl", chats(("human", "bot"), key_role="from",
-                                                               key_text="value", wrap="conversations")), {},
+    ("human / bot roles, ShareGPT keys",
+     jsonl("sg.jsonl", chats(("human", "bot"), key_role="from", key_text="value", wrap="conversations")), {},
      Trains("chat", {"messages": "conversations"}, rows=12)),
     ("speaker / text keys", jsonl("log.jsonl", chats(("visitor", "operator"), key_role="speaker", key_text="text")),
      {}, Trains("chat", rows=12)),

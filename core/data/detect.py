@@ -224,43 +224,43 @@ def _fill_classification(frame, profiles: dict[str, Profile], found: Detection, 
 
 
 def _choose_label(profiles, taken, found: Detection, report, name) -> str | None:
-    """The one column that is the label, or None with an ``ambiguous_label`` problem naming the candidates."""
+    """The one column that is the label, or None with an ``ambiguous_label`` problem naming the candidates.
+
+    A usual label name decides when exactly one column has one; otherwise the columns of few values that do
+    not look like metadata; a metadata-like column only when it is the only column of few values at all."""
     free = [p for p in profiles.values() if p.column not in taken]
-    named = _distinct_classes([p for p in free if label_name(p.column) and _label_content(p)], profiles)
     # a column named like text (Subject, Title, Notes) is text even when its values repeat
     plausible = [p for p in free if p.categorical and not text_name(p.column) and not text_name(p.column, True)]
-    if len(named) == 1:
-        chosen = named[0]
-        found.reasons.append(f"'{chosen.column}' is the label: its name says so ('{label_name(chosen.column)}'); "
-                             f"{chosen.distinct} distinct values.")
-        _note_others(found, chosen, plausible)
-        return chosen.column
-    if len(named) > 1:
-        _ambiguous(found, report, name, "label", named, [], _label_why)
-        return None
-    topical = _distinct_classes([p for p in plausible if not p.metadata], profiles)
+    named = _distinct_classes([p for p in free if label_name(p.column) and _label_content(p)])
+    topical = _distinct_classes([p for p in plausible if not p.metadata])
     meta = [p for p in plausible if p.metadata]
-    if len(topical) == 1:
-        chosen = topical[0]
-        found.reasons.append(f"'{chosen.column}' is the label: it has only {chosen.distinct} distinct values in "
-                             f"{chosen.filled} rows, like classes, and no other column does.")
-        _note_others(found, chosen, meta)
-        return chosen.column
-    if len(topical) > 1:
-        _ambiguous(found, report, name, "label", topical, meta, _label_why)
-        return None
+    if named:
+        return _take(named, plausible, found, report, name,
+                     lambda p: f"its name says so ('{label_name(p.column)}'); {p.distinct} distinct values")
+    if topical:
+        return _take(topical, meta, found, report, name,
+                     lambda p: f"it has only {p.distinct} distinct values in {p.filled} rows, like classes, and no "
+                               "other column does")
     if len(meta) == 1:
-        chosen = meta[0]
-        found.reasons.append(f"'{chosen.column}' is the label: it is the only column with few distinct values "
-                             f"({chosen.distinct}), though {chosen.metadata}.")
-        report.warn("label_guess", f"{name}: '{chosen.column}' was taken as the label because it is the only "
-                    f"column with few distinct values, but {chosen.metadata}, which is rarely what a model "
+        report.warn("label_guess", f"{name}: '{meta[0].column}' was taken as the label because it is the only "
+                    f"column with few distinct values, but {meta[0].metadata}, which is rarely what a model "
                     "should predict.", "If that is not what you want to predict, add a column with the right "
                     "classes and choose it as the label.")
-        return chosen.column
-    if len(meta) > 1:
-        _ambiguous(found, report, name, "label", meta, [], _label_why)
-    return None
+    return _take(meta, [], found, report, name,
+                 lambda p: f"it is the only column with few distinct values ({p.distinct}), though {p.metadata}")
+
+
+def _take(candidates, others, found, report, name, why) -> str | None:
+    """The only candidate, with the reason and the other columns considered; several: ``ambiguous_label``."""
+    if len(candidates) > 1:
+        _ambiguous(found, report, name, "label", candidates, [p for p in others if p.metadata], _label_why)
+        return None
+    if not candidates:
+        return None
+    chosen = candidates[0]
+    found.reasons.append(f"'{chosen.column}' is the label: {why(chosen)}.")
+    _note_others(found, chosen, others)
+    return chosen.column
 
 
 def _label_content(p: Profile) -> bool:
@@ -268,7 +268,7 @@ def _label_content(p: Profile) -> bool:
     return p.categorical or p.kind == "constant" or header_key(p.column) in ("label", "labels", "class")
 
 
-def _distinct_classes(candidates: list[Profile], profiles) -> list[Profile]:
+def _distinct_classes(candidates: list[Profile]) -> list[Profile]:
     """Candidates, with columns that split the rows into the same classes under other names (``label`` and
     ``label_text``, a code and its name) kept once: the one with words rather than numbers."""
     kept: list[Profile] = []

@@ -176,11 +176,35 @@ def scan_images(root: Path, report: DataReport, limits: DataLimits, name: str) -
         name: what to call the data in messages.
     """
     layout = folders.find_layout(root, lambda f: f.suffix.lower() in IMAGE_SUFFIXES)
-    found = ImageSet(layout.root, notes=list(layout.notes))
+    if not _layout_usable(layout, report, name):
+        return None
+    entries = [(file, cls, split) for split, classes in layout.splits.items() for cls, folder in classes
+               for file in sorted(_files(folder))]
+    if len(entries) > limits.max_images * 2 + 1000:  # far over even if half of them were not images
+        report.error("too_many_images", f"{name} has more than {limits.max_images:,} images.",
+                     "Use a smaller sample of the images.")
+        return None
+    found, skipped = _sort_checked(layout, entries, _check_all([e[0] for e in entries], limits))
+    if len(found.paths) > limits.max_images:
+        report.error("too_many_images", f"{name} has more than {limits.max_images:,} images.",
+                     "Use a smaller sample of the images.")
+        return None
+    _report_skipped(report, name, skipped, limits)
+    if not found.paths:
+        report.error("no_images", f"{name} has no readable images in its class folders.",
+                     f"Add images ({', '.join(sorted(IMAGE_SUFFIXES))}) to the class folders.")
+        return None
+    count = sum(len(c) for c in layout.splits.values())
+    found.notes.append(f"Found {len(found.paths)} images in {count} class folders under {layout.root.name}.")
+    return found
+
+
+def _layout_usable(layout, report, name) -> bool:
+    """Report what the layout says (loose files, nested folders); False when there is nothing to classify by."""
     if not any(layout.splits.values()):
         report.error("no_class_folders", f"{name} has no class folders.", "Put the images in one folder per "
                      "class, e.g. cats/1.jpg and dogs/2.jpg, and upload the folder (or a zip of it).")
-        return None
+        return False
     _report_loose(layout, report, name)
     if layout.nested:
         listed = "; ".join(f"'{cls}' ({', '.join(map(repr, subs[:4]))}{', ...' if len(subs) > 4 else ''})"
@@ -193,14 +217,13 @@ def scan_images(root: Path, report: DataReport, limits: DataLimits, name: str) -
                      f"({', '.join(f.name for f in layout.loose if f.suffix.lower() in LABEL_TABLES)}) that "
                      "presumably says which class each image is; that layout is not read here.",
                      "Sort the images into one folder per class (e.g. cats/1.jpg, dogs/2.jpg) and upload that.")
-        return None
-    entries = [(file, cls, split) for split, classes in layout.splits.items() for cls, folder in classes
-               for file in sorted(_files(folder))]
-    if len(entries) > limits.max_images * 2 + 1000:  # far over even if half of them were not images
-        report.error("too_many_images", f"{name} has more than {limits.max_images:,} images.",
-                     "Use a smaller sample of the images.")
-        return None
-    checks = _check_all([file for file, _, _ in entries], limits)
+        return False
+    return True
+
+
+def _sort_checked(layout, entries, checks) -> tuple[ImageSet, dict[str, list[str]]]:
+    """The images that decoded, and per kind of failure the files skipped."""
+    found = ImageSet(layout.root, notes=list(layout.notes))
     skipped: dict[str, list[str]] = {}
     root = os.path.abspath(layout.root)  # once, not per file: resolving 5,000 paths costs a second
     for (file, cls, split), check in zip(entries, checks):
@@ -220,18 +243,7 @@ def scan_images(root: Path, report: DataReport, limits: DataLimits, name: str) -
         found.shown.append(shown)
         found.splits.append(split)
         found.digests.append(check.digest)
-    if len(found.paths) > limits.max_images:
-        report.error("too_many_images", f"{name} has more than {limits.max_images:,} images.",
-                     "Use a smaller sample of the images.")
-        return None
-    _report_skipped(report, name, skipped, limits)
-    if not found.paths:
-        report.error("no_images", f"{name} has no readable images in its class folders.",
-                     f"Add images ({', '.join(sorted(IMAGE_SUFFIXES))}) to the class folders.")
-        return None
-    count = sum(len(c) for c in layout.splits.values())
-    found.notes.append(f"Found {len(found.paths)} images in {count} class folders under {layout.root.name}.")
-    return found
+    return found, skipped
 
 
 LABEL_TABLES = {".csv", ".tsv", ".json", ".jsonl", ".txt", ".xlsx"}

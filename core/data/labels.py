@@ -194,10 +194,9 @@ def _one_edit(a: str, b: str) -> bool:
     """True when ``b`` is ``a`` with one letter changed, added, removed or two neighbours swapped."""
     if len(a) == len(b):
         diff = [i for i in range(len(a)) if a[i] != b[i]]
-        return len(diff) == 1 or (len(diff) == 2 and diff[1] == diff[0] + 1 and a[diff[0]] == b[diff[1]]
-                                   and a[diff[1]] == b[diff[0]])
+        swapped = len(diff) == 2 and diff[1] == diff[0] + 1 and (a[diff[0]], a[diff[1]]) == (b[diff[1]], b[diff[0]])
+        return len(diff) == 1 or swapped
     i = 0
     while i < len(a) and a[i] == b[i]:
         i += 1
     return a[i:] == b[i + 1:]
-

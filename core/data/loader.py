@@ -148,6 +148,27 @@ def _special_tokens(tokenizer) -> tuple[str, ...]:
 
 def _assemble(prepared, source: Source, validation_path, fraction, seed, tokenizer, max_length, context):
     report, task = prepared.report, prepared.task
+    train, validation, test = _checked_rows(prepared, source, validation_path, context)
+    if len(train) < 20 and report.ok:
+        report.warn("few_rows", f"{source.name} has only {len(train)} usable {source.unit}s.",
+                    "Add more examples; a few hundred give far more reliable results.")
+    if not report.ok:
+        prepared.summary["rows"] = {"usable": int(len(train))}
+        return
+    prepared.preview = _preview(train, task)
+    train, validation = _split(prepared, train, validation, fraction, seed, validation_path)
+    sanity.check_validation_size(task, len(validation), len(prepared.labels or []), report, source.name)
+    _statistics(prepared, train, validation, tokenizer, max_length, seed, source)
+    prepared.train = _dataset(train, task, prepared.labels)
+    prepared.validation = _dataset(validation, task, prepared.labels)
+    if test is not None and len(test):
+        prepared.test = _dataset(test.reset_index(drop=True), task, prepared.labels)
+        prepared.summary["rows"]["test"] = int(len(test))
+
+
+def _checked_rows(prepared, source: Source, validation_path, context):
+    """Training, validation (None: split later) and test rows, with duplicates, leakage and classes checked."""
+    report, task = prepared.report, prepared.task
     train, given = _given_splits(source, prepared, validation_path)
     train = checks.drop_duplicates(train, report, source.unit, source.name).reset_index(drop=True)
     if task != "chat":
@@ -170,13 +191,11 @@ def _assemble(prepared, source: Source, validation_path, fraction, seed, tokeniz
             checks.check_classes(train["label_name"], train["_row"], report, source.unit)
         validation = _drop_unknown_labels(validation, prepared.labels, report) if validation is not None else None
         test = _drop_unknown_labels(test, prepared.labels, report, "test") if test is not None else None
-    if len(train) < 20 and report.ok:
-        report.warn("few_rows", f"{source.name} has only {len(train)} usable {source.unit}s.",
-                    "Add more examples; a few hundred give far more reliable results.")
-    if not report.ok:
-        prepared.summary["rows"] = {"usable": int(len(train))}
-        return
-    prepared.preview = _preview(train, task)
+    return train, validation, test
+
+
+def _split(prepared, train, validation, fraction, seed, validation_path):
+    """Training and validation rows: as given (file or folder), or a seeded split stratified by class."""
     if validation is None:
         fraction = fraction or default_fraction(len(train))
         ids = _label_ids(train, prepared.labels)
@@ -187,14 +206,7 @@ def _assemble(prepared, source: Source, validation_path, fraction, seed, tokeniz
         prepared.summary["validation"] = {"source": "file", "path": str(validation_path)}
     else:
         prepared.summary["validation"] = {"source": "folder"}
-    sanity.check_validation_size(task, len(validation), len(prepared.labels or []), report, source.name)
-    train, validation = train.reset_index(drop=True), validation.reset_index(drop=True)
-    _statistics(prepared, train, validation, tokenizer, max_length, seed, source)
-    prepared.train = _dataset(train, task, prepared.labels)
-    prepared.validation = _dataset(validation, task, prepared.labels)
-    if test is not None and len(test):
-        prepared.test = _dataset(test.reset_index(drop=True), task, prepared.labels)
-        prepared.summary["rows"]["test"] = int(len(test))
+    return train.reset_index(drop=True), validation.reset_index(drop=True)
 
 
 def _given_splits(source: Source, prepared, validation_path) -> tuple[pd.DataFrame, dict]:

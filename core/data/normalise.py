@@ -23,7 +23,7 @@ from .labels import merges_text, normalise_labels, similar_names
 from .limits import DataLimits
 from .readers import header_key, read_table
 from .report import DataReport, describe_rows, plural, quoted
-from .text import as_text, blank_missing, missing_mask
+from .text import as_text, missing_mask
 
 MULTI_LABEL_DROP = 0.05  # up to this share of multi-label rows is dropped with a warning; more blocks
 

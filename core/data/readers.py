@@ -111,7 +111,8 @@ def _check_file(path: Path, report: DataReport, limits: DataLimits) -> bool:
     size = path.stat().st_size
     if size > limits.max_bytes:
         # checked before a single byte is read: a 2 GB upload costs nothing but this stat()
-        report.error("file_too_large", f"{path.name} is {sniff.over_limit(size, limits.max_bytes)}.", "Use a smaller sample of the data (split the "
+        report.error("file_too_large", f"{path.name} is {sniff.over_limit(size, limits.max_bytes)}.",
+                     "Use a smaller sample of the data (split the "
                      "file, or keep the first rows).")
         return False
     with open(path, "rb") as handle:
@@ -288,24 +289,7 @@ def _read_delimited(path: Path, forced_sep: str | None, report: DataReport, nrow
                      f"{path.suffix.lstrip('.').upper()} table.", "Export the data as CSV (UTF-8) from the "
                      "program that made it, or upload the original workbook (.xlsx).")
         return None
-    notes = []
-    declared = _declared_separator(text)
-    if declared:
-        forced_sep = declared
-        notes.append(f"The first line 'sep={declared}' (written by Excel) names the separator; it was honoured.")
-    skip = 1 if declared else 0
-    sep = forced_sep if declared else _separator(_after_lines(text, skip + _blank_lead(text, skip)), forced_sep,
-                                                   path, report)
-    titles = _title_lines(text, skip, sep)
-    if titles:
-        shown = [line.strip().strip(sep).strip() for line in text.split("\n", skip + titles)[skip:skip + titles]]
-        shown = [line for line in shown if line] or ["(blank)"]
-        report.warn("title_rows", f"{path.name}: the first {plural(range(titles), 'line', f'{titles} lines')} "
-                    f"({', '.join(repr(t[:60]) for t in shown[:3])}) {plural(range(titles), 'is', 'are')} a title "
-                    "above the column names, so the table starts below.", "Nothing to do if the columns below are "
-                    "right; otherwise delete the title lines so the first line holds the column names.",
-                    rows=list(range(skip + 1, skip + titles + 1)))
-    skip += titles
+    sep, skip, notes = _preamble(text, forced_sep, path, report)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
@@ -333,6 +317,27 @@ def _read_delimited(path: Path, forced_sep: str | None, report: DataReport, nrow
     else:
         rows = np.arange(2 + skip, len(frame) + 2 + skip)
     return Table(frame, rows, "row", fmt, encoding, notes)
+
+
+def _preamble(text: str, forced_sep: str | None, path: Path, report: DataReport) -> tuple[str, int, list[str]]:
+    """The separator, how many lines come before the header (Excel's ``sep=;`` line, title lines), and notes."""
+    notes = []
+    declared = _declared_separator(text)
+    if declared:
+        notes.append(f"The first line 'sep={declared}' (written by Excel) names the separator; it was honoured.")
+    skip = 1 if declared else 0
+    body = _after_lines(text, skip + _blank_lead(text, skip))  # sniffed below any title lines
+    sep = declared or _separator(body, forced_sep, path, report)
+    titles = _title_lines(text, skip, sep)
+    if titles:
+        shown = [line.strip().strip(sep).strip() for line in text.split("\n", skip + titles)[skip:skip + titles]]
+        shown = [line for line in shown if line] or ["(blank)"]
+        report.warn("title_rows", f"{path.name}: the first {plural(range(titles), 'line', f'{titles} lines')} "
+                    f"({', '.join(repr(t[:60]) for t in shown[:3])}) {plural(range(titles), 'is', 'are')} a title "
+                    "above the column names, so the table starts below.", "Nothing to do if the columns below are "
+                    "right; otherwise delete the title lines so the first line holds the column names.",
+                    rows=list(range(skip + 1, skip + titles + 1)))
+    return sep, skip + titles, notes
 
 
 _SEP_LINE = re.compile(r"^\ufeff?\s*\"?sep=(.)\"?\s*$", re.IGNORECASE)
