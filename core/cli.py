@@ -19,11 +19,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     for handler in logging.getLogger().handlers:
-        # A job raises the studio logger to INFO for its train.log; the terminal shows those lines once,
-        # through the progress printer, so the console handler keeps to warnings.
+        # A job raises the studio logger to INFO for its train.log; the terminal shows a job's lines once,
+        # through the progress printer (a failure too: once, as the verb's last line), so the console handler
+        # keeps to other libraries' warnings.
         handler.setLevel(logging.WARNING)
     home = Home.resolve(args.home)
     command = args.command or "ui"
+        handler.addFilter(lambda record: record.name != "studio")
     try:
         return COMMANDS[command](args, home)
     except ConfigError as exc:
@@ -31,6 +33,36 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
+    except KeyboardInterrupt:
+        print("\nInterrupted.", file=sys.stderr)
+        return 130
+    except Exception as exc:  # no traceback reaches the user: plain words here, the details in the log
+        return _report_failure(exc, home, command)
+
+
+def _report_failure(exc: BaseException, home: Home, command: str) -> int:
+    """Print what went wrong in plain words; keep the traceback in ``<home>/logs/cli.log``."""
+    import time
+    import traceback
+
+    from .data import DataError
+    from .engine.runner import JobFailed
+    from .export import ExportError
+    from .models import ModelUnavailable
+
+    expected = (JobFailed, DataError, ModelUnavailable, ExportError, FileNotFoundError, NotADirectoryError,
+                PermissionError)
+    log = home.root / "logs" / "cli.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "a", encoding="utf-8") as fh:
+        fh.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} studio {command}\n{traceback.format_exc()}\n")
+    if isinstance(exc, expected):
+        print(str(exc) or type(exc).__name__, file=sys.stderr)
+    else:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        print(f"studio {command} failed: {first[:400]} ({type(exc).__name__}). The details are in {log}.",
+              file=sys.stderr)
+    return 1
 def _parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--home", default=argparse.SUPPRESS,
@@ -202,6 +234,8 @@ class _ProgressPrinter:
                 print("\r" + text, end="", file=sys.stderr, flush=True)
             else:
                 print(text, file=sys.stderr, flush=True)
+        if kind == "status" and event.get("status") == "failed":
+            return  # the verb prints the failure once, as its last words
         elif kind == "eval":
             metrics = ", ".join(f"{k} {v:.4f}" for k, v in event.items()
                                 if isinstance(v, float) and k not in ("time", "elapsed_s", "epoch"))

@@ -43,29 +43,30 @@ def build_app(home: Home, manager, public: bool = False, policy: PublicPolicy | 
     policy = policy or PublicPolicy.from_env(public)
     st = Studio(home=home, manager=manager, policy=policy, hardware=detect_hardware())
     with gr.Blocks(title=TITLE) as app:
-        st.shared["session"] = gr.BrowserState(dict(SESSION_DEFAULT), storage_key="finetune-studio-session")
-        st.shared["data"] = gr.State(None)
+        st.session = gr.BrowserState(dict(SESSION_DEFAULT), storage_key="finetune-studio-session")
+        st.data = gr.State(None)
         _header(st)
-        tab_train.build_poller(st)
+        timer, seen = tab_train.build_poller()
         with gr.Tabs(elem_id="steps") as tabs:
-            st.shared["tabs"] = tabs
+            st.tabs = tabs
             with gr.Tab("1 · Data", id="data", elem_id="tab-data"):
-                tab_data.build(st)
+                st.data_tab = tab_data.build(st)
             with gr.Tab("2 · Model", id="model", elem_id="tab-model"):
-                tab_model.build(st)
+                st.model_tab = tab_model.build(st)
             with gr.Tab("3 · Settings", id="settings", elem_id="tab-settings"):
-                tab_settings.build(st)
+                st.settings_tab = tab_settings.build(st)
             with gr.Tab("4 · Train", id="train", elem_id="tab-train"):
-                tab_train.build(st)
+                st.train_tab = tab_train.build(st, timer, seen)
             with gr.Tab("5 · Evaluate & try", id="evaluate", elem_id="tab-evaluate"):
-                tab_evaluate.build(st)
+                st.evaluate_tab = tab_evaluate.build(st)
             with gr.Tab("6 · Export & history", id="export", elem_id="tab-export"):
-                tab_export.build(st)
+                st.export_tab = tab_export.build(st)
+        st.form = tab_settings.job_form(st)
         tab_settings.wire(st)
         tab_train.wire(st)
-        app.load(start_session, [st["session"]], [st["session"]], queue=False).then(
-            lambda s: tab_data.restore(st, s), [st["session"]], tab_data.outputs(st))
-    app.studio = st  # the shared components and objects, for tests
+        app.load(start_session, [st.session], [st.session], queue=False).then(
+            lambda s: tab_data.restore(st, s), [st.session], st.data_tab.outputs(st))
+    app.studio = st  # the components and shared objects, for tests
     return app
 
 

@@ -1,5 +1,6 @@
-"""What every tab needs: the home, the one job manager, the public policy, the machine, and the components
-tabs share; plus the checks that keep one visitor's runs and files away from another's."""
+"""What every tab needs: the home, the one job manager, the public policy, the machine, the components tabs
+share (typed: each tab's ``build()`` returns a small dataclass of its components, kept here), and the checks that
+keep one visitor's runs and files away from another's."""
 from __future__ import annotations
 
 import re
@@ -7,13 +8,25 @@ import secrets
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
-from core.runs import RunDir, list_runs
+from core.config import ConfigError, JobConfig
 from core.hardware import Hardware
 from core.home import Home
+from core.plan import JobPlan, PlanCache, plan_job
 from core.public import PublicPolicy
+from core.runs import RunDir, list_runs
 from core.uploads import owns_path, session_export_dir
+
+from .form import JobValues, build_config
+
+if TYPE_CHECKING:  # the tabs import this module; their component classes are only named here
+    from .tab_data import DataTab
+    from .tab_evaluate import EvaluateTab
+    from .tab_export import ExportTab
+    from .tab_model import ModelTab
+    from .tab_settings import SettingsTab
+    from .tab_train import TrainTab
 
 # Per-browser values kept in localStorage, so a reload (or a second tab) re-attaches to the same job.
 SESSION_DEFAULT = {"owner": None, "job_id": None, "run": None, "data": None}
@@ -49,12 +62,56 @@ def owner_of(session: dict | None) -> str | None:
 
 
 @dataclass
+class JobForm:
+    """The widgets that together describe a job (spread over the data, model and settings steps).
+
+    Handlers take them as a set of inputs, so gradio passes one ``{component: value}`` dict; ``values`` reads it.
+    """
+
+    data: Any  # gr.State: {"choice": DataChoice, "prepared": PreparedData} once data is loaded, else None
+    model_choice: Any
+    model_custom: Any  # a Textbox, or a State holding "" in public mode (no box to type a path into)
+    strategy: Any
+    preset: Any
+    name: Any
+    validation: Any
+    numbers: dict[str, Any]  # ADVANCED field name -> gr.Number
+    switches: dict[str, Any]  # SWITCHES name -> gr.Dropdown
+
+    def inputs(self) -> set:
+        return {self.data, self.model_choice, self.model_custom, self.strategy, self.preset, self.name,
+                self.validation, *self.numbers.values(), *self.switches.values()}
+
+    def values(self, got: dict, public: bool) -> JobValues:
+        """The job the widgets describe; ``ConfigError`` in words when a step is missing."""
+        data = got.get(self.data)
+        if not data:
+            raise ConfigError(["there is no data yet: load a file or an example in step 1 (fix any errors shown)."])
+        model = chosen_model(got.get(self.model_choice), got.get(self.model_custom), public)
+        if not model:
+            raise ConfigError(["no model is chosen: pick one in step 2."])
+        return JobValues(data=data["choice"], model=model, strategy=got.get(self.strategy) or "",
+                         preset=got.get(self.preset) or "balanced", name=got.get(self.name),
+                         validation=got.get(self.validation),
+                         numbers={k: got.get(c) for k, c in self.numbers.items()},
+                         switches={k: got.get(c) for k, c in self.switches.items()})
+
+
+def chosen_model(choice: str | None, custom: str | None, public: bool) -> str:
+    """The model the job will use: the typed id/folder when given (never in public mode), else the choice."""
+    typed = (custom or "").strip()
+    if typed and not public:
+        return typed
+    return choice or ""
+
+
+@dataclass
 class Studio:
-    """The app-wide objects (created once in ``build_app``) plus the shared components, filled as tabs build.
+    """The app-wide objects (created once in ``build_app``) plus the components, filled in as the tabs build.
 
     Args:
         home: the studio home (models, uploads, runs).
-        manager: the one JobManager; it owns every background thread.
+        manager: the one JobManager; it owns every background job.
         policy: the public-demo policy; with ``policy.enabled`` False everything is allowed (a local studio).
         hardware: the machine, read once.
     """
@@ -64,14 +121,42 @@ class Studio:
     policy: PublicPolicy
     hardware: Hardware
     models: "ModelCache" = field(default_factory=lambda: ModelCache())
-    shared: dict[str, Any] = field(default_factory=dict)
+    plans: PlanCache = field(default_factory=PlanCache)
+    session: Any = None  # gr.BrowserState: owner id, current job, current run, data choice (survives reloads)
+    data: Any = None  # gr.State: the loaded data
+    tabs: Any = None  # gr.Tabs: handlers select a step by its id
+    form: JobForm | None = None
+    data_tab: "DataTab | None" = None
+    model_tab: "ModelTab | None" = None
+    settings_tab: "SettingsTab | None" = None
+    train_tab: "TrainTab | None" = None
+    evaluate_tab: "EvaluateTab | None" = None
+    export_tab: "ExportTab | None" = None
+
+    def plan(self, values: JobValues, n_train: int | None = None) -> JobPlan:
+        """The job the widgets describe as it will run, within the public caps (what the run's config.yaml will
+        hold): planned once to count the training rows, then again with the caps (cached data: milliseconds)."""
+        config = build_config(values)
+        limits = self.policy.data_limits()
+        plan = plan_job(config, self.home, self.hardware, cache=self.plans, limits=limits)
+        if not self.public or plan.data is None or plan.data.train is None:
+            return plan
+        clamped = self.policy.clamp(config, n_train=len(plan.data.train))
+        return plan_job(clamped, self.home, self.hardware, cache=self.plans, limits=limits)
+
+    def submittable(self, values: JobValues) -> JobConfig:
+        """The job to hand to the manager: the widgets' settings within the public caps (presets are filled by
+        the run itself, from the same plan the page previews)."""
+        config = build_config(values)
+        if not self.public:
+            return config
+        plan = plan_job(config, self.home, self.hardware, cache=self.plans, limits=self.policy.data_limits())
+        n_train = len(plan.data.train) if plan.data is not None and plan.data.train is not None else None
+        return self.policy.clamp(config, n_train=n_train)
 
     @property
     def public(self) -> bool:
         return self.policy.enabled
-
-    def __getitem__(self, name: str) -> Any:
-        return self.shared[name]
 
     def export_dir(self, owner: str | None) -> Path:
         """Where exports go: the visitor's own secret folder in public mode, the home's exports folder if not."""

@@ -1,19 +1,24 @@
-"""The one place where the typed widgets become a ``JobConfig``.
+"""The one place where the page's widgets become a ``JobConfig``.
 
-Every number arrives from a ``gr.Number``/``gr.Slider`` (already a number; 0 means the preset decides), every
-choice from a ``gr.Radio``/``gr.Dropdown``. Nothing is parsed from text.
+Every number arrives from a ``gr.Number``/``gr.Slider`` (already a number; 0 means the preset decides, except
+where 0 is itself a value, such as the seed), every choice from a ``gr.Radio``/``gr.Dropdown``. Nothing is parsed
+from text. Which number fields the page shows, their labels, help and bounds come from the ``Setting`` metadata
+on ``core.config.TrainConfig``, the same source as the config's own checks.
 """
 from __future__ import annotations
 
+import dataclasses
 import shlex
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
-from core.config import PRECISIONS, DataConfig, JobConfig, TrainConfig
+from core.config import PRECISIONS, DataConfig, JobConfig, Setting, TrainConfig, settings_of
 
-# The advanced fields, in the order the settings tab lays them out and passes them in.
-ADVANCED = ("epochs", "max_steps", "learning_rate", "batch_size", "grad_accum", "max_length",
-            "lora_r", "lora_alpha", "eval_every", "seed", "max_minutes")
-INT_FIELDS = {"max_steps", "batch_size", "grad_accum", "max_length", "lora_r", "lora_alpha", "eval_every", "seed"}
+# The advanced number fields, in TrainConfig's field order, with their metadata.
+ADVANCED: dict[str, Setting] = {name: meta for name, meta in settings_of(TrainConfig).items() if meta.advanced}
+# Fields whose empty value is not "the preset decides" (the seed's 0 is a seed): 0 is kept as a value there.
+ZERO_IS_A_VALUE = frozenset(f.name for f in dataclasses.fields(TrainConfig)
+                            if f.name in ADVANCED and f.default is not None)
 # Choices after the number fields: (label, value) pairs; "auto" lets the presets decide for the job and machine.
 SWITCHES = {
     "precision": [("Automatic", "auto"), ("fp32: exact", "fp32"), ("bf16: faster on bf16 units", "bf16")],
@@ -31,40 +36,50 @@ class DataChoice:
     validation_path: str | None = None
 
 
-def build_config(data: DataChoice, model: str, strategy: str, preset: str, name: str | None,
-                 validation_fraction: float | None, *advanced) -> JobConfig:
-    """Turn the widget values into a job config, without validating it (``JobConfig.validate`` does that).
+@dataclass
+class JobValues:
+    """The values of the widgets that describe a job, read from the page.
 
     Args:
         data: the data step's choice.
         model: a catalog key, a hub id or a local folder.
-        strategy: qlora | lora | head-only | full.
+        strategy: a strategy key (``core.strategies``).
         preset: quick | balanced | thorough.
         name: a label for the run, or empty.
-        validation_fraction: from the slider; 0 means "choose from the data size".
-        advanced: the values of ``ADVANCED`` then of ``SWITCHES`` in that order; 0 or None lets the preset decide
-            (a Gradio number field cannot be empty), except for the seed, where 0 is a seed; "auto" (or a missing
-            value) leaves a switch to the preset.
+        validation: the validation-share slider; 0 means "choose from the data size".
+        numbers: advanced field name -> value; 0 or None lets the preset decide (see ``ZERO_IS_A_VALUE``).
+        switches: ``SWITCHES`` name -> choice; "auto" (or missing) leaves it to the preset.
     """
-    values = dict(zip(ADVANCED, advanced))
-    switches = dict(zip(SWITCHES, advanced[len(ADVANCED):]))
-    train = TrainConfig(preset=preset)
-    for key, value in values.items():
-        if value is None or (value == 0 and key != "seed"):
+
+    data: DataChoice
+    model: str
+    strategy: str
+    preset: str = "balanced"
+    name: str | None = None
+    validation: float | None = 0
+    numbers: dict[str, Any] = field(default_factory=dict)
+    switches: dict[str, str] = field(default_factory=dict)
+
+
+def build_config(values: JobValues) -> JobConfig:
+    """Turn the widget values into a job config, without validating it (``JobConfig.validate`` does that)."""
+    train = TrainConfig(preset=values.preset or "balanced")
+    for key, meta in ADVANCED.items():
+        value = values.numbers.get(key)
+        if value is None or (value == 0 and key not in ZERO_IS_A_VALUE):
             continue
-        setattr(train, key, int(value) if key in INT_FIELDS else float(value))
-    if switches.get("precision") in PRECISIONS:
-        train.precision = switches["precision"]
-    if switches.get("compile") in ("on", "off"):
-        train.compile = switches["compile"] == "on"
-    if train.seed is None:
-        train.seed = 0
-    fraction = float(validation_fraction) if validation_fraction else None
+        setattr(train, key, int(value) if meta.integer else float(value))
+    precision = values.switches.get("precision")
+    if precision in PRECISIONS:
+        train.precision = precision
+    if values.switches.get("compile") in ("on", "off"):
+        train.compile = values.switches["compile"] == "on"
+    data = values.data
     return JobConfig(
-        task=data.task, model=str(model or "").strip(), strategy=strategy,
+        task=data.task, model=str(values.model or "").strip(), strategy=values.strategy or "",
         data=DataConfig(path=data.path, columns=dict(data.columns), validation_path=data.validation_path,
-                        validation_fraction=fraction),
-        train=train, name=(name or "").strip() or None,
+                        validation_fraction=float(values.validation) if values.validation else None),
+        train=train, name=(values.name or "").strip() or None,
     )
 
 

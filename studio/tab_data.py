@@ -6,16 +6,17 @@ and one example rendered as the model will see it come from the same call.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import gradio as gr
 
 from core.catalog import default_for
-from core.tasks import TASKS
 from core.data import inspect_columns, load_data
 from core.data.examples import EXAMPLES, example_path
 from core.models import ModelUnavailable, load_tokenizer, model_status, resolve_model
+from core.tasks import TASK_LIST
 from core.uploads import UploadError, save_upload
 
 from . import charts
@@ -33,13 +34,37 @@ ROLE_HELP = {"prompt": "what the user says", "response": "what the model should 
              "messages": "whole conversations (instead of prompt/response)", "text": "the text to classify",
              "label": "the class to predict"}
 SLOTS = 5
-TASK_NAMES = {"chat": "Chat (teach answers)", "text-classification": "Text classification",
-              "image-classification": "Image classification"}
+TASK_NAMES = {t.key: t.title for t in TASK_LIST}
 PREVIEW_ROWS = 20
-N_OUTPUTS = 15 + SLOTS  # len(outputs(st)): what a load that changes nothing returns, as many skips
 
 
-def build(st: Studio) -> None:
+@dataclass
+class DataTab:
+    """The data step's components."""
+
+    status: gr.HTML
+    found: gr.Group
+    detection: gr.Markdown
+    task: gr.Dropdown
+    roles: list
+    report: gr.HTML
+    chart_row: gr.Row
+    balance: gr.Plot
+    lengths: gr.Plot
+    details: gr.Accordion
+    gallery: gr.Gallery
+    preview: gr.Dataframe
+    example: gr.Code
+    next: gr.Button
+
+    def outputs(self, st: Studio) -> list:
+        """Everything a data load may update (with the session and the loaded-data state)."""
+        return [st.session, st.data, self.status, self.found, self.detection, self.task, *self.roles, self.report,
+                self.chart_row, self.balance, self.lengths, self.details, self.gallery, self.preview, self.example,
+                self.next]
+
+
+def build(st: Studio) -> DataTab:
     gr.Markdown("## Bring your data\nA table (CSV, Excel, JSONL, Parquet) of prompts and answers or texts and "
                 "labels, or images in one folder per class (as a zip). Or start with an example.")
     with gr.Row(equal_height=False):
@@ -61,7 +86,7 @@ def build(st: Studio) -> None:
     with gr.Group(visible=False) as found:
         detection = gr.Markdown(elem_id="data-detection")
         with gr.Row():
-            task = gr.Dropdown([(TASK_NAMES[t], t) for t in TASKS], label="Task", interactive=True,
+            task = gr.Dropdown([(t.title, t.key) for t in TASK_LIST], label="Task", interactive=True,
                                elem_id="data-task", scale=2)
             roles = [gr.Dropdown(label=f"role {i}", visible=False, interactive=True, elem_id=f"data-role-{i}")
                      for i in range(SLOTS)]
@@ -76,35 +101,26 @@ def build(st: Studio) -> None:
         example = gr.Code(label="One training example, rendered", language=None, lines=8, interactive=False,
                           wrap_lines=True)
     next_button = gr.Button("Next: choose a model →", variant="primary", interactive=False, elem_id="data-next")
+    tab = DataTab(status, found, detection, task, roles, report, chart_row, balance, lengths, details, gallery,
+                  preview, example, next_button)
 
     pending = gr.State(None)  # what the first, instant step of a load hands to the second, slow one
-    st.shared.update(data_status=status, data_found=found, data_detection=detection, data_task=task,
-                     data_roles=roles, data_report=report, data_chart_row=chart_row, data_balance=balance,
-                     data_lengths=lengths, data_details=details, data_gallery=gallery, data_preview=preview,
-                     data_example=example, data_next=next_button)
-    outs = outputs(st)
-    session, data = st["session"], st["data"]
+    outs = tab.outputs(st)
+    session, data = st.session, st.data
     # Each load is two chained steps: the first answers at once with what is about to happen (a one-time model
     # preparation takes half a minute), the second reads the data. The status line is not a target of the
     # second step's progress overlay, so the message stays readable while it works.
     load = {"fn": _load_step(st), "inputs": [pending, session], "outputs": outs, "show_progress_on": [report]}
     for key, button in buttons:
         button.click(_example_step(st, key), None, [pending, status], queue=False).then(**load)
-    upload.upload(_upload_step(st), [upload, session], [pending, status]).then(**load)
+    upload.upload(_upload_step(st), [upload, session], [pending, status, session]).then(**load)
     task.input(lambda t, sess, d: _pending(st, _path_of(d, sess), t, {}), [task, session, data],
                [pending, status], queue=False).then(**load)
     for slot in roles:
         slot.input(lambda sess, d, t, *values: _pending(st, _path_of(d, sess), t, _roles_from(t, values)),
                    [session, data, task, *roles], [pending, status], queue=False).then(**load)
-    next_button.click(lambda: gr.Tabs(selected="model"), None, st["tabs"])
-
-
-def outputs(st: Studio) -> list:
-    """The components a data load updates, in the order ``_load`` returns them."""
-    s = st.shared
-    return [s["session"], s["data"], s["data_status"], s["data_found"], s["data_detection"], s["data_task"],
-            *s["data_roles"], s["data_report"], s["data_chart_row"], s["data_balance"], s["data_lengths"],
-            s["data_details"], s["data_gallery"], s["data_preview"], s["data_example"], s["data_next"]]
+    next_button.click(lambda: gr.Tabs(selected="model"), None, st.tabs)
+    return tab
 
 
 # --- step one: say what is about to happen --------------------------------------------------------------
@@ -148,17 +164,18 @@ def _example_task(key: str) -> str | None:
 def _upload_step(st: Studio):
     def handler(files, session):
         files = [f for f in (files if isinstance(files, list) else [files]) if f]
-        owner = owner_of(session)
+        # A file dropped before the page-load handler ran arrives with a session that has no owner yet: give it
+        # one here (and send it back), rather than asking the visitor to reload.
+        session = with_owner(session)
         try:
             if not files:
                 raise UploadError("Nothing was uploaded. Choose a file again.")
-            if owner is None:
-                raise UploadError("This browser has no session yet: reload the page, then upload again.")
             limits = st.policy.data_limits()
-            path = save_upload(st.home, owner, files[0], Path(files[0]).name, limits=limits)
+            path = save_upload(st.home, owner_of(session), files[0], Path(files[0]).name, limits=limits)
         except UploadError as exc:
-            return {"path": None, "error": str(exc)}, notice(str(exc), "error", "Upload refused.")
-        return _pending(st, str(path), None, {})
+            return {"path": None, "error": str(exc)}, notice(str(exc), "error", "Upload refused."), session
+        pending, status = _pending(st, str(path), None, {})
+        return pending, status, session
     return handler
 
 
@@ -167,7 +184,7 @@ def _load_step(st: Studio):
     # A named function with a ``progress`` parameter: Gradio injects the progress tracker by its default.
     def handler(pending, session, progress=gr.Progress()):
         if not pending:
-            return [gr.skip()] * N_OUTPUTS
+            return gr.skip()
         if pending.get("error"):
             return _empty(st, session, pending["error"])
         if not st.may_read(owner_of(session), pending.get("path")):
@@ -177,12 +194,12 @@ def _load_step(st: Studio):
     return handler
 
 
-def restore(st: Studio, session: dict | None) -> list:
+def restore(st: Studio, session: dict | None) -> dict:
     """After a reload, read the session's data again so every step shows what it showed before."""
     choice = (session or {}).get("data")
     path = choice.get("path") if isinstance(choice, dict) else None
     if not path or not st.may_read(owner_of(session), path) or not Path(path).exists():
-        return [gr.skip()] * N_OUTPUTS
+        return gr.skip()
     return _load(st, session, path, choice.get("task"), choice.get("columns") or {}, None)
 
 
@@ -212,7 +229,7 @@ def _tokenizer_for(st: Studio, task: str | None):
 
 
 def _load(st: Studio, session: dict, path: str | None, task: str | None, columns: dict[str, str],
-          progress=None) -> list:
+          progress=None) -> dict:
     progress = progress or (lambda *a, **k: None)
     session = with_owner(session)  # a click racing the page load gets the session before its owner id
     if not path:
@@ -236,16 +253,19 @@ def _load(st: Studio, session: dict, path: str | None, task: str | None, columns
         columns = [str(c) for c in inspect_columns(path, limits)]
     except Exception:  # an unreadable file is already explained by the report; the roles just stay empty
         columns = []
-    return _render(prepared, choice, session, columns)
+    return _render(st, prepared, choice, session, columns)
 
 
-def _empty(st: Studio, session: dict, message: str) -> list:
-    hidden = gr.update(visible=False)
-    return [with_owner(session), None, notice(message, "error"), hidden, "", gr.update(), *[hidden] * SLOTS, "", hidden,
-            None, None, hidden, hidden, None, "", gr.update(interactive=False)]
+def _empty(st: Studio, session: dict, message: str) -> dict:
+    tab, hidden = st.data_tab, gr.update(visible=False)
+    return {st.session: with_owner(session), st.data: None, tab.status: notice(message, "error"), tab.found: hidden,
+            tab.detection: "", tab.task: gr.update(), **{slot: hidden for slot in tab.roles}, tab.report: "",
+            tab.chart_row: hidden, tab.balance: None, tab.lengths: None, tab.details: hidden, tab.gallery: hidden,
+            tab.preview: None, tab.example: "", tab.next: gr.update(interactive=False)}
 
 
-def _render(prepared, choice: DataChoice, session: dict, columns: list[str]) -> list:
+def _render(st: Studio, prepared, choice: DataChoice, session: dict, columns: list[str]) -> dict:
+    tab = st.data_tab
     ok = prepared.report.ok and prepared.task is not None
     summary = prepared.summary or {}
     role_updates = _role_updates(prepared.task, prepared.columns or {}, columns)
@@ -254,22 +274,23 @@ def _render(prepared, choice: DataChoice, session: dict, columns: list[str]) -> 
     status = notice(headline, "ok" if ok else "error", "Ready." if ok else "Not ready yet.")
     counts = _class_counts(summary)
     is_text = prepared.task in ("chat", "text-classification")
-    show_charts = bool(counts) or is_text
     balance = charts.class_balance_figure(counts) if counts else None
-    data_value = {"choice": choice, "prepared": prepared} if ok else None
-    return [
-        session, data_value, status, gr.update(visible=True), detection,
-        gr.update(value=prepared.task), *role_updates,
-        problems_html(prepared.report.errors, prepared.report.warnings),
-        gr.update(visible=show_charts),
-        gr.update(value=balance, visible=balance is not None),
-        _lengths_figure(summary) if is_text else charts.empty_figure("Length in tokens", "Images have no tokens."),
-        gr.update(visible=_has_rows(prepared)),
-        gr.update(value=_gallery(prepared), visible=bool(_gallery(prepared))),
-        _preview_frame(prepared),
-        gr.update(value=_example_text(summary), visible=prepared.task != "image-classification"),
-        gr.update(interactive=ok),
-    ]
+    gallery = _gallery(prepared)
+    return {
+        st.session: session, st.data: {"choice": choice, "prepared": prepared} if ok else None,
+        tab.status: status, tab.found: gr.update(visible=True), tab.detection: detection,
+        tab.task: gr.update(value=prepared.task), **dict(zip(tab.roles, role_updates)),
+        tab.report: problems_html(prepared.report.errors, prepared.report.warnings),
+        tab.chart_row: gr.update(visible=bool(counts) or is_text),
+        tab.balance: gr.update(value=balance, visible=balance is not None),
+        tab.lengths: _lengths_figure(summary) if is_text else charts.empty_figure("Length in tokens",
+                                                                                  "Images have no tokens."),
+        tab.details: gr.update(visible=_has_rows(prepared)),
+        tab.gallery: gr.update(value=gallery, visible=bool(gallery)),
+        tab.preview: _preview_frame(prepared),
+        tab.example: gr.update(value=_example_text(summary), visible=prepared.task != "image-classification"),
+        tab.next: gr.update(interactive=ok),
+    }
 
 
 def _lengths_figure(summary: dict):

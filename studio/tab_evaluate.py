@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -24,10 +25,38 @@ from .views import esc, notice
 SKIP_SECTIONS = ("base", "tuned", "change", "deltas", "confusion", "confusion_matrix", "head")
 PLAYGROUND = {"concurrency_id": "playground", "concurrency_limit": 1}
 log = logging.getLogger(__name__)
-VIEW_SIZE = 13  # the components _show fills: report, classifier views, answers, playground
 
 
-def build(st: Studio) -> None:
+@dataclass
+class EvaluateTab:
+    """The evaluate step's components: the report of the chosen run, and the playground."""
+
+    run: gr.Dropdown
+    shown: gr.Textbox
+    report: gr.HTML
+    confusion: gr.Plot
+    mistakes_table: gr.Dataframe
+    mistakes_gallery: gr.Gallery
+    answers: gr.Dataframe
+    chat_box: gr.Group
+    classify_box: gr.Group
+    text_in: gr.Textbox
+    image_in: gr.Image
+    base_chat: gr.Chatbot
+    tuned_chat: gr.Chatbot
+    base_label: gr.Label
+    tuned_label: gr.Label
+    play_note: gr.HTML
+    prompt: gr.Textbox
+
+    def view(self) -> list:
+        """What showing a run redraws."""
+        return [self.report, self.confusion, self.mistakes_table, self.mistakes_gallery, self.answers, self.chat_box,
+                self.classify_box, self.text_in, self.image_in, self.base_chat, self.tuned_chat, self.base_label,
+                self.tuned_label]
+
+
+def build(st: Studio) -> EvaluateTab:
     gr.Markdown("## Did it learn?\nThe tuned model against the model you started from, on validation rows it "
                 "never trained on. Then try it yourself.")
     with gr.Row():
@@ -68,25 +97,25 @@ def build(st: Studio) -> None:
             base_label = gr.Label(label="Base model", num_top_classes=5, elem_id="clf-base")
             tuned_label = gr.Label(label="Tuned model", num_top_classes=5, elem_id="clf-tuned")
     play_note = gr.HTML(elem_id="play-note")
-
-    view = [report, confusion, mistakes_table, mistakes_gallery, answers, chat_box, classify_box, text_in, image_in,
-            base_chat, tuned_chat, base_label, tuned_label]
-    assert len(view) == VIEW_SIZE
     # "run path|status" of what the report shows: a run that was listed while it was still evaluating is drawn
     # again once it completes, though the dropdown's value (and so its change event) stays the same.
     shown = gr.Textbox(visible=False, elem_id="eval-shown")
-    st.shared.update(eval_run=run, eval_view=view)
-    session = st["session"]
+    tab = EvaluateTab(run, shown, report, confusion, mistakes_table, mistakes_gallery, answers, chat_box,
+                      classify_box, text_in, image_in, base_chat, tuned_chat, base_label, tuned_label, play_note,
+                      prompt)
+    session = st.session
+    view = tab.view()
     refresh.click(lambda s, r, sh: _runs(st, s, r, sh), [session, run, shown], [run, shown, *view])
     session.change(lambda s, r, sh: _runs(st, s, r, sh, prefer_session=True), [session, run, shown],
                    [run, shown, *view])
-    run.change(lambda s, r: [_shown_marker(r), *_show(st, _own(st, s, r))], [session, run], [shown, *view])
+    run.change(lambda s, r: {shown: _shown_marker(r), **_show(st, _own(st, s, r))}, [session, run], [shown, *view])
     chat_inputs = [session, run, prompt, base_chat, tuned_chat, max_new, temperature, top_p, system]
     send.click(_chat_handler(st), chat_inputs, [base_chat, tuned_chat, prompt, play_note], **PLAYGROUND)
     prompt.submit(_chat_handler(st), chat_inputs, [base_chat, tuned_chat, prompt, play_note], **PLAYGROUND)
-    clear.click(lambda: ([], [], ""), None, [base_chat, tuned_chat, play_note])
+    clear.click(lambda: {base_chat: [], tuned_chat: [], play_note: ""}, None, [base_chat, tuned_chat, play_note])
     predict.click(lambda s, r, t, i: _classify(st, _own(st, s, r), t, i), [session, run, text_in, image_in],
                   [base_label, tuned_label, play_note], **PLAYGROUND)
+    return tab
 
 
 def usable_runs(st: Studio, owner: str | None) -> list[RunDir]:
@@ -101,8 +130,9 @@ def _own(st: Studio, session: dict | None, run_path: str | None) -> str | None:
 
 
 def _runs(st: Studio, session: dict | None, current: str | None, shown: str | None = None,
-          prefer_session: bool = False) -> list:
+          prefer_session: bool = False) -> dict:
     """The run list, the run to select, and the report redrawn when that run or its status changed."""
+    tab = st.evaluate_tab
     session = session or {}
     runs = usable_runs(st, owner_of(session))
     choices = [(_run_label(r), str(r.path)) for r in runs]
@@ -111,10 +141,12 @@ def _runs(st: Studio, session: dict | None, current: str | None, shown: str | No
     if wanted not in paths:
         wanted = session.get("run") if session.get("run") in paths else (paths[0] if paths else None)
     marker = _shown_marker(wanted)
-    view = [gr.skip()] * VIEW_SIZE if marker == shown else _show(st, _own(st, session, wanted))
-    if prefer_session and wanted == current:
-        return [gr.update(choices=choices), marker, *view]
-    return [gr.update(choices=choices, value=wanted), marker, *view]
+    out = {tab.shown: marker}
+    out[tab.run] = gr.update(choices=choices) if prefer_session and wanted == current else \
+        gr.update(choices=choices, value=wanted)
+    if marker != shown:
+        out.update(_show(st, _own(st, session, wanted)))
+    return out
 
 
 def _shown_marker(run_path: str | None) -> str:
@@ -133,19 +165,24 @@ def _config(run_path: str) -> JobConfig | None:
         return None
 
 
-def _show(st: Studio, run_path: str | None) -> list:
+def _show(st: Studio, run_path: str | None) -> dict:
+    tab = st.evaluate_tab
     hidden = gr.update(visible=False)
     config = _config(run_path) if run_path else None
+    clear = {tab.base_chat: [], tab.tuned_chat: [], tab.base_label: None, tab.tuned_label: None}
     if config is None:
-        return [notice("Choose a run above.", "info"), *[hidden] * 6, hidden, hidden, [], [], None, None]
+        return {tab.report: notice("Choose a run above.", "info"), tab.confusion: hidden, tab.mistakes_table: hidden,
+                tab.mistakes_gallery: hidden, tab.answers: hidden, tab.chat_box: hidden, tab.classify_box: hidden,
+                tab.text_in: hidden, tab.image_in: hidden, **clear}
     report = RunDir(Path(run_path)).read_eval()
     is_chat = config.task == "chat"
     _preload(st, config, run_path)
-    out = [_report_html(report, config), *_classifier_views(report, config), _answers_view(report)]
-    out += [gr.update(visible=is_chat), gr.update(visible=not is_chat),
-            gr.update(visible=config.task == "text-classification", value=""),
-            gr.update(visible=config.task == "image-classification", value=None), [], [], None, None]
-    return out
+    confusion, mistakes_table, mistakes_gallery = _classifier_views(report, config)
+    return {tab.report: _report_html(report, config), tab.confusion: confusion, tab.mistakes_table: mistakes_table,
+            tab.mistakes_gallery: mistakes_gallery, tab.answers: _answers_view(report),
+            tab.chat_box: gr.update(visible=is_chat), tab.classify_box: gr.update(visible=not is_chat),
+            tab.text_in: gr.update(visible=config.task == "text-classification", value=""),
+            tab.image_in: gr.update(visible=config.task == "image-classification", value=None), **clear}
 
 
 def _report_html(report: dict | None, config: JobConfig) -> str:
@@ -252,17 +289,18 @@ def _preload(st: Studio, config: JobConfig, run_path: str) -> None:
 
 def _chat_handler(st: Studio):
     def handler(session, run_path, prompt, base_hist, tuned_hist, max_new, temperature, top_p, system,
-                progress=gr.Progress()) -> Iterator[tuple]:
+                progress=gr.Progress()) -> Iterator[dict]:
+        tab = st.evaluate_tab
         run_path = _own(st, session, run_path)
         prompt = (prompt or "").strip()
         if not run_path or not prompt:
-            yield base_hist, tuned_hist, prompt, notice("Choose a run and type a message first.", "info")
+            yield {tab.play_note: notice("Choose a run and type a message first.", "info")}
             return
         progress(0, desc="Loading the model")
         try:
             model = _chat_model(st, run_path)
         except Exception as exc:  # a missing or broken model folder: say so instead of a red toast
-            yield base_hist, tuned_hist, prompt, notice(f"Could not load this run's model: {exc}", "error")
+            yield {tab.play_note: notice(f"Could not load this run's model: {exc}", "error")}
             return
         settings = {"max_new_tokens": int(max_new), "temperature": float(temperature), "top_p": float(top_p),
                     "system": (system or "").strip() or None}
@@ -274,23 +312,25 @@ def _chat_handler(st: Studio):
             hist.append({"role": "assistant", "content": ""})
             for text in model.stream(history, use_tuned=use_tuned, **settings):  # the whole answer so far
                 hist[-1] = {"role": "assistant", "content": text}
-                yield base_hist, tuned_hist, "", ""
-        yield base_hist, tuned_hist, "", ""
+                yield {tab.base_chat: base_hist, tab.tuned_chat: tuned_hist, tab.prompt: "", tab.play_note: ""}
+        yield {tab.base_chat: base_hist, tab.tuned_chat: tuned_hist, tab.prompt: "", tab.play_note: ""}
     return handler
 
 
-def _classify(st: Studio, run_path: str | None, text: str | None, image: str | None):
+def _classify(st: Studio, run_path: str | None, text: str | None, image: str | None) -> dict:
+    tab = st.evaluate_tab
     config = _config(run_path) if run_path else None
     if config is None:
-        return None, None, notice("Choose a run first.", "info")
+        return {tab.base_label: None, tab.tuned_label: None, tab.play_note: notice("Choose a run first.", "info")}
     item = image if config.task == "image-classification" else (text or "").strip()
     if not item:
         what = "an image" if config.task == "image-classification" else "some text"
-        return None, None, notice(f"Give {what} to classify.", "info")
+        return {tab.base_label: None, tab.tuned_label: None, tab.play_note: notice(f"Give {what} to classify.", "info")}
     try:
         model = _classifier(st, run_path)
         base = dict(model.predict(item, which="base"))
         tuned = dict(model.predict(item, which="tuned"))
     except Exception as exc:  # a broken model folder or an unreadable image: say what happened
-        return None, None, notice(f"Could not classify: {exc}", "error")
-    return base, tuned, ""
+        return {tab.base_label: None, tab.tuned_label: None, tab.play_note: notice(f"Could not classify: {exc}",
+                                                                                   "error")}
+    return {tab.base_label: base, tab.tuned_label: tuned, tab.play_note: ""}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shutil
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import gradio as gr
@@ -24,7 +25,19 @@ from .views import headline_metric, notice
 HISTORY_COLUMNS = ["Run", "Status", "Task", "Model", "Strategy", "Result"]
 
 
-def build(st: Studio) -> None:
+@dataclass
+class ExportTab:
+    """The export and history step's components."""
+
+    run: gr.Dropdown
+    files: gr.File
+    note: gr.HTML
+    history: gr.Dataframe
+    compare: gr.Dropdown
+    overlay: gr.Plot
+
+
+def build(st: Studio) -> ExportTab:
     gr.Markdown("## Take it with you\nDownload the trained weights with their config and model card, or the whole "
                 "run. Below: every run on this machine.")
     with gr.Row():
@@ -45,19 +58,29 @@ def build(st: Studio) -> None:
                               elem_id="history-compare")
         open_run = gr.Button("Open the export run in the playground", scale=2, elem_id="history-open")
     overlay = gr.Plot(charts.overlay_figure({}), show_label=False, elem_id="history-overlay")
+    tab = ExportTab(run, files, export_note, history, compare, overlay)
 
-    session = st["session"]
+    session = st.session
     listing = [run, history, compare]
-    refresh.click(lambda s, r: _refresh(st, s, r), [session, run], listing)
-    session.change(lambda s, r: _refresh(st, s, r), [session, run], listing)
-    run.change(lambda s, r: _files_of(st, s, r), [session, run], [files, export_note])
-    weights.click(lambda s, r: _export(st, s, r, "weights"), [session, run], [files, export_note])
-    merged.click(_merged_handler(st), [session, run], [files, export_note], concurrency_id="export",
-                 concurrency_limit=1)
-    bundle.click(lambda s, r: _export(st, s, r, "bundle"), [session, run], [files, export_note])
+    refresh.click(lambda s, r: _listing(tab, *_refresh(st, s, r)), [session, run], listing)
+    session.change(lambda s, r: _listing(tab, *_refresh(st, s, r)), [session, run], listing)
+    downloads = [files, export_note]
+    run.change(lambda s, r: _downloads(tab, *_files_of(st, s, r)), [session, run], downloads)
+    weights.click(lambda s, r: _downloads(tab, *_export(st, s, r, "weights")), [session, run], downloads)
+    merged.click(_merged_handler(st, tab), [session, run], downloads, concurrency_id="export", concurrency_limit=1)
+    bundle.click(lambda s, r: _downloads(tab, *_export(st, s, r, "bundle")), [session, run], downloads)
     compare.change(lambda s, names: _overlay(st, s, names), [session, compare], [overlay])
-    open_run.click(lambda r: (gr.update(value=r), gr.Tabs(selected="evaluate")), [run],
-                   [st["eval_run"], st["tabs"]])
+    open_run.click(lambda r: {st.evaluate_tab.run: gr.update(value=r), st.tabs: gr.Tabs(selected="evaluate")}, [run],
+                   [st.evaluate_tab.run, st.tabs])
+    return tab
+
+
+def _listing(tab: ExportTab, run, history, compare) -> dict:
+    return {tab.run: run, tab.history: history, tab.compare: compare}
+
+
+def _downloads(tab: ExportTab, files, note) -> dict:
+    return {tab.files: files, tab.note: note}
 
 
 def _refresh(st: Studio, session: dict | None, current: str | None):
@@ -138,23 +161,28 @@ def _size(path: Path) -> str:
     return f"{size / 2**20:.1f} MB" if size >= 2**20 else f"{size / 2**10:.0f} KB"
 
 
-def _merged_handler(st: Studio):
-    def handler(session, run_path, progress=gr.Progress()):
-        owner = owner_of(session)
-        run = st.run_for(owner, run_path)
-        if run is None:
-            return None, notice("Choose a run first.", "info")
-        progress(0.1, desc="Merging")
-        try:
-            target = _out_dir(st, owner, run) / f"merged-{time.strftime('%Y%m%d-%H%M%S')}"
-            folder = export_merged(run.path, target, st.home, progress=lambda m: progress(0.5, desc=m))
-            progress(0.9, desc="Zipping the merged model")
-            made = Path(shutil.make_archive(str(folder), "zip", folder))
-        except (ExportError, ConfigError, OSError, UploadError) as exc:
-            return None, notice(str(exc), "error", "Cannot merge.")
-        return [str(made)], notice(f"Merged model ready: {made.name} ({_size(made)}). "
-                                   "It loads with transformers' from_pretrained, no adapter needed.", "ok")
+def _merged_handler(st: Studio, tab: ExportTab):
+    def handler(session, run_path, progress=gr.Progress()) -> dict:
+        return _downloads(tab, *merged_export(st, session, run_path, progress))
     return handler
+
+
+def merged_export(st: Studio, session: dict | None, run_path: str | None, progress) -> tuple:
+    """(files, note) for the merged model of the chosen run, zipped for download."""
+    owner = owner_of(session)
+    run = st.run_for(owner, run_path)
+    if run is None:
+        return None, notice("Choose a run first.", "info")
+    progress(0.1, desc="Merging")
+    try:
+        target = _out_dir(st, owner, run) / f"merged-{time.strftime('%Y%m%d-%H%M%S')}"
+        folder = export_merged(run.path, target, st.home, progress=lambda m: progress(0.5, desc=m))
+        progress(0.9, desc="Zipping the merged model")
+        made = Path(shutil.make_archive(str(folder), "zip", folder))
+    except (ExportError, ConfigError, OSError, UploadError) as exc:
+        return None, notice(str(exc), "error", "Cannot merge.")
+    return [str(made)], notice(f"Merged model ready: {made.name} ({_size(made)}). "
+                               "It loads with transformers' from_pretrained, no adapter needed.", "ok")
 
 
 def _overlay(st: Studio, session: dict | None, names: list[str] | None):

@@ -6,6 +6,9 @@ for this machine is drawn by the settings step's wiring, because it depends on t
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 import gradio as gr
 import pandas as pd
 
@@ -18,7 +21,19 @@ from .views import MODEL_BADGES, notice
 COLUMNS = ["Model", "Size", "Licence", "Offline?", "When to pick it"]
 
 
-def build(st: Studio) -> None:
+@dataclass
+class ModelTab:
+    """The model step's components."""
+
+    empty: gr.HTML
+    table: gr.Dataframe
+    choice: gr.Radio
+    custom: Any  # a Textbox, or in public mode a State holding "" (no box to type a path into)
+    memory: gr.HTML
+    next: gr.Button
+
+
+def build(st: Studio) -> ModelTab:
     gr.Markdown("## Choose the model to teach\nSmaller models train faster; the ones marked *ships with the "
                 "studio* work without internet.")
     empty = gr.HTML(notice("Load data first (step 1): the list shows the models made for your task.", "info"),
@@ -34,34 +49,29 @@ def build(st: Studio) -> None:
                             visible=False, elem_id="model-custom")
     memory = gr.HTML(elem_id="model-memory")
     next_button = gr.Button("Next: settings →", variant="primary", interactive=False, elem_id="model-next")
-    st.shared.update(model_choice=choice, model_custom=custom, model_memory=memory)
-
-    def refresh(data):
-        return _catalog_view(st, data)
-
-    outputs = [empty, table, choice] + ([] if st.public else [custom]) + [next_button]
-    st["data"].change(refresh, [st["data"]], outputs)
-    next_button.click(lambda: gr.Tabs(selected="settings"), None, st["tabs"])
+    tab = ModelTab(empty, table, choice, custom, memory, next_button)
+    outputs = [empty, table, choice, next_button] + ([] if st.public else [custom])
+    st.data.change(lambda data: _catalog_view(st, tab, data), [st.data], outputs)
+    next_button.click(lambda: gr.Tabs(selected="settings"), None, st.tabs)
+    return tab
 
 
-def _catalog_view(st: Studio, data: dict | None) -> list:
+def _catalog_view(st: Studio, tab: ModelTab, data: dict | None) -> dict:
+    custom = {} if st.public else {tab.custom: gr.update(visible=bool(data))}
     if not data:
-        return [gr.update(visible=True), gr.update(visible=False), gr.update(visible=False, choices=[], value=None),
-                *_custom_update(st, False), gr.update(interactive=False)]
-    task = data["choice"].task
-    entries = entries_for(task)
+        return {tab.empty: gr.update(visible=True), tab.table: gr.update(visible=False),
+                tab.choice: gr.update(visible=False, choices=[], value=None), tab.next: gr.update(interactive=False),
+                **custom}
+    entries = entries_for(data["choice"].task)
     rows = [[e.title, f"{e.params_m:,.0f} M" if e.params_m >= 1 else f"{e.params_m:.1f} M", e.licence,
              _badge(st, e), e.description] for e in entries]
     choices = [(f"{e.title} · {e.params_m:,.0f} M" + (" · ships with the studio" if e.packaged else ""), e.key)
                for e in entries]
     default = next((e.key for e in entries if e.default), entries[0].key if entries else None)
-    return [gr.update(visible=False), gr.update(value=pd.DataFrame(rows, columns=COLUMNS), visible=True),
-            gr.update(choices=choices, value=default, visible=True),
-            *_custom_update(st, True), gr.update(interactive=True)]
-
-
-def _custom_update(st: Studio, visible: bool) -> list:
-    return [] if st.public else [gr.update(visible=visible)]
+    return {tab.empty: gr.update(visible=False), tab.table: gr.update(value=pd.DataFrame(rows, columns=COLUMNS),
+                                                                        visible=True),
+            tab.choice: gr.update(choices=choices, value=default, visible=True), tab.next: gr.update(interactive=True),
+            **custom}
 
 
 def _badge(st: Studio, entry) -> str:
@@ -70,14 +80,6 @@ def _badge(st: Studio, entry) -> str:
     if entry.gated and status == "download":
         text += " (gated: accept the licence on the hub)"
     return text
-
-
-def chosen_model(choice: str | None, custom: str | None, public: bool) -> str:
-    """The model the job will use: the typed id/folder when given (never in public mode), else the choice."""
-    typed = (custom or "").strip()
-    if typed and not public:
-        return typed
-    return choice or ""
 
 
 def model_entry(model: str):

@@ -1,36 +1,27 @@
-"""Step 3, strategy and settings: QLoRA / LoRA / head-only / full with one sentence each, a preset, and an
-advanced accordion of typed fields. A panel shows the YAML and the ``studio train`` command of the job, and
-the memory estimate for this machine (also shown on the model step).
+"""Step 3, strategy and settings: each strategy with one sentence, a preset, and an advanced accordion of typed
+fields made from the ``Setting`` metadata on ``TrainConfig``. A panel shows the YAML and the ``studio train``
+command of the job exactly as it will run (``core.plan``: the same plan the run makes, so the YAML is the run's
+config.yaml byte for byte), and the memory estimate for this machine (also shown on the model step).
 """
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import gradio as gr
 
 from core.config import ConfigError, JobConfig
 from core.memory import ModelShape, estimate_memory
-from core.presets import bf16_weights, fill_presets
+from core.presets import bf16_weights
 from core.strategies import get_strategy, strategies_for
+from core.tasks import get_task
 
 from . import tab_model
-from .context import Studio
-from .form import ADVANCED, SWITCHES, build_config, command_for
+from .context import JobForm, Studio, chosen_model
+from .form import ADVANCED, SWITCHES, command_for
 from .views import notice
 
 PRESET_CHOICES = [("Quick: a first look in minutes", "quick"), ("Balanced", "balanced"),
                   ("Thorough: the final model", "thorough")]
-FIELDS = {  # name -> (label, precision, minimum, info)
-    "epochs": ("Epochs", None, 0, "passes over the data"),
-    "max_steps": ("Max steps", 0, 0, "stop after this many steps (overrides epochs)"),
-    "learning_rate": ("Learning rate", None, 0, "e.g. 0.0002"),
-    "batch_size": ("Batch size", 0, 0, "rows per step"),
-    "grad_accum": ("Gradient accumulation", 0, 0, "steps summed before an update"),
-    "max_length": ("Max length (tokens)", 0, 0, "longer rows are cut"),
-    "lora_r": ("LoRA rank", 0, 0, "adapter size"),
-    "lora_alpha": ("LoRA alpha", 0, 0, "adapter scale"),
-    "eval_every": ("Evaluate every (steps)", 0, 0, ""),
-    "seed": ("Seed", 0, 0, "same seed, same run"),
-    "max_minutes": ("Time limit (minutes)", None, 0, "stop and keep the model after this"),
-}
 SWITCH_LABELS = {  # name -> (label, info)
     "precision": ("Precision", "automatic: bf16 for chat LoRA where the CPU or GPU multiplies bf16 natively, "
                   "else fp32"),
@@ -39,7 +30,24 @@ SWITCH_LABELS = {  # name -> (label, info)
 }
 
 
-def build(st: Studio) -> None:
+@dataclass
+class SettingsTab:
+    """The settings step's components."""
+
+    empty: gr.HTML
+    strategy: gr.Radio
+    strategy_help: gr.Markdown
+    preset: gr.Radio
+    name: gr.Textbox
+    validation: gr.Slider
+    numbers: dict
+    switches: dict
+    memory: gr.HTML
+    yaml: gr.Code
+    command: gr.Code
+
+
+def build(st: Studio) -> SettingsTab:
     gr.Markdown("## How to train\nPick a strategy and a preset; the preset fills every setting from your data and "
                 "this machine. Open *Advanced* only to override one.")
     empty = gr.HTML(notice("Load data and choose a model first.", "info"), elem_id="settings-empty")
@@ -53,17 +61,15 @@ def build(st: Studio) -> None:
                               elem_id="settings-advanced"):
                 validation = gr.Slider(0, 0.5, value=0, step=0.05, label="Validation share (0 = automatic)",
                                        elem_id="settings-validation")
-                advanced = []
                 with gr.Row():
-                    for i, key in enumerate(ADVANCED):
-                        label, precision, minimum, info = FIELDS[key]
-                        advanced.append(gr.Number(value=0, label=label, precision=precision, minimum=minimum,
-                                                  info=info or None, elem_id=f"settings-{key}", min_width=150))
+                    numbers = {key: gr.Number(value=0, label=meta.label, precision=0 if meta.integer else None,
+                                              minimum=0, info=meta.help or None, elem_id=f"settings-{key}",
+                                              min_width=150)
+                               for key, meta in ADVANCED.items()}
                 with gr.Row():
-                    for key, choices in SWITCHES.items():
-                        label, info = SWITCH_LABELS[key]
-                        advanced.append(gr.Dropdown(choices, value="auto", label=label, info=info,
-                                                    elem_id=f"settings-{key}", min_width=240))
+                    switches = {key: gr.Dropdown(choices, value="auto", label=SWITCH_LABELS[key][0],
+                                                 info=SWITCH_LABELS[key][1], elem_id=f"settings-{key}", min_width=240)
+                                for key, choices in SWITCHES.items()}
         with gr.Column(scale=2):
             memory = gr.HTML(elem_id="settings-memory")
             with gr.Accordion("Config and command (reproduce this job)", open=True):
@@ -72,64 +78,50 @@ def build(st: Studio) -> None:
                 command = gr.Code(language="shell", label="Command line", interactive=False, lines=1,
                                   elem_id="settings-command")
     next_button = gr.Button("Next: train →", variant="primary", elem_id="settings-next")
-    next_button.click(lambda: gr.Tabs(selected="train"), None, st["tabs"])
-    st.shared.update(settings_empty=empty, strategy=strategy, strategy_help=strategy_help, preset=preset,
-                     run_name=name, validation=validation, advanced=advanced, settings_memory=memory,
-                     settings_yaml=yaml_view, settings_command=command)
-
-
-def job_inputs(st: Studio) -> list:
-    """The components ``job_from_widgets`` reads, in its argument order."""
-    s = st.shared
-    return [s["data"], s["model_choice"], s["model_custom"], s["strategy"], s["preset"], s["run_name"],
-            s["validation"], *s["advanced"]]
-
-
-def job_from_widgets(st: Studio, data, choice, custom, strategy, preset, name, validation, *advanced) -> JobConfig:
-    """The job the widgets describe; raises ConfigError when a step is missing."""
-    if not data:
-        raise ConfigError(["there is no data yet: load a file or an example in step 1 (fix any errors shown)."])
-    model = tab_model.chosen_model(choice, custom, st.public)
-    if not model:
-        raise ConfigError(["no model is chosen: pick one in step 2."])
-    return build_config(data["choice"], model, strategy or "", preset or "balanced", name, validation, *advanced)
-
-
-def filled(st: Studio, config: JobConfig, data) -> JobConfig:
-    """The job with the preset's values in place: what will actually run."""
-    prepared = data["prepared"]
-    summary = prepared.summary or {}
-    n_train = (summary.get("rows") or {}).get("train") or (len(prepared.train) if prepared.train is not None else 0)
-    return fill_presets(config, int(n_train), st.hardware, summary.get("token_lengths"))
+    next_button.click(lambda: gr.Tabs(selected="train"), None, st.tabs)
+    return SettingsTab(empty, strategy, strategy_help, preset, name, validation, numbers, switches, memory,
+                       yaml_view, command)
 
 
 def wire(st: Studio) -> None:
     """Connect the settings to the model and data steps (called once every tab exists)."""
-    s = st.shared
-    strategy_inputs = [s["data"], s["model_choice"], s["model_custom"], s["strategy"]]
-    custom_blur = [s["model_custom"].blur] if isinstance(s["model_custom"], gr.Textbox) else []
-    for trigger in [s["data"].change, s["model_choice"].change, *custom_blur]:
-        trigger(lambda *a: _strategies(st, *a), strategy_inputs, [s["strategy"], s["settings_empty"]])
-    s["strategy"].change(_strategy_help, [s["strategy"]], [s["strategy_help"]])
-    outputs = [s["settings_yaml"], s["settings_command"], s["settings_memory"], s["model_memory"]]
-    inputs = job_inputs(st)
-    triggers = [s["strategy"].change, s["preset"].change, s["run_name"].blur, s["validation"].release,
-                s["model_choice"].change, s["data"].change] + [
-        n.change if isinstance(n, gr.Dropdown) else n.blur for n in s["advanced"]]
+    tab, form = st.settings_tab, st.form
+    custom = st.model_tab.custom
+    strategy_inputs = {st.data, form.model_choice, custom, tab.strategy}
+    custom_blur = [custom.blur] if isinstance(custom, gr.Textbox) else []
+    for trigger in [st.data.change, form.model_choice.change, *custom_blur]:
+        trigger(lambda got: _strategies(st, got), strategy_inputs, [tab.strategy, tab.empty])
+    tab.strategy.change(_strategy_help, [tab.strategy], [tab.strategy_help])
+    outputs = [tab.yaml, tab.command, tab.memory, st.model_tab.memory]
+    triggers = [tab.strategy.change, tab.preset.change, tab.name.blur, tab.validation.release,
+                form.model_choice.change, st.data.change, *(n.blur for n in tab.numbers.values()),
+                *(s.change for s in tab.switches.values())]
     for trigger in triggers:
-        trigger(lambda *a: _panel(st, *a), inputs, outputs)
+        trigger(lambda got: panel(st, got), form.inputs(), outputs)
 
 
-def _strategies(st: Studio, data, choice, custom, current):
+def job_form(st: Studio) -> JobForm:
+    """The widgets that describe a job, from the tabs that hold them."""
+    tab = st.settings_tab
+    return JobForm(data=st.data, model_choice=st.model_tab.choice, model_custom=st.model_tab.custom,
+                   strategy=tab.strategy, preset=tab.preset, name=tab.name, validation=tab.validation,
+                   numbers=tab.numbers, switches=tab.switches)
+
+
+def _strategies(st: Studio, got: dict) -> dict:
+    tab = st.settings_tab
+    data = got.get(st.data)
     if not data:
-        return gr.update(choices=[], value=None), gr.update(visible=True)
+        return {tab.strategy: gr.update(choices=[], value=None), tab.empty: gr.update(visible=True)}
     task = data["choice"].task
-    entry = tab_model.model_entry(tab_model.chosen_model(choice, custom, st.public))
+    entry = tab_model.model_entry(chosen_model(got.get(st.form.model_choice), got.get(st.model_tab.custom),
+                                               st.public))
     allowed = [k for k in strategies_for(task) if entry is None or k in entry.strategies]
-    choices = [(get_strategy(k).title, k) for k in allowed]
-    default = "head-only" if "head-only" in allowed else ("lora" if "lora" in allowed else allowed[0])
-    value = current if current in allowed else default
-    return gr.update(choices=choices, value=value), gr.update(visible=False)
+    default = get_task(task).default_strategy
+    current = got.get(tab.strategy)
+    value = current if current in allowed else (default if default in allowed else allowed[0])
+    return {tab.strategy: gr.update(choices=[(get_strategy(k).title, k) for k in allowed], value=value),
+            tab.empty: gr.update(visible=False)}
 
 
 def _strategy_help(key: str | None) -> str:
@@ -139,25 +131,30 @@ def _strategy_help(key: str | None) -> str:
     return f"**{strategy.title}** trains {strategy.trains}. {strategy.when}"
 
 
-def _panel(st: Studio, *values):
+def panel(st: Studio, got: dict) -> dict:
+    """The YAML, command and memory estimate of the job the widgets describe, exactly as it will run."""
+    tab = st.settings_tab
     try:
-        config = job_from_widgets(st, *values)
-        job = filled(st, config, values[0])
+        plan = st.plan(st.form.values(got, st.public))
     except ConfigError as exc:
         message = notice(" ".join(exc.problems), "info")
-        return "", "", message, message
-    problems = job.problems()
-    yaml_text = job.to_yaml()
+        return {tab.yaml: "", tab.command: "", tab.memory: message, st.model_tab.memory: message}
+    job = plan.config
     memory = _memory_html(st, job)
-    if problems:
-        memory = notice(" ".join(problems), "error", "Fix these settings:") + memory
-    return yaml_text, command_for("config.yaml"), memory, memory
+    if plan.problems:
+        memory = notice(" ".join(plan.problems), "error", "Fix these settings:") + memory
+    return {tab.yaml: job.to_yaml(), tab.command: command_for("config.yaml"), tab.memory: memory,
+            st.model_tab.memory: memory}
 
 
 def _memory_html(st: Studio, job: JobConfig) -> str:
     entry = tab_model.model_entry(job.model)
     if entry is None:
         return notice("No memory estimate for a typed model: its size is known once it is loaded.", "info")
+    try:
+        strategy = get_strategy(job.strategy)
+    except KeyError:
+        return ""
     t = job.train
     estimate = estimate_memory(ModelShape.guess(entry.params_m), job.strategy, job.task, t.batch_size or 8,
                                t.max_length or 256, st.hardware, t.gradient_checkpointing,
@@ -165,7 +162,6 @@ def _memory_html(st: Studio, job: JobConfig) -> str:
     parts = ", ".join(f"{k} {v:.2f} GB" for k, v in estimate.breakdown.items())
     verdict = "fits" if estimate.fits else "does not fit"
     length = f", length {t.max_length}" if t.max_length else ""
-    text = (f"{entry.title} with {get_strategy(job.strategy).title}, batch {t.batch_size}{length}: about "
+    text = (f"{entry.title} with {strategy.title}, batch {t.batch_size}{length}: about "
             f"{estimate.total_gb:.1f} GB of {estimate.available_gb:.1f} GB available ({parts}). {estimate.advice}")
     return notice(text, "ok" if estimate.fits else "error", f"Memory: {verdict} on this machine.")
-

@@ -4,6 +4,7 @@ re-attaches to the running job (its id is in the browser's ``BrowserState``).
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import gradio as gr
@@ -14,14 +15,50 @@ from core.models import ModelUnavailable
 
 from . import charts
 from .context import Studio, owner_of, with_owner
-from .tab_settings import job_from_widgets, job_inputs
 from .views import duration, notice, progress_html, status_html
 
 POLL_SECONDS = 1.5
 LOG_LINES = 30
 
 
-def build(st: Studio) -> None:
+@dataclass
+class TrainTab:
+    """The training step's components, and the poll timer (built outside the tabs, see ``build_poller``)."""
+
+    summary: gr.HTML
+    start: gr.Button
+    stop: gr.Button
+    status: gr.HTML
+    progress: gr.HTML
+    speed: gr.Markdown
+    loss: gr.Plot
+    evals: gr.Plot
+    lr: gr.Plot
+    log: gr.Code
+    next: gr.Button
+    timer: gr.Timer
+    seen: gr.Textbox
+
+    def view(self) -> list:
+        """What a poll redraws."""
+        return [self.status, self.progress, self.speed, self.loss, self.evals, self.lr, self.log, self.stop,
+                self.start, self.next]
+
+
+def build_poller() -> tuple[gr.Timer, gr.Textbox]:
+    """The timer that polls the job, and what the page has drawn; built outside the tabs.
+
+    gradio mounts a tab's content when the tab is first opened, and a timer inside it ticks only from then on.
+    Outside the tabs it ticks from page load, so a reloaded page re-attaches to its job whatever tab is shown;
+    an unchanged job costs one skipped update.
+    """
+    # What this page has drawn ("job id|events|status"), kept in the page rather than in server-side state: it
+    # changes in the same answer as the charts, so it never claims a drawing the page did not get.
+    seen = gr.Textbox(visible=False, elem_id="train-seen")
+    return gr.Timer(POLL_SECONDS), seen
+
+
+def build(st: Studio, timer: gr.Timer, seen: gr.Textbox) -> TrainTab:
     gr.Markdown("## Train\nTraining runs on this machine in the background: you can close or reload the page "
                 "and come back; Stop keeps what was trained so far.")
     summary = gr.HTML(elem_id="train-summary")
@@ -38,74 +75,55 @@ def build(st: Studio) -> None:
     with gr.Accordion("Log", open=False):
         log = gr.Code(language=None, lines=12, interactive=False, elem_id="train-log")
     next_button = gr.Button("Next: evaluate and try it →", variant="primary", visible=False, elem_id="train-next")
-    st.shared.update(train_summary=summary, train_start=start, train_stop=stop, train_status=status,
-                     train_view=[status, progress, speed, loss, evals, lr, log, stop, start, next_button])
-    next_button.click(lambda: gr.Tabs(selected="evaluate"), None, st["tabs"])
-
-
-def build_poller(st: Studio) -> None:
-    """The timer that polls the job, and what the page has drawn; built outside the tabs.
-
-    gradio mounts a tab's content when the tab is first opened, and a timer inside it ticks only from then on.
-    Outside the tabs it ticks from page load, so a reloaded page re-attaches to its job whatever tab is shown;
-    an unchanged job costs one skipped update.
-    """
-    # What this page has drawn ("job id|events|status"), kept in the page rather than in server-side state: it
-    # changes in the same answer as the charts, so it never claims a drawing the page did not get.
-    seen = gr.Textbox(visible=False, elem_id="train-seen")
-    st.shared.update(train_timer=gr.Timer(POLL_SECONDS), train_seen=seen)
+    next_button.click(lambda: gr.Tabs(selected="evaluate"), None, st.tabs)
+    return TrainTab(summary, start, stop, status, progress, speed, loss, evals, lr, log, next_button, timer, seen)
 
 
 def wire(st: Studio) -> None:
-    s = st.shared
-    session = s["session"]
-    view = s["train_view"]
-    s["train_start"].click(lambda sess, *vals: _start(st, sess, *vals), [session, *job_inputs(st)],
-                           [session, s["train_status"], s["train_seen"]])
-    s["train_stop"].click(lambda sess: _stop(st, sess), [session], [s["train_status"]])
-    s["train_timer"].tick(lambda sess, seen: _poll(st, sess, seen), [session, s["train_seen"]],
-                          [session, s["train_seen"], *view], show_progress="hidden", concurrency_limit=None,
-                          queue=False)
-    for trigger in (s["strategy"].change, s["preset"].change, s["data"].change, s["model_choice"].change):
-        trigger(lambda *vals: _summary(st, *vals), job_inputs(st), [s["train_summary"]])
+    tab, form = st.train_tab, st.form
+    tab.start.click(lambda got: _start(st, got), {st.session, *form.inputs()}, [st.session, tab.status, tab.seen])
+    tab.stop.click(lambda session: _stop(st, session), [st.session], [tab.status])
+    tab.timer.tick(lambda session, seen: _poll(st, session, seen), [st.session, tab.seen],
+                   [st.session, tab.seen, *tab.view()], show_progress="hidden", concurrency_limit=None, queue=False)
+    for trigger in (form.strategy.change, form.preset.change, st.data.change, form.model_choice.change):
+        trigger(lambda got: _summary(st, got), form.inputs(), [tab.summary])
 
 
-def _summary(st: Studio, *values) -> str:
+def _summary(st: Studio, got: dict) -> str:
     try:
-        config = job_from_widgets(st, *values)
+        values = st.form.values(got, st.public)
     except ConfigError as exc:
         return notice(" ".join(exc.problems), "info", "Not ready to train:")
-    return notice(f"{config.task} · model {config.model} · {config.strategy} · preset {config.train.preset} · "
-                  f"data {config.data.path.rsplit('/', 1)[-1]}", "info", "The job:")
+    return notice(f"{values.data.task} · model {values.model} · {values.strategy} · preset {values.preset} · "
+                  f"data {values.data.path.rsplit('/', 1)[-1]}", "info", "The job:")
 
 
-def _start(st: Studio, session: dict, *values):
-    session = with_owner(session)  # never submit a job no poll can find (a session that lost its owner id)
-    owner = owner_of(session)
+def _start(st: Studio, got: dict) -> dict:
+    tab = st.train_tab
+    session = with_owner(got.get(st.session))  # never submit a job no poll can find (a session without its owner)
     current = _snapshot(st, session)
     if current is not None and current.active:
-        return session, notice("A job of yours is still running: stop it first, or wait for it to finish.",
-                               "warn"), gr.skip()
+        return {st.session: session,
+                tab.status: notice("A job of yours is still running: stop it first, or wait for it to finish.",
+                                   "warn")}
     try:
-        job_id = submit(st, owner, *values)
+        job_id = submit(st, owner_of(session), got)
     except ConfigError as exc:
-        return session, notice(" ".join(exc.problems), "error", "Fix the settings:"), gr.skip()
+        return {st.session: session, tab.status: notice(" ".join(exc.problems), "error", "Fix the settings:")}
     except (DataError, ModelUnavailable) as exc:
-        return session, notice(str(exc), "error", "Cannot start:"), gr.skip()
-    session.update(job_id=job_id)
-    return session, notice("Submitted. It starts in a moment.", "info"), ""
+        return {st.session: session, tab.status: notice(str(exc), "error", "Cannot start:")}
+    return {st.session: {**session, "job_id": job_id}, tab.status: notice("Submitted. It starts in a moment.", "info"),
+            tab.seen: ""}
 
 
-def submit(st: Studio, owner: str | None, *values) -> str:
+def submit(st: Studio, owner: str | None, got: dict) -> str:
     """Queue the job the widgets describe for this visitor, within the public caps; return its id.
 
     Raises ``ConfigError`` (plain sentences) when a step is missing or the public policy refuses the job.
     """
-    config = job_from_widgets(st, *values)
+    config = st.submittable(st.form.values(got, st.public))
     st.policy.require_job(config, owner, st.manager)
-    prepared = values[0]["prepared"]
-    n_train = len(prepared.train) if prepared.train is not None else None
-    return st.manager.submit(st.policy.clamp(config, n_train=n_train), owner=owner)
+    return st.manager.submit(config, owner=owner)
 
 
 def _stop(st: Studio, session: dict) -> str:
@@ -128,30 +146,31 @@ def _snapshot(st: Studio, session: dict):
     return snap or st.manager.latest(owner)
 
 
-def _poll(st: Studio, session: dict, seen: Any) -> list:
+def _poll(st: Studio, session: dict, seen: Any):
+    tab = st.train_tab
     snap = _snapshot(st, session)
-    skip = [gr.skip()] * 10
     if snap is None:
-        return [gr.skip(), gr.skip(), *skip]
+        return gr.skip()
     marker = f"{snap.job_id}|{len(snap.events)}|{snap.status}"
     if marker == seen:
-        return [gr.skip(), gr.skip(), *skip]
-    new_session = gr.skip()
+        return gr.skip()
+    out: dict = {tab.seen: marker}
     run = str(snap.run_dir) if snap.run_dir else None
-    if session.get("job_id") != snap.job_id or (snap.status in ("completed", "stopped") and session.get("run") != run):
-        new_session = {**session, "job_id": snap.job_id, "run": run if snap.status in ("completed", "stopped")
-                       else session.get("run")}
+    done = snap.status in ("completed", "stopped")
+    if session.get("job_id") != snap.job_id or (done and session.get("run") != run):
+        out[st.session] = {**session, "job_id": snap.job_id, "run": run if done else session.get("run")}
     events = snap.events
-    active = snap.active
-    return [new_session, marker,
-            status_html(snap.status, snap.message, snap.queue_position, snap.error),
-            progress_html(snap.progress, snap.status), _speed(events, snap),
-            charts.loss_figure(events), charts.eval_figure(events), charts.lr_figure(events), _log_tail(events),
-            gr.update(interactive=active), gr.update(interactive=not active),
-            gr.update(visible=snap.status in ("completed", "stopped"))]
+    out.update({
+        tab.status: status_html(snap.status, snap.message, snap.queue_position, snap.error),
+        tab.progress: progress_html(snap.progress, snap.status), tab.speed: _speed(events),
+        tab.loss: charts.loss_figure(events), tab.evals: charts.eval_figure(events), tab.lr: charts.lr_figure(events),
+        tab.log: _log_tail(events), tab.stop: gr.update(interactive=snap.active),
+        tab.start: gr.update(interactive=not snap.active), tab.next: gr.update(visible=done),
+    })
+    return out
 
 
-def _speed(events: list[dict], snap) -> str:
+def _speed(events: list[dict]) -> str:
     last = next((e for e in reversed(events) if e.get("type") == "train"), None)
     if last is None:
         return ""

