@@ -31,8 +31,6 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(str(exc), file=sys.stderr)
         return 2
-
-
     except KeyboardInterrupt:
         print("\nInterrupted.", file=sys.stderr)
         return 130
@@ -65,6 +63,8 @@ def _report_failure(exc: BaseException, home: Home, command: str) -> int:
     return 1
 def _parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
+
+
     common.add_argument("--home", default=argparse.SUPPRESS,
                         help="the studio's folder for models, uploads and runs (default: $STUDIO_HOME or "
                              "~/.finetune-studio)")
@@ -149,7 +149,8 @@ def cmd_train(args, home: Home) -> int:
         raise ConfigError([f"{args.resume} is not a run folder (no config.yaml in it)."])
     config = None
     if args.config:
-        config = JobConfig.load(args.config).with_overrides(args.overrides)
+        # paths in the file are read from its folder; paths given with --set from here
+        config = JobConfig.load(args.config).with_overrides(args.overrides).with_paths_from(Path.cwd())
     elif args.overrides:
         raise ConfigError(["--set applies to a config file; a resumed run keeps its own settings."])
     stop = threading.Event()

@@ -224,10 +224,21 @@ class JobConfig:
 
     @classmethod
     def load(cls, path: str | Path) -> "JobConfig":
-        path = Path(path)
+        """Read a config file; its relative paths are read from the file's own folder (see ``with_paths_from``)."""
+        path = Path(path).expanduser()
         if not path.is_file():
             raise ConfigError([f"no config file at {path}: give the path of a config.yaml."])
-        return cls.from_yaml(path.read_text(encoding="utf-8"))
+        return cls.from_yaml(path.read_text(encoding="utf-8")).with_paths_from(path.resolve().parent)
+
+    def with_paths_from(self, folder: Path) -> "JobConfig":
+        """A copy whose data paths (and a model given as a path) are absolute: ``~`` expanded, a relative path
+        read from ``folder``, or from the working directory when only it has the file. A run folder then keeps
+        absolute paths, so its config.yaml reruns from anywhere."""
+        data = dataclasses.replace(self.data, path=_absolute(self.data.path, folder),
+                                   validation_path=_absolute(self.data.validation_path, folder))
+        model = _absolute(self.model, folder) if str(self.model).startswith(("./", "../", "~", ".\\")) \
+            else self.model
+        return dataclasses.replace(self, data=data, model=model)
 
     def with_overrides(self, assignments: list[str]) -> "JobConfig":
         """Apply ``key.sub=value`` strings (values parsed as YAML scalars), e.g. ``train.epochs=3``."""
@@ -250,6 +261,17 @@ class JobConfig:
         if problems:
             raise ConfigError(problems)
         return type(self).from_dict(raw)
+
+
+def _absolute(path: str | None, folder: Path) -> str | None:
+    if not path or not str(path).strip():
+        return path
+    given = Path(str(path).strip()).expanduser()
+    if given.is_absolute():
+        return str(given)
+    beside, here = folder / given, Path.cwd() / given
+    chosen = here if not beside.exists() and here.exists() else beside
+    return str(chosen.resolve())
 
 
 def _build(cls, raw: dict, prefix: str, problems: list[str]):

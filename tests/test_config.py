@@ -1,6 +1,6 @@
 import pytest
 
-from core.config import ConfigError, JobConfig
+from core.config import ConfigError, DataConfig, JobConfig
 
 
 def test_defaults_round_trip_through_yaml(tmp_path):
@@ -10,8 +10,28 @@ def test_defaults_round_trip_through_yaml(tmp_path):
     config.train.epochs = 3
     path = config.save(tmp_path / "config.yaml")
     again = JobConfig.load(path)
-    assert again == config
+    # everything round-trips; the relative data path is read from the config file's folder
+    assert again == config.with_paths_from(tmp_path)
+    assert again.data.path == str(tmp_path / "assets" / "examples" / "x.csv")
     assert again.train.epochs == 3.0 and isinstance(again.train.epochs, float)
+
+
+def test_paths_are_read_from_the_config_files_folder(tmp_path, monkeypatch):
+    folder, elsewhere = tmp_path / "project", tmp_path / "elsewhere"
+    (folder / "data").mkdir(parents=True)
+    (folder / "data" / "t.csv").write_text("text,label\n")
+    elsewhere.mkdir()
+    (elsewhere / "only-here.csv").write_text("text,label\n")
+    (folder / "job.yaml").write_text("data:\n  path: data/t.csv\n  validation_path: only-here.csv\n"
+                                     "model: ./my-model\n")
+    monkeypatch.chdir(elsewhere)
+    config = JobConfig.load(folder / "job.yaml")
+    assert config.data.path == str(folder / "data" / "t.csv")  # beside the config, wherever the shell is
+    assert config.data.validation_path == str(elsewhere / "only-here.csv")  # only the working folder has it
+    assert config.model == str(folder / "my-model")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert JobConfig(data=DataConfig(path="~/x.csv")).with_paths_from(folder).data.path == str(tmp_path / "x.csv")
+    assert JobConfig(model="minilm-l6").with_paths_from(folder).model == "minilm-l6"  # a name stays a name
 
 
 def test_every_problem_is_reported_at_once():
