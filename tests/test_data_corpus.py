@@ -849,6 +849,57 @@ def _catalog():
                          "Category": [f"cat{i % 150}" for i in range(300)]})
 
 
+def _unbalanced(sep, name):
+    def build(tmp):
+        rows = [f"text{sep}label"] + [f"message {i} about money{sep}billing" for i in range(10)]
+        rows[3] = f'"Best kettle ever{sep}billing'
+        rows += [f"parcel {i} is late{sep}shipping" for i in range(10)]
+        rows[15] = f'I said "no" to the "offer{sep}shipping'  # the next quote closes the stray one, silently
+        (tmp / name).write_text("\n".join(rows) + "\n")
+        return tmp / name
+    return build
+
+
+def _multiline_reviews(tmp):
+    frame = pd.DataFrame({"review": [f"Hi,\nthe kettle {i}, sadly,\nbroke after a week.\nBye" if i % 2 else
+                                     f"Great kettle {i},\nboils fast,\nlove it" for i in range(20)],
+                          "sentiment": ["negative" if i % 2 else "positive" for i in range(20)]})
+    frame.to_csv(tmp / "reviews.csv", index=False)
+    return tmp / "reviews.csv"
+
+
+def _with_totals():
+    rows = [[f"ticket {i} about {t.lower()}", t, 1] for t in ("Billing", "Shipping") for i in range(8)]
+    return [["Ticket", "Team", "Count"]] + rows + [["Total", "", 16]]
+
+
+def _na_labels():
+    frame = simple_rows(per_class=8, classes=("billing", "shipping"))()
+    frame.loc[[0, 9], "label"] = ["NA", "na"]
+    return frame
+
+
+def _region_codes():
+    return pd.DataFrame({"text": [f"a question from a customer in region {c} number {i}" for c in ("EU", "NA", "APAC")
+                                  for i in range(6)],
+                         "label": [c for c in ("EU", "NA", "APAC") for _ in range(6)]})
+
+
+def _hf_named_parquet(tmp):
+    import datasets
+    features = datasets.Features({"text": datasets.Value("string"),
+                                  "label": datasets.ClassLabel(names=["negative", "positive"])})
+    data = datasets.Dataset.from_dict({"text": [f"the film {i} was {'great' if i % 2 else 'dull'}" for i in range(20)],
+                                       "label": [i % 2 for i in range(20)]}, features=features)
+    data.to_parquet(tmp / "imdb.parquet")
+    return tmp / "imdb.parquet"
+
+
+def _slack():
+    return [{"type": "message", "user": f"U0{i % 3}", "text": f"deploy {i} finished on staging, all green",
+             "ts": f"{1700000000 + i}.000200"} for i in range(30)]
+
+
 def _first_user_content(data):
     return data.train[0]["messages"][0]["content"]
 
@@ -912,7 +963,12 @@ CASES = [
      csv_of(renamed(with_column(simple_rows(), "kind2", lambda f: ["x", "y"] * (len(f) // 2)), label="kind")), {},
      Refuses("ambiguous_label", ("'kind'", "'kind2'"), ("--set",), options=("kind", "kind2"))),
     ("only a channel beside the text", csv_of(_only_meta), {},
-     Trains("text-classification", {"text": "Body", "label": "Channel"}, warnings=("label_guess",))),
+     Refuses("label_guess", ("'Channel'", "channel", "without your say"), ("data.columns.label=Channel",),
+             options=("Channel",))),
+    ("only a channel beside the text, chosen", csv_of(_only_meta), {"columns": {"label": "Channel"}},
+     Trains("text-classification", {"text": "Body", "label": "Channel"})),
+    ("slack export: user, text, ts", jsonl("slack.jsonl", _slack()), {},
+     Refuses("label_guess", ("'user'",), ("label",))),
     ("ids, dates and text only", csv_of(_ids_dates_text), {}, Refuses("no_task", ("'ticket_id'",), ("choose",))),
     ("two message columns of the same length", csv_of(_two_messages), {},
      Refuses("ambiguous_text", ("'first_message'", "'last_message'"), ("data.columns.text",),
@@ -1152,6 +1208,21 @@ CASES = [
     ("150 numbered categories", csv_of(_catalog), {},
      Trains("text-classification", {"text": "title", "label": "Category"},
             check=lambda d: "similar_labels" not in d.report.codes() and len(d.labels) == 150)),
+    ("tsv with a stray opening quote", _unbalanced("\t", "q.tsv"), {},
+     Refuses("unbalanced_quote", ("never closes", "swallowed"), ("quote",))),
+    ("csv with a stray opening quote", _unbalanced(",", "q.csv"), {},
+     Refuses("unbalanced_quote", ("never closes",), ("quote",))),
+    ("reviews with line breaks and commas inside quotes", _multiline_reviews, {},
+     Trains("text-classification", {"text": "review", "label": "sentiment"}, {"negative": 10, "positive": 10})),
+    ("a Total row under the table", workbook({"Tickets": _with_totals()}), {},
+     Trains("text-classification", {"text": "Ticket", "label": "Team"}, {"Billing": 8, "Shipping": 8},
+            warnings=("totals_row",))),
+    ("NA as a label", csv_of(_na_labels), {},
+     Trains("text-classification", classes={"billing": 7, "shipping": 7}, warnings=("missing_values",))),
+    ("NA as a region code among codes", csv_of(_region_codes), {},
+     Trains("text-classification", classes={"EU": 6, "NA": 6, "APAC": 6})),
+    ("hugging face parquet with class names", _hf_named_parquet, {},
+     Trains("text-classification", classes={"negative": 10, "positive": 10}, words=("names",))),
     # --- sanity: misreadings named before training ------------------------------------------------------------
     ("a split column chosen as the label", csv_of(_split_column), {"columns": {"label": "split"}},
      Refuses("split_names_as_classes", ("'train'", "'test'"), ("choose the column",))),
@@ -1226,7 +1297,8 @@ def _assert_refused(data, expected: Refuses, lines: str) -> None:
         assert code in [w.code for w in data.report.warnings], (code, lines)
     if expected.options is not None:
         assert tuple(problem.options) == expected.options
-        role = expected.code.removeprefix("ambiguous_") if expected.code.startswith("ambiguous_") else "sheet"
+        role = {"label_guess": "label", "several_sheets": "sheet", "unknown_sheet": "sheet"}.get(
+            expected.code, expected.code.removeprefix("ambiguous_"))
         assert tuple(data.candidates[role]) == expected.options
     with pytest.raises(DataError) as info:
         data.require_ok()

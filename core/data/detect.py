@@ -241,13 +241,17 @@ def _choose_label(profiles, taken, found: Detection, report, name) -> str | None
         return _take(topical, meta, found, report, name,
                      lambda p: f"it has only {p.distinct} distinct values in {p.filled} rows, like classes, and no "
                                "other column does")
-    if len(meta) == 1:
-        report.warn("label_guess", f"{name}: '{meta[0].column}' was taken as the label because it is the only "
-                    f"column with few distinct values, but {meta[0].metadata}, which is rarely what a model "
-                    "should predict.", "If that is not what you want to predict, add a column with the right "
-                    "classes and choose it as the label.")
-    return _take(meta, [], found, report, name,
-                 lambda p: f"it is the only column with few distinct values ({p.distinct}), though {p.metadata}")
+    if len(meta) == 1:  # the only candidate looks like metadata: train on it only when the user says so
+        column = meta[0].column
+        found.candidates["label"] = [column]
+        flag = f'--set "data.columns.label={column}"' if " " in column else f"--set data.columns.label={column}"
+        report.error("label_guess", f"{name}: the only column with few distinct values is {meta[0].describe()}, "
+                     f"but {meta[0].metadata}, which is rarely what a model should predict; the studio will not "
+                     "train on it without your say.", f"If that is what you want to predict, choose it as the label "
+                     f"(in the page, in the 'label' list; on the command line, {flag}); otherwise add a column "
+                     "with the classes.", options=[column])
+        return None
+    return _take(meta, [], found, report, name, lambda p: p.metadata)
 
 
 def _take(candidates, others, found, report, name, why) -> str | None:

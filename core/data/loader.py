@@ -360,6 +360,8 @@ def _finish(prepared: PreparedData, source: Source | None, path) -> PreparedData
         role = problem.code.removeprefix("ambiguous_")
         if problem.options and problem.code.startswith("ambiguous_"):
             prepared.candidates[role] = list(problem.options)
+        elif problem.options and problem.code == "label_guess":
+            prepared.candidates["label"] = list(problem.options)
         elif problem.options and problem.code in ("several_sheets", "unknown_sheet"):
             prepared.candidates["sheet"] = list(problem.options)
     summary.update({"task": prepared.task, "source": str(path), "columns": prepared.columns,

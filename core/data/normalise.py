@@ -25,6 +25,7 @@ from .readers import header_key, read_table
 from .report import DataReport, describe_rows, plural, quoted
 from .text import as_text, missing_mask
 
+NA_WORDS = {"NA", "na", "Na", "n.a.", "N.A.", "n.a", "N.A"}
 MULTI_LABEL_DROP = 0.05  # up to this share of multi-label rows is dropped with a warning; more blocks
 
 
@@ -115,6 +116,8 @@ def _cleaned(frame, columns: dict[str, str], roles, report, unit, name, numbers)
         if role in columns:
             values = as_text(frame[columns[role]]).str.strip()
             mask = missing_mask(values)
+            if role != "label" or not _codes(values):  # "NA" is a class among codes like US, UK, NA
+                mask = mask | values.isin(NA_WORDS).to_numpy(dtype=bool)
             if mask.any():
                 hit |= mask
                 markers |= set(values[mask].tolist())
@@ -127,6 +130,13 @@ def _cleaned(frame, columns: dict[str, str], roles, report, unit, name, numbers)
                     f"data; {plural(bad, 'it was', 'they were')} treated as empty.", "Fill in the real values, "
                     "or delete those rows.", rows=bad)
     return out
+
+
+def _codes(values: pd.Series) -> bool:
+    """True when most distinct values are 2-3 letter upper-case codes (countries, regions)."""
+    distinct = pd.Series(values.unique()[:500])
+    distinct = distinct[distinct != ""]
+    return len(distinct) > 0 and distinct.str.fullmatch(r"[A-Z]{2,3}").mean() >= 0.5
 
 
 # --- chat ------------------------------------------------------------------------------------------------

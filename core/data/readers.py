@@ -19,6 +19,7 @@ import pandas as pd
 from . import sniff
 from .limits import DataLimits
 from .report import DataReport, describe_rows, plural
+from .text import as_text
 
 DELIMITED = {".csv": None, ".tsv": "\t", ".tab": "\t", ".txt": None}
 EXCEL = {".xlsx", ".xlsm"}
@@ -151,6 +152,7 @@ def _finish(table: Table, path: Path, report: DataReport, limits: DataLimits, nr
     frame.columns = unique
     if table.format in ("csv", "tsv", "xlsx"):
         _drop_repeated_headers(table, path, report)
+        _drop_totals(table, path, report)
         frame = table.frame
     if nrows is None and len(frame) > limits.max_rows:
         report.error("too_many_rows", f"{path.name} has {len(frame):,} rows, over the limit of "
@@ -184,6 +186,29 @@ def _drop_survey_subheaders(table: Table, path: Path, report: DataReport) -> Non
                 "not answers; dropped.", "Nothing to do; or export without the extra header rows.", rows=bad)
     table.frame = frame[~extra].reset_index(drop=True)
     table.rows = table.rows[~extra]
+
+
+_TOTAL = re.compile(r"^\s*(grand\s+|sub)?(total|totals|sum|summe|totaal|totale)\s*:?\s*$", re.IGNORECASE)
+
+
+def _drop_totals(table: Table, path: Path, report: DataReport) -> None:
+    """A 'Total' row under a spreadsheet table (a count or sum) is not an example: drop it."""
+    frame = table.frame
+    if len(frame) < 3 or len(frame.columns) < 2:
+        return
+    tail = frame.tail(3).iloc[:, :2].astype(str)
+    hit = tail.apply(lambda col: col.str.match(_TOTAL)).any(axis=1).to_numpy()
+    if not hit.any():
+        return
+    drop = np.zeros(len(frame), dtype=bool)
+    drop[len(frame) - len(hit):] = hit
+    bad = table.rows[drop].tolist()
+    report.count_dropped("totals_row", len(bad))
+    report.warn("totals_row", f"{path.name}: {describe_rows(bad, table.unit)} at the bottom "
+                f"{plural(bad, 'is a total', 'are totals')}, not an example; dropped.",
+                "Nothing to do; or delete the totals before exporting.", rows=bad)
+    table.frame = frame[~drop].reset_index(drop=True)
+    table.rows = table.rows[~drop]
 
 
 def _drop_repeated_headers(table: Table, path: Path, report: DataReport) -> None:
@@ -308,6 +333,8 @@ def _read_delimited(path: Path, forced_sep: str | None, report: DataReport, nrow
         report.warn("bad_lines", f"{path.name}: {describe_rows(bad, 'line')} had a different number of fields "
                     "than the header and were skipped.", "Quote cells that contain the separator "
                     f"({_SEP_NAMES.get(sep, sep)}), or fix those lines.", rows=bad)
+    if nrows is None and _swallowed(frame, sep, path, report):
+        return None
     fmt = "tsv" if sep == "\t" else "csv"
     notes.insert(0, f"Read {path.name} as {fmt.upper()} ({_SEP_NAMES.get(sep, sep)}-separated, {encoding}).")
     if guessed:
@@ -338,6 +365,32 @@ def _preamble(text: str, forced_sep: str | None, path: Path, report: DataReport)
                     "right; otherwise delete the title lines so the first line holds the column names.",
                     rows=list(range(skip + 1, skip + titles + 1)))
     return sep, skip + titles, notes
+
+
+def _swallowed(frame: pd.DataFrame, sep: str, path: Path, report: DataReport) -> bool:
+    """A cell that opens with a quote and never closes swallows the lines below it into one cell: rows vanish
+    without a parse error. Such a cell holds several lines that each end like a whole row (a separator, then a
+    value of the last column); report it rather than train on merged rows."""
+    if frame.empty or len(frame.columns) < 2:
+        return False
+    endings = set(as_text(frame[frame.columns[-1]].head(20000)).str.strip()) - {""}
+    for col in frame.columns:
+        values = frame[col]
+        if not (pd.api.types.is_object_dtype(values.dtype) or pd.api.types.is_string_dtype(values.dtype)):
+            continue
+        text = values.astype(str)
+        multi = text[text.str.contains("\n", regex=False).to_numpy(dtype=bool)]
+        multi = multi[multi.str.count("\n") >= 2]
+        for position, cell in multi.astype(str).items():
+            rows = [line for line in cell.split("\n")[1:] if sep in line and line.rsplit(sep, 1)[1].strip() in endings]
+            if len(rows) >= 2:
+                first = cell.split("\n", 1)[0][:60]
+                report.error("unbalanced_quote", f"{path.name}: a cell in column '{col}' (starting {first!r}) opens "
+                             f"with a double quote that never closes, so it swallowed {len(rows)} or more lines that "
+                             "look like rows of their own; the rows were not counted.", "Remove that stray quote "
+                             "(or write it twice: \"\") and save the file again; in a spreadsheet, re-export as CSV.")
+                return True
+    return False
 
 
 _SEP_LINE = re.compile(r"^\ufeff?\s*\"?sep=(.)\"?\s*$", re.IGNORECASE)
@@ -576,7 +629,27 @@ def _read_json(path: Path, report: DataReport) -> Table | None:
 
 def _read_parquet(path: Path) -> Table:
     frame = pd.read_parquet(path)
-    return Table(frame, np.arange(1, len(frame) + 1), "row", "parquet", None, [f"Read {path.name} as Parquet."])
+    notes = [f"Read {path.name} as Parquet."]
+    for column, names in _class_names(path).items():
+        if column in frame.columns and pd.api.types.is_integer_dtype(frame[column].dtype):
+            lookup = dict(enumerate(names))
+            frame[column] = frame[column].map(lambda i: lookup.get(i, i))
+            notes.append(f"'{column}' holds class numbers; the file names them ({', '.join(names[:6])}), so the "
+                         "names are used.")
+    return Table(frame, np.arange(1, len(frame) + 1), "row", "parquet", None, notes)
+
+
+def _class_names(path: Path) -> dict[str, list[str]]:
+    """The class names a Hugging Face datasets Parquet file keeps in its schema for ClassLabel columns."""
+    import pyarrow.parquet as pq
+
+    try:
+        meta = (pq.read_schema(path).metadata or {}).get(b"huggingface")
+        features = json.loads(meta)["info"]["features"] if meta else {}
+    except (ValueError, KeyError, TypeError, OSError):
+        return {}
+    return {name: [str(n) for n in spec["names"]] for name, spec in features.items()
+            if isinstance(spec, dict) and spec.get("_type") == "ClassLabel" and spec.get("names")}
 
 
 def _short(exc: Exception) -> str:
