@@ -13,6 +13,8 @@ from pathlib import Path
 from .config import ConfigError, JobConfig
 from .home import Home
 
+ASK = object()  # --password given without a value: ask for it
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
@@ -71,7 +73,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="studio", parents=[common],
         description="Finetune Studio: fine-tune chat models and text/image classifiers in the browser or headless.")
-    parser.set_defaults(home=None, host=None, port=None, public=False)
+    parser.set_defaults(home=None, host=None, port=None, public=False, password=None)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     ui = sub.add_parser("ui", parents=[common], help="start the studio in the browser (the default)")
@@ -79,6 +81,9 @@ def _parser() -> argparse.ArgumentParser:
     ui.add_argument("--port", type=int, default=None, help="port (default 7860, or $PORT / $GRADIO_SERVER_PORT)")
     ui.add_argument("--public", action="store_true",
                     help="public demo mode: caps on uploads and jobs, catalog models only (on by itself on a Space)")
+    ui.add_argument("--password", nargs="?", const=ASK, default=None, metavar="PASSWORD",
+                    help="ask for this password at a login page when served beyond this machine (--host 0.0.0.0); "
+                         "without a value it is asked here, unseen (default $STUDIO_PASSWORD)")
 
     sub.add_parser("models", parents=[common], help="list the model catalog and what is ready offline")
     sub.add_parser("runs", parents=[common], help="list past runs with their status and headline metric")
@@ -105,7 +110,14 @@ def _parser() -> argparse.ArgumentParser:
 def cmd_ui(args, home: Home) -> int:
     from studio.app import launch  # the UI (and gradio) load only for this command
 
-    launch(home, host=args.host, port=args.port, public=args.public)
+    password = args.password
+    if password == ASK:
+        import getpass
+
+        password = getpass.getpass("Studio password: ")
+        if not password:
+            raise ConfigError(["the password is empty: type one, or leave out --password."])
+    launch(home, host=args.host, port=args.port, public=args.public, password=password)
     return 0
 
 
@@ -147,6 +159,10 @@ def cmd_train(args, home: Home) -> int:
     run = RunDir(Path(args.resume)) if args.resume else None
     if run is not None and not run.config.is_file():
         raise ConfigError([f"{args.resume} is not a run folder (no config.yaml in it)."])
+    if run is not None and run.read_status().get("status") == "completed":
+        print(f"{run.name} finished ({run.read_status().get('message') or 'completed'}): there is nothing to "
+              f"resume, and it is left as it is. To train it again: studio train {run.config}")
+        return 0
     config = None
     if args.config:
         # paths in the file are read from its folder; paths given with --set from here

@@ -90,7 +90,7 @@ def _css() -> str:
 
 
 def launch(home: Home, host: str | None = None, port: int | None = None, public: bool = False,
-           manager=None, block: bool = True) -> gr.Blocks:
+           manager=None, block: bool = True, password: str | None = None) -> gr.Blocks:
     """Start the studio server.
 
     Args:
@@ -100,7 +100,13 @@ def launch(home: Home, host: str | None = None, port: int | None = None, public:
         public: a shared demo (see ``build_app``); also on with ``$STUDIO_PUBLIC=1`` or ``$SPACE_ID``.
         manager: a JobManager; one is created for ``home`` when None.
         block: keep the calling thread serving (False for tests, which stop it with ``app.close()``).
+        password: asked at a login page when served beyond this machine (``core.access``); default
+            ``$STUDIO_PASSWORD``.
     """
+    import sys
+
+    from core.access import LOGIN_MESSAGE, decide_access
+
     if manager is None:
         from core.jobs import JobManager
 
@@ -114,10 +120,14 @@ def launch(home: Home, host: str | None = None, port: int | None = None, public:
     if policy.enabled:
         start_expiry(policy, home, manager)
     max_upload = policy.max_upload_bytes if policy.enabled else DataLimits().max_bytes
+    access = decide_access(host, password or os.environ.get("STUDIO_PASSWORD") or None, policy.enabled)
+    if access.warning:
+        print(access.warning, file=sys.stderr, flush=True)
     app.launch(server_name=host, server_port=port, allowed_paths=policy.allowed_paths(home),
                blocked_paths=policy.blocked_paths(home), max_file_size=max_upload, css=_css(),
                theme=gr.themes.Soft(primary_hue="indigo"), favicon_path=_favicon(), show_error=True,
-               prevent_thread_lock=True, footer_links=["gradio"], quiet=True)
+               prevent_thread_lock=True, footer_links=["gradio"], quiet=True, auth=access.auth,
+               auth_message=LOGIN_MESSAGE if access.auth else None)
     stack.warm_up(then=_import_engine)  # the training stack imports while the visitor picks data: Start is seconds faster
     if block:
         app.block_thread()

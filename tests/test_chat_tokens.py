@@ -106,5 +106,8 @@ def test_short_first_sampler_groups_by_length_and_starts_short():
     # rows of a step are of about one length: padding to the longest row wastes little
     padded = sum(len(s) * max(lengths[i] for i in s) for s in steps)
     assert sum(lengths) / padded > 0.85  # random batches of 8: about 0.55
-    torch.manual_seed(1)
-    assert list(ShortFirstGroupedSampler(lengths, group=8)) != order  # reshuffled each epoch/seed
+    again = ShortFirstGroupedSampler(lengths, group=8)
+    assert list(again) == order  # the order is the seed's and the epoch's, whatever the global RNG did
+    again.set_epoch(1)
+    assert list(again) != order  # reshuffled each epoch
+    assert list(ShortFirstGroupedSampler(lengths, group=8, seed=1)) != order  # and for another seed

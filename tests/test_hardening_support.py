@@ -1,4 +1,5 @@
-"""Builders for the hardening tests: a tiny BERT folder, a text-classification CSV and a job on them.
+"""Builders for the hardening tests: a tiny BERT folder, a text-classification CSV and a job on them, and
+``run_job`` with a fault injected, as module-level functions a training process can import.
 
 The jobs run through the real runner (``core.engine.runner.run_job``) with strategy "full", so they have
 Trainer checkpoints to resume from; each takes a second or two after the first one warmed the imports.
@@ -16,6 +17,7 @@ import torch
 
 from core.config import DataConfig, JobConfig, TrainConfig
 from core.engine.events import read_events
+from core.engine.runner import run_job
 from core.runs import FINAL_STATUSES, RunDir
 from tests.test_classify_support import WORDS, minilm_folder, text_rows
 
@@ -88,6 +90,46 @@ def assert_consistent(run: RunDir) -> dict:
     assert (last["status"], last["message"]) == (status["status"], status["message"])
     assert status["message"]
     return status
+
+
+ALLOCATOR_MESSAGE = ("[enforce fail at alloc_cpu.cpp:121] data. DefaultCPUAllocator: can't allocate memory: you "
+                     "tried to allocate 8589934592 bytes. Error code 12 (Cannot allocate memory)")
+
+
+def run_job_with_faults(config, home, cap_mb: int = 400, **kwargs):
+    """``run_job`` with a fault chosen by the run's name, for a training process (the fault stays in it):
+    "alloc" raises the CPU allocator's out-of-memory error inside the training step, "crash" a ValueError
+    there, "capped" lets the process's address space grow only ``cap_mb`` beyond what it holds (a real
+    allocation failure); other runs train normally."""
+    name = kwargs["run"].name
+    if "-capped" in name:
+        _cap_address_space(cap_mb)
+    if "-alloc" in name or "-crash" in name:
+        from core.engine.classify.finetune import ClassifierTrainer
+
+        real_step = ClassifierTrainer.training_step
+
+        def step(self, model, inputs, *args, **kw):
+            if "-alloc" in self.args.output_dir:
+                raise RuntimeError(ALLOCATOR_MESSAGE)
+            raise ValueError("boom inside the training step")
+
+        ClassifierTrainer.training_step = step
+    return run_job(config, home, **kwargs)
+
+
+def _cap_address_space(cap_mb: int) -> None:
+    import resource
+
+    import core.engine.classify.baselines  # noqa: F401  what a job imports, imported before the cap
+    import core.engine.classify.finetune  # noqa: F401
+    import core.engine.classify.head_only  # noqa: F401
+    import peft  # noqa: F401
+    import sklearn.linear_model  # noqa: F401
+
+    size = int(next(line for line in open("/proc/self/status") if line.startswith("VmSize")).split()[1]) * 1024
+    _, hard = resource.getrlimit(resource.RLIMIT_AS)
+    resource.setrlimit(resource.RLIMIT_AS, (size + cap_mb * 1024**2, hard))
 
 
 def rss_mb() -> float:

@@ -1,12 +1,23 @@
-"""The job manager's queue, stop and failure handling, with a stand-in for the trainer that behaves like one."""
+"""The job manager's queue, stop and failure handling, with a stand-in for the trainer that behaves like one.
+
+The stand-in (``fake_train``) is a module-level function, so the manager runs it in a real training process
+(``core.worker``), exactly as it runs ``run_job``; ``fake_trainer`` (a closure) runs on the manager's thread,
+for tests that drive the trainer from the test.
+"""
+import os
+import signal
 import time
+from functools import partial
 
 import pytest
 
 from core.config import ConfigError, JobConfig
-from core.engine.events import Reporter
+from core.engine.events import Reporter, read_events
 from core.engine.runner import JobFailed
 from core.jobs import JobManager
+from core.supervisor import WorkerSettings
+
+FAST = WorkerSettings(preload=False, stop_grace_s=2.0, term_grace_s=1.0)
 
 
 def _config(name):
@@ -15,90 +26,172 @@ def _config(name):
     return config
 
 
+def fake_train(config, home, sinks, stop, run, resume, steps=50, fail_at=None, step_s=0.02, deaf=False):
+    """Runs `steps` steps of `step_s` seconds, reporting like the real runner; honours stop (unless `deaf`);
+    fails at step `fail_at`; a job named "bad" fails at step 3."""
+    reporter = Reporter(run.metrics, sinks)
+    run.write_status("training", "Training.")
+    reporter.emit("status", status="training", message="Training.")
+    fail_at = 3 if config is not None and config.name == "bad" else fail_at
+    for step in range(1, steps + 1):
+        if stop.is_set() and not deaf:
+            run.write_status("stopped", f"Stopped at step {step - 1}.")
+            reporter.emit("status", status="stopped", message=f"Stopped at step {step - 1}.")
+            return run
+        if step == fail_at:
+            run.write_status("failed", "The job failed: boom")
+            raise JobFailed("The job failed: boom")
+        reporter.emit("train", step=step, total_steps=steps, loss=1.0 / step, pid=os.getpid())
+        time.sleep(step_s)
+    run.write_status("completed", "Finished.")
+    reporter.emit("status", status="completed", message="Finished.")
+    return run
+
+
+def crash_train(config, home, sinks, stop, run, resume):
+    run.write_status("training", "Training.")
+    raise ValueError("something unexpected")
+
+
 def fake_trainer(steps=50, fail_at=None):
-    """Runs `steps` steps of 20 ms, reporting like the real runner; honours stop; can fail."""
+    """The stand-in as a closure: it runs on the manager's thread (tests that need the trainer in-process)."""
 
     def run(config, home, sinks, stop, run, resume):
-        reporter = Reporter(run.metrics, sinks)
-        run.write_status("training", "Training.")
-        reporter.emit("status", status="training", message="Training.")
-        for step in range(1, steps + 1):
-            if stop.is_set():
-                run.write_status("stopped", f"Stopped at step {step - 1}.")
-                reporter.emit("status", status="stopped", message=f"Stopped at step {step - 1}.")
-                return run
-            if step == fail_at:
-                run.write_status("failed", "The job failed: boom")
-                raise JobFailed("The job failed: boom")
-            reporter.emit("train", step=step, total_steps=steps, loss=1.0 / step)
-            time.sleep(0.02)
-        run.write_status("completed", "Finished.")
-        reporter.emit("status", status="completed", message="Finished.")
-        return run
+        return fake_train(config, home, sinks, stop, run, resume, steps=steps, fail_at=fail_at)
 
     return run
 
 
-def test_jobs_queue_in_order_and_know_their_position(home):
-    manager = JobManager(home, run_fn=fake_trainer(steps=30))
-    first = manager.submit(_config("a"), owner="alice")
-    second = manager.submit(_config("b"), owner="bob")
-    third = manager.submit(_config("c"), owner="bob")
-    time.sleep(0.1)
-    assert manager.snapshot(first).status == "training"
-    assert manager.snapshot(second).queue_position == 1
-    assert manager.snapshot(third).queue_position == 2
+@pytest.fixture
+def manager(home):
+    managers = []
+
+    def make(run_fn, **kwargs):
+        managers.append(JobManager(home, run_fn=run_fn, settings=kwargs.pop("settings", FAST), **kwargs))
+        return managers[-1]
+
+    yield make
+    for m in managers:
+        m.close(timeout=10)
+
+
+def test_jobs_queue_in_order_and_know_their_position(manager):
+    jobs = manager(partial(fake_train, steps=30))
+    first = jobs.submit(_config("a"), owner="alice")
+    second = jobs.submit(_config("b"), owner="bob")
+    third = jobs.submit(_config("c"), owner="bob")
+    _until(lambda: jobs.snapshot(first).status == "training")
+    assert jobs.snapshot(second).queue_position == 1
+    assert jobs.snapshot(third).queue_position == 2
     for job in (first, second, third):
-        assert manager.wait(job, timeout=10).status == "completed"
-    assert [s.config.name for s in manager.jobs(owner="bob")] == ["b", "c"]
-    assert manager.latest("bob").config.name == "c"
-    snap = manager.snapshot(first)
+        assert jobs.wait(job, timeout=30).status == "completed"
+    assert [s.config.name for s in jobs.jobs(owner="bob")] == ["b", "c"]
+    assert jobs.latest("bob").config.name == "c"
+    snap = jobs.snapshot(first)
     assert snap.progress["step"] == 30 and snap.run_dir.joinpath("metrics.jsonl").is_file()
+    assert read_events(snap.run_dir / "metrics.jsonl") == snap.events  # the live curve is the file's
+    pids = {e["pid"] for s in map(jobs.snapshot, (first, second, third)) for e in s.events if e["type"] == "train"}
+    assert len(pids) == 3 and os.getpid() not in pids  # each job in a fresh process of its own
+    assert snap.resume is not None and not snap.resume.can_resume and "nothing to resume" in snap.resume.reason
 
 
-def test_stop_ends_a_running_job_and_dequeues_a_waiting_one(home):
-    manager = JobManager(home, run_fn=fake_trainer(steps=500))
-    running = manager.submit(_config("a"))
-    waiting = manager.submit(_config("b"))
-    time.sleep(0.2)
-    manager.stop(waiting)
-    manager.stop(running)
-    assert manager.wait(running, timeout=5).status == "stopped"
-    assert manager.snapshot(waiting).status == "stopped"
-    assert "queue" in manager.snapshot(waiting).message
+def test_stop_ends_a_running_job_and_dequeues_a_waiting_one(manager):
+    jobs = manager(partial(fake_train, steps=500))
+    running = jobs.submit(_config("a"))
+    waiting = jobs.submit(_config("b"))
+    _until(lambda: jobs.snapshot(running).progress.get("step", 0) >= 2)
+    jobs.stop(waiting)
+    jobs.stop(running)
+    stopped = jobs.wait(running, timeout=10)
+    assert stopped.status == "stopped" and stopped.message.startswith("Stopped at step")
+    assert jobs.snapshot(waiting).status == "stopped"
+    assert "queue" in jobs.snapshot(waiting).message
 
 
-def test_a_failure_is_reported_and_the_next_job_runs(home):
-    calls = {"n": 0}
-    trainer = fake_trainer(steps=5, fail_at=3)
-    good = fake_trainer(steps=5)
+def test_a_training_process_deaf_to_stop_is_ended(manager):
+    jobs = manager(partial(fake_train, steps=10_000, deaf=True))
+    job = jobs.submit(_config("deaf"))
+    _until(lambda: jobs.snapshot(job).progress.get("step", 0) >= 2)
+    pid = jobs.snapshot(job).worker_pid
+    started = time.time()
+    jobs.stop(job)
+    snap = jobs.wait(job, timeout=20)
+    assert snap.status == "stopped" and "had not ended 2 s after Stop" in snap.message, snap.message
+    assert time.time() - started < 8  # 2 s grace, SIGTERM (it does not listen), 1 s, SIGKILL
+    assert not _alive(pid)
 
-    def run(*args, **kwargs):
-        calls["n"] += 1
-        return (trainer if calls["n"] == 1 else good)(*args, **kwargs)
 
-    manager = JobManager(home, run_fn=run)
-    bad_job = manager.submit(_config("bad"))
-    good_job = manager.submit(_config("good"))
-    bad = manager.wait(bad_job, timeout=5)
+def test_a_failure_is_reported_and_the_next_job_runs(manager):
+    jobs = manager(partial(fake_train, steps=5))
+    bad_job = jobs.submit(_config("bad"))
+    good_job = jobs.submit(_config("good"))
+    bad = jobs.wait(bad_job, timeout=20)
     assert bad.status == "failed" and "boom" in bad.error
-    assert manager.wait(good_job, timeout=5).status == "completed"
+    assert jobs.wait(good_job, timeout=20).status == "completed"
 
 
-def test_an_unexpected_crash_never_reads_as_completed(home):
-    def crash(config, home, sinks, stop, run, resume):
-        run.write_status("training", "Training.")
-        raise ValueError("something unexpected")
-
-    manager = JobManager(home, run_fn=crash)
-    job = manager.wait(manager.submit(_config("x")), timeout=5)
+def test_an_unexpected_crash_never_reads_as_completed(manager):
+    jobs = manager(crash_train)
+    job = jobs.wait(jobs.submit(_config("x")), timeout=20)
     assert job.status == "failed" and "something unexpected" in job.error
+    assert "ValueError: something unexpected" in (job.run_dir / "train.log").read_text()  # the traceback
 
 
-def test_invalid_settings_are_refused_at_submit(home):
-    manager = JobManager(home, run_fn=fake_trainer())
+def test_a_killed_training_process_leaves_the_manager_serving(manager):
+    jobs = manager(partial(fake_train, steps=10_000))
+    job = jobs.submit(_config("victim"))
+    after = jobs.submit(_config("after"))
+    _until(lambda: jobs.snapshot(job).progress.get("step", 0) >= 2)
+    os.kill(jobs.snapshot(job).worker_pid, signal.SIGKILL)
+    snap = jobs.wait(job, timeout=20)
+    assert snap.status == "interrupted" and "killed (SIGKILL)" in snap.message, snap.message
+    assert "kept serving" in snap.message and snap.resume.can_resume  # starts again: no checkpoint
+    assert read_events(snap.run_dir / "metrics.jsonl")[-1]["status"] == "interrupted"
+    jobs.stop(after)
+
+
+def test_the_thread_mode_runs_a_closure_in_this_process(manager):
+    jobs = manager(fake_trainer(steps=5))
+    snap = jobs.wait(jobs.submit(_config("here")), timeout=20)
+    assert snap.status == "completed"
+    assert {e["pid"] for e in snap.events if e["type"] == "train"} == {os.getpid()}
+    assert jobs.health().worker == "in-process"
+
+
+def test_health_says_whether_a_training_process_is_ready(manager):
+    jobs = manager(partial(fake_train, steps=200))
+    assert _until(lambda: jobs.health().worker == "ready")
+    idle = jobs.health().worker_pid
+    job = jobs.submit(_config("a"))
+    _until(lambda: jobs.snapshot(job).status == "training")
+    health = jobs.health()
+    assert (health.worker, health.worker_pid, health.running) == ("training", idle, job)  # the warm one took it
+    jobs.stop(job)
+    jobs.wait(job, timeout=10)
+    assert _until(lambda: jobs.health().worker == "ready" and jobs.health().worker_pid != idle)
+
+
+def test_invalid_settings_are_refused_at_submit(manager):
+    jobs = manager(partial(fake_train))
     config = _config("x")
     config.train.batch_size = -4
     with pytest.raises(ConfigError, match="batch_size"):
-        manager.submit(config)
-    assert manager.jobs() == []
+        jobs.submit(config)
+    assert jobs.jobs() == []
+
+
+def _until(predicate, timeout=20.0):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True

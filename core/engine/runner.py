@@ -22,9 +22,10 @@ from ..home import Home
 from ..memory import ModelShape, estimate_memory, out_of_memory_advice
 from ..plan import plan_job
 from ..presets import bf16_weights
-from ..runs import RunDir
+from ..runs import FINAL_STATUSES, RunDir
 from .context import TrainContext, TrainOutcome
 from .events import EventSink, Reporter, read_events
+from .interrupt import StopNow, stop_interrupts
 from .recipes import recipe_for
 
 logger = logging.getLogger("studio")
@@ -58,9 +59,12 @@ def run_job(config: JobConfig | None, home: Home, sinks: Iterable[EventSink] = (
         hardware: the machine; detected when None.
 
     Raises:
-        ConfigError: the settings are invalid (nothing was created).
+        ConfigError: the settings are invalid (nothing was created), or ``resume`` names a run that finished or
+            is running (it is left as it is).
         JobFailed: the job failed; the run folder says why (status.json, train.log).
     """
+    if resume:
+        _require_resumable(run)
     if config is None:
         if run is None:
             raise ConfigError(["give a config or a run folder to resume."])
@@ -108,12 +112,10 @@ def _run(config: JobConfig, home: Home, run: RunDir, reporter: Reporter, stop: t
         import torch
         torch.set_num_threads(config.train.threads)
 
+    point = _resume_point(run, reporter) if resume else None
     ctx = TrainContext(config=config, home=home, run=run, data=data, model=resolved, reporter=reporter,
-                       stop=stop, resume_from=run.last_checkpoint() if resume else None, hardware=hardware,
+                       stop=stop, resume_from=point.checkpoint if point else None, hardware=hardware,
                        tokenizer=tokenizer)
-    if resume:
-        reporter.line(f"Resuming from {ctx.resume_from.name}." if ctx.resume_from
-                      else "No checkpoint was saved before the interruption: starting from the beginning.")
     recipe = recipe_for(ctx)
     from transformers import set_seed
     set_seed(config.train.seed)  # new heads and LoRA matrices are initialised in setup: same seed, same run
@@ -140,12 +142,43 @@ def _run(config: JobConfig, home: Home, run: RunDir, reporter: Reporter, stop: t
         if is_main_process():
             _set_status(run, reporter, "evaluating", "Comparing the tuned model with the base on the validation split.")
             reporter.phase("evaluating", "Evaluating the base and the tuned model on the validation split.")
-            report = recipe.evaluate()
+            try:
+                with stop_interrupts(stop):  # the comparison never checks Stop itself
+                    report = recipe.evaluate()
+            except StopNow:
+                _finish(run, reporter, "stopped", "Stopped during the evaluation; the trained weights are saved in "
+                                                  "the run's model folder (`studio eval` compares later).")
+                return
             run.eval.write_text(json.dumps(report, indent=1, default=str), encoding="utf-8")
             _write_card(run, config, report, data.summary)
         _finish(run, reporter, "completed", _headline(run.read_eval()))
     finally:
         recipe.cleanup()
+
+
+def _require_resumable(run: RunDir | None) -> None:
+    """A finished run is never trained over, and a running one is never trained twice."""
+    if run is None:
+        raise ConfigError(["give the run folder to resume."])
+    status = run.read_status()
+    if status.get("status") == "completed":
+        raise ConfigError([f"{run.name} finished ({status.get('message') or 'completed'}): there is nothing to "
+                           f"resume. To train it again, start a new run from its config: studio train {run.config}"])
+    if status.get("status") not in FINAL_STATUSES + ("queued",):
+        raise ConfigError([f"{run.name} is still {status.get('status')} (process {status.get('pid')}): stop it "
+                           "before resuming it."])
+
+
+def _resume_point(run: RunDir, reporter: Reporter):
+    """The newest sound checkpoint; damaged newer ones are said and removed (nothing can read them)."""
+    import shutil
+
+    point = run.resume_point()
+    if is_main_process():
+        for folder, _problem in point.damaged:
+            shutil.rmtree(folder, ignore_errors=True)
+    reporter.line(point.describe())
+    return point
 
 
 def _write_rank_record(run: RunDir, recipe, outcome: TrainOutcome) -> None:

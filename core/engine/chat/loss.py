@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from transformers import Trainer
 
 from ..callbacks import ItemCounter
+from ..checkpoints import AtomicCheckpoints
 from .collate import IGNORE, useful_tokens
 from .compile import eager
 
@@ -56,13 +57,21 @@ class ShortFirstGroupedSampler(torch.utils.data.Sampler):
     run out of memory early, which the studio's memory check does before training. Short rows first bring the
     first point of the loss curve on screen sooner.
 
+    The order is drawn from ``seed`` and the epoch (``set_epoch``, which the Trainer calls), not from the global
+    RNG: a run resumed in its second epoch draws that epoch's order again before the RNG state is restored, so
+    a global-RNG order would differ from the uninterrupted run's (tests/test_resume_exact.py).
+
     Args:
         lengths: the token count of each row.
         group: rows per optimiser step (batch size x gradient accumulation).
+        seed: the job's data seed.
     """
 
-    def __init__(self, lengths: list[int], group: int):
-        self.lengths, self.group = list(lengths), max(1, group)
+    def __init__(self, lengths: list[int], group: int, seed: int = 0):
+        self.lengths, self.group, self.seed, self.epoch = list(lengths), max(1, group), int(seed), 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
 
     def __len__(self) -> int:
         return len(self.lengths)
@@ -70,14 +79,14 @@ class ShortFirstGroupedSampler(torch.utils.data.Sampler):
     def __iter__(self):
         n = len(self.lengths)
         mega = self.group * max(1, min(n // (self.group * 4), 50))
-        order = torch.randperm(n).tolist()  # the torch RNG the Trainer seeds (and restores on resume)
+        order = torch.randperm(n, generator=torch.Generator().manual_seed(self.seed + self.epoch)).tolist()
         chunks = [sorted(order[i:i + mega], key=self.lengths.__getitem__) for i in range(0, n, mega)]
         first = min(range(len(chunks)), key=lambda c: sum(self.lengths[i] for i in chunks[c][:self.group]))
         chunks.insert(0, chunks.pop(first))
         return iter([i for chunk in chunks for i in chunk])
 
 
-class ChatTrainer(Trainer):
+class ChatTrainer(AtomicCheckpoints, Trainer):
     """A Trainer whose loss is the answer-token cross-entropy of ``answer_loss_sum``.
 
     The loss is normalised by the answer tokens of the whole accumulated (and, under DDP, gathered) batch,
@@ -106,7 +115,8 @@ class ChatTrainer(Trainer):
         lengths = getattr(dataset, "lengths", None)
         if self.args.train_sampling_strategy != "group_by_length" or lengths is None:
             return super()._get_train_sampler(train_dataset)
-        return ShortFirstGroupedSampler(lengths, self.args.train_batch_size * self.args.gradient_accumulation_steps)
+        return ShortFirstGroupedSampler(lengths, self.args.train_batch_size * self.args.gradient_accumulation_steps,
+                                        seed=self.args.data_seed if self.args.data_seed is not None else self.args.seed)
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         if self.counter is not None and model.training:

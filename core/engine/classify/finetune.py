@@ -21,6 +21,7 @@ from ...models import classifiers as cm
 from ...presets import choose_precision, estimated_steps
 from ...strategies import apply_strategy, get_strategy, trainable_parameters
 from ..callbacks import ItemCounter, ReporterCallback
+from ..checkpoints import AtomicCheckpoints
 from ..context import TrainContext, TrainOutcome
 from .base import BaseRecipe
 from .metrics import headline
@@ -200,8 +201,9 @@ def compute_metrics(eval_pred) -> dict[str, float]:
     return headline(labels, np.asarray(logits).argmax(axis=-1), int(np.asarray(logits).shape[-1]))
 
 
-class ClassifierTrainer(Trainer):
-    """The Trainer with a loss for plain modules (EfficientNet returns logits, not a transformers output)."""
+class ClassifierTrainer(AtomicCheckpoints, Trainer):
+    """The Trainer with a loss for plain modules (EfficientNet returns logits, not a transformers output), and
+    checkpoints written whole or not at all."""
 
     plain_module = False
 
