@@ -900,6 +900,24 @@ def _slack():
              "ts": f"{1700000000 + i}.000200"} for i in range(30)]
 
 
+def _support_log():
+    n = 30
+    return pd.DataFrame({"customer_name": [f"Person {i}" for i in range(n)],
+                         "customer_message": [f"My order {i} arrived broken, I want a refund" for i in range(n)],
+                         "agent_reply": [f"Sorry, refund {i} issued" for i in range(n)],
+                         "category": [["refund", "shipping", "other"][i % 3] for i in range(n)]})
+
+
+def _polarity_symbols():
+    return pd.DataFrame({"sentiment": [["+", "-", "0"][i % 3] for i in range(30)],
+                         "tweet": [f"tweet number {i} about the new phone" for i in range(30)]})
+
+
+def _none_intent():
+    return pd.DataFrame({"intent": [["refund", "none", "none", "shipping"][i % 4] for i in range(32)],
+                         "utterance": [f"utterance number {i} from the chat widget" for i in range(32)]})
+
+
 def _first_user_content(data):
     return data.train[0]["messages"][0]["content"]
 
@@ -1223,6 +1241,13 @@ CASES = [
      Trains("text-classification", classes={"EU": 6, "NA": 6, "APAC": 6})),
     ("hugging face parquet with class names", _hf_named_parquet, {},
      Trains("text-classification", classes={"negative": 10, "positive": 10}, words=("names",))),
+    ("customer_message beside agent_reply and customer_name", csv_of(_support_log), {},
+     Trains("text-classification", {"text": "customer_message", "label": "category"})),
+    ("polarity written +, - and 0", csv_of(_polarity_symbols), {},
+     Trains("text-classification", {"label": "sentiment"}, {"+": 10, "-": 10, "0": 10})),
+    ("'none' as a frequent intent", csv_of(_none_intent), {},
+     Trains("text-classification", classes={"none": 16, "refund": 8, "shipping": 8},
+            warnings=("marker_kept_as_class",))),
     # --- sanity: misreadings named before training ------------------------------------------------------------
     ("a split column chosen as the label", csv_of(_split_column), {"columns": {"label": "split"}},
      Refuses("split_names_as_classes", ("'train'", "'test'"), ("choose the column",))),

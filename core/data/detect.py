@@ -318,9 +318,10 @@ def _ambiguous(found, report, name, role, candidates, skipped, why) -> None:
 def _choose_text(profiles, taken, found: Detection, report, name) -> str | None:
     """The column with the text: the only free-text column, the one named like text, or a clearly longer one."""
     free = [p for p in profiles.values() if p.column not in taken]
-    texts = [p for p in free if (p.kind in ("text", "short_text") or text_name(p.column) or
-                                 text_name(p.column, short=True)) and not p.metadata
-             and p.kind not in ("empty", "constant")]
+    # long text is text whatever its name ("customer_message", "agent_notes"); short text named like
+    # metadata ("customer_name") is not
+    texts = [p for p in free if p.kind not in ("empty", "constant") and not (p.metadata and p.kind != "text")
+             and (p.kind in ("text", "short_text") or text_name(p.column) or text_name(p.column, short=True))]
     if not texts:
         texts = [p for p in free if text_name(p.column) and p.kind not in ("empty", "constant")]
     if not texts:

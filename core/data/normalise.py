@@ -26,6 +26,8 @@ from .report import DataReport, describe_rows, plural, quoted
 from .text import as_text, missing_mask
 
 NA_WORDS = {"NA", "na", "Na", "n.a.", "N.A.", "n.a", "N.A"}
+MARKER_CLASS_SHARE = 0.25  # a word marker ("none") on this share of label cells is taken as a class
+WORD_MARKERS = {"none", "n/a", "na", "n.a."}  # "#N/A", "NULL", "nan" are never classes
 MULTI_LABEL_DROP = 0.05  # up to this share of multi-label rows is dropped with a warning; more blocks
 
 
@@ -118,6 +120,8 @@ def _cleaned(frame, columns: dict[str, str], roles, report, unit, name, numbers)
             mask = missing_mask(values)
             if role != "label" or not _codes(values):  # "NA" is a class among codes like US, UK, NA
                 mask = mask | values.isin(NA_WORDS).to_numpy(dtype=bool)
+            if role == "label" and mask.any():
+                mask = _markers_that_are_classes(values, mask, report, name)
             if mask.any():
                 hit |= mask
                 markers |= set(values[mask].tolist())
@@ -130,6 +134,25 @@ def _cleaned(frame, columns: dict[str, str], roles, report, unit, name, numbers)
                     f"data; {plural(bad, 'it was', 'they were')} treated as empty.", "Fill in the real values, "
                     "or delete those rows.", rows=bad)
     return out
+
+
+def _markers_that_are_classes(values: pd.Series, mask: np.ndarray, report, name) -> np.ndarray:
+    """Keep as classes the label markers that are plainly classes: ``-`` beside ``+`` (polarity), or a word
+    such as ``none`` or ``N/A`` on a quarter of the rows or more (an intent set's "none of these")."""
+    distinct = set(values.unique().tolist())
+    kept = []
+    for marker in sorted(set(values[mask].tolist())):
+        rows = (values == marker).to_numpy()
+        symbol = marker in ("-", "--", "?") and distinct & {"+", "++", "0", "="}
+        if symbol or (marker.lower() in WORD_MARKERS and rows.mean() >= MARKER_CLASS_SHARE):
+            mask = mask & ~rows
+            kept.append((marker, int(rows.sum())))
+    if kept and not all(m in ("-", "--", "?") for m, _ in kept):
+        listed = ", ".join(f"{m!r} ({n} rows)" for m, n in kept)
+        report.warn("marker_kept_as_class", f"{name}: the label(s) {listed} usually mean 'no value', but are so "
+                    "common here that they were kept as a class.", "If they mean 'no label', delete those rows; "
+                    "if they are a class (none of the others), nothing to do.")
+    return mask
 
 
 def _codes(values: pd.Series) -> bool:
