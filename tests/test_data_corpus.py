@@ -918,6 +918,14 @@ def _none_intent():
                          "utterance": [f"utterance number {i} from the chat widget" for i in range(32)]})
 
 
+def _faq():
+    topics = {"warranty": "Is model K{i} covered by the warranty?", "descaling": "How often do I descale kettle K{i}?",
+              "app": "Why does the app not find kettle K{i}?"}
+    rows = [{"question": q.format(i=i), "answer": f"For K{i}: see the {topic} page, section {i}.", "category": topic}
+            for topic, q in topics.items() for i in range(8)]
+    return pd.DataFrame(rows)
+
+
 def _first_user_content(data):
     return data.train[0]["messages"][0]["content"]
 
@@ -1098,6 +1106,12 @@ CASES = [
      Trains("chat", rows=9, warnings=("missing_values",))),
     ("the same answer everywhere", csv_of(_chat_frame(extra=lambda n: {"answer": ["Thank you!"] * n})), {},
      Trains("chat", rows=12, warnings=("constant_response",))),
+    ("FAQ: question, answer and category", csv_of(_faq), {},
+     Trains("chat", {"prompt": "question", "response": "answer"}, rows=24,
+            words=("Not used: 'category'", "text-classification"))),
+    ("FAQ: question, answer and category, classify chosen", csv_of(_faq), {"task": "text-classification"},
+     Trains("text-classification", {"text": "question", "label": "category"},
+            {"warranty": 8, "descaling": 8, "app": 8})),
     # --- images: layouts ---------------------------------------------------------------------------------------
     ("train/ and test/ folders", tree(_split_tree()), {},
      Trains("image-classification", classes={"cat": 6, "dog": 6}, test=4, words=("test",))),

@@ -193,6 +193,16 @@ def _fill_chat(frame, found: Detection, report, name) -> None:
         if col is not None:
             cols["system"] = col
             found.reasons.append(f"'{col}' is the system prompt, put first in every conversation.")
+    _note_unused_labels(frame, found)
+
+
+def _note_unused_labels(frame, found: Detection) -> None:
+    """Chat uses only the turns: say so when a column named like a label (a FAQ's 'category') is left out."""
+    used = set(found.columns.values())
+    labels = [c for c in frame.columns if c not in used and label_name(c)]
+    if labels:
+        found.reasons.append(f"Not used: {', '.join(map(repr, labels))} (chat tuning learns the answers only); to "
+                             f"classify the prompts by {labels[0]!r} instead, choose the text-classification task.")
 
 
 # --- classification ---------------------------------------------------------------------------------------
