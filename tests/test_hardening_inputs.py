@@ -5,7 +5,9 @@ visitor's upload folder by ``core.uploads.save_upload``, read with the public ``
 settings and models, through ``JobConfig`` / ``resolve_model`` / ``PublicPolicy.check_job``. Each must give
 its specific problem code and a message naming the problem and the fix; none may raise anything else.
 Fixtures of tests/test_data_broken.py are reused where they exist; the rest are in tests/bad_inputs/ or
-built below.
+built below. tests/test_data_corpus.py extends this corpus with awkward but real exports (CRM, review and
+survey exports, workbooks, split folders, phone photos, chat logs), each stating the training data it must
+give or the problem it must name; the two are counted together there.
 """
 from __future__ import annotations
 
