@@ -64,7 +64,10 @@ def build_app(home: Home, manager, public: bool = False, policy: PublicPolicy | 
         st.form = tab_settings.job_form(st)
         tab_settings.wire(st)
         tab_train.wire(st)
-        app.load(start_session, [st.session], [st.session], queue=False).then(
+        def start(session: dict | None, request: gr.Request) -> dict:
+            return start_session(session, st, request)
+
+        app.load(start, [st.session], [st.session], queue=False).then(
             lambda s: tab_data.restore(st, s), [st.session], st.data_tab.outputs(st))
     app.studio = st  # the components and shared objects, for tests
     return app
@@ -79,9 +82,9 @@ def _header(st: Studio) -> None:
             f'it with you.</p>{limits}</div></div>', elem_id="st-header")
 
 
-def start_session(session: dict | None) -> dict:
+def start_session(session: dict | None, st: Studio | None = None, request=None) -> dict:
     """Give a new browser its owner id; an existing one keeps its id, job and run (re-attach)."""
-    return with_owner(session)
+    return st.own(session, request) if st is not None else with_owner(session)
 
 
 def _css() -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import secrets
 import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
@@ -40,18 +41,52 @@ def new_owner() -> str:
     return secrets.token_hex(16)
 
 
-def with_owner(session: dict | None) -> dict:
-    """The session with a valid owner id: its own, or a new one (and then no job or run from storage).
+class OwnerBook:
+    """The owner id given to each open page (gradio's session hash) that came without one.
 
     The page-load handler gives a new browser its id, but a handler the visitor triggers within the first moments
-    can still receive the session as it was before that (no owner) and would write it back without one; so every
-    handler that writes the session, or submits a job, passes it through here.
+    (a file dropped at once) receives the session as it was before that, without an id. Both ask this book for
+    the page's id, so whichever answers first, the page ends up with one id and its upload in that id's folder.
+
+    Args:
+        size: pages remembered (the oldest are forgotten first; by then their page has its id in storage).
+    """
+
+    def __init__(self, size: int = 20_000) -> None:
+        self.size = size
+        self._lock = threading.Lock()
+        self._owners: OrderedDict[str, str] = OrderedDict()
+
+    def owner_for(self, page: str | None) -> str:
+        if not page:
+            return new_owner()
+        with self._lock:
+            owner = self._owners.get(page)
+            if owner is None:
+                owner = self._owners[page] = new_owner()
+                while len(self._owners) > self.size:
+                    self._owners.popitem(last=False)
+            self._owners.move_to_end(page)
+            return owner
+
+
+def with_owner(session: dict | None, page: str | None = None, book: OwnerBook | None = None) -> dict:
+    """The session with a valid owner id: its own, or a new one (and then no job or run from storage).
+
+    Every handler that writes the session, or submits a job, passes it through here, with the page's session hash
+    and the studio's ``OwnerBook`` so that handlers racing the page load agree on the new id.
     An id the server did not make (edited storage, an older format) is replaced, and with it go the job and
     run it pointed at: a visitor never chooses their own id.
+
+    Args:
+        session: the browser's stored session.
+        page: gradio's session hash of the page (``gr.Request.session_hash``), when known.
+        book: where the page's new id is kept; without it every call makes a new id.
     """
     session = {**SESSION_DEFAULT, **(session if isinstance(session, dict) else {})}
     if owner_of(session) is None:
-        session = {**SESSION_DEFAULT, "data": session.get("data"), "owner": new_owner()}
+        owner = book.owner_for(page) if book is not None else new_owner()
+        session = {**SESSION_DEFAULT, "data": session.get("data"), "owner": owner}
     return session
 
 
@@ -122,6 +157,7 @@ class Studio:
     hardware: Hardware
     models: "ModelCache" = field(default_factory=lambda: ModelCache())
     plans: PlanCache = field(default_factory=PlanCache)
+    owners: OwnerBook = field(default_factory=OwnerBook)
     session: Any = None  # gr.BrowserState: owner id, current job, current run, data choice (survives reloads)
     data: Any = None  # gr.State: the loaded data
     tabs: Any = None  # gr.Tabs: handlers select a step by its id
@@ -132,6 +168,10 @@ class Studio:
     train_tab: "TrainTab | None" = None
     evaluate_tab: "EvaluateTab | None" = None
     export_tab: "ExportTab | None" = None
+
+    def own(self, session: dict | None, request=None) -> dict:
+        """``with_owner`` for this page (``request``: the handler's ``gr.Request``, or None)."""
+        return with_owner(session, getattr(request, "session_hash", None), self.owners)
 
     def plan(self, values: JobValues, n_train: int | None = None) -> JobPlan:
         """The job the widgets describe as it will run, within the public caps (what the run's config.yaml will

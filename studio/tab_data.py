@@ -162,11 +162,11 @@ def _example_task(key: str) -> str | None:
 
 
 def _upload_step(st: Studio):
-    def handler(files, session):
+    def handler(files, session, request: gr.Request = None):
         files = [f for f in (files if isinstance(files, list) else [files]) if f]
         # A file dropped before the page-load handler ran arrives with a session that has no owner yet: give it
-        # one here (and send it back), rather than asking the visitor to reload.
-        session = with_owner(session)
+        # the page's one here (and send it back), rather than asking the visitor to reload.
+        session = st.own(session, request)
         try:
             if not files:
                 raise UploadError("Nothing was uploaded. Choose a file again.")
@@ -182,7 +182,7 @@ def _upload_step(st: Studio):
 # --- step two: read the data ------------------------------------------------------------------------------
 def _load_step(st: Studio):
     # A named function with a ``progress`` parameter: Gradio injects the progress tracker by its default.
-    def handler(pending, session, progress=gr.Progress()):
+    def handler(pending, session, request: gr.Request = None, progress=gr.Progress()):
         if not pending:
             return gr.skip()
         if pending.get("error"):
@@ -190,7 +190,8 @@ def _load_step(st: Studio):
         if not st.may_read(owner_of(session), pending.get("path")):
             return _empty(st, session, "This data is not available to this browser session: upload the file "
                                        "again or pick an example.")
-        return _load(st, session, pending["path"], pending.get("task"), pending.get("columns") or {}, progress)
+        return _load(st, st.own(session, request), pending["path"], pending.get("task"), pending.get("columns") or {},
+                     progress)
     return handler
 
 

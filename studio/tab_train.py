@@ -14,7 +14,7 @@ from core.data.report import DataError
 from core.models import ModelUnavailable
 
 from . import charts
-from .context import Studio, owner_of, with_owner
+from .context import Studio, owner_of
 from .views import duration, notice, progress_html, status_html
 
 POLL_SECONDS = 1.5
@@ -81,7 +81,10 @@ def build(st: Studio, timer: gr.Timer, seen: gr.Textbox) -> TrainTab:
 
 def wire(st: Studio) -> None:
     tab, form = st.train_tab, st.form
-    tab.start.click(lambda got: _start(st, got), {st.session, *form.inputs()}, [st.session, tab.status, tab.seen])
+    def start(got: dict, request: gr.Request) -> dict:
+        return _start(st, got, request)
+
+    tab.start.click(start, {st.session, *form.inputs()}, [st.session, tab.status, tab.seen])
     tab.stop.click(lambda session: _stop(st, session), [st.session], [tab.status])
     tab.timer.tick(lambda session, seen: _poll(st, session, seen), [st.session, tab.seen],
                    [st.session, tab.seen, *tab.view()], show_progress="hidden", concurrency_limit=None, queue=False)
@@ -98,9 +101,9 @@ def _summary(st: Studio, got: dict) -> str:
                   f"data {values.data.path.rsplit('/', 1)[-1]}", "info", "The job:")
 
 
-def _start(st: Studio, got: dict) -> dict:
+def _start(st: Studio, got: dict, request=None) -> dict:
     tab = st.train_tab
-    session = with_owner(got.get(st.session))  # never submit a job no poll can find (a session without its owner)
+    session = st.own(got.get(st.session), request)  # never submit a job no poll can find (a session without owner)
     current = _snapshot(st, session)
     if current is not None and current.active:
         return {st.session: session,
