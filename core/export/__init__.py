@@ -8,11 +8,11 @@ import zipfile
 from pathlib import Path
 from typing import Callable
 
-from .config import JobConfig
-from .home import Home
-from .runs import RunDir
-from .saved import read_info
-from .stack import load as load_stack
+from ..config import JobConfig
+from ..home import Home
+from ..runs import RunDir
+from ..saved import read_info
+from ..stack import load as load_stack
 
 # Checkpoints are for resuming and cached features are for re-training: neither belongs in a hand-over.
 SKIP_IN_ZIP = ("checkpoints", "features.safetensors")
@@ -101,7 +101,7 @@ def _load_and_merge(run: RunDir, config: JobConfig, home: Home):
     load_stack()
     from peft import PeftModel
 
-    from .models import load_causal_lm, load_text_classifier, load_image_classifier, load_tokenizer, resolve_model
+    from ..models import load_causal_lm, load_text_classifier, load_image_classifier, load_tokenizer, resolve_model
 
     resolved = resolve_model(config.model, home, task=config.task)
     extras = []
