@@ -926,6 +926,32 @@ def _faq():
     return pd.DataFrame(rows)
 
 
+def _crm(kind):
+    """Exports of five helpdesk/CRM tools, with their own column names, around the same tickets."""
+    def frame():
+        base = support_tickets(per_team=8)
+        n, team = len(base), base["Assigned team"]
+        agents = [f"agent{i % 3}" for i in range(n)]
+        if kind == "intercom":
+            return pd.DataFrame({"Conversation ID": range(n), "Created at": base.created_at, "Assignee": agents,
+                                 "Tags": team, "Conversation rating": [1 + i % 5 for i in range(n)],
+                                 "First message": base.Body})
+        if kind == "freshdesk":
+            return pd.DataFrame({"Ticket ID": range(n), "Subject": base.Subject, "Description": base.Body,
+                                 "Status": base.Status, "Priority": base.Priority, "Source": base.Channel,
+                                 "Type": [["Question", "Incident", "Problem"][i % 3] for i in range(n)],
+                                 "Agent": agents, "Group": team, "Created time": base.created_at})
+        if kind == "jira":
+            kinds = [["Bug", "Task", "Story"][i % 3] for i in range(n)]
+            return pd.DataFrame({"Issue key": [f"PROJ-{i}" for i in range(n)], "Summary": base.Subject,
+                                 "Description": base.Body, "Issue Type": kinds,
+                                 "Component/s": team, "Reporter": agents, "Created": base.created_at})
+        return pd.DataFrame({"Case Number": [f"{i:08d}" for i in range(n)], "Subject": base.Subject,
+                             "Description": base.Body, "Case Origin": base.Channel, "Case Reason": team,
+                             "Status": base.Status})
+    return frame
+
+
 def _first_user_content(data):
     return data.train[0]["messages"][0]["content"]
 
@@ -1001,6 +1027,15 @@ CASES = [
              options=("first_message", "last_message"))),
     ("label column constant", csv_of(_constant_label), {"columns": {"label": "Assigned team"}},
      Refuses("single_class", ("'Billing'",), ("other class",))),
+    ("intercom export: tags and a rating", csv_of(_crm("intercom")), {},
+     Refuses("ambiguous_label", ("'Tags'", "'Conversation rating'"), ("label",),
+             options=("Tags", "Conversation rating"))),
+    ("freshdesk export: type and group", csv_of(_crm("freshdesk")), {},
+     Refuses("ambiguous_label", ("'Type'", "'Group'"), ("label",), options=("Type", "Group"))),
+    ("jira export: issue type and component", csv_of(_crm("jira")), {},
+     Refuses("ambiguous_label", ("'Issue Type'", "'Component/s'"), ("label",))),
+    ("salesforce cases: reason beside origin and status", csv_of(_crm("salesforce")), {},
+     Trains("text-classification", {"text": "Description", "label": "Case Reason"}, {t: 8 for t in TEAMS})),
     # --- class names -----------------------------------------------------------------------------------------
     ("Billing / billing / BILLING", csv_of(_variants), {},
      Trains("text-classification", classes={"billing": 6, "shipping": 6}, warnings=("label_variants",),
@@ -1173,6 +1208,9 @@ CASES = [
      Trains("text-classification", {"text": "utterance", "label": "intent"},
             {"check_balance": 8, "lost_card": 8, "transfer": 8, "opening_hours": 8})),
     ("airline tweets: sentiment beside airline", csv_of(_airline_tweets), {},
+     Refuses("ambiguous_label", ("'airline_sentiment'", "'airline'"), ("label",),
+             options=("airline_sentiment", "airline"))),
+    ("airline tweets, sentiment chosen", csv_of(_airline_tweets), {"columns": {"label": "airline_sentiment"}},
      Trains("text-classification", {"text": "text", "label": "airline_sentiment"},
             {"negative": 10, "neutral": 10, "positive": 10})),
     ("kaggle spam.csv: v1/v2, empty columns, cp1252", _kaggle_spam, {},

@@ -27,8 +27,9 @@ BOOLEAN = {"true", "false", "yes", "no", "y", "n", "t", "f"}
 
 # Words in a header that say what the column is. A label name counts only when no metadata word is in it.
 LABEL_WORDS = ("label", "labels", "class", "classes", "category", "categories", "target", "intent", "intents",
-               "sentiment", "department", "dept", "tag", "topic", "team", "queue", "rating", "stars", "star",
-               "polarity", "emotion", "genre", "classification", "outcome", "verdict", "y")
+               "sentiment", "department", "dept", "tag", "tags", "topic", "topics", "team", "queue", "rating",
+               "stars", "star", "polarity", "emotion", "genre", "classification", "outcome", "verdict", "reason",
+               "type", "kind", "y")
 EXPLICIT_LABELS = {"label", "labels", "class", "target", "y", "category", "class_name", "label_name",
                    "label_text", "classes"}
 METADATA_WORDS = {
@@ -47,6 +48,8 @@ METADATA_WORDS = {
     "city": "a place", "locale": "the language", "language": "the language", "lang": "the language",
     "verified": "a yes/no flag", "assignee": "a person", "owner": "a person", "author": "a person",
     "user": "a person", "username": "a person", "customer": "a person", "agent": "a person",
+    "reporter": "a person", "requester": "a person", "submitter": "a person", "creator": "a person",
+    "origin": "the channel", "medium_type": "the channel",
     "name": "a name", "url": "a link", "link": "a link", "version": "a version", "sku": "a product code",
     "order": "an order", "price": "an amount", "amount": "an amount", "cost": "an amount",
     "duration": "a duration", "sla": "a service level", "age": "a number",
@@ -107,7 +110,14 @@ def category_limit(rows: int) -> int:
 def header_words(column) -> list[str]:
     """A header split into lower-case words (``"Assigned team"`` -> ``["assigned", "team"]``, camelCase too)."""
     text = re.sub(r"([a-z])([A-Z])", r"\1_\2", str(column))
-    return [w for w in header_key(text).replace(".", "_").split("_") if w]
+    return [w for w in re.split(r"[^0-9a-z]+", header_key(text)) if w]
+
+
+def head_word(column) -> str:
+    """The word a header is about: its last word of letters ("Issue Type" -> "type", "Category L1" ->
+    "category"), so "Conversation rating" names a rating but "Issue Type" does not name an issue."""
+    words = [w for w in header_words(column) if w.isalpha() and len(w) > 1]
+    return words[-1] if words else ""
 
 
 def metadata_word(column) -> str:
@@ -127,7 +137,8 @@ def label_name(column) -> str:
         return key
     if metadata_word(column):
         return ""
-    return next((w for w in header_words(column) if w in LABEL_WORDS and len(w) > 1), "")
+    head = head_word(column)
+    return head if head in LABEL_WORDS else ""
 
 
 def text_name(column, short: bool = False) -> str:
@@ -136,7 +147,8 @@ def text_name(column, short: bool = False) -> str:
     key = header_key(column)
     if key in words:
         return key
-    return next((w for w in header_words(column) if w in words), "")
+    head = head_word(column)
+    return head if head in words else ""
 
 
 def _profile(column, values: pd.Series, limit: int) -> Profile:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from .columns import Profile, label_name, profile_columns, text_name
+from .columns import METADATA_WORDS, Profile, head_word, label_name, profile_columns, text_name
 from .readers import header_key
 from .report import DataReport, quoted
 
@@ -34,6 +34,7 @@ NAMES = {
     "label": ("label", "labels", "class", "category", "target", "intent", "sentiment", "department", "tag",
               "topic", "class_name", "y"),
 }
+ML_LABELS = {"label", "labels", "class", "classes", "target", "y", "class_name", "label_name", "label_text"}
 CLEARLY_LONGER = 2.0  # a text column this many times longer than the next is the text
 
 
@@ -122,7 +123,10 @@ def _names(frame) -> str:
 
 
 def _by_name(frame, role: str, taken) -> str | None:
-    free = [c for c in frame.columns if c not in taken]
+    # "Conversation ID" and "question_date" are about the conversation, not the conversation itself
+    free = [c for c in frame.columns if c not in taken and head_word(c) not in METADATA_WORDS]
+    if role == "messages":
+        free = [c for c in free if _conversations_like(frame[c])]
     for pattern in NAMES[role]:
         for col in free:
             if header_key(col) == pattern:
@@ -132,6 +136,15 @@ def _by_name(frame, role: str, taken) -> str | None:
             if pattern in header_key(col).split("_") and len(pattern) > 1:
                 return col
     return None
+
+
+def _conversations_like(values: pd.Series) -> bool:
+    """Whether a column holds turn lists (or their JSON text), judged from its first filled values."""
+    sample = [v for v in values.head(200).tolist() if v is not None and not (isinstance(v, float) and v != v)][:50]
+    if not sample:
+        return False
+    listish = [hasattr(v, "__len__") and not isinstance(v, str) or str(v).lstrip()[:1] in ("[", "{") for v in sample]
+    return sum(listish) >= len(sample) / 2
 
 
 def _guess_task(frame, given, profiles, reasons) -> str | None:
@@ -244,6 +257,11 @@ def _choose_label(profiles, taken, found: Detection, report, name) -> str | None
     named = _distinct_classes([p for p in free if label_name(p.column) and _label_content(p)])
     topical = _distinct_classes([p for p in plausible if not p.metadata])
     meta = [p for p in plausible if p.metadata]
+    explicit = [p for p in named if header_key(p.column) in ML_LABELS]
+    if len(explicit) == 1:  # a column called "label" or "target" is the label
+        named = explicit
+    elif named:  # "sentiment" beside "airline": a usual name decides only when no other column could be classes
+        named = _distinct_classes(named + [p for p in topical if not label_name(p.column)])
     if named:
         return _take(named, plausible, found, report, name,
                      lambda p: f"its name says so ('{label_name(p.column)}'); {p.distinct} distinct values")
@@ -279,7 +297,9 @@ def _take(candidates, others, found, report, name, why) -> str | None:
 
 def _label_content(p: Profile) -> bool:
     """Whether a column named like a label holds values that can be classes (a 'score' of floats cannot)."""
-    return p.categorical or p.kind == "constant" or header_key(p.column) in ("label", "labels", "class")
+    if header_key(p.column) in ML_LABELS:
+        return p.kind not in ("text", "short_text") or header_key(p.column) in ("label", "labels", "class")
+    return p.categorical
 
 
 def _distinct_classes(candidates: list[Profile]) -> list[Profile]:
