@@ -8,16 +8,17 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import torch
 
 from .. import saved
 from ..config import JobConfig
+from ..models.classical import classical_from_dict
 from ..models.classifiers import ModelInputs, load_model, predict_probs
 from ..models.encoders import load_encoder
-from ..models.heads import centroid_probs
+from ..models.heads import centroid_probs, head_probs
 from ..runs import RunDir
 from ..strategies import get_strategy
 
@@ -39,6 +40,8 @@ class Classifier:
         self._loaded = False
         self._encoder = None  # the base model's frozen encoder (head-only and base predictions)
         self._head = None
+        self._head_config: dict = {}
+        self._classical = None
         self._model = None
         self._inputs: ModelInputs | None = None
 
@@ -87,9 +90,28 @@ class Classifier:
         item = self._check(item)
         with self._lock:
             self._ensure_loaded()
-            probs = self._tuned(item) if which == "tuned" else self._base(item)
+            probs = (self._tuned if which == "tuned" else self._base)([item])[0]
         order = np.argsort(-probs, kind="stable")
         return [(self.labels[i], float(probs[i])) for i in order]
+
+    def predict_batch(self, items: Sequence, which: str = "tuned") -> np.ndarray:
+        """(N, C) probabilities for many items at once, columns in ``labels`` order (batch prediction, the API).
+
+        Items go through the model in the batches ``studio eval`` uses for a split (the frozen encoder's batches
+        for head-only models, 32 per pass for fine-tuned ones), so the same list gives the same numbers.
+
+        Args:
+            items: texts, or PIL images / image paths.
+            which: "tuned" or "base".
+        """
+        if which not in WHICH:
+            raise ValueError(f"which='{which}' is unknown: use 'tuned' or 'base'.")
+        items = [self._check(item) for item in items]
+        if not items:
+            return np.zeros((0, len(self.labels)), dtype=np.float32)
+        with self._lock:
+            self._ensure_loaded()
+            return self._tuned(items) if which == "tuned" else self._base(items)
 
     def _check(self, item: Any) -> Any:
         if self.task == "text-classification":
@@ -114,7 +136,9 @@ class Classifier:
         self.home = self.home or Home.resolve()
         self.resolved = resolve_model(self.config.model, self.home, task=self.task)
         if get_strategy(self.info["strategy"]).on_features:
-            self._head, _ = saved.load_head(self.model_dir)
+            self._head, self._head_config = saved.load_head(self.model_dir)
+            state = self._head_config.get("classical")
+            self._classical = classical_from_dict(state) if state is not None else None
         else:
             self._model = load_model(self.model_dir, self.resolved, self.task, self.labels)
             self._inputs = self._model_inputs()
@@ -137,17 +161,35 @@ class Classifier:
         return self._encoder
 
     # --- predicting ---------------------------------------------------------------------------------
-    def _tuned(self, item) -> np.ndarray:
+    def _tuned(self, items: list) -> np.ndarray:
         if self._head is not None:
-            taps = self._base_encoder().encode([item])
-            with torch.no_grad():
-                return torch.softmax(self._head(taps[int(self.info["tap_index"])]), dim=1)[0].numpy()
-        return predict_probs(self._model, self._inputs, [item])[0]
+            return head_probs(self._head, self._head_features(items))
+        return predict_probs(self._model, self._inputs, items)
 
-    def _base(self, item) -> np.ndarray:
+    def _head_features(self, items: list) -> torch.Tensor:
+        """What the saved head reads: one tap (head-only), or its taps and classical features in order (a head
+        the automatic search chose)."""
+        inputs = self._head_config.get("inputs")
+        if inputs is None:
+            return self._features(items, int(self.info["tap_index"]))
+        encoder = self._base_encoder()
+        step = encoder.batch_size
+        taps = [encoder.encode(items[i:i + step]) for i in range(0, len(items), step)]
+        blocks = [torch.cat([t[int(spec["index"])] for t in taps]).float() if spec["kind"] == "tap"
+                  else self._classical.transform(items) for spec in inputs]
+        return torch.cat(blocks, dim=1)
+
+    def _base(self, items: list) -> np.ndarray:
         if self._centroids is None:
             raise FileNotFoundError(f"{self.model_dir} has no base_centroids.safetensors, so the base model "
                                     "cannot be asked: retrain the run to get it.")
-        taps = self._base_encoder().encode([item])
-        return centroid_probs(self._centroids, taps[int(self._centroid_meta.get("tap_index", len(taps) - 1))],
-                              float(self._centroid_meta.get("scale", 20.0)))[0]
+        encoder = self._base_encoder()
+        tap = int(self._centroid_meta.get("tap_index", len(encoder.tap_names) - 1))
+        return centroid_probs(self._centroids, self._features(items, tap),
+                              float(self._centroid_meta.get("scale", 20.0)))
+
+    def _features(self, items: list, tap: int) -> torch.Tensor:
+        """The frozen encoder's features at ``tap``, computed in its own batches (as training cached them)."""
+        encoder = self._base_encoder()
+        step = encoder.batch_size
+        return torch.cat([encoder.encode(items[i:i + step])[tap] for i in range(0, len(items), step)])
