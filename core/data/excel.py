@@ -54,13 +54,13 @@ def read_workbook(path: Path, nrows: int | None, sheet: str | None = None) -> Wo
     Args:
         path: an .xlsx/.xlsm file.
         nrows: read only this many rows per sheet.
-        sheet: read only this sheet (matched ignoring case and surrounding spaces).
+        sheet: read only this sheet, or these comma-separated sheets (matched ignoring case and spaces).
     """
     book = pd.ExcelFile(path, engine="openpyxl")
     out = Workbook(list(book.sheet_names))
     names = out.sheet_names
     if sheet is not None:
-        names = [n for n in names if n.strip().lower() == str(sheet).strip().lower()]
+        names = _chosen(names, str(sheet))
         if not names:
             out.unknown_sheet = True
             return out
@@ -85,6 +85,16 @@ def read_workbook(path: Path, nrows: int | None, sheet: str | None = None) -> Wo
     out.used = list(frames)
     _join(out, frames, path)
     return out
+
+
+def _chosen(names: list[str], sheet: str) -> list[str]:
+    """The sheets ``sheet`` names: one name, or several separated by commas ("Jan,Feb,Mar"); [] if any is
+    missing. Names match ignoring case and surrounding spaces."""
+    lookup = {n.strip().lower(): n for n in names}
+    if sheet.strip().lower() in lookup:
+        return [lookup[sheet.strip().lower()]]
+    wanted = [part.strip().lower() for part in sheet.split(",") if part.strip()]
+    return [lookup[w] for w in wanted] if wanted and all(w in lookup for w in wanted) else []
 
 
 def _sheet_table(raw: pd.DataFrame, nrows) -> tuple[tuple[pd.DataFrame, np.ndarray], list[int]] | None:

@@ -517,14 +517,7 @@ def _read_excel(path: Path, report: DataReport, nrows, sheet: str | None) -> Tab
                      options=book.sheet_names)
         return None
     if book.disagree:
-        listed = "; ".join(f"'{name}' ({', '.join(map(repr, cols[:6]))}{', ...' if len(cols) > 6 else ''})"
-                           for name, cols in book.disagree)
-        first = book.disagree[0][0]
-        report.error("several_sheets", f"{path.name} has {len(book.disagree)} sheets with different columns: "
-                     f"{listed}. Which one holds the training data?", "Choose the sheet: in the page, pick it in "
-                     f"the sheet list; on the command line, add it to the path after '#' (e.g. "
-                     f"--set \"data.path={path.name}#{first}\"); or give the sheets the same columns to use "
-                     "them all as one table.", options=[name for name, _ in book.disagree])
+        _report_sheets(book.disagree, path, report)
         return None
     if not book.used:
         report.error("empty_sheet", f"{path.name}: every sheet ({', '.join(map(repr, book.empty))}) is empty.",
@@ -546,6 +539,23 @@ def _read_excel(path: Path, report: DataReport, nrows, sheet: str | None) -> Tab
                 rows = [f"{name}!{r}" for r in rows]
             _warn_formulas(rows, path, report, "row")
     return Table(book.frame, book.rows, "row", "xlsx", None, book.notes)
+
+
+def _report_sheets(sheets: list[tuple[str, list[str]]], path: Path, report: DataReport) -> None:
+    """Sheets with different columns: list them grouped by their columns and ask which to use."""
+    groups: dict[tuple, list[str]] = {}
+    for name, cols in sheets:
+        groups.setdefault(tuple(sorted(c.strip().lower() for c in cols)), []).append(name)
+    columns = dict(sheets)
+    listed = "; ".join(f"{', '.join(map(repr, names))} ({', '.join(map(repr, columns[names[0]][:6]))}"
+                       f"{', ...' if len(columns[names[0]]) > 6 else ''})" for names in groups.values())
+    biggest = max(groups.values(), key=len)
+    choice = ",".join(biggest)
+    report.error("several_sheets", f"{path.name} has sheets with different columns: {listed}. Which holds the "
+                 "training data?", "Choose the sheet: in the page, pick it in the sheet list; on the command "
+                 f"line, add it to the path after '#' (e.g. --set \"data.path={path.name}#{choice}\"; sheets with "
+                 "the same columns can be joined by listing them with commas); or give every sheet the same "
+                 "columns to use them all as one table.", options=[name for name, _ in sheets])
 
 
 def _read_jsonl(path: Path, report: DataReport, nrows) -> Table | None:
