@@ -15,7 +15,7 @@ from typing import Any, get_type_hints
 import yaml
 
 from .strategies import strategies_for
-from .tasks import TASKS
+from .tasks import TASKS, get_task
 
 PRECISIONS = ("fp32", "bf16")
 PRESETS = ("quick", "balanced", "thorough")
@@ -150,11 +150,18 @@ class TrainConfig:
 class JobConfig:
     task: str = "chat"
     model: str = "smollm2-135m-instruct"
-    strategy: str = "lora"
+    strategy: str | None = None  # None: the task's default (auto for classifiers, LoRA for chat)
     data: DataConfig = field(default_factory=DataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     name: str | None = None  # a label for the run list; the run folder name is made from it
     trust_remote_code: bool = False
+
+    def __post_init__(self) -> None:
+        if self.strategy is None:
+            try:
+                self.strategy = get_task(self.task).default_strategy
+            except KeyError:  # an unknown task is reported by problems(); the strategy is then moot
+                self.strategy = "lora"
 
     def problems(self) -> list[str]:
         """Every problem with these settings, as sentences a user can act on."""

@@ -28,6 +28,10 @@ RECIPES: dict[tuple[str, str], Recipe] = {
     ("chat", "lora"): Recipe(1e-3, {"quick": 1, "balanced": 2, "thorough": 3}, 4, 8),
     ("chat", "qlora"): Recipe(1e-3, {"quick": 1, "balanced": 2, "thorough": 3}, 4, 8),
     ("chat", "full"): Recipe(5e-5, {"quick": 1, "balanced": 2, "thorough": 3}, 4),
+    # auto: the search's fine-tunes take the lora/full rows' learning rates; its time budget is by preset
+    # (core/engine/classify/search.py); these fill the shared settings (batch, max length, threads).
+    ("text-classification", "auto"): Recipe(1e-2, {"quick": 1, "balanced": 1, "thorough": 1}, 16),
+    ("image-classification", "auto"): Recipe(1e-2, {"quick": 1, "balanced": 1, "thorough": 1}, 16),
     ("text-classification", "head-only"): Recipe(1e-2, {"quick": 30, "balanced": 60, "thorough": 150}, 64),
     ("text-classification", "lora"): Recipe(2e-3, {"quick": 3, "balanced": 8, "thorough": 12}, 16, 8),
     ("text-classification", "full"): Recipe(1e-4, {"quick": 2, "balanced": 6, "thorough": 10}, 16),

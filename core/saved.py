@@ -3,7 +3,10 @@ back by inference, ``studio eval``, export and batch prediction.
 
 - ``classifier.json``: how to load and feed the model (task, strategy, base model, input settings, the tap).
 - ``labels.json``: class names by label id.
-- ``head.safetensors`` + ``head_config.json``: a head trained on frozen features (head-only).
+- ``head.safetensors`` + ``head_config.json``: a head trained on frozen features: a ``LinearHead`` on one tap
+  (head-only), or with ``"format": "feature-head"`` a ``FeatureHead`` on several taps and classical features
+  (what the automatic search keeps when a head wins), with ``classical.json`` holding the fitted classical
+  features (the TF-IDF vocabulary) when it reads them.
 - ``base_centroids.safetensors``: each class's mean base embedding, so "what would the base model say" can be
   answered without the training data.
 
@@ -17,13 +20,15 @@ from pathlib import Path
 
 import torch
 
-from .models.heads import CENTROID_SCALE, LinearHead
+from .models.heads import CENTROID_SCALE, FeatureHead, LinearHead
 
 INFO_FILE = "classifier.json"
 LABELS_FILE = "labels.json"
 HEAD_FILE = "head.safetensors"
 HEAD_CONFIG = "head_config.json"
 CENTROIDS_FILE = "base_centroids.safetensors"
+CLASSICAL_FILE = "classical.json"
+FEATURE_HEAD = "feature-head"
 
 
 def write_info(folder: Path, info: dict, labels: list[str]) -> None:
@@ -52,15 +57,41 @@ def save_head(folder: Path, head: LinearHead, head_config: dict) -> None:
     (folder / HEAD_CONFIG).write_text(json.dumps(head_config, indent=1), encoding="utf-8")
 
 
-def load_head(folder: Path) -> tuple[LinearHead, dict]:
-    """The trained head and its head_config.json from a run's model folder."""
+def save_feature_head(folder: Path, head: FeatureHead, head_config: dict, classical: dict | None = None) -> None:
+    """A ``FeatureHead``: ``head.safetensors``, ``head_config.json`` (``format``, block widths, hidden width and
+    its ``inputs``: which taps and classical features, in order) and ``classical.json`` when it reads them."""
+    config = {**head_config, "format": FEATURE_HEAD, "block_dims": head.block_dims,
+              "hidden": _hidden_width(head)}
+    save_head(folder, head, config)
+    path = folder / CLASSICAL_FILE
+    if classical is not None:
+        path.write_text(json.dumps(classical), encoding="utf-8")
+    elif path.exists():
+        path.unlink()
+
+
+def _hidden_width(head: FeatureHead) -> int:
+    first = head.body[0] if isinstance(head.body, torch.nn.Sequential) else None
+    return int(first.out_features) if first is not None else 0
+
+
+def load_head(folder: Path) -> tuple[LinearHead | FeatureHead, dict]:
+    """The trained head and its head_config.json from a run's model folder (a ``LinearHead`` for head-only runs,
+    a ``FeatureHead`` for ``"format": "feature-head"``; its config then carries ``classical``, the fitted
+    classical features' state, when it reads them)."""
     from safetensors.torch import load_file
 
     config_path = folder / HEAD_CONFIG
     if not config_path.is_file():
         raise FileNotFoundError(f"{folder} has no {HEAD_CONFIG}: this run did not save a trained head.")
     config = json.loads(config_path.read_text(encoding="utf-8"))
-    head = LinearHead(int(config["feature_dim"]), int(config["num_labels"]))
+    if config.get("format") == FEATURE_HEAD:
+        head = FeatureHead(config["block_dims"], int(config["num_labels"]), int(config.get("hidden") or 0))
+        classical_path = folder / CLASSICAL_FILE
+        if classical_path.is_file():
+            config["classical"] = json.loads(classical_path.read_text(encoding="utf-8"))
+    else:
+        head = LinearHead(int(config["feature_dim"]), int(config["num_labels"]))
     head.load_state_dict(load_file(str(folder / HEAD_FILE)))
     return head.eval(), config
 

@@ -36,6 +36,8 @@ class Strategy:
         on_features: trains on cached frozen features (no backward pass through the model).
         transformer_only: needs a transformers model (not a plain convolutional network).
         all_weights: every weight trains (a full fine-tune).
+        searches: chooses among the other strategies itself (``auto``: heads and fine-tunes compared by
+            cross-validation on the training rows within a time budget).
         trained_share: the share of the model's weights that train (gradients and optimiser state).
         weight_bytes: bytes per frozen weight when the base is loaded (None: by precision, 4 or 2).
         prepare: wraps a loaded model for training, ``prepare(model, task, train_config, **extra)``.
@@ -51,6 +53,7 @@ class Strategy:
     on_features: bool = False
     transformer_only: bool = False
     all_weights: bool = False
+    searches: bool = False
     trained_share: float = 0.0
     weight_bytes: float | None = None
     prepare: Callable[..., Any] | None = None
@@ -139,6 +142,11 @@ def apply_full(model, task: str, train, **extra):
 
 
 STRATEGY_LIST: tuple[Strategy, ...] = (
+    Strategy("auto", "Automatic (recommended)", "The studio tries heads on the frozen features and fine-tunes "
+             "within a time budget it states up front, keeps what scores best in cross-validation on your "
+             "training rows and shows every candidate on a leaderboard.",
+             "the best of heads and fine-tunes, chosen by cross-validation", tasks=CLASSIFIER_TASKS,
+             searches=True, trained_share=1.0),  # memory: it may try a full fine-tune
     Strategy("head-only", "Head only", "The fastest: the model is frozen, its features are computed once, and "
              "only a new classification layer trains (seconds on a CPU). Try it first for classifiers.",
              "a new classification head on frozen features", tasks=CLASSIFIER_TASKS, on_features=True),

@@ -35,9 +35,9 @@ class Task:
 
 TASK_LIST: tuple[Task, ...] = (
     Task("chat", "Chat (teach answers)", "text", "generation", "lora", "text-generation", "eval_loss", False),
-    Task("text-classification", "Text classification", "text", "classification", "head-only",
+    Task("text-classification", "Text classification", "text", "classification", "auto",
          "text-classification", "accuracy", True),
-    Task("image-classification", "Image classification", "image", "classification", "head-only",
+    Task("image-classification", "Image classification", "image", "classification", "auto",
          "image-classification", "accuracy", True),
 )
 TASKS: tuple[str, ...] = tuple(t.key for t in TASK_LIST)

@@ -3,7 +3,7 @@
 A recipe is one class per way of training (torchtune's recipes share the same verbs and no base class). The
 runner calls ``setup -> train -> save -> evaluate -> cleanup``; ``studio eval`` calls ``load_trained ->
 evaluate -> cleanup``. ``recipe_for`` is the one table from a job to its recipe: by task, and for classifiers
-by whether the strategy trains on cached features.
+by whether the strategy searches (auto), trains on cached features, or fine-tunes.
 """
 from __future__ import annotations
 
@@ -41,7 +41,11 @@ def _chat(ctx: TrainContext) -> Recipe:
 
 
 def _classifier(ctx: TrainContext) -> Recipe:
-    if get_strategy(ctx.config.strategy).on_features:
+    strategy = get_strategy(ctx.config.strategy)
+    if strategy.searches:
+        from .classify.auto import AutoRecipe
+        return AutoRecipe(ctx)
+    if strategy.on_features:
         from .classify.head_only import HeadOnlyRecipe
         return HeadOnlyRecipe(ctx)
     from .classify.finetune import FineTuneRecipe

@@ -1,8 +1,10 @@
-"""Small heads that sit on a frozen model's features: a trained linear head, and the base model's own answer
-(the nearest class centroid of its embeddings). Training fits them (``core.engine.classify``); the playground,
-``studio eval`` and batch prediction load them back (``core.saved``)."""
+"""Small heads that sit on a frozen model's features: a trained linear head (one tap), a feature head (several
+taps and classical features, linear or MLP), and the base model's own answer (the nearest class centroid of its
+embeddings). Training fits them (``core.engine.classify``); the playground, ``studio eval`` and batch prediction
+load them back (``core.saved``)."""
 from __future__ import annotations
 
+import math
 from typing import Sequence
 
 import numpy as np
@@ -34,11 +36,63 @@ class LinearHead(nn.Module):
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         return self.linear((features - self.mean) / self.std)
 
+def make_body(dim: int, n_classes: int, hidden: int = 0, dropout: float = 0.2) -> nn.Module:
+    """The trainable part of a feature head: ``nn.Linear``, or Linear-GELU-Dropout-Linear when ``hidden``."""
+    if not hidden:
+        return nn.Linear(dim, n_classes)
+    return nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), nn.Dropout(dropout), nn.Linear(hidden, n_classes))
+
+
+class FeatureHead(nn.Module):
+    """Several feature blocks (taps of the frozen model, raw pixels, TF-IDF), each standardised and scaled to unit
+    mean square norm so that no block drowns the others by its width, concatenated, then a linear layer or a
+    small MLP.
+
+    Args:
+        block_dims: the width of each block, in the order the features are concatenated.
+        n_classes: how many classes.
+        hidden: 0 for a linear layer (logistic regression), else the MLP's hidden width.
+    """
+
+    def __init__(self, block_dims: Sequence[int], n_classes: int, hidden: int = 0) -> None:
+        super().__init__()
+        self.block_dims = [int(d) for d in block_dims]
+        total = sum(self.block_dims)
+        self.register_buffer("mean", torch.zeros(total))
+        self.register_buffer("scale", torch.ones(total))
+        self.body = make_body(total, n_classes, hidden)
+
+    def set_scale(self, features: torch.Tensor, standardise: Sequence[bool]) -> None:
+        """Take each block's standardisation from ``features`` (the training rows, blocks concatenated).
+
+        Args:
+            features: (N, sum(block_dims)).
+            standardise: per block: subtract the mean and divide by the spread (dense features), or keep the
+                values (TF-IDF rows, already of unit length).
+        """
+        start = 0
+        for dim, std_it in zip(self.block_dims, standardise):
+            part = features[:, start:start + dim].float()
+            if std_it:
+                self.mean[start:start + dim] = part.mean(dim=0)
+                spread = part.std(dim=0, unbiased=False).clamp_min(1e-3)
+                self.scale[start:start + dim] = 1.0 / (spread * math.sqrt(dim))
+            else:
+                self.mean[start:start + dim] = 0.0
+                self.scale[start:start + dim] = 1.0
+            start += dim
+
+    def prepare(self, features: torch.Tensor) -> torch.Tensor:
+        """The standardised, scaled features the body reads."""
+        return (features.float() - self.mean) * self.scale
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return self.body(self.prepare(features))
 
 
 @torch.no_grad()
-def head_probs(head: LinearHead, features: torch.Tensor) -> np.ndarray:
-    """(N, C) softmax probabilities of ``head`` on ``features``."""
+def head_probs(head: nn.Module, features: torch.Tensor) -> np.ndarray:
+    """(N, C) softmax probabilities of ``head`` (a ``LinearHead`` or ``FeatureHead``) on ``features``."""
     head.eval()
     return torch.softmax(head(features.float()), dim=1).numpy()
 

@@ -150,6 +150,7 @@ class BaseRecipe:
         report["baselines"] = [{"key": k, "title": t, "description": d} for k, (_, t, d) in described.items()]
         report["deltas"] = {k: {m: tuned[m] - s[m] for m in ("accuracy", "macro_f1")}
                             for k, (s, _, _) in described.items()}
+        report["verdict"] = baselines.verdict(tuned, described, len(y_val))
         pred = probs.argmax(axis=1)
         report["per_class"] = metrics.per_class(y_val, pred, self.labels)
         report["confusion_matrix"] = metrics.confusion(y_val, pred, self.labels)

@@ -71,6 +71,44 @@ def image_pixels(paths: Sequence[str], open_image: Callable, size: int = PIXEL_S
     return np.stack(rows)
 
 
+def verdict(tuned: dict[str, float], baselines: dict[str, tuple[dict, str, str]], examples: int) -> dict:
+    """Whether the tuned model beats every baseline on the validation split, in plain words, and what to try
+    when it does not (the page shows ``message`` and ``try`` as they are).
+
+    Args:
+        tuned: the tuned model's scores (``accuracy``...).
+        baselines: key -> (scores, title, description), as ``BaseRecipe.baselines`` gives.
+        examples: validation rows (how much a margin can be trusted).
+    """
+    key, (best, title, _) = max(baselines.items(), key=lambda kv: kv[1][0]["accuracy"])
+    ours, theirs = float(tuned["accuracy"]), float(best["accuracy"])
+    # one standard error of an accuracy difference on this many rows (two models, same rows: a rough bound)
+    noise = 2 * float(np.sqrt(max(ours * (1 - ours), 0.01) / max(1, examples)))
+    out = {"strongest_baseline": key, "baseline_title": title, "baseline_accuracy": theirs,
+           "tuned_accuracy": ours, "margin": ours - theirs}
+    if ours > theirs:
+        close = ours - theirs < noise
+        out.update(status="tuned-wins", message=(
+            f"The tuned model beats every baseline on the validation split: {ours:.1%} against {theirs:.1%} for "
+            f"the strongest, {title}." + (f" On {examples} rows a margin this small could be chance." if close
+                                          else "")))
+        return out
+    if ours == theirs:
+        out.update(status="tie", message=(
+            f"The tuned model and {title} both score {ours:.1%} on the validation split: fine-tuning has not "
+            "shown an advantage on these rows."), **{"try": ["more validation rows tell them apart",
+                                                             f"or keep the {title} baseline: it needs no neural "
+                                                             "network"]})
+        return out
+    out.update(status="baseline-wins", message=(
+        f"{title} scores {theirs:.1%} on the validation split and the tuned model {ours:.1%}: on this data "
+        "fine-tuning has not paid yet, so the simpler baseline is the better model for now."),
+        **{"try": ["more training rows (a few hundred per class)", "another base model from the catalog",
+                   "the Thorough preset (a longer automatic search, with fine-tunes)",
+                   f"or keep the {title} baseline: it needs no neural network"]})
+    return out
+
+
 def scores(probs: np.ndarray, y_true: Sequence[int], n_classes: int) -> dict[str, float]:
     """Accuracy and macro-F1 of ``probs``' top class."""
     return headline(y_true, probs.argmax(axis=1), n_classes)

@@ -1,0 +1,522 @@
+"""``strategy: auto``: try what is known to work within a stated time budget, keep what cross-validation on the
+training rows says is best, and retrain it on all of them.
+
+On a few hundred rows the validation split (60-100 rows) cannot tell settings apart, so the choice is made by
+cross-validation over the training rows and the validation split stays untouched for the report. The search:
+
+1. heads on the cached frozen features (seconds each): logistic regression with its L2 penalty chosen, on the
+   best tap, the best few taps together, every tap, and each of those next to the classical features (raw pixels
+   for images, TF-IDF for texts); then a small MLP on the best of them; for images, the best head again on
+   features of augmented copies of the training images;
+2. fine-tunes (LoRA and full, at the learning rates that suit each), each trained on four fifths of the training
+   rows with early stopping on the fifth held out, when the budget leaves time for them;
+3. the winner retrained on all training rows (a fine-tune for the epochs its held-out run found best).
+
+Everything goes on a leaderboard (``leaderboard.json``, and eval.json's ``search``) with scores, times and why the
+winner won. The model folder is a feature head (``core.saved.save_feature_head``) or a fine-tuned model in the
+usual formats, so inference and ``studio eval`` load it like any other run.
+"""
+from __future__ import annotations
+
+import dataclasses
+import random
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ... import saved
+from ...distributed import is_main_process
+from ...models import classifiers as cm
+from ...models.classical import classical_for, classical_from_dict
+from ...models.encoders import open_image
+from ...models.heads import FeatureHead, LinearHead, head_probs
+from ...presets import RECIPES
+from ...strategies import get_strategy, strategies_for
+from ..context import TrainContext, TrainOutcome
+from .base import BaseRecipe
+from .fitting import L2_GRID, HeadSpec, cross_val_probs, fit_body, folds_for
+from .metrics import headline, log_loss
+from .search import LEADERBOARD_FILE, Candidate, Clock, Leaderboard, budget_seconds, read_leaderboard
+from .tune import TuneSettings, augment_image, build, fine_tune
+
+FOLDS = 5
+TOP_TAPS = 3
+AUGMENTED_COPIES = 3
+MLP_HIDDEN = 256
+FINE_TUNE_EPOCHS = 10
+FINE_TUNE_MARGIN = 0.01  # a fine-tune must beat the best head by this much on the same held-out rows
+# A fine-tune step (forward + backward + update) costs about this many forward passes of the frozen encoder.
+TRAIN_COST_FACTOR = 3.0
+
+
+@dataclass(frozen=True)
+class View:
+    """A set of feature blocks a head reads: taps of the frozen model and, optionally, the classical features."""
+
+    taps: tuple[int, ...]
+    classical: bool = False
+    augmented: bool = False
+
+    def describe(self, tap_names: list[str], classical_name: str) -> str:
+        if len(self.taps) == len(tap_names) and len(tap_names) > 2:
+            parts = [f"all {len(tap_names)} taps"]
+        else:
+            parts = [tap_names[i] for i in self.taps]
+        if self.classical:
+            parts.append(classical_name)
+        text = " + ".join(parts) if parts else classical_name
+        return text + (" (with augmented copies)" if self.augmented else "")
+
+
+@dataclass
+class HeadWinner:
+    view: View
+    spec: HeadSpec
+
+
+class AutoRecipe(BaseRecipe):
+    """Search heads and fine-tunes by cross-validation on the training rows, within a time budget."""
+
+    def __init__(self, ctx: TrainContext) -> None:
+        super().__init__(ctx)
+        self.clock: Clock | None = None
+        self.board: Leaderboard | None = None
+        self.classical_features = None
+        self.classical_train: torch.Tensor | None = None
+        self.classical_val: torch.Tensor | None = None
+        self.augmented: list[tuple[list[torch.Tensor], torch.Tensor]] = []
+        self.head: FeatureHead | LinearHead | None = None
+        self.head_config: dict = {}
+        self.model = None
+        self.inputs = None
+        self.winner_strategy = "head-only"
+        self.winner_name = ""
+        self.seconds_per_item: float | None = None
+
+    # --- setup ----------------------------------------------------------------------------------------
+    def setup(self) -> None:
+        """State the budget, then compute (or reload) the frozen features and the classical features."""
+        if not is_main_process():
+            return
+        self.set_threads()
+        t = self.ctx.config.train
+        n_train = len(self.ctx.data.train)
+        self.clock = Clock(budget_seconds(t.preset, n_train, t.max_minutes))
+        self.ctx.reporter.line(
+            f"Automatic search: at most {self.clock.budget:.0f} s on this machine for {n_train} training rows "
+            f"({t.preset} preset). It scores heads on the frozen features by {FOLDS}-fold cross-validation on the "
+            "training rows, then fine-tunes if time is left, and retrains the best on all training rows; the "
+            "validation split is kept for the report.")
+        self.ctx.reporter.emit("search", budget_s=round(self.clock.budget, 1), rows=n_train, folds=FOLDS)
+        started = time.perf_counter()
+        features = self.base_features()
+        if features is not None and len(self.ctx.data.train):
+            self.seconds_per_item = (time.perf_counter() - started) / (n_train + len(self.ctx.data.validation))
+        self._classical_features()
+
+    def _classical_features(self) -> None:
+        train_items, _ = self.split("train")
+        val_items, _ = self.split("validation")
+        self.ctx.reporter.phase("caching", "Computing the classical features (raw pixels or TF-IDF).")
+        self.classical_features = classical_for(self.task).fit(train_items)
+        self.classical_train = self.classical_features.transform(train_items)
+        self.classical_val = self.classical_features.transform(val_items)
+
+    @property
+    def classical_name(self) -> str:
+        return "raw pixels" if self.task == "image-classification" else "TF-IDF"
+
+    # --- the search -----------------------------------------------------------------------------------
+    def train(self) -> TrainOutcome:
+        """Search, retrain the winner on all training rows, and write leaderboard.json."""
+        if not is_main_process():
+            return TrainOutcome(extra={"note": "the automatic search runs on the main process only"})
+        if self.features is None:
+            return TrainOutcome(stopped=True, extra={"trained": False})
+        _, y_train = self.split("train")
+        folds = folds_for(y_train, FOLDS, self.ctx.config.train.seed)
+        self.board = Leaderboard(budget_s=self.clock.budget, folds=len(folds), rows=len(y_train))
+        with _threads(1):  # heads on a few hundred rows: one thread avoids oversubscription
+            best_head = self._search_heads(folds, y_train)
+        tuned = self._search_fine_tunes(folds, y_train, best_head)
+        stopped = self.ctx.stop.is_set()
+        if tuned is not None and not stopped:
+            self._retrain_fine_tune(tuned, y_train)
+        elif best_head is not None and not stopped:
+            with _threads(1):
+                self._retrain_head(best_head, y_train)
+        self.board.used_s = self.clock.used
+        self.board.write(self.ctx.run.path / LEADERBOARD_FILE)
+        self.ctx.reporter.line(f"Chosen: {self.winner_name}. {self.board.why} (search took "
+                               f"{self.clock.used:.0f} s of its {self.clock.budget:.0f} s)")
+        return TrainOutcome(stopped=stopped, global_step=0, extra={"winner": self.winner_name})
+
+    # --- heads ----------------------------------------------------------------------------------------
+    def _views(self, y_train: list[int]) -> list[View]:
+        from .head import tap_scores
+
+        n_taps = len(self.features.tap_names)
+        if n_taps == 1:
+            taps_sets = [(0,)]
+        else:
+            scores = tap_scores(self.features.train, y_train, self.n_classes, seed=self.ctx.config.train.seed)
+            order = sorted(range(n_taps), key=lambda i: (-(scores[i] or 0.0), -i))
+            taps_sets = [(order[0],), tuple(sorted(order[:TOP_TAPS])), tuple(range(n_taps))]
+            taps_sets = list(dict.fromkeys(taps_sets))
+        return [View(t) for t in taps_sets] + [View(t, classical=True) for t in taps_sets] + [View((), True)]
+
+    def _matrix(self, view: View, split: str = "train") -> tuple[torch.Tensor, list[bool], list[int]]:
+        taps = self.features.train if split == "train" else self.features.validation
+        classical = self.classical_train if split == "train" else self.classical_val
+        blocks = [taps[i].float() for i in view.taps] + ([classical] if view.classical else [])
+        flags = [True] * len(view.taps) + ([self.classical_features.standardise] if view.classical else [])
+        return torch.cat(blocks, dim=1), flags, [int(b.shape[1]) for b in blocks]
+
+    def _augmented_matrix(self, view: View) -> list[torch.Tensor]:
+        out = []
+        for taps, classical in self.augmented:
+            blocks = [taps[i].float() for i in view.taps] + ([classical] if view.classical else [])
+            out.append(torch.cat(blocks, dim=1))
+        return out
+
+    def _score_view(self, view: View, specs: list[HeadSpec], folds, y_train: list[int]) -> list[Candidate]:
+        x, flags, dims = self._matrix(view)
+        extra = self._augmented_matrix(view) if view.augmented else []
+        y = torch.as_tensor(y_train, dtype=torch.long)
+
+        def prepare(train_idx, test_idx):
+            scaler = FeatureHead(dims, self.n_classes)
+            rows = torch.cat([x[train_idx]] + [a[train_idx] for a in extra])
+            scaler.set_scale(x[train_idx], flags)
+            labels = torch.cat([y[train_idx]] * (1 + len(extra)))
+            return scaler.prepare(rows), labels, None, scaler.prepare(x[test_idx])
+
+        started = time.perf_counter()
+        probs = cross_val_probs(prepare, y_train, folds, self.n_classes, specs, self.ctx.config.train.seed,
+                                self.ctx.stop)
+        seconds = (time.perf_counter() - started) / max(1, len(specs))
+        features = view.describe(self.features.tap_names, self.classical_name)
+        out = []
+        covered = np.sort(np.concatenate([test for _, test in folds]))  # every row, unless a class is a singleton
+        y_cov = np.asarray(y_train)[covered]
+        for spec, p in zip(specs, probs):
+            if p is None:
+                continue
+            scores = headline(y_cov, p[covered].argmax(axis=1), self.n_classes)
+            loss = log_loss(np.clip(p[covered], 1e-7, 1.0), y_cov)
+            held = folds[0][1]
+            candidate = Candidate(
+                name=f"{'MLP' if spec.hidden else 'Logistic regression'} on {features}", kind="head",
+                settings={"features": features, "taps": [self.features.tap_names[i] for i in view.taps],
+                          "classical": view.classical, "augmented": view.augmented, "head": spec.describe(),
+                          "l2": spec.l2, "hidden": spec.hidden},
+                cv_accuracy=scores["accuracy"], cv_macro_f1=scores["macro_f1"], cv_log_loss=loss,
+                holdout_accuracy=float((p[held].argmax(axis=1) == np.asarray(y_train)[held]).mean()),
+                seconds=round(seconds, 2))
+            candidate._winner = HeadWinner(view, spec)  # kept in memory for the retrain, not serialised
+            out.append(candidate)
+        return out
+
+    def _search_heads(self, folds, y_train: list[int]) -> Candidate | None:
+        self.ctx.reporter.phase("training", "Scoring heads on the frozen features by cross-validation.")
+        specs = [HeadSpec(l2=l2) for l2 in L2_GRID]
+        best: Candidate | None = None
+        for view in self._views(y_train):
+            if self.ctx.stop.is_set() or (best is not None and self.clock.left < self.clock.budget * 0.3):
+                name = f"Logistic regression on {view.describe(self.features.tap_names, self.classical_name)}"
+                self._report(self.board.add(Candidate(name, "head", status="skipped",
+                                                      note="not run: the time budget was spent")))
+                continue
+            candidates = self._score_view(view, specs, folds, y_train)
+            if not candidates:
+                continue
+            top = min(candidates, key=lambda c: (c.cv_log_loss, -c.cv_accuracy))
+            top.note = "L2 penalty chosen by cross-validated log-loss among " + ", ".join(
+                f"{c.settings['l2']:g} ({c.cv_accuracy:.1%}, loss {c.cv_log_loss:.3f})" for c in candidates)
+            self._report(self.board.add(top))
+            best = top if best is None or top.cv_accuracy > best.cv_accuracy else best
+        if best is None:
+            return None
+        for candidate in self._refinements(best, folds, y_train):
+            self._report(self.board.add(candidate))
+            if candidate.status == "scored" and candidate.cv_accuracy > best.cv_accuracy:
+                best = candidate
+        return best
+
+    def _refinements(self, best: Candidate, folds, y_train: list[int]):
+        """An MLP on the best features, then (images) the best head on augmented copies too."""
+        winner: HeadWinner = best._winner
+        view = winner.view
+        if self.clock.left > self.clock.budget * 0.4 and not self.ctx.stop.is_set():
+            yield from self._score_view(view, [HeadSpec(l2=1e-2, hidden=MLP_HIDDEN, steps=200)], folds, y_train)
+        else:
+            yield Candidate(f"MLP on {best.settings['features']}", "head", status="skipped",
+                            note="not run: the time budget was spent")
+        if self.task != "image-classification":
+            return
+        if not self._augment(self.clock.budget * 0.35):
+            yield Candidate(f"{best.name} (with augmented copies)", "head", status="skipped",
+                            note="not run: too little of the time budget was left to compute their features")
+            return
+        yield from self._score_view(dataclasses.replace(view, augmented=True), [winner.spec], folds, y_train)
+
+    def _augment(self, keep_s: float) -> bool:
+        """Features of AUGMENTED_COPIES augmented copies of the training images, while ``keep_s`` seconds of the
+        budget stay left after each copy (a copy costs what the training split's features cost)."""
+        from .features import compute
+
+        items, _ = self.split("train")
+        per_copy = (self.seconds_per_item or 0.01) * len(items)
+        rng = random.Random(self.ctx.config.train.seed)
+        encoder = self.load_base_encoder()
+        while len(self.augmented) < AUGMENTED_COPIES:
+            if self.clock.left - per_copy < keep_s or self.ctx.stop.is_set():
+                break
+            self.ctx.reporter.phase("caching", f"Features of augmented copy {len(self.augmented) + 1} of the "
+                                               "training images (small rotations, shifts, zooms; no flips).")
+            images = [augment_image(open_image(item), rng) for item in items]
+            taps = compute(encoder, images, None, self.ctx.stop)
+            if taps is None:
+                break
+            self.augmented.append((taps, self.classical_features.transform(images)))
+        return bool(self.augmented)
+
+    def _report(self, candidate: Candidate) -> None:
+        self.ctx.reporter.emit("candidate", **{k: v for k, v in candidate.to_dict().items() if k != "settings"})
+        if candidate.status != "scored":
+            self.ctx.reporter.line(f"Candidate: {candidate.name}: {candidate.note}.")
+        elif candidate.cv_accuracy is not None:
+            self.ctx.reporter.line(f"Candidate: {candidate.name}: {candidate.cv_accuracy:.1%} in cross-validation "
+                                   f"({candidate.seconds:.1f} s).")
+        else:
+            self.ctx.reporter.line(f"Candidate: {candidate.name}: {candidate.holdout_accuracy:.1%} on the held-out "
+                                   f"fifth of the training rows ({candidate.seconds:.1f} s; {candidate.note}).")
+
+    # --- fine-tunes -----------------------------------------------------------------------------------
+    def _fine_tune_strategies(self) -> list[str]:
+        transformer = self.ctx.model.kind == "transformers"
+        keys = strategies_for(self.task, transformer)
+        return [k for k in keys if get_strategy(k).prepare is not None and not get_strategy(k).quantised]
+
+    def _search_fine_tunes(self, folds, y_train: list[int], best_head: Candidate | None):
+        items, _ = self.split("train")
+        train_idx, held_idx = folds[0]
+        best = None
+        for key in self._fine_tune_strategies():
+            recipe = RECIPES.get((self.task, key))
+            lr = recipe.learning_rate if recipe else 1e-4
+            name = _tune_name(key, lr)
+            estimate = self._epoch_estimate(len(train_idx), len(held_idx))
+            allowed = self.clock.left * 0.45  # keep time to retrain the winner on all rows
+            if self.ctx.stop.is_set() or estimate * 2 > allowed:
+                note = (f"not run: two epochs need about {estimate * 2:.0f} s and {max(0.0, allowed):.0f} s of the "
+                        "budget could go to it; the Thorough preset or a GPU gives it time")
+                self._report(self.board.add(Candidate(name, "fine-tune", {"strategy": key, "learning_rate": lr},
+                                                      status="skipped", note=note)))
+                continue
+            candidate, result = self._run_fine_tune(key, lr, items, y_train, train_idx, held_idx, allowed)
+            self._report(self.board.add(candidate))
+            if candidate.status != "skipped" and result.best_accuracy is not None and \
+                    (best is None or result.best_accuracy > best[1].best_accuracy):
+                best = (candidate, result, key, lr)
+            if self.clock.left < self.clock.budget * 0.25:
+                break
+        return self._pick(best, best_head)
+
+    def _epoch_estimate(self, n_train: int, n_held: int) -> float:
+        per_item = self.seconds_per_item or 0.02
+        return per_item * (TRAIN_COST_FACTOR * n_train + n_held)
+
+    def _run_fine_tune(self, key: str, lr: float, items, y_train, train_idx, held_idx, allowed: float):
+        settings = TuneSettings(key, lr, FINE_TUNE_EPOCHS, augment=self.task == "image-classification",
+                                seed=self.ctx.config.train.seed)
+        self.ctx.reporter.phase("training", f"Trying a {get_strategy(key).title} fine-tune on "
+                                            f"{len(train_idx)} training rows, scored on the other {len(held_idx)}.")
+        started = time.perf_counter()
+        torch.manual_seed(self.ctx.config.train.seed)
+        model, inputs = build(self.ctx.model, self.task, self.labels, key, self.ctx.config.train, self.image_size)
+        result = fine_tune(model, inputs, [items[i] for i in train_idx], [y_train[i] for i in train_idx],
+                           [items[i] for i in held_idx], [y_train[i] for i in held_idx], settings,
+                           deadline=time.perf_counter() + allowed, stop=self.ctx.stop)
+        seconds = time.perf_counter() - started
+        status = "scored" if result.best_accuracy is not None else "skipped"
+        note = (f"best after {result.best_epoch} of {result.epochs_run} epochs (early stopping on the held-out "
+                f"rows; held-out accuracy by epoch: {', '.join(f'{a:.1%}' for a in result.history)})"
+                if result.history else "the budget ran out before the first epoch ended")
+        if result.stopped and result.history:
+            note += "; stopped when its share of the budget ran out"
+        candidate = Candidate(_tune_name(key, lr), "fine-tune",
+                              {"strategy": key, "learning_rate": lr, "epochs": result.best_epoch,
+                               "augmented": settings.augment, "label_smoothing": 0.1},
+                              status=status, holdout_accuracy=result.best_accuracy, seconds=round(seconds, 1),
+                              note=note)
+        candidate._model = (result.model, inputs) if status == "scored" else None
+        result.seconds_per_epoch = result.seconds_per_epoch or seconds / max(1, result.epochs_run)
+        return candidate, result
+
+    def _pick(self, best, best_head: Candidate | None):
+        """The fine-tune when it beats the best head on the same held-out rows by FINE_TUNE_MARGIN, else None."""
+        if best is None:
+            if best_head is not None:
+                self.board.why = (f"{best_head.name} scored best in cross-validation on the training rows "
+                                  f"({best_head.cv_accuracy:.1%}).")
+            return None
+        candidate, result, key, lr = best
+        head_score = best_head.holdout_accuracy if best_head is not None else -1.0
+        if result.best_accuracy > head_score + FINE_TUNE_MARGIN:
+            self.board.why = (f"{candidate.name} scored {result.best_accuracy:.1%} on the held-out fifth of the "
+                              f"training rows, where the best head ({best_head.name if best_head else 'none'}) "
+                              f"scored {head_score:.1%}.")
+            return best
+        self.board.why = (f"{best_head.name} scored best in cross-validation on the training rows "
+                          f"({best_head.cv_accuracy:.1%}); on the held-out fifth it scored {head_score:.1%} against "
+                          f"{result.best_accuracy:.1%} for {candidate.name}, so the fine-tune did not pay.")
+        candidate._model = None
+        return None
+
+    # --- the winner -----------------------------------------------------------------------------------
+    def _retrain_head(self, best: Candidate, y_train: list[int]) -> None:
+        winner: HeadWinner = best._winner
+        self.ctx.reporter.phase("training", f"Retraining the winner on all {len(y_train)} training rows: {best.name}.")
+        x, flags, dims = self._matrix(winner.view)
+        extra = self._augmented_matrix(winner.view) if winner.view.augmented else []
+        head = FeatureHead(dims, self.n_classes, winner.spec.hidden)
+        head.set_scale(x, flags)
+        y = torch.as_tensor(y_train, dtype=torch.long)
+        rows = torch.cat([x] + extra)
+        head.body = fit_body(head.prepare(rows), torch.cat([y] * (1 + len(extra))), self.n_classes, winner.spec,
+                             self.ctx.config.train.seed)
+        self.head = head.eval()
+        self.head_config = {"inputs": self._inputs_spec(winner.view), "winner": best.name,
+                            "head": winner.spec.describe()}
+        self.winner_strategy, self.winner_name = "head-only", best.name
+        self.board.winner = best.name
+
+    def _inputs_spec(self, view: View) -> list[dict]:
+        names = self.features.tap_names
+        spec = [{"kind": "tap", "index": i, "name": names[i], "dim": self.features.tap_dims[i]} for i in view.taps]
+        if view.classical:
+            spec.append({"kind": self.classical_features.kind, "dim": self.classical_features.dim})
+        return spec
+
+    def _retrain_fine_tune(self, best, y_train: list[int]) -> None:
+        candidate, result, key, lr = best
+        items, _ = self.split("train")
+        model, inputs = candidate._model
+        projected = result.seconds_per_epoch * len(items) / max(1, len(items) - len(items) // FOLDS) \
+            * max(1, result.best_epoch)
+        self.winner_strategy, self.winner_name = key, candidate.name
+        self.board.winner = candidate.name
+        if projected < self.clock.left and not self.ctx.stop.is_set():
+            self.ctx.reporter.phase("training", f"Retraining the winner on all {len(items)} training rows for "
+                                                f"{result.best_epoch} epochs: {candidate.name}.")
+            del model
+            torch.manual_seed(self.ctx.config.train.seed)
+            model, inputs = build(self.ctx.model, self.task, self.labels, key, self.ctx.config.train,
+                                  self.image_size)
+            settings = TuneSettings(key, lr, max(1, result.best_epoch), augment=self.task == "image-classification",
+                                    seed=self.ctx.config.train.seed)
+            final = fine_tune(model, inputs, items, y_train, [], [], settings,
+                              deadline=self.clock.deadline() + projected * 0.5, stop=self.ctx.stop,
+                              on_step=self._on_step())
+            if final.stopped:
+                self.board.retrained_on_all_rows = False
+        else:
+            self.board.retrained_on_all_rows = False
+            self.board.why += (" The budget had no time left to retrain it on all rows, so the model trained on "
+                               "four fifths of them (best epoch kept) is the one saved.")
+        self.model, self.inputs = model, inputs
+        self.image_size = getattr(inputs, "image_size", self.image_size) if self.task == "image-classification" \
+            else self.image_size
+
+    def _on_step(self):
+        def on_step(point: dict) -> None:
+            self.ctx.reporter.emit("train", **point)
+        return on_step
+
+    # --- saving, loading, predicting ------------------------------------------------------------------
+    def input_info(self) -> dict:
+        return {**super().input_info(), "strategy": self.winner_strategy, "search": "auto",
+                "winner": self.winner_name}
+
+    def save(self) -> None:
+        """The winner in its usual format, labels.json, classifier.json and the base centroids."""
+        folder = self.ctx.run.model
+        if self.head is not None:
+            config = {"base_model": self.ctx.config.model, "task": self.task, "num_labels": self.n_classes,
+                      **({"input_size": self.image_size} if self.task == "image-classification" else {}),
+                      **self.encoder.describe, **self.head_config}
+            uses_classical = any(i["kind"] != "tap" for i in self.head_config["inputs"])
+            classical = self.classical_features.to_dict() if uses_classical else None
+            saved.save_feature_head(folder, self.head, config, classical)
+            saved.write_info(folder, self.input_info(), self.labels)
+        elif self.model is not None:
+            tokenizer = getattr(self.inputs, "tokenizer", None)
+            cm.save_model(self.model, folder, self.ctx.model, tokenizer)
+            saved.write_info(folder, {**self.input_info(), **self.inputs.settings()}, self.labels)
+        else:
+            self.ctx.reporter.line("No model was chosen, so nothing was saved.", level="warning")
+            return
+        self.save_centroids()
+
+    def load_trained(self) -> None:
+        """Load the saved winner and the features the evaluation needs (for ``studio eval``)."""
+        self.set_threads()
+        info, labels = saved.read_info(self.ctx.run.model)
+        self.labels = labels
+        self.winner_strategy, self.winner_name = info["strategy"], info.get("winner", "")
+        self.image_size = info.get("image_size")
+        if get_strategy(self.winner_strategy).on_features:
+            self.head, self.head_config = saved.load_head(self.ctx.run.model)
+            self.base_features()
+            state = self.head_config.get("classical")
+            if state is not None:
+                self.classical_features = classical_from_dict(state)
+                self.classical_val = self.classical_features.transform(self.split("validation")[0])
+            return
+        self.model = cm.load_model(self.ctx.run.model, self.ctx.model, self.task, labels)
+        if self.task == "text-classification":
+            from ...models import load_tokenizer
+            self.inputs = cm.ModelInputs(self.task, tokenizer=load_tokenizer(self.ctx.model),
+                                         max_length=info["max_length"])
+        else:
+            self.inputs = cm.ModelInputs(self.task, image_size=int(info["image_size"]), mean=info["mean"],
+                                         std=info["std"], interpolate=bool(info.get("interpolate")))
+        self.base_features()
+
+    def tuned_probs(self) -> np.ndarray:
+        if self.model is not None:
+            return cm.predict_probs(self.model, self.inputs, self.split("validation")[0])
+        if isinstance(self.head, LinearHead):
+            return head_probs(self.head, self.features.validation[int(self.head_config["tap_index"])])
+        blocks = [self.features.validation[int(i["index"])].float() if i["kind"] == "tap" else self.classical_val
+                  for i in self.head_config["inputs"]]
+        return head_probs(self.head, torch.cat(blocks, dim=1))
+
+    def extra_report(self) -> dict:
+        board = self.board.to_dict() if self.board is not None else read_leaderboard(self.ctx.run.path)
+        return {"search": board, "winner": self.winner_name, "chosen_strategy": self.winner_strategy}
+
+    def cleanup(self) -> None:
+        self.head = self.model = self.inputs = None
+        self.augmented = []
+        self.classical_train = self.classical_val = None
+        super().cleanup()
+
+
+def _tune_name(key: str, lr: float) -> str:
+    title = get_strategy(key).title
+    return f"{title} (lr {lr:g})" if "fine-tune" in title.lower() else f"{title} fine-tune (lr {lr:g})"
+
+
+@contextmanager
+def _threads(n: int):
+    before = torch.get_num_threads()
+    torch.set_num_threads(min(n, before))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

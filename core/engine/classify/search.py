@@ -1,0 +1,140 @@
+"""The automatic search's bookkeeping: its time budget, the candidates it tried and the leaderboard it keeps.
+
+The leaderboard is what the user reads to trust the choice: every candidate with its cross-validated score on the
+training rows, its time, and for candidates that were not run, why not. It goes to ``leaderboard.json`` in the
+run folder and into eval.json.
+"""
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+LEADERBOARD_FILE = "leaderboard.json"
+
+# Seconds the search may take for a few hundred rows on a 2-core CPU, by preset; more rows get proportionally
+# more (features take longer to compute), and the user's time limit caps it.
+BUDGET_S = {"quick": 60.0, "balanced": 110.0, "thorough": 360.0}
+ROWS_IN_BUDGET = 500
+
+
+def budget_seconds(preset: str, n_train: int, max_minutes: float | None) -> float:
+    """The search's time budget in seconds, stated to the user before it starts.
+
+    Args:
+        preset: quick | balanced | thorough.
+        n_train: training rows.
+        max_minutes: the job's time limit, if any (the budget never exceeds it).
+    """
+    budget = BUDGET_S.get(preset, BUDGET_S["balanced"]) * max(1.0, n_train / ROWS_IN_BUDGET)
+    if max_minutes:
+        budget = min(budget, max_minutes * 60.0)
+    return budget
+
+
+class Clock:
+    """Seconds used and left of a budget that started at construction."""
+
+    def __init__(self, budget_s: float) -> None:
+        self.budget = float(budget_s)
+        self.started = time.perf_counter()
+
+    @property
+    def used(self) -> float:
+        return time.perf_counter() - self.started
+
+    @property
+    def left(self) -> float:
+        return self.budget - self.used
+
+    def deadline(self) -> float:
+        """The ``time.perf_counter()`` value at which the budget runs out."""
+        return self.started + self.budget
+
+
+@dataclass
+class Candidate:
+    """One thing the search tried (or chose not to try).
+
+    Args:
+        name: what the leaderboard shows, e.g. "Logistic regression on block8 + pixels".
+        kind: "head" (on cached features) or "fine-tune".
+        settings: what defines it (features, penalty, learning rate...).
+        status: "scored", "skipped" (not run: see note), "stopped" (the budget ran out mid-way).
+        cv_accuracy: accuracy of out-of-fold predictions over all training rows (heads).
+        holdout_accuracy: accuracy on the first fold's held-out rows (every scored candidate: the common ground
+            on which heads and fine-tunes are compared).
+        cv_macro_f1: macro-F1 of the out-of-fold predictions.
+        cv_log_loss: mean cross-entropy of the out-of-fold probabilities (chooses a head's penalty).
+        seconds: time spent on it.
+        note: why it was skipped or stopped, or what was learnt (best epoch...).
+    """
+
+    name: str
+    kind: str
+    settings: dict[str, Any] = field(default_factory=dict)
+    status: str = "scored"
+    cv_accuracy: float | None = None
+    holdout_accuracy: float | None = None
+    cv_macro_f1: float | None = None
+    cv_log_loss: float | None = None
+    seconds: float = 0.0
+    note: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        for key in ("cv_accuracy", "holdout_accuracy", "cv_macro_f1", "cv_log_loss"):
+            if out[key] is not None and not math.isfinite(out[key]):
+                out[key] = None
+        return out
+
+
+@dataclass
+class Leaderboard:
+    """Every candidate, the winner and why; ``to_dict`` is what leaderboard.json and eval.json hold."""
+
+    budget_s: float
+    folds: int
+    rows: int
+    candidates: list[Candidate] = field(default_factory=list)
+    winner: str | None = None
+    why: str = ""
+    used_s: float = 0.0
+    retrained_on_all_rows: bool = True
+
+    def add(self, candidate: Candidate) -> Candidate:
+        self.candidates.append(candidate)
+        return candidate
+
+    def scored(self, kind: str | None = None) -> list[Candidate]:
+        return [c for c in self.candidates if c.status == "scored" and (kind is None or c.kind == kind)]
+
+    def to_dict(self) -> dict[str, Any]:
+        ranked = sorted(self.candidates, key=_rank_key)
+        return {
+            "metric": f"accuracy over {self.folds}-fold cross-validation on the {self.rows} training rows "
+                      "(the validation split is kept for the report)",
+            "budget_s": round(self.budget_s, 1), "used_s": round(self.used_s, 1), "winner": self.winner,
+            "why": self.why, "retrained_on_all_rows": self.retrained_on_all_rows,
+            "candidates": [c.to_dict() for c in ranked],
+        }
+
+    def write(self, path: Path) -> None:
+        path.write_text(json.dumps(self.to_dict(), indent=1), encoding="utf-8")
+
+
+def _rank_key(candidate: Candidate) -> tuple:
+    scored = candidate.status == "scored"
+    score = candidate.cv_accuracy if candidate.cv_accuracy is not None else candidate.holdout_accuracy
+    return (not scored, -(score if score is not None else -1.0), candidate.seconds)
+
+
+def read_leaderboard(run_path: Path) -> dict | None:
+    """The run's leaderboard.json, or None when the run did not search."""
+    path = Path(run_path) / LEADERBOARD_FILE
+    if not path.is_file():
+        return None
+    return json.loads(path.read_text(encoding="utf-8"))

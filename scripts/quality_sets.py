@@ -1,0 +1,334 @@
+"""Build unseen, real test sets for measuring the studio's default classifiers and chat tuning (issue 15).
+
+Nothing here is committed data: every set is built from sources on the machine into a folder you name
+(default ``/tmp/studio-quality``), with a training part and a test part that share nothing.
+
+- ``digits``: scikit-learn's bundled handwritten digit scans (8x8, upscaled to 32 px PNGs in class folders,
+  drawn as the bundled example is: dark ink on white, bicubic), 300 train / 500 test, none of them among the
+  500 scans in ``assets/examples/digits`` (checked by index and by pixels).
+- ``glyphs``: the letters A-J rendered from the fonts installed on the machine (notMNIST-style), with random
+  size, position, rotation, stroke blur and noise; the test letters come from font files never used for
+  training. 300 train / 500 test.
+- ``debian-sections``: Debian package short descriptions ("one-line synopsis") labelled with their archive
+  section, 8 sections, 480 train / 320 test, at most one package per source package (``-dev``/``-doc``
+  siblings of one source would leak across the split otherwise).
+- ``debian-use``: the first paragraph of Debian long descriptions labelled with their debtags ``use::`` facet
+  (8 uses), 480 train / 320 test, one package per source, sources disjoint from nothing else.
+- ``debian-chat``: "What is the Debian package X for?" questions answered with the package's synopsis and the
+  first sentence of its description, 300 train / 80 test.
+
+The Debian sets read the archive index apt keeps (``/var/lib/apt/lists/*_main_binary-amd64_Packages*``; run
+``apt-get update`` once if it is missing).
+
+    .venv/bin/python scripts/quality_sets.py [--out /tmp/studio-quality] [--only digits glyphs ...]
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import glob
+import hashlib
+import json
+import random
+import re
+import shutil
+import subprocess
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+SETS = ("digits", "glyphs", "debian-sections", "debian-use", "debian-chat")
+REPO = Path(__file__).resolve().parent.parent
+SEED = 15
+
+
+# --- images -------------------------------------------------------------------------------------------
+def build_digits(out: Path, n_train: int = 300, n_test: int = 500) -> dict:
+    """Digit scans not in the bundled example, as class folders under out/digits/{train,test}."""
+    from PIL import Image
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    bundled = {int(p.stem.split("_")[1]) for p in (REPO / "assets" / "examples" / "digits").glob("*/*.png")}
+    bundled_pixels = {digits.images[i].tobytes() for i in bundled}
+    candidates = [i for i in range(len(digits.images))
+                  if i not in bundled and digits.images[i].tobytes() not in bundled_pixels]
+    rng = random.Random(SEED)
+    by_class = defaultdict(list)
+    for i in candidates:
+        by_class[int(digits.target[i])].append(i)
+    train, test = [], []
+    for digit, items in sorted(by_class.items()):
+        rng.shuffle(items)
+        train += items[:n_train // 10]
+        test += items[n_train // 10:n_train // 10 + n_test // 10]
+    root = out / "digits"
+    shutil.rmtree(root, ignore_errors=True)
+    for split, items in (("train", train), ("test", test)):
+        for i in items:
+            pixels = (255 - digits.images[i] / 16.0 * 255).round().astype(np.uint8)
+            folder = root / split / str(int(digits.target[i]))
+            folder.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(pixels, mode="L").resize((32, 32), Image.Resampling.BICUBIC).save(
+                folder / f"{int(digits.target[i])}_{i:04d}.png")
+    assert not set(train) & set(test) and not (set(train) | set(test)) & bundled
+    return {"train": len(train), "test": len(test), "excluded_bundled": len(bundled),
+            "source": "sklearn.datasets.load_digits"}
+
+
+def font_files() -> list[str]:
+    """Installed TrueType/OpenType/Type1 fonts that can draw A-J, one per file, sorted."""
+    paths = sorted({p for pattern in ("/usr/share/fonts/**/*.ttf", "/usr/share/fonts/**/*.otf",
+                                      "/usr/share/fonts/**/*.t1", "/usr/share/fonts/**/*.pfb")
+                    for p in glob.glob(pattern, recursive=True)})
+    from PIL import ImageFont
+
+    usable = []
+    for path in paths:
+        try:
+            font = ImageFont.truetype(path, 24)
+            if all(font.getbbox(c)[2] > font.getbbox(c)[0] for c in "ABCDEFGHIJ"):
+                usable.append(path)
+        except Exception:  # a font PIL cannot read is skipped
+            continue
+    return usable
+
+
+def render_glyph(letter: str, font_path: str, rng: random.Random, size: int = 28):
+    """One grayscale glyph: random point size, offset, rotation, blur and noise; ink dark on white."""
+    from PIL import Image, ImageDraw, ImageFilter, ImageFont
+
+    canvas = Image.new("L", (size * 2, size * 2), 0)
+    font = ImageFont.truetype(font_path, rng.randint(int(size * 0.65), int(size * 0.95)))
+    draw = ImageDraw.Draw(canvas)
+    box = draw.textbbox((0, 0), letter, font=font)
+    x = (canvas.width - (box[2] - box[0])) / 2 - box[0] + rng.uniform(-3, 3)
+    y = (canvas.height - (box[3] - box[1])) / 2 - box[1] + rng.uniform(-3, 3)
+    draw.text((x, y), letter, fill=255, font=font)
+    canvas = canvas.rotate(rng.uniform(-12, 12), resample=Image.Resampling.BILINEAR)
+    canvas = canvas.crop((size // 2, size // 2, size // 2 + size, size // 2 + size))
+    canvas = canvas.filter(ImageFilter.GaussianBlur(rng.uniform(0.0, 0.9)))
+    pixels = np.asarray(canvas, dtype=np.float32)
+    pixels = 255 - pixels + np.random.default_rng(rng.randrange(2**31)).normal(0, 12, pixels.shape)
+    return Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8), mode="L")
+
+
+def build_glyphs(out: Path, n_train: int = 300, n_test: int = 500) -> dict:
+    """Letters A-J; the test fonts are font files the training split never saw."""
+    fonts = font_files()
+    if len(fonts) < 6:
+        raise SystemExit(f"only {len(fonts)} usable fonts are installed: install more (apt-get install "
+                         "fonts-urw-base35 fonts-freefont-ttf) to build the glyphs set.")
+    rng = random.Random(SEED)
+    shuffled = fonts[:]
+    rng.shuffle(shuffled)
+    cut = len(shuffled) // 2
+    split_fonts = {"train": shuffled[:cut], "test": shuffled[cut:]}
+    root = out / "glyphs"
+    shutil.rmtree(root, ignore_errors=True)
+    counts = {}
+    for split, n in (("train", n_train), ("test", n_test)):
+        per_class = n // 10
+        for letter in "ABCDEFGHIJ":
+            folder = root / split / letter
+            folder.mkdir(parents=True, exist_ok=True)
+            for k in range(per_class):
+                font = split_fonts[split][k % len(split_fonts[split])]
+                render_glyph(letter, font, rng).save(folder / f"{letter}_{k:03d}.png")
+        counts[split] = per_class * 10
+    return {**counts, "train_fonts": len(split_fonts["train"]), "test_fonts": len(split_fonts["test"])}
+
+
+# --- Debian package index -----------------------------------------------------------------------------
+def debian_packages() -> list[dict]:
+    """Every stanza of the main archive's package index that apt keeps, as dicts (Description split)."""
+    lists = sorted(glob.glob("/var/lib/apt/lists/*_main_binary-amd64_Packages*"))
+    lists = [p for p in lists if "security" not in p and "updates" not in p] or lists
+    if not lists:
+        raise SystemExit("no Debian package index in /var/lib/apt/lists: run `apt-get update` first.")
+    long = _translations(lists[0])
+    out = []
+    for stanza in _read_index(lists[0]).split("\n\n"):
+        fields, key = {}, None
+        for line in stanza.splitlines():
+            if line.startswith((" ", "\t")) and key:
+                fields[key] += "\n" + line
+            elif ":" in line:
+                key, _, value = line.partition(":")
+                fields[key] = value.strip()
+        if "Package" in fields and "Description" in fields:
+            synopsis, _, long_part = fields["Description"].partition("\n")
+            fields["synopsis"] = synopsis.strip()
+            fields["long"] = _first_paragraph(long_part) or long.get(fields["Package"], "")
+            fields["source"] = fields.get("Source", fields["Package"]).split()[0]
+            out.append(fields)
+    return out
+
+
+def _read_index(path: str) -> str:
+    if path.endswith(".lz4"):
+        return subprocess.run(["lz4cat", path], capture_output=True, check=True).stdout.decode("utf-8", "replace")
+    return Path(path).read_text(encoding="utf-8", errors="replace")
+
+
+def _translations(packages_path: str) -> dict[str, str]:
+    """Package -> first paragraph of its English long description (apt keeps them in Translation-en once
+    ``apt-get update -o Acquire::Languages=en`` ran); empty when there is no such file."""
+    folder = Path(packages_path).parent
+    prefix = Path(packages_path).name.split("_main_")[0]
+    found = sorted(folder.glob(f"{prefix}_main_i18n_Translation-en*"))
+    if not found:
+        raise SystemExit("the English long descriptions are missing: run `apt-get update -o "
+                         "Acquire::Languages=en` once, then build again.")
+    out = {}
+    for stanza in _read_index(str(found[0])).split("\n\n"):
+        name = re.search(r"^Package: (\S+)", stanza, re.M)
+        desc = re.search(r"^Description-en: [^\n]*\n((?: [^\n]*\n?)*)", stanza, re.M)
+        if name and desc:
+            out[name.group(1)] = _first_paragraph(desc.group(1))
+    return out
+
+
+def _first_paragraph(long: str) -> str:
+    lines = []
+    for line in long.splitlines():
+        line = line.strip()
+        if line == ".":
+            break
+        lines.append(line)
+    return " ".join(lines).strip()
+
+
+def _one_per_source(rows: list[dict], rng: random.Random) -> list[dict]:
+    by_source = defaultdict(list)
+    for row in rows:
+        by_source[row["source"]].append(row)
+    picked = [rng.choice(sorted(items, key=lambda r: r["Package"])) for _, items in sorted(by_source.items())]
+    seen, out = set(), []
+    for row in picked:
+        if row["text"].lower() not in seen:
+            seen.add(row["text"].lower())
+            out.append(row)
+    return out
+
+
+def _split_balanced(rows: list[dict], labels: list[str], n_train: int, n_test: int,
+                    rng: random.Random) -> tuple[list[dict], list[dict]]:
+    by_label = defaultdict(list)
+    for row in rows:
+        by_label[row["label"]].append(row)
+    train, test = [], []
+    for label in labels:
+        items = by_label[label]
+        rng.shuffle(items)
+        need = n_train // len(labels) + n_test // len(labels)
+        if len(items) < need:
+            raise SystemExit(f"only {len(items)} rows for {label}; need {need}.")
+        train += items[:n_train // len(labels)]
+        test += items[n_train // len(labels):need]
+    rng.shuffle(train)
+    rng.shuffle(test)
+    return train, test
+
+
+def _write_csv(path: Path, rows: list[dict], columns: dict[str, str]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(list(columns))
+        for row in rows:
+            writer.writerow([row[key] for key in columns.values()])
+
+
+SECTIONS = ["database", "editors", "games", "graphics", "mail", "science", "sound", "video"]
+USES = ["use::gameplaying", "use::converting", "use::checking", "use::editing", "use::monitor",
+        "use::configuring", "use::viewing", "use::playing"]
+
+
+def build_debian_sections(out: Path, packages: list[dict], n_train: int = 480, n_test: int = 320) -> dict:
+    rng = random.Random(SEED)
+    rows = [{"text": p["synopsis"], "label": p["Section"].split("/")[-1], "source": p["source"],
+             "Package": p["Package"]} for p in packages if p.get("Section", "").split("/")[-1] in SECTIONS]
+    train, test = _split_balanced(_one_per_source(rows, rng), SECTIONS, n_train, n_test, rng)
+    assert not {r["source"] for r in train} & {r["source"] for r in test}
+    _write_csv(out / "debian-sections" / "train.csv", train, {"description": "text", "section": "label"})
+    _write_csv(out / "debian-sections" / "test.csv", test, {"description": "text", "section": "label"})
+    return {"train": len(train), "test": len(test), "classes": SECTIONS}
+
+
+def build_debian_use(out: Path, packages: list[dict], n_train: int = 480, n_test: int = 320) -> dict:
+    rng = random.Random(SEED + 1)
+    rows = []
+    for p in packages:
+        tags = [t.strip() for t in p.get("Tag", "").replace("\n", " ").split(",") if t.strip()]
+        uses = [t for t in tags if t.startswith("use::")]
+        if len(uses) == 1 and uses[0] in USES and len(p["long"]) >= 40:
+            rows.append({"text": p["long"][:600], "label": uses[0].split("::")[1], "source": p["source"],
+                         "Package": p["Package"]})
+    labels = [u.split("::")[1] for u in USES]
+    train, test = _split_balanced(_one_per_source(rows, rng), labels, n_train, n_test, rng)
+    assert not {r["source"] for r in train} & {r["source"] for r in test}
+    _write_csv(out / "debian-use" / "train.csv", train, {"description": "text", "use": "label"})
+    _write_csv(out / "debian-use" / "test.csv", test, {"description": "text", "use": "label"})
+    return {"train": len(train), "test": len(test), "classes": labels}
+
+
+def build_debian_chat(out: Path, packages: list[dict], n_train: int = 300, n_test: int = 80) -> dict:
+    """Q&A rows: the answer is the synopsis and the first sentence of the long description."""
+    rng = random.Random(SEED + 2)
+    rows = []
+    for p in packages:
+        first = re.split(r"(?<=[.!?])\s", p["long"], maxsplit=1)[0] if p["long"] else ""
+        if not (20 <= len(first) <= 220) or p.get("Section", "").split("/")[-1] in ("libs", "libdevel", "doc"):
+            continue
+        synopsis = p["synopsis"].rstrip(".")
+        answer = f"{p['Package']} is {_article(synopsis)}. {first}"
+        rows.append({"text": answer, "question": f"What is the Debian package {p['Package']} for?",
+                     "answer": answer, "source": p["source"], "Package": p["Package"]})
+    rows = _one_per_source(rows, rng)
+    rng.shuffle(rows)
+    train, test = rows[:n_train], rows[n_train:n_train + n_test]
+    _write_csv(out / "debian-chat" / "train.csv", train, {"question": "question", "answer": "answer"})
+    _write_csv(out / "debian-chat" / "test.csv", test, {"question": "question", "answer": "answer"})
+    return {"train": len(train), "test": len(test)}
+
+
+def _article(synopsis: str) -> str:
+    """'a tool ...' from 'tool ...' (most synopses start with a noun phrase)."""
+    first = synopsis.split()[0] if synopsis.split() else ""
+    keep_case = len(first) > 1 and not first[1:].islower()  # GNU, KDE, GTK+, MySQL stay as they are
+    text = synopsis if keep_case else synopsis[:1].lower() + synopsis[1:]
+    if re.match(r"^(a|an|the)\s", text, re.I):
+        return text
+    return ("an " if text[:1].lower() in "aeiou" else "a ") + text
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default="/tmp/studio-quality")
+    parser.add_argument("--only", nargs="*", choices=SETS, default=list(SETS))
+    args = parser.parse_args()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    packages = debian_packages() if any(s.startswith("debian") for s in args.only) else []
+    builders = {"digits": lambda: build_digits(out), "glyphs": lambda: build_glyphs(out),
+                "debian-sections": lambda: build_debian_sections(out, packages),
+                "debian-use": lambda: build_debian_use(out, packages),
+                "debian-chat": lambda: build_debian_chat(out, packages)}
+    manifest_path = out / "manifest.json"
+    manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
+    for name in args.only:
+        manifest[name] = builders[name]()
+        digest = hashlib.sha256()
+        for path in sorted((out / name).rglob("*")):
+            if path.is_file():
+                digest.update(path.relative_to(out).as_posix().encode())
+                digest.update(path.read_bytes())
+        manifest[name]["sha256"] = digest.hexdigest()[:16]
+        print(name, json.dumps(manifest[name]))
+    manifest_path.write_text(json.dumps(manifest, indent=1), encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
