@@ -32,6 +32,7 @@ class Layout:
     notes: list[str] = field(default_factory=list)
     by_split: bool = False
     nested: list[tuple[str, list[str]]] = field(default_factory=list)  # class -> its subfolders, when all have some
+    unlabelled: list[str] = field(default_factory=list)  # split folders of images without class folders
 
 
 def ignored(name: str) -> bool:
@@ -61,14 +62,17 @@ def find_layout(root: Path, image_like) -> Layout:
     dirs = _dirs(root)
     layout.loose += [f for f in _files(root)]
     splits = {d: split_of(d.name) for d in dirs}
-    if dirs and all(splits.values()) and all(_dirs(d) for d in dirs):
+    if dirs and all(splits.values()) and any(_dirs(d) for d in dirs if splits[d] == "train"):
         layout.by_split = True
         for folder in dirs:
+            if not _dirs(folder):  # Kaggle's test/ of unlabelled images: nothing to learn or score with
+                layout.unlabelled.append(folder.name)
+                continue
             layout.splits.setdefault(splits[folder], [])
             layout.splits[splits[folder]] += [(c.name, c) for c in _dirs(folder)]
             layout.loose += _files(folder)
-        layout.notes.append(f"The folders {', '.join(repr(d.name) for d in dirs)} are splits; each holds one folder "
-                            "per class.")
+        used = [d.name for d in dirs if d.name not in layout.unlabelled]
+        layout.notes.append(f"The folders {', '.join(map(repr, used))} are splits; each holds one folder per class.")
         return layout
     if dirs and all(_dirs(d) and all(split_of(s.name) for s in _dirs(d)) and not _files(d) for d in dirs):
         layout.by_split = True  # <class>/<split>/...: the splits sit inside each class folder

@@ -206,6 +206,10 @@ def _layout_usable(layout, report, name) -> bool:
                      "class, e.g. cats/1.jpg and dogs/2.jpg, and upload the folder (or a zip of it).")
         return False
     _report_loose(layout, report, name)
+    if layout.unlabelled:
+        report.warn("unlabelled_split", f"{name}: the folder(s) {', '.join(map(repr, layout.unlabelled))} hold images "
+                    "without class folders (an unlabelled test set?), so they were not used.", "To score on them, "
+                    "sort them into one folder per class, like the training folder.")
     if layout.nested:
         listed = "; ".join(f"'{cls}' ({', '.join(map(repr, subs[:4]))}{', ...' if len(subs) > 4 else ''})"
                            for cls, subs in layout.nested[:6])
