@@ -952,6 +952,23 @@ def _crm(kind):
     return frame
 
 
+def _turn_log(with_id=True, label=False):
+    def frame():
+        rows = []
+        for c in range(10):
+            turns = [("Customer", f"Hi, my order {c} is late"), ("Customer", "Any news?"), ("System", "Agent joined"),
+                     ("Agent", f"Sorry! Order {c} ships today.")]
+            for k, (who, text) in enumerate(turns):
+                row = {"conversation_id": f"c{c}", "timestamp": f"2024-03-01 10:{c:02d}:{k * 10:02d}",
+                       "speaker": who, "message": text}
+                if label:
+                    row["intent"] = ["late_order", "refund"][c % 2]
+                rows.append(row)
+        out = pd.DataFrame(rows)
+        return out if with_id else out.drop(columns="conversation_id")
+    return frame
+
+
 def _first_user_content(data):
     return data.train[0]["messages"][0]["content"]
 
@@ -1150,6 +1167,14 @@ CASES = [
     ("FAQ: question, answer and category, classify chosen", csv_of(_faq), {"task": "text-classification"},
      Trains("text-classification", {"text": "question", "label": "category"},
             {"warranty": 8, "descaling": 8, "app": 8})),
+    ("chat log, one turn per row, with a conversation id", csv_of(_turn_log()), {},
+     Trains("chat", {"speaker": "speaker", "content": "message", "conversation": "conversation_id"}, rows=10,
+            warnings=("unknown_speaker",),
+            check=lambda d: [t["role"] for t in d.train[0]["messages"]] == ["user", "assistant"])),
+    ("chat log, one turn per row, no id", csv_of(_turn_log(with_id=False)), {},
+     Trains("chat", {"speaker": "speaker", "content": "message"}, rows=10)),
+    ("chat log rows with an intent column", csv_of(_turn_log(label=True)), {},
+     Refuses("ambiguous_label", ("'intent'", "'speaker'"), ("label",))),
     # --- images: layouts ---------------------------------------------------------------------------------------
     ("train/ and test/ folders", tree(_split_tree()), {},
      Trains("image-classification", classes={"cat": 6, "dog": 6}, test=4, words=("test",))),

@@ -15,10 +15,11 @@ import pandas as pd
 
 from .columns import METADATA_WORDS, Profile, head_word, label_name, profile_columns, text_name
 from .readers import header_key
+from .turns import find_turn_columns
 from .report import DataReport, quoted
 
 TASKS = ("chat", "text-classification", "image-classification")
-CHAT_ROLES = ("prompt", "input", "response", "system", "messages")
+CHAT_ROLES = ("prompt", "input", "response", "system", "messages", "speaker", "content", "conversation")
 CLASSIFICATION_ROLES = ("text", "label")
 ROLES = CHAT_ROLES + CLASSIFICATION_ROLES
 
@@ -87,7 +88,8 @@ def detect(frame: pd.DataFrame, report: DataReport, task: str | None = None,
     else:
         found.reasons.append(f"The task is {task}, as you chose.")
     if found.task == "chat":
-        _fill_chat(frame, found, report, name)
+        if not _fill_turns(frame, profiles, found):
+            _fill_chat(frame, found, report, name)
     elif found.task == "text-classification":
         _fill_classification(frame, profiles, found, report, name)
     return found
@@ -163,6 +165,9 @@ def _guess_task(frame, given, profiles, reasons) -> str | None:
     if prompt is not None and response is not None:
         reasons.append(f"The task is chat: '{prompt}' and '{response}' look like prompts and responses.")
         return "chat"
+    named = [p for p in profiles.values() if label_name(p.column) and p.categorical]
+    if not named and find_turn_columns(frame, profiles) is not None:  # who spoke + what was said: a chat log
+        return "chat"
     labels = [p for p in profiles.values() if label_name(p.column) or p.categorical]
     texts = [p for p in profiles.values() if p.kind in ("text", "short_text") or text_name(p.column)]
     if labels and len(frame.columns) >= 2 and (texts or len(frame.columns) == 2):
@@ -170,6 +175,22 @@ def _guess_task(frame, given, profiles, reasons) -> str | None:
                        "distinct values, like classes.")
         return "text-classification"
     return None
+
+
+def _fill_turns(frame, profiles, found: Detection) -> bool:
+    """Take the speaker/content/conversation columns of a turn-per-row log; False when the table is not one."""
+    cols = found.columns
+    if {"messages", "prompt", "response"} & set(cols):
+        return False
+    turns = find_turn_columns(frame, profiles, taken=set(cols.values()))
+    if turns is None:
+        return False
+    cols.setdefault("speaker", turns.speaker)
+    cols.setdefault("content", turns.content)
+    if turns.conversation and "conversation" not in cols:
+        cols["conversation"] = turns.conversation
+    found.reasons += turns.reasons
+    return True
 
 
 def _fill_chat(frame, found: Detection, report, name) -> None:

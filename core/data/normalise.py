@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import chat, checks
+from . import chat, checks, turns
 from .archive import unpack_zip
 from .detect import NAMES, Detection, detect
 from .images import scan_images
@@ -89,7 +89,7 @@ def load_source(path: Path, report: DataReport, limits: DataLimits, task: str | 
 def _has_roles(found: Detection) -> bool:
     cols = found.columns
     if found.task == "chat":
-        return "messages" in cols or {"prompt", "response"} <= set(cols)
+        return "messages" in cols or {"prompt", "response"} <= set(cols) or {"speaker", "content"} <= set(cols)
     return {"text", "label"} <= set(cols)
 
 
@@ -165,7 +165,9 @@ def _codes(values: pd.Series) -> bool:
 # --- chat ------------------------------------------------------------------------------------------------
 
 def _chat_rows(frame, numbers, columns, report, unit, name, special_tokens) -> pd.DataFrame:
-    if "messages" in columns:
+    if "speaker" in columns:
+        rows = _turn_rows(frame, numbers, columns, report, unit, name)
+    elif "messages" in columns:
         system = frame[columns["system"]] if "system" in columns else None
         turns, why = chat.from_messages(frame[columns["messages"]], system)
         ok = np.array([w is None for w in why], dtype=bool)
@@ -182,6 +184,26 @@ def _chat_rows(frame, numbers, columns, report, unit, name, special_tokens) -> p
     rows["_leak"] = rows["_key"]
     rows = _drop_templated(rows.reset_index(drop=True), report, unit, name, special_tokens)
     return rows.reset_index(drop=True)
+
+
+def _turn_rows(frame, numbers, columns, report, unit, name) -> pd.DataFrame:
+    """Conversations from a turn-per-row log; each is shown by the row of its first turn."""
+    unknown = turns.unknown_speakers(frame, columns)
+    if unknown.any():
+        bad = np.asarray(numbers)[unknown].tolist()
+        who = quoted(sorted(set(as_text(frame[columns["speaker"]])[unknown].str.strip())))
+        report.count_dropped("unknown_speaker", len(bad))
+        report.warn("unknown_speaker", f"{name}: {describe_rows(bad, unit)} {plural(bad, 'has', 'have')} the speaker "
+                    f"{who}, which is neither the user nor the assistant; {plural(bad, 'it was', 'they were')} "
+                    "left out of the conversations.", "Rename those speakers to user or assistant if they belong "
+                    "in the conversations.", rows=bad)
+    conversations, first_rows, why = turns.conversations(frame, np.asarray(numbers), columns)
+    ok = np.array([w is None for w in why], dtype=bool)
+    _report_bad_conversations(np.asarray(first_rows), why, report, unit, name,
+                              columns.get("conversation") or columns["speaker"], ok.any(),
+                              "Each conversation needs turns from both sides (user and assistant).")
+    rows = pd.DataFrame({"_row": first_rows, "messages": conversations})
+    return rows[ok]
 
 
 def _drop_templated(rows: pd.DataFrame, report, unit, name, special_tokens) -> pd.DataFrame:
@@ -207,7 +229,12 @@ def _drop_templated(rows: pd.DataFrame, report, unit, name, special_tokens) -> p
     return rows[~marked]
 
 
-def _report_bad_conversations(numbers, why, report, unit, name, column, any_ok: bool) -> None:
+BAD_CONVERSATION_FIX = ('Write each conversation as a list of turns like [{"role": "user", "content": "..."}, '
+                        '{"role": "assistant", "content": "..."}].')
+
+
+def _report_bad_conversations(numbers, why, report, unit, name, column, any_ok: bool,
+                              fix: str = BAD_CONVERSATION_FIX) -> None:
     by_reason = defaultdict(list)
     for number, reason in zip(numbers.tolist(), why):
         if reason is not None:
@@ -215,9 +242,7 @@ def _report_bad_conversations(numbers, why, report, unit, name, column, any_ok: 
     for reason, bad in by_reason.items():
         report.count_dropped("bad_messages", len(bad))
         report.warn("bad_messages", f"{name}: the '{column}' cell of {describe_rows(bad, unit)} {reason}; "
-                    f"{'it was' if len(bad) == 1 else 'they were'} dropped.", "Write each conversation as a "
-                    'list of turns like [{"role": "user", "content": "..."}, {"role": "assistant", "content": '
-                    '"..."}].', rows=bad)
+                    f"{'it was' if len(bad) == 1 else 'they were'} dropped.", fix, rows=bad)
     roles = Counter(role for reason in why for role in chat.unknown_roles(reason))
     if roles and not any_ok:
         listed = ", ".join(f"'{r}' ({n} conversation{'s' if n > 1 else ''})" for r, n in roles.most_common(6))

@@ -16,7 +16,8 @@ DROP_REASONS = {
     "unknown_test_label": "test classes unknown to training", "not_image": "not images",
     "unreadable_image": "unreadable images", "truncated_image": "cut-short images",
     "image_too_large": "images over the pixel limit", "nested_archive": "archives inside the data",
-    "unsupported_image": "images of an unsupported format",
+    "unsupported_image": "images of an unsupported format", "unknown_speaker": "turns by other speakers",
+    "totals_row": "totals rows",
 }
 SHOWN_CLASSES = 30
 
@@ -54,8 +55,8 @@ def _rows(summary: dict) -> list[str]:
     if rows.get("test"):
         parts.append(f"{rows['test']:,} held out as the test set")
     how = (summary.get("validation") or {}).get("source")
-    source = {"split": " (split at random, stratified by class)", "file": " (from the validation file)",
-              "folder": " (from the validation folder)"}.get(how, "")
+    source = {"split": " (split at random" + (", stratified by class)" if summary.get("classes") else ")"),
+              "file": " (from the validation file)", "folder": " (from the validation folder)"}.get(how, "")
     return [f"Rows: {rows.get('read', 0):,} read; {', '.join(parts)}{source}."]
 
 
