@@ -451,6 +451,8 @@ class JobManager:
         request = JobRequest(self._run_fn, None if job.resume else job.config, str(self.home.root),
                              str(job.run.path), job.resume)
         out = supervise(worker, request, _JobSink(self, job).log, job.stop, self._settings)
+        logger.info("job %s: training process %d ended (%s), peak memory %.0f MB", job.job_id, worker.pid,
+                    out.returncode, (out.peak_rss or 0) / 1e6)
         self._conclude(job, out)
 
     def _conclude(self, job: _Job, out: ChildExit) -> None:
@@ -473,8 +475,11 @@ class JobManager:
 
     def _write_end(self, job: _Job, status: str, message: str) -> None:
         """status.json and a last status event, as the runner would have written them."""
+        with self._lock:
+            elapsed = next((e["elapsed_s"] for e in reversed(job.events) if "elapsed_s" in e), 0.0)
         job.run.write_status(status, message)
-        Reporter(job.run.metrics, [_JobSink(self, job)]).emit("status", status=status, message=message)
+        Reporter(job.run.metrics, [_JobSink(self, job)], elapsed_offset=elapsed).emit(
+            "status", status=status, message=message)
 
     def _run_here(self, job: _Job) -> None:
         """The thread mode: run_fn in this process (stand-in trainers that the test drives)."""

@@ -126,19 +126,18 @@ class WorkerPool:
         self._next: WorkerProcess | None = None
         self._lock = threading.Lock()
 
-    def warm(self) -> WorkerProcess:
-        """Make sure a process is waiting for the next job; return it."""
+    def warm(self) -> None:
+        """Make sure a process is waiting for the next job."""
         with self._lock:
             if self._next is None or not self._next.alive():
                 self._next = WorkerProcess(self.home, self.preload)
-            return self._next
 
     def take(self) -> WorkerProcess:
         """The warm process, for a job (a new one if there is none); the pool holds none until ``warm``."""
-        worker = self.warm()
         with self._lock:
+            worker = self._next if self._next is not None and self._next.alive() else None
             self._next = None
-        return worker
+        return worker or WorkerProcess(self.home, self.preload)
 
     def state(self) -> tuple[str, int | None]:
         """("ready" | "starting" | "none", pid) of the warm process. Only the pool reads an idle process's
@@ -323,7 +322,8 @@ def explain_exit(out: ChildExit, run: RunDir, advice: Callable[[], str]) -> tupl
                 out.memory_limit else ""
             how = "The system ran out of memory and ended the training process" if sure else \
                 "The training process was killed while the machine was almost out of memory"
-            return "failed", f"{how}{at}{used}. {advice()} {resume}"
+            retry = advice().removeprefix("The job ran out of memory. ")  # said already, in other words
+            return "failed", f"{how}{at}{used}. {retry} {resume}"
         return "interrupted", (f"The training process was killed (SIGKILL){at}, from outside the studio; the "
                                f"studio kept serving. {resume}")
     if name in CRASH_SIGNALS:

@@ -140,6 +140,9 @@ def main(argv: list[str] | None = None) -> int:
     conn = Connection(int(argv[0]))
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the terminal's Ctrl-C is the server's to handle
     faulthandler.enable()  # a native crash leaves the Python stack on stderr (train.log once a job runs)
+    idle = threading.Event()
+    idle.set()
+    threading.Thread(target=_leave_if_orphaned, args=(os.getppid(), idle), daemon=True).start()
     try:
         setup = conn.recv()
     except (EOFError, OSError):
@@ -148,8 +151,8 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     if setup.preload:
         preload()
-    conn.send(Ready(os.getpid(), time.perf_counter() - started))
     try:
+        conn.send(Ready(os.getpid(), time.perf_counter() - started))
         request = conn.recv()
     except (EOFError, OSError):
         return 0  # the studio closed (or went away) before it had a job for this process
@@ -157,7 +160,17 @@ def main(argv: list[str] | None = None) -> int:
         traceback.print_exc()
         ConnectionSink(conn).send(Done(f"The training process could not load the job: {exc}"))
         return 1
+    finally:
+        idle.clear()
     return run(conn, request)
+
+
+def _leave_if_orphaned(parent: int, idle: threading.Event) -> None:
+    """A process still waiting for its job ends when its server is gone (even in the middle of its imports)."""
+    while idle.is_set():
+        if os.getppid() != parent:
+            os._exit(0)
+        time.sleep(0.5)
 
 
 def preload() -> None:
