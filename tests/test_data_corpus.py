@@ -1206,6 +1206,13 @@ CASES = [
             words=("'cats'", "'Cat'"))),
     ("macOS decomposed accents beside composed ones", tree(_nfd_folders()), {},
      Trains("image-classification", classes={"café": 6, "thé": 4}, check=_class_names_are_clean)),
+    ("the same class folders under 2023/ and 2024/",
+     tree({**classes_tree({"2023/cat": 3, "2023/dog": 3}), **classes_tree({"2024/cat": 2, "2024/Dog": 2}, start=40)}),
+     {}, Trains("image-classification", classes={"cat": 5, "dog": 5}, warnings=("grouped_class_folders",))),
+    ("dataset/ and 'dataset copy/' side by side",
+     zipped({**classes_tree({"dataset/cat": 4, "dataset/dog": 4}),
+             **classes_tree({"dataset copy/cat": 4, "dataset copy/dog": 4})}), {},
+     Trains("image-classification", classes={"cat": 4, "dog": 4}, warnings=("grouped_class_folders", "duplicates"))),
     # --- images: phone files ------------------------------------------------------------------------------------
     ("PNG bytes named .jpg", tree(_phone("png_as_jpg")()), {},
      Trains("image-classification", classes={"cat": 5, "dog": 4}, check=_kept("phone_photo.jpg"))),

@@ -33,6 +33,7 @@ class Layout:
     by_split: bool = False
     nested: list[tuple[str, list[str]]] = field(default_factory=list)  # class -> its subfolders, when all have some
     unlabelled: list[str] = field(default_factory=list)  # split folders of images without class folders
+    grouped: list[str] = field(default_factory=list)  # top folders whose same-named class folders were gathered
 
 
 def ignored(name: str) -> bool:
@@ -84,6 +85,11 @@ def find_layout(root: Path, image_like) -> Layout:
         return layout
     layout.splits["train"] = [(d.name, d) for d in dirs]
     layout.nested = _nested(dirs, image_like)
+    if len(layout.nested) > 1 and len({frozenset(s.lower() for s in subs) for _, subs in layout.nested}) == 1:
+        # 2023/cat, 2023/dog, 2024/cat, 2024/dog: the same classes under every top folder are the classes
+        layout.grouped = [d.name for d in dirs]
+        layout.splits["train"] = [(sub.name, sub) for d in dirs for sub in _dirs(d)]
+        layout.nested = []
     return layout
 
 

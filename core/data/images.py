@@ -210,6 +210,12 @@ def _layout_usable(layout, report, name) -> bool:
         report.warn("unlabelled_split", f"{name}: the folder(s) {', '.join(map(repr, layout.unlabelled))} hold images "
                     "without class folders (an unlabelled test set?), so they were not used.", "To score on them, "
                     "sort them into one folder per class, like the training folder.")
+    if layout.grouped:
+        classes = sorted({cls for cls, _ in layout.splits["train"]})
+        report.warn("grouped_class_folders", f"{name}: the folders {', '.join(map(repr, layout.grouped))} each hold "
+                    f"the same class folders ({', '.join(map(repr, classes[:8]))}), so those are the classes, "
+                    "gathered from all of them.", "If the top folders are the classes instead, give each of them "
+                    "its images directly (no subfolders with the same names).")
     if layout.nested:
         listed = "; ".join(f"'{cls}' ({', '.join(map(repr, subs[:4]))}{', ...' if len(subs) > 4 else ''})"
                            for cls, subs in layout.nested[:6])
