@@ -104,6 +104,29 @@ def _parser() -> argparse.ArgumentParser:
     ex.add_argument("--zip", metavar="OUT_DIR", help="write the run as a zip (no checkpoints)")
     ex.add_argument("--hub", metavar="REPO_ID", help="push the model folder to this Hub repository")
     ex.add_argument("--token", default=os.environ.get("HF_TOKEN"), help="Hub write token (default $HF_TOKEN)")
+    ex.add_argument("--gguf", metavar="OUT_DIR", help="write GGUF files + an Ollama Modelfile (chat runs)")
+    ex.add_argument("--gguf-types", default="f16,q8_0", metavar="TYPES",
+                    help="GGUF types, comma-separated: f32, f16, q8_0, q5_1, q5_0, q4_1, q4_0 (default f16,q8_0)")
+    ex.add_argument("--check", action="store_true",
+                    help="load the f16 GGUF back with transformers and compare its answers with the merged model")
+
+    pr = sub.add_parser("predict", parents=[common], help="predict every row (or image) of a file with a run's model")
+    pr.add_argument("run_dir")
+    pr.add_argument("--data", required=True, help="a table (CSV, TSV, Excel, JSON, JSONL, Parquet) or an image "
+                                                   "folder/zip")
+    pr.add_argument("--out", help="the .csv or .jsonl to write (default: <home>/predictions/...)")
+    pr.add_argument("--column", dest="columns", action="append", default=[], metavar="ROLE=COLUMN",
+                    help="use this column for a role (text, label, prompt, input, system, messages), repeatable")
+    pr.add_argument("--max-new-tokens", type=int, default=256, help="chat: the answers' length limit")
+    pr.add_argument("--temperature", type=float, default=0.0, help="chat: sampling temperature (0 = greedy)")
+    pr.add_argument("--overwrite", action="store_true", help="replace --out when it exists")
+
+    sv = sub.add_parser("serve", parents=[common], help="an OpenAI-compatible API for a run's model")
+    sv.add_argument("run_dir")
+    sv.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine)")
+    sv.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    sv.add_argument("--api-key", default=os.environ.get("STUDIO_API_KEY"),
+                    help="require this bearer token (default $STUDIO_API_KEY; none when unset)")
     return parser
 
 
@@ -194,8 +217,8 @@ def cmd_eval(args, home: Home) -> int:
 def cmd_export(args, home: Home) -> int:
     from .export import ExportError, export_merged, export_zip, push_to_hub
 
-    if not (args.merged or args.zip or args.hub):
-        raise ConfigError(["say what to export: --merged OUT, --zip OUT_DIR or --hub REPO_ID."])
+    if not (args.merged or args.zip or args.hub or args.gguf):
+        raise ConfigError(["say what to export: --merged OUT, --zip OUT_DIR, --gguf OUT_DIR or --hub REPO_ID."])
     try:
         if args.merged:
             print(export_merged(Path(args.run_dir), Path(args.merged), home, progress=print))
@@ -203,14 +226,64 @@ def cmd_export(args, home: Home) -> int:
             print(export_zip(Path(args.run_dir), Path(args.zip)))
         if args.hub:
             print(push_to_hub(Path(args.run_dir), args.hub, args.token))
+        if args.gguf:
+            _export_gguf(args, home)
     except ExportError as exc:
         print(str(exc), file=sys.stderr)
         return 1
     return 0
 
 
+def _export_gguf(args, home: Home) -> None:
+    from .export.gguf import export_gguf
+
+    stop = threading.Event()
+    _stop_on_interrupt(stop)
+    result = export_gguf(Path(args.run_dir), Path(args.gguf), home, types=args.gguf_types.split(","),
+                         progress=_fraction_printer(), stop=stop, check=args.check)
+    for note in result.notes:
+        print(f"Note: {note}", file=sys.stderr)
+    if result.check:
+        c = result.check
+        print(f"Check: {c['same_answers']}/{c['prompts']} greedy answers match the merged model; tokenization "
+              f"{'matches' if c['same_tokenization'] else 'DIFFERS'}.", file=sys.stderr)
+    print(f"Ollama: cd {result.folder} && {result.ollama_command}", file=sys.stderr)
+    print(result.folder)
+
+
+def cmd_predict(args, home: Home) -> int:
+    from .predict import PredictError, default_output, predict_file
+
+    columns = dict(item.split("=", 1) for item in args.columns if "=" in item)
+    if len(columns) != len(args.columns):
+        raise ConfigError(["--column takes ROLE=COLUMN, for example --column text=description."])
+    out = Path(args.out) if args.out else default_output(home, Path(args.run_dir), Path(args.data))
+    stop = threading.Event()
+    _stop_on_interrupt(stop)
+    try:
+        result = predict_file(Path(args.run_dir), Path(args.data), out, home, columns=columns,
+                              overwrite=args.overwrite, max_new_tokens=args.max_new_tokens,
+                              temperature=args.temperature, progress=_fraction_printer(), stop=stop)
+    except PredictError as exc:
+        print(str(exc), file=sys.stderr)
+        return 1
+    print(f"\n{result.summary()}", file=sys.stderr)
+    if result.accuracy:
+        print(json.dumps({k: result.accuracy[k] for k in ("accuracy", "macro_f1", "examples")}), file=sys.stderr)
+    print(result.out)
+    return 0
+
+
+def cmd_serve(args, home: Home) -> int:
+    from .serve import serve
+
+    serve(Path(args.run_dir), home, host=args.host, port=args.port, api_key=args.api_key,
+          progress=lambda message: print(message, file=sys.stderr, flush=True))
+    return 0
+
+
 COMMANDS = {"ui": cmd_ui, "models": cmd_models, "runs": cmd_runs, "train": cmd_train, "eval": cmd_eval,
-            "export": cmd_export}
+            "export": cmd_export, "predict": cmd_predict, "serve": cmd_serve}
 
 
 def _stop_on_interrupt(stop: threading.Event) -> None:
@@ -225,6 +298,16 @@ def _stop_on_interrupt(stop: threading.Event) -> None:
         stop.set()
 
     signal.signal(signal.SIGINT, handler)
+
+
+def _fraction_printer():
+    """Progress (sentence, fraction done) on one terminal line, or a line at a time when not a terminal."""
+    tty = sys.stderr.isatty()
+
+    def show(message: str, fraction: float | None = None) -> None:
+        bar = "" if fraction is None else f"[{'#' * int(24 * fraction)}{'.' * (24 - int(24 * fraction))}] "
+        print(("\r" if tty else "") + bar + message, end="" if tty else "\n", file=sys.stderr, flush=True)
+    return show
 
 
 class _ProgressPrinter:

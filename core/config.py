@@ -18,6 +18,8 @@ from .strategies import strategies_for
 from .tasks import TASKS, get_task
 
 PRECISIONS = ("fp32", "bf16")
+# Experiment trackers train.report_to accepts -> the package each needs. TensorBoard files are always written.
+TRACKERS = {"tensorboard": "tensorboard", "mlflow": "mlflow", "trackio": "trackio", "wandb": "wandb"}
 PRESETS = ("quick", "balanced", "thorough")
 
 
@@ -144,6 +146,8 @@ class TrainConfig:
     threads: int | None = setting(None, label="Threads", maximum=1024, integer=True, advanced=False, **POSITIVE)
     max_minutes: float | None = setting(None, label="Time limit (minutes)", help="stop and keep the model after this",
                                         maximum=100_000, **POSITIVE)  # stop (keeping what was trained) after this
+    # trackers the Trainer also logs to (mlflow, trackio, wandb); TensorBoard files are written for every run
+    report_to: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -186,6 +190,7 @@ class JobConfig:
         t = self.train
         if t.preset not in PRESETS:
             out.append(f"train.preset '{t.preset}' is unknown: use one of {', '.join(PRESETS)}.")
+        out += _tracker_problems(t.report_to)
         if t.precision is not None and t.precision not in PRECISIONS:
             out.append(f"train.precision is '{t.precision}': use one of {', '.join(PRECISIONS)} (or leave it empty "
                        "to let the studio choose for this machine).")
@@ -270,6 +275,21 @@ class JobConfig:
         return type(self).from_dict(raw)
 
 
+def _tracker_problems(report_to: list[str]) -> list[str]:
+    """Unknown trackers, and known ones whose package is missing (the Trainer would fail on them mid-start)."""
+    import importlib.util
+
+    out = []
+    for name in report_to or []:
+        if name not in TRACKERS:
+            out.append(f"train.report_to has '{name}': use any of {', '.join(TRACKERS)} (TensorBoard files are "
+                       "written for every run anyway).")
+        elif importlib.util.find_spec(TRACKERS[name]) is None:
+            out.append(f"train.report_to has '{name}', but the {TRACKERS[name]} package is not installed here: "
+                       f"install it (pip install {TRACKERS[name]}) or remove '{name}' from train.report_to.")
+    return out
+
+
 def _absolute(path: str | None, folder: Path) -> str | None:
     if not path or not str(path).strip():
         return path
@@ -311,6 +331,12 @@ def _coerce(value, hint, name: str, problems: list[str]):
             return None
         problems.append(f"{name} cannot be empty.")
         return value
+    if text.startswith("list"):
+        values = [value] if isinstance(value, str) else value
+        if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+            problems.append(f"{name} must be a name or a list of names, like [mlflow] (got {value!r}).")
+            return []
+        return [v.strip().lower() for v in values if v.strip()]
     if "dict" in text:
         if not isinstance(value, dict):
             problems.append(f"{name} must be a mapping like {{prompt: question, response: answer}}.")

@@ -1,83 +1,288 @@
-"""A Hugging Face model card (README.md with YAML metadata) for the run's model folder."""
+"""A model card a stranger can use: ``README.md`` (Hugging Face metadata + Markdown) in the run's model folder.
+
+It says what was trained and how well (the tuned model against its base and the simple baselines, on held-out
+rows), on what data, with the exact settings, and how to use it: load it in Python, run it in Ollama or llama.cpp
+(GGUF), call it over an OpenAI-compatible API, or label a whole file.
+"""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from ..catalog import get_entry
 from ..config import JobConfig
+from ..runs import RunDir
 from ..strategies import get_strategy
 from ..tasks import get_task
-from ..runs import RunDir
+
+EXAMPLE_CHARS = 300
 
 
 def write_model_card(run: RunDir, config: JobConfig, report: dict | None, summary: dict | None) -> None:
-    """Write ``run.model/README.md``: metadata for the Hub, then what was trained, on what, and how well.
+    """Write ``run.model/README.md``.
 
     Args:
         run: the run folder; the card goes into its model folder.
-        config: the filled-in job.
-        report: eval.json content (before/after), or None when evaluation did not run.
-        summary: the data summary (rows, classes).
+        config: the filled-in job (what config.yaml holds).
+        report: eval.json content (tuned, base, baselines), or None when evaluation did not run.
+        summary: the data summary (rows, classes, token lengths).
     """
     run.model.mkdir(parents=True, exist_ok=True)
-    report = report or {}
-    summary = summary or {}
-    base = _base_model_id(config.model)
-    rows = summary.get("rows", {})
-    metadata: dict[str, Any] = {
-        "base_model": base,
-        "library_name": "peft" if get_strategy(config.strategy).adapter else "transformers",
+    run.card.write_text(model_card(run, config, report or {}, summary or {}), encoding="utf-8")
+
+
+def model_card(run: RunDir, config: JobConfig, report: dict, summary: dict) -> str:
+    """The card's text (see ``write_model_card``)."""
+    chosen, asked = trained_strategy(run, config), get_strategy(config.strategy)
+    how = chosen.title if chosen is asked else f"{asked.title}, which chose {chosen.title}"
+    lines = [
+        "---", yaml.safe_dump(_metadata(run, config, report), sort_keys=False, allow_unicode=True).strip(), "---",
+        "", f"# {config.name or run.name}", "",
+        f"Fine-tuned from `{base_model_id(config.model)}` for **{get_task(config.task).title.lower()}** with "
+        f"**{how}** in Finetune Studio (run `{run.name}`).", "",
+        *_results(config, report), *_use(run, config), *_elsewhere(run, config), *_data(config, summary),
+        *_settings(run, config),
+    ]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def trained_strategy(run: RunDir, config: JobConfig):
+    """The strategy the saved weights come from: for an automatic search, the one that won (classifier.json)."""
+    from .. import saved
+
+    strategy = get_strategy(config.strategy)
+    if getattr(strategy, "searches", False):
+        try:
+            return get_strategy(saved.read_info(run.model)[0]["strategy"])
+        except (OSError, ValueError, KeyError):  # nothing saved (stopped early): the card says what was asked
+            pass
+    return strategy
+
+
+def base_model_id(model: str) -> str:
+    """The hub id of a catalog model, else the name or folder the job gave."""
+    entry = get_entry(model)
+    return entry.hub_id if entry and entry.hub_id else str(model)
+
+
+def _metadata(run: RunDir, config: JobConfig, report: dict) -> dict[str, Any]:
+    base = base_model_id(config.model)
+    metadata: dict[str, Any] = {}
+    if "/" in base and not base.startswith((".", "/", "~")):
+        metadata["base_model"] = base  # the hub wants a repository id here, not a local folder
+    entry = get_entry(config.model)
+    if entry is not None and entry.licence:
+        metadata["license"] = entry.licence
+    metadata.update({
+        "library_name": "peft" if trained_strategy(run, config).adapter else "transformers",
         "tags": ["finetune-studio", config.task, config.strategy],
         "pipeline_tag": get_task(config.task).pipeline_tag,
         "model-index": [{"name": run.name, "results": [{
-            "task": {"type": config.task},
+            "task": {"type": get_task(config.task).pipeline_tag or config.task},
             "dataset": {"name": Path(str(config.data.path)).name, "type": "custom"},
-            "metrics": [{"type": k, "value": v} for k, v in _tuned_metrics(report).items()],
+            "metrics": [{"type": k, "value": v} for k, v in _numbers(report.get("tuned")).items()],
         }]}],
-    }
-    hyper = {k: v for k, v in config.train.__dict__.items() if v is not None}
-    lines = [
-        "---", yaml.safe_dump(metadata, sort_keys=False).strip(), "---", "",
-        f"# {config.name or run.name}", "",
-        f"Fine-tuned from `{base}` for **{config.task}** with **{get_strategy(config.strategy).title}** "
-        "in Finetune Studio.", "",
-        "## Data", "",
-        f"- Source: `{config.data.path}`",
-        f"- Training rows: {rows.get('train', '?')}, validation rows: {rows.get('validation', '?')}",
-    ]
+    })
+    return metadata
+
+
+def _numbers(values) -> dict[str, float]:
+    return {k: round(float(v), 4) for k, v in (values or {}).items()
+            if isinstance(v, (int, float)) and not isinstance(v, bool)}
+
+
+# --- results --------------------------------------------------------------------------------------------------
+def _results(config: JobConfig, report: dict) -> list[str]:
+    head = ["## Results", ""]
+    tuned = _numbers(report.get("tuned"))
+    if not tuned:
+        return head + [report.get("message") or "No evaluation was run (the run stopped before it).", ""]
+    count = report.get("rows") if config.task == "chat" else report.get("examples")
+    where = f"{count if isinstance(count, int) else '?'} held-out rows ({report.get('split', 'validation')} split)"
+    if config.task == "chat":
+        return head + [f"Loss on the answer tokens of {where}; lower is better.", "",
+                       *_table(["tuned", "base"], {"tuned": tuned, "base": _numbers(report.get("base"))},
+                               {"tuned": "tuned", "base": "base model"}),
+                       "", *_chat_examples(report.get("examples") or []), ""]
+    sides = ["tuned"] + [b["key"] for b in report.get("baselines", []) if isinstance(report.get(b["key"]), dict)]
+    titles = {"tuned": "tuned", **{b["key"]: b["title"] for b in report.get("baselines", [])}}
+    values = {side: _numbers(report.get(side)) for side in sides}
+    notes = [f"- **{b['title']}**: {b['description']}" for b in report.get("baselines", [])]
+    return head + [f"Scored on {where}; the tuned model against its base and simple baselines fitted on the "
+                   "same training rows.", "", *_table(sides, values, titles), "", *notes, "",
+                   *_per_class(report.get("per_class") or []), ""]
+
+
+def _table(sides: list[str], values: dict[str, dict], titles: dict[str, str]) -> list[str]:
+    metrics = [m for m in values[sides[0]]]
+    rows = ["| metric | " + " | ".join(titles.get(s, s) for s in sides) + " |", "|---" * (len(sides) + 1) + "|"]
+    for metric in metrics:
+        cells = [f"{values[s][metric]:.4g}" if metric in values[s] else "" for s in sides]
+        rows.append(f"| {metric} | " + " | ".join(cells) + " |")
+    return rows
+
+
+def _per_class(per_class: list[dict]) -> list[str]:
+    if not per_class:
+        return []
+    rows = ["Per class (tuned):", "", "| class | precision | recall | F1 | examples |", "|---|---|---|---|---|"]
+    rows += [f"| {c['label']} | {c['precision']:.3f} | {c['recall']:.3f} | {c['f1']:.3f} | {c['support']} |"
+             for c in per_class]
+    return rows
+
+
+def _chat_examples(examples: list[dict]) -> list[str]:
+    if not examples:
+        return []
+    out = ["Answers to held-out prompts (greedy):", ""]
+    for e in examples[:3]:
+        out += [f"- **Prompt:** {_short(e.get('prompt'))}", f"  - expected: {_short(e.get('reference'))}",
+                f"  - base: {_short(e.get('base')) or '(empty)'}", f"  - tuned: {_short(e.get('tuned')) or '(empty)'}"]
+    return out
+
+
+def _short(text) -> str:
+    text = " ".join(str(text or "").split())
+    return text if len(text) <= EXAMPLE_CHARS else text[:EXAMPLE_CHARS - 1] + "…"
+
+
+# --- how to use it --------------------------------------------------------------------------------------------
+def _use(run: RunDir, config: JobConfig) -> list[str]:
+    folder = str(run.model)
+    base = base_model_id(config.model)
+    strategy = trained_strategy(run, config)
+    lines = ["## Use it in Python", ""]
+    if strategy.on_features or _model_kind(config) == "efficientnet":
+        return lines + _studio_python(run, config)
+    if config.task == "chat" and strategy.adapter:
+        code = ["from peft import PeftModel; from transformers import AutoModelForCausalLM, AutoTokenizer",
+                f'model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained("{base}"), "{folder}")',
+                f'tokenizer = AutoTokenizer.from_pretrained("{folder}")  # carries the chat template it was trained with']
+        return lines + ["The adapter on its base:", "", "```python", *code, "```", "", *_packaged_note(config),
+                        "Or as one standalone model: `studio export " + f"{run.path} --merged merged/`, then "
+                        '`AutoModelForCausalLM.from_pretrained("merged")`.', ""]
+    if config.task == "chat":
+        code = ["from transformers import AutoModelForCausalLM, AutoTokenizer",
+                f'model, tokenizer = AutoModelForCausalLM.from_pretrained("{folder}"), '
+                f'AutoTokenizer.from_pretrained("{folder}")']
+        return lines + ["```python", *code, "```", ""]
+    if strategy.adapter:
+        code = ["from transformers import pipeline",
+                f'classify = pipeline("{get_task(config.task).pipeline_tag}", model="merged")']
+        return lines + [f"Merge the adapter into a standalone model first: `studio export {run.path} --merged merged/`,"
+                        " then:", "", "```python", *code, "```", "", *_studio_python(run, config)]
+    if config.task == "text-classification":
+        code = ["from transformers import pipeline", f'classify = pipeline("text-classification", model="{folder}")']
+        return lines + ["```python", *code, "```", ""]
+    return lines + _studio_python(run, config)
+
+
+def _studio_python(run: RunDir, config: JobConfig) -> list[str]:
+    example = '"Where is my order?"' if config.task == "text-classification" else '"photo.jpg"'
+    return ["With the studio installed (`pip install` this repository), for any classifier run:", "", "```python",
+            "from core.inference.classify import Classifier",
+            f'Classifier.from_run("{run.path}").predict({example})  # [(class, probability), ...] best first',
+            "```", ""]
+
+
+def _packaged_note(config: JobConfig) -> list[str]:
+    entry = get_entry(config.model)
+    if entry is None or not entry.packaged:
+        return []
+    return [f"This run trained on the copy of {entry.title} that ships inside a Python package (converted from a "
+            "4-bit GGUF), so on the hub's full-precision base the adapter behaves nearly, not exactly, the same; "
+            "the merged and GGUF exports carry exactly the trained weights.", ""]
+
+
+def _model_kind(config: JobConfig) -> str:
+    entry = get_entry(config.model)
+    return entry.architecture if entry is not None else ""
+
+
+def _architecture(config: JobConfig) -> str:
+    """The chat model's transformers model_type: from the catalog, else from a local folder's config.json."""
+    if _model_kind(config):
+        return _model_kind(config)
+    path = Path(str(config.model)).expanduser() / "config.json"
+    try:
+        return json.loads(path.read_text(encoding="utf-8")).get("model_type", "")
+    except (OSError, ValueError):
+        return ""
+
+
+def _elsewhere(run: RunDir, config: JobConfig) -> list[str]:
+    lines = ["## Use it elsewhere", ""]
+    if config.task == "chat":
+        lines += _gguf(run, config)
+    lines += _api(run, config)
+    lines += ["Label a whole file (every input column is kept; predictions are added as columns):", "", "```bash",
+              f"studio predict {run.path} --data FILE.csv --out predictions.csv", "```", ""]
+    return lines
+
+
+def _gguf(run: RunDir, config: JobConfig) -> list[str]:
+    from ..export.gguf import SUPPORTED_ARCHITECTURES, ollama_name
+
+    arch = _architecture(config)
+    if arch not in SUPPORTED_ARCHITECTURES:
+        return [f"GGUF export (llama.cpp, Ollama, LM Studio) supports {' and '.join(SUPPORTED_ARCHITECTURES)} models; "
+                f"this base is '{arch or 'unknown'}'. Convert the merged export with llama.cpp's "
+                "convert_hf_to_gguf.py.", ""]
+
+    name = ollama_name(config.name or run.name)
+    return ["Ollama, llama.cpp and LM Studio (GGUF files with the chat template and an Ollama Modelfile):", "",
+            "```bash", f"studio export {run.path} --gguf {name}-gguf/",
+            f"cd {name}-gguf && ollama create {name} -f Modelfile && ollama run {name}",
+            f"llama-cli -m {name}-gguf/{name}-q8_0.gguf -cnv   # or llama.cpp directly", "```", ""]
+
+
+def _api(run: RunDir, config: JobConfig) -> list[str]:
+    lines = ["An API for other programs (`studio serve` listens on http://127.0.0.1:8000):", "", "```bash",
+             f"studio serve {run.path} --port 8000"]
+    if config.task == "chat":
+        body = json.dumps({"model": run.name, "messages": [{"role": "user", "content": "Hello!"}]})
+        lines += [f"curl http://127.0.0.1:8000/v1/chat/completions -H 'Content-Type: application/json' -d '{body}'",
+                  "```", "", "```python", "from openai import OpenAI",
+                  'client = OpenAI(base_url="http://127.0.0.1:8000/v1", api_key="unused")',
+                  f'print(client.chat.completions.create(model="{run.name}", messages=[{{"role": "user", '
+                  '"content": "Hello!"}]).choices[0].message.content)', "```", ""]
+    else:
+        sample = '"Where is my order?"' if config.task == "text-classification" else '"<base64 of a PNG or JPEG>"'
+        body = f'{{"input": [{sample}], "top_k": 3}}'
+        lines += [f"curl http://127.0.0.1:8000/v1/classify -H 'Content-Type: application/json' -d '{body}'",
+                  "```", ""]
+    return lines
+
+
+# --- data and settings ----------------------------------------------------------------------------------------
+def _data(config: JobConfig, summary: dict) -> list[str]:
+    rows = summary.get("rows") or {}
+    lines = ["## Data", "", f"- Source: `{config.data.path}`" + (f" ({summary['format']})" if summary.get("format") else ""),
+             f"- Training rows: {rows.get('train', '?')}, validation rows: {rows.get('validation', '?')}"
+             + (f", read: {rows['read']}" if rows.get("read") else "")]
+    columns = summary.get("columns") or config.data.columns
+    if columns:
+        lines.append("- Columns: " + ", ".join(f"{role} = `{column}`" for role, column in columns.items()))
     if summary.get("classes"):
         lines.append("- Classes (train/validation): " + ", ".join(
             f"{c['label']} ({c.get('train', '?')}/{c.get('validation', '?')})" for c in summary["classes"]))
-    lines += ["", "## Results on the validation split", "", *_results_table(report), "",
-              "## Training settings", "", "```yaml", yaml.safe_dump(hyper, sort_keys=True).strip(), "```", "",
-              "## Reproduce", "", "```bash", "studio train config.yaml", "```", ""]
-    run.card.write_text("\n".join(lines), encoding="utf-8")
+    tokens = summary.get("token_lengths") or {}
+    if tokens.get("mean") is not None:
+        lines.append(f"- Tokens per example: mean {tokens['mean']}, 95th percentile {tokens.get('p95')}, longest "
+                     f"{tokens.get('max')}")
+    truncated = summary.get("truncated") or {}
+    if truncated.get("count"):
+        lines.append(f"- Cut at {truncated['max_length']} tokens: {truncated['count']} examples")
+    dropped = {k: v for k, v in (summary.get("dropped") or {}).items() if v}
+    if dropped:
+        lines.append("- Rows left out: " + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in dropped.items()))
+    return lines + [""]
 
 
-def _base_model_id(model: str) -> str:
-    from ..catalog import get_entry
-
-    entry = get_entry(model)
-    return entry.hub_id if entry else model
-
-
-def _tuned_metrics(report: dict) -> dict[str, float]:
-    tuned = report.get("tuned", {})
-    return {k: round(float(v), 4) for k, v in tuned.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
-
-
-def _results_table(report: dict) -> list[str]:
-    tuned = _tuned_metrics(report)
-    if not tuned:
-        return ["No evaluation was run."]
-    sides = [k for k, v in report.items() if isinstance(v, dict) and k != "tuned" and
-             any(m in v for m in tuned)]
-    header = "| metric | tuned | " + " | ".join(sides) + " |"
-    rows = [header, "|" + "---|" * (2 + len(sides))]
-    for metric, value in tuned.items():
-        others = [report[s].get(metric) for s in sides]
-        rows.append(f"| {metric} | {value:.4g} | " +
-                    " | ".join(f"{o:.4g}" if isinstance(o, (int, float)) else "" for o in others) + " |")
-    return rows
+def _settings(run: RunDir, config: JobConfig) -> list[str]:
+    return ["## Training settings", "", "The exact job (the run's `config.yaml`, every preset filled in):", "",
+            "```yaml", config.to_yaml().strip(), "```", "", "Reproduce it, and see its curves:", "", "```bash",
+            "studio train config.yaml", f"tensorboard --logdir {run.path.parent}", "```", ""]

@@ -27,6 +27,7 @@ from .context import TrainContext, TrainOutcome
 from .events import EventSink, Reporter, read_events
 from .interrupt import StopNow, stop_interrupts
 from .recipes import recipe_for
+from .tracking import sinks_for as tracking_sinks
 
 logger = logging.getLogger("studio")
 
@@ -74,7 +75,8 @@ def run_job(config: JobConfig | None, home: Home, sinks: Iterable[EventSink] = (
     stop = stop or threading.Event()
     hardware = hardware or detect_hardware()
     offset = _elapsed_so_far(run) if resume else 0.0
-    reporter = Reporter(run.metrics, list(sinks), enabled=is_main_process(), elapsed_offset=offset)
+    reporter = Reporter(run.metrics, [*sinks, *tracking_sinks(run)], enabled=is_main_process(),
+                        elapsed_offset=offset)
     with _log_to(run.log if is_main_process() else None):
         try:
             _run(config, home, run, reporter, stop, resume, hardware)

@@ -24,6 +24,8 @@ from ...presets import bf16_weights, choose_precision
 from ...strategies import apply_strategy, get_strategy, quantization_config, trainable_parameters
 from ..callbacks import ItemCounter, ReporterCallback
 from ..context import TrainContext, TrainOutcome
+from ..tracking import trainer_report_to
+from . import probe
 from .collate import PaddedCollator, TokenRows, encode_all
 from .compile import CompileAfterFirstStep, eager, use_cache_in
 from .loss import ChatTrainer, answer_loss
@@ -167,7 +169,8 @@ class ChatRecipe:
             seed=t.seed,
             use_cpu=hardware.device == "cpu",
             bf16=self._precision() == "bf16",  # autocast: bf16 matmuls; the LoRA adapters stay fp32
-            report_to="none",
+            report_to=trainer_report_to(self.ctx.config),  # TensorBoard comes from the tracking sink
+            run_name=self.ctx.run.name,
             disable_tqdm=True,
             dataloader_num_workers=0,
             dataloader_pin_memory=False,
@@ -229,9 +232,11 @@ class ChatRecipe:
         model = self._unwrapped()
         tuned = answer_loss(model, batches)
         tuned_answers = [self._answer(model, m) for m, _ in examples]
+        tuned_probe = probe.score(model, self.tokenizer)  # did it forget? (general questions, base vs tuned)
         with _base_of(self, model) as base:
             base_score = answer_loss(base, batches)
             base_answers = [self._answer(base, m) for m, _ in examples]
+            base_probe = probe.score(base, self.tokenizer)
         return {
             "task": "chat", "split": "validation", "rows": len(rows), "answer_tokens": tuned["tokens"],
             "base": {"eval_loss": base_score["loss"], "perplexity": base_score["perplexity"]},
@@ -242,6 +247,7 @@ class ChatRecipe:
                 {"prompt": _prompt_text(m), "reference": ref, "base": b, "tuned": t}
                 for (m, ref), b, t in zip(examples, base_answers, tuned_answers)
             ],
+            "probe": probe.compare(base_probe, tuned_probe),
         }
 
     def _score_in_fp32_on_cpu(self) -> None:

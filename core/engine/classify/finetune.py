@@ -23,6 +23,7 @@ from ...strategies import apply_strategy, get_strategy, trainable_parameters
 from ..callbacks import ItemCounter, ReporterCallback
 from ..checkpoints import AtomicCheckpoints
 from ..context import TrainContext, TrainOutcome
+from ..tracking import trainer_report_to
 from .base import BaseRecipe
 from .metrics import headline
 
@@ -125,7 +126,8 @@ class FineTuneRecipe(BaseRecipe):
             learning_rate=t.learning_rate or 1e-4, weight_decay=t.weight_decay, warmup_steps=t.warmup_ratio,
             lr_scheduler_type="linear", logging_steps=max(1, min(eval_every, math.ceil(total / 50))),
             eval_strategy="steps", eval_steps=eval_every, save_strategy="steps",
-            save_steps=t.save_every or max(eval_every, total // 4), save_total_limit=2, report_to="none",
+            save_steps=t.save_every or max(eval_every, total // 4), save_total_limit=2,
+            report_to=trainer_report_to(self.ctx.config), run_name=self.ctx.run.name,
             disable_tqdm=True, seed=t.seed, data_seed=t.seed, use_cpu=not on_gpu,
             bf16=choose_precision(self.ctx.config, hardware) == "bf16", remove_unused_columns=False,
             label_names=["labels"],
