@@ -16,6 +16,7 @@ driven from the test) runs on this manager's thread instead, as it did before th
 """
 from __future__ import annotations
 
+import inspect
 import itertools
 import logging
 import os
@@ -563,9 +564,11 @@ def _progress_of(events: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def _sendable(run_fn: Callable[..., Any]) -> bool:
-    """Whether a training process can import ``run_fn`` by name (a closure or a stateful object cannot)."""
+    """Whether a training process can import ``run_fn`` by name: a module-level function (or a partial of one
+    with picklable arguments). An object or a closure may carry state the caller drives from this process
+    (test stand-ins with gates), so those run here."""
     target = run_fn.func if isinstance(run_fn, partial) else run_fn
-    if getattr(target, "__module__", None) == "__main__":
+    if not inspect.isfunction(target) or "<locals>" in target.__qualname__ or target.__module__ == "__main__":
         return False
     try:
         pickle.dumps(run_fn)

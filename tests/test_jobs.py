@@ -6,6 +6,7 @@ for tests that drive the trainer from the test.
 """
 import os
 import signal
+import threading
 import time
 from functools import partial
 
@@ -195,3 +196,22 @@ def _alive(pid):
     except ProcessLookupError:
         return False
     return True
+
+
+class _Stateful:
+    def __init__(self):
+        self.calls = []
+
+    def __call__(self, *args, **kwargs):
+        self.calls.append(args)
+
+
+def test_only_an_importable_function_goes_to_a_training_process():
+    from core.jobs import _sendable
+    from core.engine.runner import run_job
+
+    assert _sendable(run_job) and _sendable(fake_train) and _sendable(partial(fake_train, steps=3))
+    assert not _sendable(fake_trainer())  # a closure
+    assert not _sendable(_Stateful())  # an object the test may drive from here
+    assert not _sendable(lambda *a, **k: None)
+    assert not _sendable(partial(fake_train, steps=threading.Event()))  # an argument it cannot send
