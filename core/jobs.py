@@ -221,16 +221,11 @@ class JobManager:
             owner: who resumes it (the page's owner id).
         """
         run = RunDir(Path(run_dir))
-        with self._lock:
-            busy = any(j.run.path == run.path and j.status not in FINAL_STATUSES for j in self._jobs.values())
-        if busy:
-            raise ConfigError([f"{run.name} is already queued or training."])
-        check = self._resume_check(run)
+        check = self.resume_check(run.path)
         if not check.can_resume:
             raise ConfigError([check.reason])
         config = JobConfig.load(run.config)
         config.validate()
-        run.write_status("queued", "Waiting to resume.")
         return self._enqueue(_Job("", owner, run, True, config_=config))
 
     def stop(self, job_id: str) -> None:
@@ -285,9 +280,9 @@ class JobManager:
         """Whether a run can be resumed and what Resume would do (for a row of the history)."""
         run = RunDir(Path(run_dir))
         with self._lock:
-            busy = any(j.run.path == run.path and j.status not in FINAL_STATUSES for j in self._jobs.values())
+            busy = self._busy(run)
         if busy:
-            return ResumeCheck(run, "queued", False, "It is queued or training now.")
+            return ResumeCheck(run, "queued", False, "It is already queued or training.")
         return self._resume_check(run)
 
     def resumable_runs(self, owner: str | None = None) -> list[ResumeCheck]:
@@ -338,12 +333,20 @@ class JobManager:
     # --- internals --------------------------------------------------------------------------------
     def _enqueue(self, job: _Job) -> str:
         with self._lock:
+            if job.resume:  # checked again under the lock: a double click queues it once
+                if self._busy(job.run):
+                    raise ConfigError([f"{job.run.name} is already queued or training."])
+                job.run.write_status("queued", "Waiting to resume.")
             job.job_id = f"job-{next(self._ids)}-{job.run.name}"
             self._jobs[job.job_id] = job
             self._queue.append(job.job_id)
             self._save()
             self._wake.notify_all()
         return job.job_id
+
+    def _busy(self, run: RunDir) -> bool:
+        """Whether a job of this manager is queued or running on ``run`` (lock held)."""
+        return any(j.run.path == run.path and j.status not in FINAL_STATUSES for j in self._jobs.values())
 
     def _resume_check(self, run: RunDir) -> ResumeCheck:
         from .strategies import get_strategy
@@ -466,7 +469,8 @@ class JobManager:
             status, message, error = "failed", out.done.error, out.done.error
             self._write_end(job, status, message)
         else:
-            status, message = explain_exit(out, job.run, partial(_memory_advice, job.run))
+            status, message = explain_exit(out, job.run, partial(_memory_advice, job.run),
+                                           self.home.root / "logs" / "worker.log")
             error = message if status == "failed" else None
             self._write_end(job, status, message)
         check = self._resume_check(job.run)

@@ -35,6 +35,7 @@ CRASH_SIGNALS = {"SIGSEGV": "a segmentation fault", "SIGBUS": "a bus error", "SI
                  "SIGFPE": "an arithmetic fault", "SIGABRT": "an abort"}
 OOM_SHARE = 0.8  # a SIGKILL while the process held this share of its memory limit reads as out of memory
 LOW_AVAILABLE = 0.05  # or while the machine had less than this share of its memory available
+WORKER_LOG_BYTES = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,8 @@ class WorkerProcess:
         ours, theirs = socket.socketpair()
         log_path = home.root / "logs" / "worker.log"
         log_path.parent.mkdir(parents=True, exist_ok=True)
+        if log_path.is_file() and log_path.stat().st_size > WORKER_LOG_BYTES:  # keep one older part, no more
+            os.replace(log_path, log_path.with_suffix(".log.1"))
         env = {**os.environ, "PYTHONUNBUFFERED": "1",
                "PYTHONPATH": os.pathsep.join([str(PACKAGE_ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])}
         env.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -167,7 +170,7 @@ class ChildExit:
         last_rss, peak_rss: its resident memory at the last look and its high-water mark (bytes).
         memory_limit: what it may use (bytes); available_share: the machine's available memory at the last look.
         oom_kills: out-of-memory kills the kernel counted while it ran.
-        last_step: the last training step it reported.
+        last_step: the last training step it reported; received: how many events it sent.
     """
 
     done: Done | None = None
@@ -181,6 +184,7 @@ class ChildExit:
     available_share: float | None = None
     oom_kills: int = 0
     last_step: int | None = None
+    received: int = 0
 
 
 class _StepClock:
@@ -265,6 +269,7 @@ def _pump(conn: Connection, out: ChildExit, clock: _StepClock, on_event, wait: f
         while ready:
             message = conn.recv()
             if isinstance(message, Event):
+                out.received += 1
                 clock.see(message.event)
                 on_event(message.event)
             elif isinstance(message, Done):
@@ -298,13 +303,15 @@ def likely_out_of_memory(out: ChildExit) -> tuple[bool, bool]:
     return near_limit or starved, False
 
 
-def explain_exit(out: ChildExit, run: RunDir, advice: Callable[[], str]) -> tuple[str, str]:
+def explain_exit(out: ChildExit, run: RunDir, advice: Callable[[], str],
+                 worker_log: Path | None = None) -> tuple[str, str]:
     """The status and the plain message for a process that ended without reporting how (or had to be ended).
 
     Args:
         out: how it ended (``supervise``).
         run: its run (for the checkpoint Resume would go on from).
         advice: the out-of-memory advice for the job's settings (called only when needed).
+        worker_log: where a process writes before it has a job (``<home>/logs/worker.log``).
     """
     at = f" at step {out.last_step}" if out.last_step else ""
     point = run.resume_point()
@@ -332,6 +339,10 @@ def explain_exit(out: ChildExit, run: RunDir, advice: Callable[[], str]) -> tupl
                           "precision fp32 and compile off, or another model.")
     if name is not None:
         return "interrupted", f"The training process was ended by {name}{at}. {resume}"
+    if out.received == 0 and worker_log is not None:  # it never got as far as the job's own log
+        return "failed", (f"The training process ended before it could start the job (exit code {code}); what "
+                          f"it said is in {worker_log}. Starting it again may work; if not, the studio's "
+                          "installation is likely broken there.")
     return "failed", (f"The training process ended unexpectedly (exit code {code}){at}. The details are in "
                       f"train.log. {resume}")
 

@@ -9,7 +9,10 @@ import sys
 import time
 from functools import partial
 
+import pytest
+
 from core import jobs as jobs_module
+from core.config import ConfigError
 from core.engine.events import read_events
 from core.engine.runner import create_run
 from core.jobs import JobManager
@@ -67,6 +70,10 @@ def test_a_run_whose_process_died_with_the_server_reads_as_interrupted(home):
         assert listed.run.path == run.path and listed.can_resume and "goes on from step 40" in listed.reason
         assert manager.resumable_runs(owner="bob") == []
         assert manager.submit(_config("next")).startswith("job-8-")  # ids go on from the old server's
+        resumed = manager.resume(run.path, owner="alice")
+        with pytest.raises(ConfigError, match="already queued or training"):
+            manager.resume(run.path, owner="alice")  # a double click queues it once
+        assert manager.wait(resumed, timeout=30).status == "completed"
 
 
 def test_a_training_process_left_running_is_waited_for_then_ended(home, monkeypatch):

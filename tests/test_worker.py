@@ -86,7 +86,10 @@ def test_explain_exit_tells_the_causes_apart(tmp_path):
     killed = explain_exit(ChildExit(returncode=-9, last_rss=1, memory_limit=100, available_share=0.5), run, advice)
     assert killed[0] == "interrupted" and "killed (SIGKILL)" in killed[1]
     assert explain_exit(ChildExit(returncode=-6), run, advice)[1].startswith("The training process crashed (SIGABRT")
-    assert explain_exit(ChildExit(returncode=3), run, advice)[1].startswith("The training process ended unexpectedly")
+    assert explain_exit(ChildExit(returncode=3, received=2), run, advice)[1].startswith(
+        "The training process ended unexpectedly (exit code 3)")
+    early = explain_exit(ChildExit(returncode=1), run, advice, tmp_path / "worker.log")[1]
+    assert early.startswith("The training process ended before it could start the job") and "worker.log" in early
     stopped = explain_exit(ChildExit(returncode=-9, stop_requested=True, escalated="killed", grace_s=60), run, advice)
     assert stopped[0] == "stopped" and "had not ended 60 s after Stop" in stopped[1]
     assert likely_out_of_memory(ChildExit(available_share=0.01)) == (True, False)
