@@ -91,12 +91,12 @@ def _check_text(rows: pd.DataFrame, columns: dict[str, str], report, name) -> No
                      "the two look swapped.", f"Choose '{columns['label']}' as the text and '{columns['text']}' as "
                      "the label (or rename the columns in the file).")
         return
-    profile = profile_columns(pd.DataFrame({columns["text"]: text}))[columns["text"]]
+    profile = profiles["text"]
     if profile.kind in ("number", "id", "date", "email", "url", "rating", "boolean"):
         report.warn("text_not_text", f"{name}: the text column '{columns['text']}' holds "
                     f"{_kind_words(profile.kind)} (e.g. {quoted(profile.examples[:3])}), not sentences.",
                     "Choose the column with the words to classify as the text.")
-    label_profile = profile_columns(pd.DataFrame({columns["label"]: label}))[columns["label"]]
+    label_profile = profiles["label"]
     if label_profile.kind in ("date", "email", "url", "id"):
         report.warn("label_looks_like_metadata", f"{name}: the label column '{columns['label']}' holds "
                     f"{_kind_words(label_profile.kind)} (e.g. {quoted(label_profile.examples[:3])}), not classes.",
