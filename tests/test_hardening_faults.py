@@ -134,6 +134,22 @@ def test_a_real_out_of_memory_fails_plainly_and_the_studio_keeps_serving(jobs, t
     assert jobs.wait(after, timeout=WAIT).status == "completed"
 
 
+def test_stop_during_the_evaluation_ends_the_training_process_at_once(jobs, bert, data):
+    job_id = jobs.submit(job(bert, data, "slow-eval", epochs=1.0))
+    deadline = time.time() + WAIT
+    while jobs.snapshot(job_id).status != "evaluating":
+        assert time.time() < deadline and jobs.snapshot(job_id).active, jobs.snapshot(job_id).message
+        time.sleep(0.05)
+    pressed = time.time()
+    jobs.stop(job_id)
+    snap = jobs.wait(job_id, timeout=WAIT)
+    assert time.time() - pressed < 10  # not the minute the evaluation would take, nor the stop grace
+    assert snap.status == "stopped" and snap.message.startswith("Stopped during the evaluation"), snap.message
+    run = RunDir(snap.run_dir)
+    assert (run.model / "model.safetensors").is_file() and run.read_eval() is None
+    assert_consistent(run)
+
+
 def test_a_killed_training_shows_as_interrupted_and_resumes(home, bert, data, tmp_path):
     config = job(bert, data, "killed", max_steps=120, save_every=40, eval_every=60, epochs=100.0)
     config_path = config.save(tmp_path / "job.yaml")

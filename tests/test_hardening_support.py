@@ -100,10 +100,23 @@ def run_job_with_faults(config, home, cap_mb: int = 400, **kwargs):
     """``run_job`` with a fault chosen by the run's name, for a training process (the fault stays in it):
     "alloc" raises the CPU allocator's out-of-memory error inside the training step, "crash" a ValueError
     there, "capped" lets the process's address space grow only ``cap_mb`` beyond what it holds (a real
-    allocation failure); other runs train normally."""
+    allocation failure), "slow-eval" makes the final evaluation take a minute; other runs train normally."""
     name = kwargs["run"].name
     if "-capped" in name:
         _cap_address_space(cap_mb)
+    if "-slow-eval" in name:
+        import time
+
+        from core.engine.classify.base import BaseRecipe
+
+        real_evaluate = BaseRecipe.evaluate
+
+        def slow_evaluate(self):
+            for _ in range(600):  # Python code that never looks at the stop event, like a long comparison
+                time.sleep(0.1)
+            return real_evaluate(self)
+
+        BaseRecipe.evaluate = slow_evaluate
     if "-alloc" in name or "-crash" in name:
         from core.engine.classify.finetune import ClassifierTrainer
 
