@@ -26,6 +26,7 @@ from ..callbacks import ItemCounter, ReporterCallback
 from ..context import TrainContext, TrainOutcome
 from ..tracking import trainer_report_to
 from . import probe
+from . import probe
 from .collate import PaddedCollator, TokenRows, encode_all
 from .compile import CompileAfterFirstStep, eager, use_cache_in
 from .loss import ChatTrainer, answer_loss
@@ -233,9 +234,11 @@ class ChatRecipe:
         tuned = answer_loss(model, batches)
         tuned_answers = [self._answer(model, m) for m, _ in examples]
         tuned_probe = probe.score(model, self.tokenizer)  # did it forget? (general questions, base vs tuned)
+        tuned_probe = probe.score(model, self.tokenizer)  # did it forget? (general questions, base vs tuned)
         with _base_of(self, model) as base:
             base_score = answer_loss(base, batches)
             base_answers = [self._answer(base, m) for m, _ in examples]
+            base_probe = probe.score(base, self.tokenizer)
             base_probe = probe.score(base, self.tokenizer)
         return {
             "task": "chat", "split": "validation", "rows": len(rows), "answer_tokens": tuned["tokens"],
@@ -247,6 +250,7 @@ class ChatRecipe:
                 {"prompt": _prompt_text(m), "reference": ref, "base": b, "tuned": t}
                 for (m, ref), b, t in zip(examples, base_answers, tuned_answers)
             ],
+            "probe": probe.compare(base_probe, tuned_probe),
             "probe": probe.compare(base_probe, tuned_probe),
         }
 

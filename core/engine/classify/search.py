@@ -113,7 +113,8 @@ class Leaderboard:
         return [c for c in self.candidates if c.status == "scored" and (kind is None or c.kind == kind)]
 
     def to_dict(self) -> dict[str, Any]:
-        ranked = sorted(self.candidates, key=_rank_key)
+        # best first; ties keep the order they were tried in (cheaper first), so a seed gives one ranking
+        ranked = [c for _, c in sorted(enumerate(self.candidates), key=lambda pair: (_rank_key(pair[1]), pair[0]))]
         return {
             "metric": f"accuracy over {self.folds}-fold cross-validation on the {self.rows} training rows "
                       "(the validation split is kept for the report)",
@@ -129,7 +130,7 @@ class Leaderboard:
 def _rank_key(candidate: Candidate) -> tuple:
     scored = candidate.status == "scored"
     score = candidate.cv_accuracy if candidate.cv_accuracy is not None else candidate.holdout_accuracy
-    return (not scored, -(score if score is not None else -1.0), candidate.seconds)
+    return (not scored, -(score if score is not None else -1.0))
 
 
 def read_leaderboard(run_path: Path) -> dict | None:
