@@ -217,8 +217,8 @@ def supervise(worker: WorkerProcess, request: JobRequest, on_event: Callable[[di
     """
     out = ChildExit(memory_limit=settings.memory_limit_bytes or memory_limit_bytes())
     clock = _StepClock()
+    stopper = _Stopper(worker, settings)
     oom_before = oom_kill_count()
-    stop_sent = terminated = None
     connected = _send(worker.conn, request)
     next_look = 0.0
     while True:
@@ -232,19 +232,8 @@ def supervise(worker: WorkerProcess, request: JobRequest, on_event: Callable[[di
             if connected:  # what it sent just before it ended
                 _pump(worker.conn, out, clock, on_event, wait=0.0)
             break
-        if stop.is_set() and stop_sent is None:
-            out.stop_requested = True
-            out.grace_s = max(settings.stop_grace_s, 3 * (clock.seconds_per_step or 0.0))
-            _send(worker.conn, Stop())
-            stop_sent = now
-        if stop_sent is not None and terminated is None and now - stop_sent > out.grace_s:
-            logger.warning("training process %d did not stop within %.0f s: SIGTERM", worker.pid, out.grace_s)
-            worker.proc.terminate()
-            out.escalated, terminated = "terminated", now
-        if terminated is not None and out.escalated == "terminated" and now - terminated > settings.term_grace_s:
-            logger.warning("training process %d did not end after SIGTERM: SIGKILL", worker.pid)
-            worker.proc.kill()
-            out.escalated = "killed"
+        if stop.is_set():
+            stopper.tick(out, clock, now)
         if not connected:
             time.sleep(0.1)
     out.returncode = worker.proc.wait()
@@ -252,6 +241,30 @@ def supervise(worker: WorkerProcess, request: JobRequest, on_event: Callable[[di
     out.oom_kills = max(0, oom_kill_count() - oom_before)
     out.last_step = clock.step
     return out
+
+
+class _Stopper:
+    """After Stop: the Stop message, SIGTERM once the grace is over, SIGKILL after ``term_grace_s`` more."""
+
+    def __init__(self, worker: WorkerProcess, settings: WorkerSettings) -> None:
+        self.worker, self.settings = worker, settings
+        self.sent: float | None = None
+        self.terminated: float | None = None
+
+    def tick(self, out: ChildExit, clock: _StepClock, now: float) -> None:
+        if self.sent is None:
+            out.stop_requested = True
+            out.grace_s = max(self.settings.stop_grace_s, 3 * (clock.seconds_per_step or 0.0))
+            _send(self.worker.conn, Stop())
+            self.sent = now
+        elif self.terminated is None and now - self.sent > out.grace_s:
+            logger.warning("training process %d did not stop within %.0f s: SIGTERM", self.worker.pid, out.grace_s)
+            self.worker.proc.terminate()
+            out.escalated, self.terminated = "terminated", now
+        elif out.escalated == "terminated" and now - self.terminated > self.settings.term_grace_s:
+            logger.warning("training process %d did not end after SIGTERM: SIGKILL", self.worker.pid)
+            self.worker.proc.kill()
+            out.escalated = "killed"
 
 
 def _send(conn: Connection, message: object) -> bool:
