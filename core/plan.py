@@ -129,7 +129,7 @@ def plan_job(config: JobConfig, home: Home, hardware: Hardware, *, data_path: st
         return plan  # nothing to read: the settings' problems say what is missing
     plan.model, plan.tokenizer, plan.model_problem = _model(config, home, cache, say)
     say("Reading and checking the data.")
-    plan.data = _data(config, plan.tokenizer, data_path, cache, limits)
+    plan.data = _data(config, home, plan.tokenizer, data_path, cache, limits)
     if not plan.ok or plan.data.train is None:
         return plan
     filled = fill_presets(config, len(plan.data.train), hardware, _token_lengths(plan.data.summary))
@@ -178,7 +178,7 @@ def _needs_tokenizer(config: JobConfig, resolved) -> bool:
     return resolved.kind == "transformers" and get_task(config.task).modality == "text"
 
 
-def _data(config: JobConfig, tokenizer, data_path: str | None, cache: PlanCache | None, limits):
+def _data(config: JobConfig, home: Home, tokenizer, data_path: str | None, cache: PlanCache | None, limits):
     from .data import load_data
 
     d = config.data
@@ -187,13 +187,13 @@ def _data(config: JobConfig, tokenizer, data_path: str | None, cache: PlanCache 
     def load():
         return load_data(d.path, task=config.task, columns=d.columns or None, validation_path=validation,
                          validation_fraction=d.validation_fraction, seed=config.train.seed, tokenizer=tokenizer,
-                         max_length=config.train.max_length, limits=limits)
+                         max_length=config.train.max_length, limits=limits, home=home)
 
     if cache is None:
         return load()
     key = ("data", _file_key(d.path), config.task, tuple(sorted((d.columns or {}).items())), _file_key(validation),
            d.validation_fraction, config.train.seed, (str(config.model).strip(), tokenizer is None),
-           config.train.max_length, limits)
+           config.train.max_length, limits, str(home.root))
     return cache.data(key, load)
 
 

@@ -19,7 +19,7 @@ from .data.limits import DataLimits
 from .home import Home
 from .runs import FINAL_STATUSES
 from .strategies import get_strategy
-from .uploads import expire_runs, expire_uploads, owns_path
+from .uploads import expire_runs, expire_unpacked, expire_uploads, owns_path
 
 TRUE_WORDS = ("1", "true", "yes", "on")
 ENV_PREFIX = "STUDIO_PUBLIC_"
@@ -179,12 +179,14 @@ class PublicPolicy:
             home: the studio home.
             manager: the job manager, whose queued and running jobs' data and runs are kept.
             now: the current time (tests).
-        Returns ``{"uploads": [...], "runs": [...]}``, the folders deleted (nothing when not enabled).
+        Returns ``{"uploads": [...], "unpacked": [...], "runs": [...]}``, the folders deleted (nothing when not
+        enabled). Unpacked copies of uploaded zips live as long as uploads do.
         """
         if not self.enabled:
-            return {"uploads": [], "runs": []}
+            return {"uploads": [], "unpacked": [], "runs": []}
         data, runs = _in_use(manager)
         return {"uploads": expire_uploads(home, self.upload_max_age_s, keep=data, now=now),
+                "unpacked": expire_unpacked(home, self.upload_max_age_s, keep=data, now=now),
                 "runs": expire_runs(home, self.run_max_age_s, keep=runs, now=now)}
 
     def describe(self) -> str:

@@ -25,15 +25,17 @@ from .form import DataChoice
 from .views import esc, notice, problems_html
 
 ROLES = {
-    "chat": ("prompt", "response", "system", "input", "messages"),
+    "chat": ("prompt", "response", "system", "input", "messages", "conversation", "speaker", "content"),
     "text-classification": ("text", "label"),
     "image-classification": (),
 }
 ROLE_HELP = {"prompt": "what the user says", "response": "what the model should answer",
              "system": "instructions for every row (optional)", "input": "extra context (optional)",
-             "messages": "whole conversations (instead of prompt/response)", "text": "the text to classify",
-             "label": "the class to predict"}
-SLOTS = 5
+             "messages": "whole conversations (instead of prompt/response)",
+             "conversation": "which conversation a row belongs to (chat logs, one turn per row)",
+             "speaker": "who says the row's message (chat logs)", "content": "the row's message (chat logs)",
+             "text": "the text to classify", "label": "the class to predict"}
+SLOTS = max(len(roles) for roles in ROLES.values())
 TASK_NAMES = {t.key: t.title for t in TASK_LIST}
 PREVIEW_ROWS = 20
 
@@ -47,6 +49,7 @@ class DataTab:
     detection: gr.Markdown
     task: gr.Dropdown
     roles: list
+    sheets: gr.Dropdown
     report: gr.HTML
     chart_row: gr.Row
     balance: gr.Plot
@@ -59,7 +62,8 @@ class DataTab:
 
     def outputs(self, st: Studio) -> list:
         """Everything a data load may update (with the session and the loaded-data state)."""
-        return [st.session, st.data, self.status, self.found, self.detection, self.task, *self.roles, self.report,
+        return [st.session, st.data, self.status, self.found, self.detection, self.task, *self.roles, self.sheets,
+                self.report,
                 self.chart_row, self.balance, self.lengths, self.details, self.gallery, self.preview, self.example,
                 self.next]
 
@@ -90,6 +94,8 @@ def build(st: Studio) -> DataTab:
                                elem_id="data-task", scale=2)
             roles = [gr.Dropdown(label=f"role {i}", visible=False, interactive=True, elem_id=f"data-role-{i}")
                      for i in range(SLOTS)]
+        sheets = gr.Dropdown(label="Sheets to read (the workbook's sheets differ: choose which)", multiselect=True,
+                             visible=False, interactive=True, elem_id="data-sheets")
     report = gr.HTML(elem_id="data-report")
     with gr.Row(visible=False) as chart_row:
         balance = gr.Plot(label="Class balance", show_label=False)
@@ -101,8 +107,8 @@ def build(st: Studio) -> DataTab:
         example = gr.Code(label="One training example, rendered", language=None, lines=8, interactive=False,
                           wrap_lines=True)
     next_button = gr.Button("Next: choose a model →", variant="primary", interactive=False, elem_id="data-next")
-    tab = DataTab(status, found, detection, task, roles, report, chart_row, balance, lengths, details, gallery,
-                  preview, example, next_button)
+    tab = DataTab(status, found, detection, task, roles, sheets, report, chart_row, balance, lengths, details,
+                  gallery, preview, example, next_button)
 
     pending = gr.State(None)  # what the first, instant step of a load hands to the second, slow one
     outs = tab.outputs(st)
@@ -119,6 +125,8 @@ def build(st: Studio) -> DataTab:
     for slot in roles:
         slot.input(lambda sess, d, t, *values: _pending(st, _path_of(d, sess), t, _roles_from(t, values)),
                    [session, data, task, *roles], [pending, status], queue=False).then(**load)
+    sheets.input(lambda sess, d, chosen: _pending(st, _with_sheets(_path_of(d, sess), chosen), None, {}),
+                 [session, data, sheets], [pending, status], queue=False).then(**load)
     next_button.click(lambda: gr.Tabs(selected="model"), None, st.tabs)
     return tab
 
@@ -212,6 +220,14 @@ def _path_of(data: dict | None, session: dict | None) -> str | None:
     return choice.get("path") if isinstance(choice, dict) else None
 
 
+def _with_sheets(path: str | None, sheets: list[str] | None) -> str | None:
+    """The workbook path with the chosen sheets (``book.xlsx#Jan,Feb``); the whole workbook when none is chosen."""
+    if not path:
+        return path
+    base = path.rpartition("#")[0] if "#" in Path(path).name and not Path(path).exists() else path
+    return f"{base}#{','.join(sheets)}" if sheets else base
+
+
 def _roles_from(task: str, values) -> dict[str, str]:
     return {role: value for role, value in zip(ROLES.get(task, ()), values) if value}
 
@@ -246,8 +262,8 @@ def _load(st: Studio, session: dict, path: str | None, task: str | None, columns
     prepared = first
     if tokenizer is not None:
         progress(0.7, desc="Counting tokens")
-        prepared = load_data(path, task=first.task, columns=columns or first.columns or None,
-                             tokenizer=tokenizer, limits=limits)
+        # the user's own choices only: what detection found is found again, and its reasons stay its own
+        prepared = load_data(path, task=first.task, columns=columns or None, tokenizer=tokenizer, limits=limits)
     choice = DataChoice(path=str(path), task=prepared.task or "", columns=dict(prepared.columns or {}))
     session = {**(session or {}), "data": {"path": choice.path, "task": choice.task, "columns": choice.columns}}
     try:
@@ -260,7 +276,8 @@ def _load(st: Studio, session: dict, path: str | None, task: str | None, columns
 def _empty(st: Studio, session: dict, message: str) -> dict:
     tab, hidden = st.data_tab, gr.update(visible=False)
     return {st.session: with_owner(session), st.data: None, tab.status: notice(message, "error"), tab.found: hidden,
-            tab.detection: "", tab.task: gr.update(), **{slot: hidden for slot in tab.roles}, tab.report: "",
+            tab.detection: "", tab.task: gr.update(), **{slot: hidden for slot in tab.roles}, tab.sheets: hidden,
+            tab.report: "",
             tab.chart_row: hidden, tab.balance: None, tab.lengths: None, tab.details: hidden, tab.gallery: hidden,
             tab.preview: None, tab.example: "", tab.next: gr.update(interactive=False)}
 
@@ -269,7 +286,8 @@ def _render(st: Studio, prepared, choice: DataChoice, session: dict, columns: li
     tab = st.data_tab
     ok = prepared.report.ok and prepared.task is not None
     summary = prepared.summary or {}
-    role_updates = _role_updates(prepared.task, prepared.columns or {}, columns)
+    candidates = prepared.candidates or {}
+    role_updates = _role_updates(prepared.task, prepared.columns or {}, columns, candidates)
     detection = "\n".join(f"- {esc(line)}" for line in (prepared.detection or []))
     headline = _headline(prepared, summary)
     status = notice(headline, "ok" if ok else "error", "Ready." if ok else "Not ready yet.")
@@ -281,6 +299,8 @@ def _render(st: Studio, prepared, choice: DataChoice, session: dict, columns: li
         st.session: session, st.data: {"choice": choice, "prepared": prepared} if ok else None,
         tab.status: status, tab.found: gr.update(visible=True), tab.detection: detection,
         tab.task: gr.update(value=prepared.task), **dict(zip(tab.roles, role_updates)),
+        tab.sheets: gr.update(choices=candidates.get("sheet") or [], value=[],
+                              visible=bool(candidates.get("sheet"))),
         tab.report: problems_html(prepared.report.errors, prepared.report.warnings),
         tab.chart_row: gr.update(visible=bool(counts) or is_text),
         tab.balance: gr.update(value=balance, visible=balance is not None),
@@ -321,17 +341,21 @@ def _has_rows(prepared) -> bool:
     return prepared.preview is not None and len(prepared.preview) > 0
 
 
-def _role_updates(task: str | None, chosen: dict[str, str], columns: list[str]) -> list:
+def _role_updates(task: str | None, chosen: dict[str, str], columns: list[str],
+                  candidates: dict[str, list[str]] | None = None) -> list:
+    """One dropdown per role of the task; a role the studio could not settle lists its candidates first."""
     roles = ROLES.get(task or "", ()) if columns else ()
     updates = []
     for i in range(SLOTS):
-        if i < len(roles):
-            role = roles[i]
-            updates.append(gr.update(visible=True, label=f"{role}: {ROLE_HELP.get(role, '')}",
-                                     choices=[("(not used)", "")] + [(c, c) for c in columns],
-                                     value=chosen.get(role, "")))
-        else:
+        if i >= len(roles):
             updates.append(gr.update(visible=False, value=None))
+            continue
+        role = roles[i]
+        likely = [c for c in (candidates or {}).get(role, []) if c in columns and role not in chosen]
+        choices = [("(not used)", "")] + [(f"{c} (could be the {role})", c) for c in likely] + \
+            [(c, c) for c in columns if c not in likely]
+        label = f"{role}: {ROLE_HELP.get(role, '')}" + (" (choose one)" if likely else "")
+        updates.append(gr.update(visible=True, label=label, choices=choices, value=chosen.get(role, "")))
     return updates
 
 

@@ -5,6 +5,10 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# Code that resolves the studio home without being given one must never touch the real ~/.finetune-studio.
+import tempfile  # noqa: E402
+
+os.environ.setdefault("STUDIO_HOME", tempfile.mkdtemp(prefix="studio-test-home-"))
 
 import shutil  # noqa: E402
 from pathlib import Path  # noqa: E402

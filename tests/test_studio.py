@@ -359,3 +359,36 @@ def test_a_click_that_races_the_page_load_never_loses_the_owner(home, hardware):
     assert owner_of(session) is not None and "Submitted" in status
     assert tab_train._snapshot(st, session).job_id == session["job_id"]  # what the poll will show
     st.manager.wait(session["job_id"], timeout=10)
+
+
+def test_the_page_asks_which_column_and_which_sheet_when_the_data_does_not_say(home, hardware, tmp_path):
+    import pandas as pd
+
+    st = _studio(home, hardware, public=False)
+    tab, session = st.data_tab, start_session(None)
+    topics = [("Refund not received for order", "Billing"), ("App crashes on login screen", "Technical"),
+              ("Where is my parcel number", "Shipping")]
+    rows = [(f"{text} {i}", ["Kettle", "Mobile app", "Account"][i % 3], team)
+            for i in range(30) for text, team in topics]
+    export = tmp_path / "crm.csv"
+    pd.DataFrame(rows, columns=["Body", "Product", "Queue"]).to_csv(export, index=False)
+    out = tab_data._load(st, session, str(export), None, {})
+    # two columns could be the classes: the studio does not pick one silently, the label's dropdown asks
+    assert out[st.data] is None
+    labels = [u for u in (out[slot] for slot in tab.roles) if str(u.get("label", "")).startswith("label")]
+    assert labels and "(choose one)" in labels[0]["label"]
+    assert any("could be the label" in name for name, _ in labels[0]["choices"])
+    chosen = tab_data._load(st, session, str(export), "text-classification", {"label": "Queue"})
+    assert chosen[st.data]["prepared"].labels == ["Billing", "Shipping", "Technical"], chosen[tab.report]
+
+    book = tmp_path / "book.xlsx"
+    with pd.ExcelWriter(book) as writer:
+        pd.DataFrame({"text": [f"note number {i} about {'xy'[i % 2]}" for i in range(20)],
+                      "label": ["x", "y"] * 10}).to_excel(writer, sheet_name="Jan", index=False)
+        pd.DataFrame({"ticket": [f"other {i}" for i in range(20)], "team": ["x", "y"] * 10,
+                      "n": list(range(20))}).to_excel(writer, sheet_name="Notes", index=False)
+    out = tab_data._load(st, session, str(book), None, {})
+    sheets = out[tab.sheets]
+    assert sheets["visible"] and "Jan" in sheets["choices"]
+    picked = tab_data._load(st, session, tab_data._with_sheets(str(book), ["Jan"]), None, {})
+    assert picked[st.data] is not None and picked[st.data]["prepared"].labels == ["x", "y"]

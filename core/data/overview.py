@@ -22,11 +22,13 @@ DROP_REASONS = {
 SHOWN_CLASSES = 30
 
 
-def understood_lines(prepared) -> list[str]:
+def understood_lines(prepared, problems: bool = True) -> list[str]:
     """Task, columns and their roles with the reasons, classes with counts, merges, rows dropped, problems.
 
     Args:
         prepared: a ``PreparedData`` from ``load_data`` (with or without errors).
+        problems: end with the errors and warnings and whether it is ready (False when the caller reports the
+            problems itself, as a failed job does in its failure message).
     """
     summary = prepared.summary or {}
     lines = [f"Data: {summary.get('source', '?')}"]
@@ -42,8 +44,9 @@ def understood_lines(prepared) -> list[str]:
     lines += _classes(summary)
     lines += _merges(prepared.report.merged)
     lines += _dropped(prepared.report.dropped)
-    lines += prepared.report.lines()
-    lines.append("Ready to train." if prepared.report.ok else "Not ready: fix the error(s) above first.")
+    if problems:
+        lines += prepared.report.lines()
+        lines.append("Ready to train." if prepared.report.ok else "Not ready: fix the error(s) above first.")
     return lines
 
 

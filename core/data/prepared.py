@@ -45,10 +45,10 @@ class PreparedData:
             raise DataError(self.report.errors, self.report.warnings)
         return self
 
-    def understood(self) -> list[str]:
+    def understood(self, problems: bool = True) -> list[str]:
         """What was understood, as plain lines to print before training (see ``core.data.understood_lines``)."""
         from .overview import understood_lines
-        return understood_lines(self)
+        return understood_lines(self, problems)
 
 
 def natural_key(name: str) -> tuple:

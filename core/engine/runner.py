@@ -101,10 +101,11 @@ def _run(config: JobConfig, home: Home, run: RunDir, reporter: Reporter, stop: t
     _set_status(run, reporter, "preparing", f"Preparing on {hardware.describe()}.")
     stack.load()  # at once if the studio imported it in the background; never two threads at a time
     plan = plan_job(config, home, hardware, progress=lambda message: reporter.phase("loading", message))
+    if plan.data is not None:  # what was understood, before anything trains (and before a failure, to explain it)
+        for line in plan.data.understood(problems=plan.ok):  # a failure lists the problems itself
+            reporter.line(line)
     if not plan.ok:
         raise JobFailed(plan.describe_problems())
-    for warning in plan.warnings:
-        reporter.line(f"Data warning: {warning.message}", level="warning")
     config, data, resolved, tokenizer = plan.config, plan.data, plan.model, plan.tokenizer
     if is_main_process():
         config.save(run.config)  # the filled-in job: `studio train config.yaml` reruns exactly this
