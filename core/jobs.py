@@ -176,7 +176,8 @@ class JobManager:
                  settings: WorkerSettings | None = None, restore: bool = True) -> None:
         self.home = home
         self._run_fn = run_fn
-        self._in_process = not _sendable(run_fn) if in_process is None else in_process
+        # Windows cannot hand a socket to a child this way (pass_fds): there jobs train on this thread, as before.
+        self._in_process = (not _sendable(run_fn) or os.name == "nt") if in_process is None else in_process
         self._settings = settings or WorkerSettings(preload=run_fn is run_job)
         self._lock = threading.Lock()
         self._wake = threading.Condition(self._lock)
