@@ -398,6 +398,7 @@ class JobManager:
             self._jobs[job.job_id] = job
             if record.state == "queued":
                 job.message = "Waiting in the queue (kept across a restart of the studio)."
+                run.write_status("queued", job.message)  # this server's pid: the run is not an orphan
                 self._queue.append(job.job_id)
             elif record.state == "running":
                 job.status, job.message = "interrupted", "The studio restarted while this job was training."

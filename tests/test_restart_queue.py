@@ -30,8 +30,15 @@ def test_queued_jobs_wait_across_a_restart_and_then_run(home):
     first.close()  # the studio shuts down: the running job stops (keeping what it can), the queue stays
     assert first.snapshot(running).status == "stopped"
 
+    from core.runs import RunDir
+
+    waiting = RunDir(first.snapshot(queued[1]).run_dir)
+    status = json.loads(waiting.status_file.read_text())
+    waiting.status_file.write_text(json.dumps({**status, "pid": _dead_pid()}))  # written by the server that died
+    assert waiting.read_status()["status"] == "interrupted"  # what the history would say while it is down
     second = JobManager(home, run_fn=partial(fake_train, steps=5), settings=FAST)
     try:
+        assert waiting.read_status()["status"] in ("queued", "preparing", "training", "completed")  # queued again
         assert [second.snapshot(j).status for j in queued] in (["queued", "queued"], ["preparing", "queued"],
                                                                ["training", "queued"], ["completed", "queued"])
         for job_id in queued:
@@ -42,6 +49,12 @@ def test_queued_jobs_wait_across_a_restart_and_then_run(home):
         assert fresh not in (running, *queued) and second.wait(fresh, timeout=30).status == "completed"
     finally:
         second.close()
+
+
+def _dead_pid() -> int:
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    return gone.pid
 
 
 def _left_running(home, pid, started, step=40):
