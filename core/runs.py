@@ -89,9 +89,11 @@ class RunDir:
         except (OSError, json.JSONDecodeError):
             return {"status": "interrupted", "message": "The run has no readable status file."}
         if status.get("status") not in FINAL_STATUSES and not _alive(status.get("pid")):
-            status = {**status, "status": "interrupted",
-                      "message": "The process running this job ended without finishing it "
-                                 "(killed or crashed). Resume it from its last checkpoint."}
+            message = ("It was waiting in the queue of a studio that is no longer running; starting the studio "
+                       "again runs it." if status.get("status") == "queued" else
+                       "The process running this job ended without finishing it (killed or crashed). Resume it "
+                       "from its last checkpoint.")
+            status = {**status, "status": "interrupted", "message": message}
         return status
 
     def write_status(self, status: str, message: str = "", **extra: Any) -> None:
