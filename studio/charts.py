@@ -48,6 +48,15 @@ def _points(events: Iterable[dict[str, Any]], kind: str, key: str) -> tuple[list
 
 
 def loss_figure(events: list[dict[str, Any]]) -> go.Figure:
+    """The training loss (raw and smoothed) with the evaluation loss; an automatic search without a fine-tune says
+    why there is no curve."""
+    if not _points(events, "train", "loss")[0] and any(e.get("type") == "search" for e in events):
+        return empty_figure("Training loss", "The search scores heads by cross-validation (no loss curve); a "
+                                             "fine-tune it tries draws its curve here.")
+    return _loss_figure(events)
+
+
+def _loss_figure(events: list[dict[str, Any]]) -> go.Figure:
     """Training loss, raw (faint) and smoothed, with the eval loss when there is one."""
     xs, ys = _points(events, "train", "loss")
     if not xs:
@@ -62,8 +71,28 @@ def loss_figure(events: list[dict[str, Any]]) -> go.Figure:
     return _layout(fig, "Training loss", "step", "loss")
 
 
+def candidates_figure(events: list[dict[str, Any]]) -> go.Figure | None:
+    """The automatic search's candidates so far, by cross-validated accuracy (None when the run has no search)."""
+    scored = [e for e in events if e.get("type") == "candidate" and isinstance(e.get("cv_accuracy"), (int, float))]
+    if not scored:
+        return None
+    scored = sorted(scored, key=lambda e: e["cv_accuracy"])[-12:]
+    names = [str(e.get("name", "?"))[:48] for e in scored]
+    fig = go.Figure(go.Bar(x=[e["cv_accuracy"] for e in scored], y=names, orientation="h", marker_color=PALETTE[3],
+                           text=[f"{e['cv_accuracy']:.1%}" for e in scored], textposition="auto",
+                           hovertemplate="%{y}: %{x:.1%}<extra></extra>"))
+    fig.update_xaxes(range=[0, 1.02], tickformat=".0%")
+    fig = _layout(fig, "Candidates tried (cross-validated accuracy)", "accuracy", "")
+    fig.update_layout(margin={"l": 220, "r": 16, "t": 44, "b": 42}, showlegend=False)
+    return fig
+
+
 def eval_figure(events: list[dict[str, Any]]) -> go.Figure:
-    """Accuracy and macro F1 for classifiers, eval loss for chat: whichever the run reports."""
+    """Accuracy and macro F1 for classifiers, eval loss for chat: whichever the run reports; for an automatic
+    search, the candidates it has scored so far."""
+    candidates = candidates_figure(events)
+    if candidates is not None and not any(e.get("type") == "eval" for e in events):
+        return candidates
     fig = go.Figure()
     for i, (key, name) in enumerate((("accuracy", "accuracy"), ("macro_f1", "macro F1"))):
         xs, ys = _points(events, "eval", key)

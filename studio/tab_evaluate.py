@@ -33,7 +33,10 @@ class EvaluateTab:
 
     run: gr.Dropdown
     shown: gr.Textbox
+    verdict: gr.HTML
     report: gr.HTML
+    leaderboard: gr.Dataframe
+    search_note: gr.Markdown
     confusion: gr.Plot
     mistakes_table: gr.Dataframe
     mistakes_gallery: gr.Gallery
@@ -51,7 +54,7 @@ class EvaluateTab:
 
     def view(self) -> list:
         """What showing a run redraws."""
-        return [self.report, self.confusion, self.mistakes_table, self.mistakes_gallery, self.answers, self.chat_box,
+        return [self.verdict, self.report, self.leaderboard, self.search_note, self.confusion, self.mistakes_table, self.mistakes_gallery, self.answers, self.chat_box,
                 self.classify_box, self.text_in, self.image_in, self.base_chat, self.tuned_chat, self.base_label,
                 self.tuned_label]
 
@@ -62,8 +65,14 @@ def build(st: Studio) -> EvaluateTab:
     with gr.Row():
         run = gr.Dropdown(label="Run", choices=[], scale=5, elem_id="eval-run", allow_custom_value=False)
         refresh = gr.Button("↻ Refresh", size="sm", scale=1, elem_id="eval-refresh")
+    verdict = gr.HTML(elem_id="eval-verdict")
     report = gr.HTML(notice("No finished run yet: train one in step 4, or open a past run from step 6.", "info"),
                      elem_id="eval-report")
+    with gr.Accordion("How the model was chosen (every candidate the automatic search tried)", open=False,
+                      visible=True) as search_box:
+        search_note = gr.Markdown(elem_id="eval-search-note")
+        leaderboard = gr.Dataframe(visible=False, interactive=False, wrap=True, max_height=360,
+                                   elem_id="eval-leaderboard")
     confusion = gr.Plot(visible=False, show_label=False, elem_id="eval-confusion")
     mistakes_table = gr.Dataframe(visible=False, label="Misclassified examples (most confident first)",
                                   interactive=False, wrap=True, max_height=320, elem_id="eval-mistakes")
@@ -100,7 +109,7 @@ def build(st: Studio) -> EvaluateTab:
     # "run path|status" of what the report shows: a run that was listed while it was still evaluating is drawn
     # again once it completes, though the dropdown's value (and so its change event) stays the same.
     shown = gr.Textbox(visible=False, elem_id="eval-shown")
-    tab = EvaluateTab(run, shown, report, confusion, mistakes_table, mistakes_gallery, answers, chat_box,
+    tab = EvaluateTab(run, shown, verdict, report, leaderboard, search_note, confusion, mistakes_table, mistakes_gallery, answers, chat_box,
                       classify_box, text_in, image_in, base_chat, tuned_chat, base_label, tuned_label, play_note,
                       prompt)
     session = st.session
@@ -171,18 +180,61 @@ def _show(st: Studio, run_path: str | None) -> dict:
     config = _config(run_path) if run_path else None
     clear = {tab.base_chat: [], tab.tuned_chat: [], tab.base_label: None, tab.tuned_label: None}
     if config is None:
-        return {tab.report: notice("Choose a run above.", "info"), tab.confusion: hidden, tab.mistakes_table: hidden,
+        return {tab.verdict: "", tab.report: notice("Choose a run above.", "info"), tab.leaderboard: hidden,
+                tab.search_note: "", tab.confusion: hidden, tab.mistakes_table: hidden,
                 tab.mistakes_gallery: hidden, tab.answers: hidden, tab.chat_box: hidden, tab.classify_box: hidden,
                 tab.text_in: hidden, tab.image_in: hidden, **clear}
     report = RunDir(Path(run_path)).read_eval()
     is_chat = config.task == "chat"
     _preload(st, config, run_path)
     confusion, mistakes_table, mistakes_gallery = _classifier_views(report, config)
-    return {tab.report: _report_html(report, config), tab.confusion: confusion, tab.mistakes_table: mistakes_table,
+    board, note = _leaderboard_view(report)
+    return {tab.verdict: _verdict_html(report), tab.report: _report_html(report, config), tab.leaderboard: board,
+            tab.search_note: note, tab.confusion: confusion, tab.mistakes_table: mistakes_table,
             tab.mistakes_gallery: mistakes_gallery, tab.answers: _answers_view(report),
             tab.chat_box: gr.update(visible=is_chat), tab.classify_box: gr.update(visible=not is_chat),
             tab.text_in: gr.update(visible=config.task == "text-classification", value=""),
             tab.image_in: gr.update(visible=config.task == "image-classification", value=None), **clear}
+
+
+VERDICT_KINDS = {"tuned-wins": "ok", "tie": "warn", "baseline-wins": "error"}
+
+
+def _verdict_html(report: dict | None) -> str:
+    """Whether fine-tuning paid, in words: the tuned model against the strongest baseline, and what to try."""
+    verdict = (report or {}).get("verdict")
+    if not isinstance(verdict, dict) or not verdict.get("message"):
+        return ""
+    tips = "".join(f"<li>{esc(t)}</li>" for t in verdict.get("try") or [])
+    kind = VERDICT_KINDS.get(verdict.get("status"), "info")
+    title = {"ok": "Fine-tuning paid.", "warn": "No clear winner.", "error": "A simple baseline does better."}.get(
+        kind, "Verdict.")
+    body = esc(verdict["message"]) + (f'<br><span class="st-fix">Try:</span><ul>{tips}</ul>' if tips else "")
+    return f'<div class="st-notice st-{kind}" id="eval-verdict-box"><strong>{esc(title)}</strong> {body}</div>'
+
+
+def _leaderboard_view(report: dict | None) -> tuple:
+    """The automatic search's candidates as a table (the winner first, starred) and the sentence on why."""
+    search = (report or {}).get("search")
+    if not isinstance(search, dict) or not search.get("candidates"):
+        return gr.update(visible=False, value=None), ""
+    winner = search.get("winner")
+    def pct(value) -> str:
+        return f"{value:.1%}" if isinstance(value, (int, float)) else ""
+
+    def order(c: dict) -> tuple:  # the winner first, then the best scores, then what was not scored
+        score = c.get("cv_accuracy")
+        return (c.get("name") != winner, not isinstance(score, (int, float)), -(score or 0.0))
+
+    rows = [{"": "★" if c.get("name") == winner else "", "candidate": c.get("name", ""),
+             "cross-validated": pct(c.get("cv_accuracy")), "held-out check": pct(c.get("holdout_accuracy")),
+             "seconds": c.get("seconds", ""), "status": c.get("status", ""), "note": c.get("note", "")}
+            for c in sorted(search["candidates"], key=order)]
+    budget = search.get("budget_s")
+    used = search.get("used_s")
+    timing = f" It used {used:.0f} s of its {budget:.0f} s budget." if budget and used is not None else ""
+    note = f"{esc(search.get('why', ''))}{timing} Scored by {esc(search.get('metric', 'cross-validation'))}."
+    return gr.update(visible=True, value=pd.DataFrame(rows)), note
 
 
 def _report_html(report: dict | None, config: JobConfig) -> str:

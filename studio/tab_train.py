@@ -4,6 +4,7 @@ re-attaches to the running job (its id is in the browser's ``BrowserState``).
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -163,14 +164,27 @@ def _poll(st: Studio, session: dict, seen: Any):
     if session.get("job_id") != snap.job_id or (done and session.get("run") != run):
         out[st.session] = {**session, "job_id": snap.job_id, "run": run if done else session.get("run")}
     events = snap.events
+    progress = _search_progress(events, snap.progress) if snap.status == "training" else snap.progress
     out.update({
         tab.status: status_html(snap.status, snap.message, snap.queue_position, snap.error),
-        tab.progress: progress_html(snap.progress, snap.status), tab.speed: _speed(events),
+        tab.progress: progress_html(progress, snap.status), tab.speed: _speed(events),
         tab.loss: charts.loss_figure(events), tab.evals: charts.eval_figure(events), tab.lr: charts.lr_figure(events),
         tab.log: _log_tail(events), tab.stop: gr.update(interactive=snap.active),
         tab.start: gr.update(interactive=not snap.active), tab.next: gr.update(visible=done),
     })
     return out
+
+
+def _search_progress(events: list[dict], progress: dict) -> dict:
+    """An automatic search has no steps until it fine-tunes: its bar is the time it has used of its budget."""
+    search = next((e for e in reversed(events) if e.get("type") == "search"), None)
+    if search is None or progress.get("total_steps") or not search.get("budget_s"):
+        return progress
+    scored = sum(1 for e in events if e.get("type") == "candidate" and e.get("time", 0) >= search.get("time", 0))
+    used = max(0.0, time.time() - float(search.get("time", time.time())))
+    budget = float(search["budget_s"])
+    return {**progress, "current": int(min(used, budget)), "total": int(budget), "unit": "s",
+            "phase_message": f"Automatic search: {scored} candidate(s) scored so far, within its budget"}
 
 
 def _speed(events: list[dict]) -> str:

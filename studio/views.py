@@ -85,7 +85,8 @@ def progress_html(progress: dict[str, Any] | None, status: str) -> str:
             else f"Step {step} of {total}{epoch_text}"
     elif current is not None and sub_total:
         fraction = min(1.0, current / sub_total)
-        label = f"{phase_message} ({current} of {sub_total})"
+        unit = f" {progress['unit']}" if progress.get("unit") else ""
+        label = f"{phase_message} ({current} of {sub_total}{unit})"
     else:
         fraction = 0.0 if status in ("queued", "preparing") else (step / total if total else 0.0)
         label = phase_message or STATUS_WORDS.get(status, (status, ""))[0]

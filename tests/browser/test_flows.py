@@ -79,8 +79,9 @@ def _override(page, key: str, value: int, attempts: int = 3) -> None:
 
 def _train_step(page, screenshots, prefix: str, stop: bool = False) -> None:
     page.click("#train-start")
-    # The curve gets points while the job runs; then it finishes, or Stop ends it keeping the weights.
-    page.wait_for_selector("#train-loss .scatterlayer .trace", timeout=RUN_TIMEOUT_MS)
+    # The curve gets points while the job runs (an automatic search: its candidates' scores); then it finishes, or
+    # Stop ends it keeping the weights.
+    page.wait_for_selector("#train-loss .scatterlayer .trace, #train-eval .barlayer .trace", timeout=RUN_TIMEOUT_MS)
     _shot(page, screenshots, f"{prefix}-4-training")
     if stop:
         page.click("#train-stop")
@@ -111,14 +112,20 @@ def _export_step(page, screenshots, prefix: str, status: str = "completed") -> N
     _shot(page, screenshots, f"{prefix}-6-export")
 
 
-def _classifier_flow(page, screenshots, prefix: str, example: str, model: str, give_input) -> None:
-    """Example -> model -> head-only -> train -> evaluate (confusion matrix) -> export -> playground."""
+def _classifier_flow(page, screenshots, prefix: str, example: str, model: str, give_input,
+                     strategy: str = "Head only") -> None:
+    """Example -> model -> strategy -> train -> evaluate (confusion matrix) -> export -> playground."""
     _data_step(page, screenshots, example, prefix)
     _model_step(page, screenshots, prefix, model)
-    _settings_step(page, screenshots, prefix, None, "Head only")
+    _settings_step(page, screenshots, prefix, None, strategy)
     _train_step(page, screenshots, prefix)
     _evaluate_step(page, screenshots, prefix)
     page.wait_for_selector("#eval-confusion .js-plotly-plot")
+    page.wait_for_selector("#eval-verdict-box")  # whether tuning paid against the strongest baseline, in words
+    if strategy.startswith("Automatic"):  # every candidate the search tried, the winner starred
+        page.get_by_text("How the model was chosen").click()
+        page.wait_for_selector("#eval-leaderboard table")
+        assert "★" in page.inner_text("#eval-leaderboard")
     _shot(page, screenshots, f"{prefix}-5-evaluate")
     _export_step(page, screenshots, prefix)
     _tab(page, "5 · Evaluate & try")
@@ -132,7 +139,8 @@ def test_text_classification_flow(page, screenshots):
     def type_a_ticket(page):
         page.fill("#clf-text textarea", "I was charged twice for my order, please refund me")
 
-    _classifier_flow(page, screenshots, "text", "support-tickets", "all-MiniLM-L6-v2", type_a_ticket)
+    _classifier_flow(page, screenshots, "text", "support-tickets", "all-MiniLM-L6-v2", type_a_ticket,
+                     strategy="Automatic (recommended)")
 
 
 def test_image_classification_flow(page, screenshots):
