@@ -313,6 +313,16 @@ class JobManager:
             worker, pid = self._pool.state()
         return ManagerHealth(time.time(), self._started, worker, pid, current.job_id if current else None, queued)
 
+    def wait_ready(self, timeout: float = 120.0) -> bool:
+        """Block until the warm training process has imported the training stack (True), or ``timeout``.
+        Jobs on this manager's thread need no process: True at once."""
+        deadline = time.time() + timeout
+        while self._pool is not None and time.time() < deadline:
+            if self._pool.state()[0] == "ready":
+                return True
+            time.sleep(0.2)
+        return self._pool is None
+
     def close(self, timeout: float = 60.0) -> None:
         """Stop taking jobs, stop the running one (it keeps a checkpoint), end the warm process."""
         with self._lock:

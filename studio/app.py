@@ -131,7 +131,10 @@ def launch(home: Home, host: str | None = None, port: int | None = None, public:
                theme=gr.themes.Soft(primary_hue="indigo"), favicon_path=_favicon(), show_error=True,
                prevent_thread_lock=True, footer_links=["gradio"], quiet=True, auth=access.auth,
                auth_message=LOGIN_MESSAGE if access.auth else None)
-    stack.warm_up(then=_import_engine)  # the training stack imports while the visitor picks data: Start is seconds faster
+    # The training stack imports while the visitor picks data, first in the warm training process (Start's first
+    # loss point waits on that one), then here (the page's previews and the playground use it).
+    threading.Thread(target=lambda: (manager.wait_ready(), stack.warm_up(then=_import_engine)),
+                     name="studio-warm-up", daemon=True).start()
     if block:
         app.block_thread()
     return app
