@@ -59,7 +59,7 @@ def head_only_text_run(factory):
 
 def full_text_run(factory):
     """A fully fine-tuned topic classifier on a tiny BERT."""
-    return _once("text-full", factory, lambda root: _text_run(root, factory, "full", epochs=4, learning_rate=3e-3))
+    return _once("text-full", factory, lambda root: _text_run(root, factory, "full", epochs=2, learning_rate=3e-3))
 
 
 def colour_images(folder: Path, n: int, seed: int) -> Path:
@@ -94,8 +94,8 @@ def chat_run(factory):
         data.write_text("\n".join(json.dumps({"messages": m}) for m in conversations(60)), encoding="utf-8")
         config = JobConfig(task="chat", model=str(folder), strategy="lora", name="tiny chat")
         config.data.path = str(data)
-        config.train.epochs = 2
-        config.train.learning_rate = 3e-3
+        config.train.epochs = 6
+        config.train.learning_rate = 1e-2
         config.train.threads = 2
         config.train.precision = "fp32"
         return run_job(config, home(factory))

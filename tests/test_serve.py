@@ -71,6 +71,9 @@ def test_stop_strings_and_bad_requests(chat):
     cut = client.chat.completions.create(model=run.name, messages=QUESTION, temperature=0, max_tokens=8,
                                          stop=[text[2:]])
     assert cut.choices[0].message.content == text[:2] and cut.choices[0].finish_reason == "stop"
+    pieces = list(client.chat.completions.create(model=run.name, messages=QUESTION, temperature=0, max_tokens=8,
+                                                 stop=text[2:], stream=True))
+    assert "".join(c.choices[0].delta.content or "" for c in pieces) == text[:2]  # nothing past the stop leaks
     with pytest.raises(openai.BadRequestError, match="messages"):
         client.chat.completions.create(model=run.name, messages=[])
     with pytest.raises(openai.BadRequestError, match="temperature"):

@@ -50,7 +50,7 @@ class Served:
         messages = [m.turn() for m in request.messages]
         limit = request.limit(DEFAULT_MAX_TOKENS)
         temperature = DEFAULT_TEMPERATURE if request.temperature is None else request.temperature
-        stops, sent = request.stops(), ""
+        stops, sent, text = request.stops(), "", ""
         stream = self.chat.stream(messages, max_new_tokens=limit, temperature=temperature,
                                   top_p=request.top_p or 0.9)
         try:
@@ -59,11 +59,14 @@ class Served:
                 if cut >= 0:
                     yield text[len(sent):cut], "stop"
                     return
-                yield text[len(sent):], None
-                sent = text
+                # Text that may be the start of a stop string waits until the next piece settles it.
+                safe = len(text) - _held_back(text, stops)
+                if safe > len(sent):
+                    yield text[len(sent):safe], None
+                    sent = text[:safe]
         finally:
             stream.close()  # a client that hung up ends the generation at once
-        yield "", "length" if self.count(sent) >= limit else "stop"
+        yield text[len(sent):], "length" if self.count(text) >= limit else "stop"
 
     def count(self, text: str) -> int:
         return len(self.chat.tokenizer(text, add_special_tokens=False)["input_ids"]) if text else 0
@@ -97,6 +100,11 @@ class Served:
         except (binascii.Error, ValueError, UnidentifiedImageError, OSError):
             raise ValueError(f"input[{index}] is not a base64-encoded image (PNG, JPEG...): send the file's bytes "
                              "base64-encoded, or a data:image/png;base64,... URL.") from None
+
+
+def _held_back(text: str, stops: list[str]) -> int:
+    """How many characters at the end of ``text`` could begin a stop string (and must not be sent yet)."""
+    return max((k for s in stops for k in range(1, len(s)) if text.endswith(s[:k])), default=0)
 
 
 def _probe_item(task: str):
