@@ -1,4 +1,5 @@
-"""Getting a trained model out: a merged model folder, a zip of the run, or a push to the Hugging Face Hub."""
+"""Getting a trained model out: a merged model folder, a zip of the run, or a push to the Hugging Face Hub (here);
+GGUF files for llama.cpp/Ollama/LM Studio (``core.export.gguf``) with an Ollama Modelfile (``core.export.ollama``)."""
 from __future__ import annotations
 
 import os
@@ -13,6 +14,8 @@ from ..home import Home
 from ..runs import RunDir
 from ..saved import read_info
 from ..stack import load as load_stack
+from ..strategies import get_strategy
+from ..tasks import get_task
 
 # Checkpoints are for resuming and cached features are for re-training: neither belongs in a hand-over.
 SKIP_IN_ZIP = ("checkpoints", "features.safetensors")
@@ -92,12 +95,14 @@ def _write_merged(run: RunDir, config: JobConfig, home: Home, out_dir: Path, say
         shutil.copytree(run.model, out_dir, dirs_exist_ok=True)
     elif (run.model / "head.safetensors").is_file():
         raise ExportError("This run trained a head on a frozen model: there is nothing to merge. Download the "
-                          "head (model folder or the run zip); it loads with the studio's Classifier.")
+                          "head (model folder or the run zip); it loads with the studio's Classifier (a regression "
+                          "run's with its Regressor).")
     else:
         raise ExportError("This run has no saved weights yet (it failed or was stopped before saving).")
 
 
 def _load_and_merge(run: RunDir, config: JobConfig, home: Home):
+    _require_mergeable(config)
     load_stack()
     from peft import PeftModel
 
@@ -105,7 +110,12 @@ def _load_and_merge(run: RunDir, config: JobConfig, home: Home):
 
     resolved = resolve_model(config.model, home, task=config.task)
     extras = []
-    if config.task == "chat":
+    if get_task(config.task).kind == "regression":
+        from ..models.regressors import build_regressor
+        base = build_regressor(resolved, config.task)
+        if get_task(config.task).modality == "text":
+            extras.append(load_tokenizer(resolved))
+    elif config.task == "chat":
         base = load_causal_lm(resolved)
         extras.append(load_tokenizer(resolved))
     else:
@@ -117,6 +127,17 @@ def _load_and_merge(run: RunDir, config: JobConfig, home: Home):
             extras.append(load_tokenizer(resolved))
     model = PeftModel.from_pretrained(base, run.model)
     return model.merge_and_unload(), extras
+
+
+def _require_mergeable(config: JobConfig) -> None:
+    """Refuse, in words, an adapter whose training peft cannot fold into the weights (prefix tuning)."""
+    strategy = get_strategy(config.strategy)
+    if not strategy.mergeable:
+        raise ExportError(f"{strategy.title} cannot be merged into the model: it learned virtual tokens that are "
+                          "fed to every layer, not changes to the weights, so there is nothing to fold in (and no "
+                          "GGUF file to write). Use the adapter as it is (the run's model folder, loaded with "
+                          "peft's PeftModel.from_pretrained on its base, or the run zip), or train with LoRA for a "
+                          "standalone merged model.")
 
 
 def push_to_hub(run_dir: Path, repo_id: str, token: str, private: bool = True) -> str:
