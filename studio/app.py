@@ -132,12 +132,21 @@ def launch(home: Home, host: str | None = None, port: int | None = None, public:
                prevent_thread_lock=True, footer_links=["gradio"], quiet=True, auth=access.auth,
                auth_message=LOGIN_MESSAGE if access.auth else None)
     # The training stack imports while the visitor picks data, first in the warm training process (Start's first
-    # loss point waits on that one), then here (the page's previews and the playground use it).
-    threading.Thread(target=lambda: (manager.wait_ready(), stack.warm_up(then=_import_engine)),
-                     name="studio-warm-up", daemon=True).start()
+    # loss point waits on that one), then here, while no job trains (on a small machine it would take the job's
+    # cores; the page's previews and the playground import it themselves if they come first).
+    threading.Thread(target=_warm_up_when_idle, args=(manager,), name="studio-warm-up", daemon=True).start()
     if block:
         app.block_thread()
     return app
+
+
+def _warm_up_when_idle(manager) -> None:
+    import time
+
+    manager.wait_ready()
+    while manager.busy():
+        time.sleep(1.0)
+    stack.warm_up(then=_import_engine)
 
 
 def _import_engine() -> None:
