@@ -10,7 +10,6 @@ import json
 import logging
 import os
 from dataclasses import asdict, dataclass, fields
-from pathlib import Path
 
 from .home import Home
 

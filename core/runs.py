@@ -148,7 +148,8 @@ class ResumePoint:
 
     def describe(self) -> str:
         """One or two sentences for the log: which checkpoint, and which ones were passed over and why."""
-        skipped = " ".join(f"{folder.name} is damaged ({problem}), so it is skipped." for folder, problem in self.damaged)
+        skipped = " ".join(f"{folder.name} is damaged ({problem}), so it is skipped."
+                           for folder, problem in self.damaged)
         if self.checkpoint is None:
             return (skipped + " No usable checkpoint is left" if skipped else "No checkpoint was saved before it "
                     "ended") + ": starting from the beginning."

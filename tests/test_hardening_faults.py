@@ -7,7 +7,6 @@ their own (``core.worker``), so the faults are injected there (``tests.test_hard
 """
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -15,7 +14,6 @@ import sys
 import threading
 import time
 import zipfile
-from pathlib import Path
 
 import pytest
 

@@ -120,8 +120,6 @@ def run_job_with_faults(config, home, cap_mb: int = 400, **kwargs):
     if "-alloc" in name or "-crash" in name:
         from core.engine.classify.finetune import ClassifierTrainer
 
-        real_step = ClassifierTrainer.training_step
-
         def step(self, model, inputs, *args, **kw):
             if "-alloc" in self.args.output_dir:
                 raise RuntimeError(ALLOCATOR_MESSAGE)

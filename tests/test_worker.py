@@ -9,7 +9,6 @@ import signal
 import threading
 import time
 from functools import partial
-from pathlib import Path
 
 import pytest
 
