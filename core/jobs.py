@@ -187,6 +187,8 @@ class JobManager:
         self._orphans: list[_Job] = []
         self._closing = False
         self._store = JobStore(home)
+        if not self._in_process:  # real training processes: one studio per home (stand-in trainers share)
+            self._store.claim()
         self._started = time.time()
         first_id = self._restore() if restore else 1
         self._ids = itertools.count(first_id)
@@ -334,6 +336,7 @@ class JobManager:
         self._worker.join(timeout)
         if self._pool is not None:
             self._pool.close()
+        self._store.release()
 
     def __enter__(self) -> "JobManager":
         return self

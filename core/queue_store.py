@@ -6,6 +6,7 @@ which process), and still knows whose job was whose. What a job did lives in its
 """
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import os
@@ -45,6 +46,10 @@ class JobRecord:
     finished: float | None = None
 
 
+class HomeInUse(RuntimeError):
+    """Another studio already runs jobs from this home (two would run the same queue and end each other's jobs)."""
+
+
 class JobStore:
     """Reads and writes ``<home>/jobs/jobs.json``.
 
@@ -54,6 +59,30 @@ class JobStore:
 
     def __init__(self, home: Home) -> None:
         self.path = home.root / "jobs" / "jobs.json"
+        self._lock_fd: int | None = None
+
+    def claim(self) -> None:
+        """Take this home's queue for this process (until ``release`` or the process ends).
+
+        Raises ``HomeInUse`` naming the studio that holds it."""
+        lock = self.path.with_name("studio.lock")
+        lock.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 32).decode(errors="replace").strip() or "?"
+            os.close(fd)
+            raise HomeInUse(f"Another studio (process {holder}) is already running with the home "
+                            f"{self.path.parents[1]}: stop it first, or start this one with another --home.") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        self._lock_fd = fd
+
+    def release(self) -> None:
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)  # closing the file releases the lock
+            self._lock_fd = None
 
     def load(self) -> list[JobRecord]:
         """The records, oldest first; an unreadable file is kept aside (jobs.json.bad) and reads as empty."""

@@ -4,6 +4,7 @@ runs. Stand-in trainers in real training processes; tests/test_restart_server.py
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -103,3 +104,13 @@ def test_a_training_process_left_running_is_waited_for_then_ended(home, monkeypa
     finally:
         if orphan.poll() is None:
             orphan.kill()
+
+
+def test_one_studio_at_a_time_runs_a_home(home):
+    from core.queue_store import HomeInUse
+
+    with JobManager(home, run_fn=partial(fake_train, steps=5), settings=FAST):
+        with pytest.raises(HomeInUse, match=f"process {os.getpid()}"):
+            JobManager(home, run_fn=partial(fake_train, steps=5), settings=FAST)
+    with JobManager(home, run_fn=partial(fake_train, steps=5), settings=FAST):  # free again once it closed
+        pass
