@@ -87,6 +87,24 @@ def start_session(session: dict | None, st: Studio | None = None, request=None) 
     return st.own(session, request) if st is not None else with_owner(session)
 
 
+def add_health_route(app: gr.Blocks, manager) -> None:
+    """``GET /studio/health``: whether the studio is up and since when (the page's watchdog asks it every few
+    seconds to say when it has lost the studio, and reloads itself when the studio has restarted)."""
+    from fastapi.responses import JSONResponse
+
+    def health() -> JSONResponse:
+        state = manager.health()
+        return JSONResponse({"up_since": state.up_since, "worker": state.worker, "running": state.running,
+                             "queued": state.queued}, headers={"Cache-Control": "no-store"})
+
+    app.app.add_api_route("/studio/health", health, methods=["GET"])
+
+
+def _head() -> str:
+    path = UI_ASSETS / "watchdog.js"
+    return f"<script>{path.read_text(encoding='utf-8')}</script>" if path.is_file() else ""
+
+
 def _css() -> str:
     path = UI_ASSETS / "studio.css"
     return path.read_text(encoding="utf-8") if path.is_file() else ""
@@ -130,7 +148,8 @@ def launch(home: Home, host: str | None = None, port: int | None = None, public:
                blocked_paths=policy.blocked_paths(home), max_file_size=max_upload, css=_css(),
                theme=gr.themes.Soft(primary_hue="indigo"), favicon_path=_favicon(), show_error=True,
                prevent_thread_lock=True, footer_links=["gradio"], quiet=True, auth=access.auth,
-               auth_message=LOGIN_MESSAGE if access.auth else None)
+               auth_message=LOGIN_MESSAGE if access.auth else None, head=_head())
+    add_health_route(app, manager)
     # The training stack imports while the visitor picks data, first in the warm training process (Start's first
     # loss point waits on that one), then here, while no job trains (on a small machine it would take the job's
     # cores; the page's previews and the playground import it themselves if they come first).

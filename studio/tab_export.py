@@ -13,13 +13,14 @@ import pandas as pd
 
 from core.config import ConfigError, JobConfig
 from core.engine.events import read_events
-from core.runs import RunDir
 from core.export import ExportError, export_merged, export_zip
+from core.runs import RunDir
 from core.uploads import UploadError
 
 from . import charts
 from .context import Studio, owner_of
 from .tab_evaluate import usable_runs
+from .tab_train import resume_run
 from .views import headline_metric, notice
 
 HISTORY_COLUMNS = ["Run", "Status", "Task", "Model", "Strategy", "Result"]
@@ -33,6 +34,8 @@ class ExportTab:
     files: gr.File
     note: gr.HTML
     history: gr.Dataframe
+    resumable: gr.Dropdown
+    resume_note: gr.HTML
     compare: gr.Dropdown
     overlay: gr.Plot
 
@@ -54,14 +57,19 @@ def build(st: Studio) -> ExportTab:
     history = gr.Dataframe(headers=HISTORY_COLUMNS, interactive=False, wrap=True, max_height=360,
                            elem_id="history-table")
     with gr.Row():
+        resumable = gr.Dropdown(label="Runs that did not finish: go on from their last checkpoint", choices=[],
+                                scale=5, elem_id="history-resumable")
+        resume = gr.Button("Resume", scale=1, elem_id="history-resume")
+    resume_note = gr.HTML(elem_id="history-resume-note")
+    with gr.Row():
         compare = gr.Dropdown(label="Overlay the loss curves of", choices=[], multiselect=True, scale=5,
                               elem_id="history-compare")
         open_run = gr.Button("Open the export run in the playground", scale=2, elem_id="history-open")
     overlay = gr.Plot(charts.overlay_figure({}), show_label=False, elem_id="history-overlay")
-    tab = ExportTab(run, files, export_note, history, compare, overlay)
+    tab = ExportTab(run, files, export_note, history, resumable, resume_note, compare, overlay)
 
     session = st.session
-    listing = [run, history, compare]
+    listing = [run, history, compare, resumable]
     refresh.click(lambda s, r: _listing(tab, *_refresh(st, s, r)), [session, run], listing)
     session.change(lambda s, r: _listing(tab, *_refresh(st, s, r)), [session, run], listing)
     downloads = [files, export_note]
@@ -70,13 +78,31 @@ def build(st: Studio) -> ExportTab:
     merged.click(_merged_handler(st, tab), [session, run], downloads, concurrency_id="export", concurrency_limit=1)
     bundle.click(lambda s, r: _downloads(tab, *_export(st, s, r, "bundle")), [session, run], downloads)
     compare.change(lambda s, names: _overlay(st, s, names), [session, compare], [overlay])
+    resume.click(lambda s, r: _resume(st, tab, s, r), [session, resumable], [session, resume_note, st.tabs])
     open_run.click(lambda r: {st.evaluate_tab.run: gr.update(value=r), st.tabs: gr.Tabs(selected="evaluate")}, [run],
                    [st.evaluate_tab.run, st.tabs])
     return tab
 
 
-def _listing(tab: ExportTab, run, history, compare) -> dict:
-    return {tab.run: run, tab.history: history, tab.compare: compare}
+def _listing(tab: ExportTab, run, history, compare, resumable) -> dict:
+    return {tab.run: run, tab.history: history, tab.compare: compare, tab.resumable: resumable}
+
+
+def _resumable(st: Studio, session: dict | None):
+    """The visitor's runs that ended without finishing, each with what Resume would do (or why it cannot)."""
+    owner = owner_of(session)
+    checks = st.manager.resumable_runs(owner if st.public else None)
+    choices = [(f"{c.run.name} · {c.status} · {c.reason}", str(c.run.path)) for c in checks if c.can_resume]
+    return gr.update(choices=choices, value=choices[0][1] if choices else None)
+
+
+def _resume(st: Studio, tab: ExportTab, session: dict | None, run_path: str | None) -> dict:
+    try:
+        session = resume_run(st, session, run_path)
+    except ConfigError as exc:
+        return {tab.resume_note: notice(" ".join(exc.problems), "warn", "Cannot resume:")}
+    return {st.session: session, tab.resume_note: notice("Queued to go on; follow it on the Train tab.", "ok"),
+            st.tabs: gr.Tabs(selected="train")}
 
 
 def _downloads(tab: ExportTab, files, note) -> dict:
@@ -94,7 +120,7 @@ def _refresh(st: Studio, session: dict | None, current: str | None):
     value = current if current in paths else (session.get("run") if session.get("run") in paths else
                                                (paths[0] if paths else None))
     names = [r.name for r in runs]
-    return gr.update(choices=exportable, value=value), frame, gr.update(choices=names)
+    return gr.update(choices=exportable, value=value), frame, gr.update(choices=names), _resumable(st, session)
 
 
 def _history_row(run: RunDir) -> list[str]:

@@ -29,6 +29,7 @@ class TrainTab:
     summary: gr.HTML
     start: gr.Button
     stop: gr.Button
+    resume: gr.Button
     status: gr.HTML
     progress: gr.HTML
     speed: gr.Markdown
@@ -43,7 +44,7 @@ class TrainTab:
     def view(self) -> list:
         """What a poll redraws."""
         return [self.status, self.progress, self.speed, self.loss, self.evals, self.lr, self.log, self.stop,
-                self.start, self.next]
+                self.start, self.resume, self.next]
 
 
 def build_poller() -> tuple[gr.Timer, gr.Textbox]:
@@ -66,6 +67,7 @@ def build(st: Studio, timer: gr.Timer, seen: gr.Textbox) -> TrainTab:
     with gr.Row():
         start = gr.Button("Start training", variant="primary", elem_id="train-start", scale=3)
         stop = gr.Button("Stop", variant="stop", interactive=False, elem_id="train-stop", scale=1)
+    resume = gr.Button("Resume", variant="primary", visible=False, elem_id="train-resume")
     status = gr.HTML(status_html(None, None), elem_id="train-status")
     progress = gr.HTML(elem_id="train-progress")
     speed = gr.Markdown(elem_id="train-speed")
@@ -77,7 +79,8 @@ def build(st: Studio, timer: gr.Timer, seen: gr.Textbox) -> TrainTab:
         log = gr.Code(language=None, lines=12, interactive=False, elem_id="train-log")
     next_button = gr.Button("Next: evaluate and try it →", variant="primary", visible=False, elem_id="train-next")
     next_button.click(lambda: gr.Tabs(selected="evaluate"), None, st.tabs)
-    return TrainTab(summary, start, stop, status, progress, speed, loss, evals, lr, log, next_button, timer, seen)
+    return TrainTab(summary, start, stop, resume, status, progress, speed, loss, evals, lr, log, next_button, timer,
+                    seen)
 
 
 def wire(st: Studio) -> None:
@@ -87,6 +90,7 @@ def wire(st: Studio) -> None:
 
     tab.start.click(start, {st.session, *form.inputs()}, [st.session, tab.status, tab.seen])
     tab.stop.click(lambda session: _stop(st, session), [st.session], [tab.status])
+    tab.resume.click(lambda session: _resume(st, session), [st.session], [st.session, tab.status, tab.seen, tab.resume])
     tab.timer.tick(lambda session, seen: _poll(st, session, seen), [st.session, tab.seen],
                    [st.session, tab.seen, *tab.view()], show_progress="hidden", concurrency_limit=None, queue=False)
     for trigger in (form.strategy.change, form.preset.change, st.data.change, form.model_choice.change):
@@ -138,6 +142,37 @@ def _stop(st: Studio, session: dict) -> str:
     return notice("Stopping after the current step; what was trained so far is kept.", "warn", "Stopping.")
 
 
+def resume_run(st: Studio, session: dict | None, run_path: str | None) -> dict:
+    """Queue ``run_path`` to go on from its last sound checkpoint for this visitor; the session then follows the
+    new job. ``ConfigError`` (in words) when the run cannot be resumed or is not theirs."""
+    session = st.own(session)
+    run = st.run_for(owner_of(session), run_path)
+    if run is None:
+        raise ConfigError(["choose one of your runs to resume."])
+    job_id = st.manager.resume(run.path, owner=owner_of(session))
+    return {**session, "job_id": job_id}
+
+
+def _resume(st: Studio, session: dict) -> dict:
+    tab = st.train_tab
+    snap = _snapshot(st, session)
+    try:
+        session = resume_run(st, session, str(snap.run_dir) if snap is not None and snap.run_dir else None)
+    except ConfigError as exc:
+        return {tab.status: notice(" ".join(exc.problems), "warn", "Cannot resume:")}
+    return {st.session: session, tab.status: notice("Resuming: it starts in a moment.", "info"), tab.seen: "",
+            tab.resume: gr.update(visible=False)}
+
+
+def _resume_button(snap) -> dict:
+    """Resume, with what it would do, for a run that ended without finishing and has what it needs to go on."""
+    check = snap.resume
+    if snap.active or check is None or not check.can_resume:
+        return gr.update(visible=False)
+    label = check.reason.rstrip(".") if check.reason.lower().startswith("resume") else f"Resume: {check.reason}"
+    return gr.update(visible=True, value=label)
+
+
 def _snapshot(st: Studio, session: dict):
     """The visitor's current job: the one the browser names if it is theirs, else their latest."""
     session = session or {}
@@ -171,6 +206,7 @@ def _poll(st: Studio, session: dict, seen: Any):
         tab.loss: charts.loss_figure(events), tab.evals: charts.eval_figure(events), tab.lr: charts.lr_figure(events),
         tab.log: _log_tail(events), tab.stop: gr.update(interactive=snap.active),
         tab.start: gr.update(interactive=not snap.active), tab.next: gr.update(visible=done),
+        tab.resume: _resume_button(snap),
     })
     return out
 
