@@ -106,30 +106,26 @@ def test_an_export_cut_short_leaves_the_run_and_no_half_zip(home, bert, data, tm
     assert zipfile.ZipFile(target).testzip() is None
 
 
-def test_injected_failures_end_their_job_and_the_next_job_runs(jobs, bert, data):
-    ids = [jobs.submit(job(bert, data, name, epochs=1.0)) for name in ("alloc", "crash", "fine")]
-    oom, boom, fine = (jobs.wait(i, timeout=WAIT) for i in ids)
+def test_failures_inside_training_end_their_job_and_the_next_job_runs(jobs, bert, data, tmp_path):
+    """The allocator's out-of-memory error, an exception in the training step, and a real allocation failure
+    (a training process whose address space cannot grow enough) each end their own job in plain words; the next
+    job runs in a fresh process, without the cap."""
+    big = tiny_bert(tmp_path / "big", hidden=64, max_positions=512)
+    long = text_csv(tmp_path / "long.csv", words_per_row=500)
+    ids = [jobs.submit(job(bert, data, name, epochs=1.0)) for name in ("alloc", "crash")]
+    ids.append(jobs.submit(job(big, long, "capped", epochs=1.0, batch_size=32, max_length=512)))
+    ids.append(jobs.submit(job(bert, data, "fine", epochs=1.0)))
+    oom, boom, capped, fine = (jobs.wait(i, timeout=WAIT) for i in ids)
     assert oom.status == "failed" and "ran out of memory" in oom.error
     assert "batch size 8 -> 4" in oom.error  # a smaller setting to try, from the filled-in job
     assert boom.status == "failed" and "boom inside the training step" in boom.error
     assert "Traceback" in (boom.run_dir / "train.log").read_text()
+    assert capped.status == "failed" and "ran out of memory" in capped.error, capped
+    assert "batch size 32 -> 16" in capped.error and "max length 512 -> 256" in capped.error
+    assert "allocate" in RunDir(capped.run_dir).log.read_text()  # the allocator's own words, for the log's reader
     assert fine.status == "completed", fine.message
-    for snap in (oom, boom, fine):
+    for snap in (oom, boom, capped, fine):
         assert_consistent(RunDir(snap.run_dir))
-
-
-def test_a_real_out_of_memory_fails_plainly_and_the_studio_keeps_serving(jobs, tmp_path):
-    """A job whose training process cannot get the memory it needs fails with the settings to lower; the next
-    job runs in a fresh process, without the cap."""
-    big, small = tiny_bert(tmp_path / "big", hidden=64, max_positions=512), tiny_bert(tmp_path / "small")
-    long, short = text_csv(tmp_path / "long.csv", words_per_row=500), text_csv(tmp_path / "short.csv")
-    too_big = jobs.submit(job(big, long, "capped", epochs=1.0, batch_size=32, max_length=512))
-    after = jobs.submit(job(small, short, "after", epochs=1.0))
-    oom = jobs.wait(too_big, timeout=WAIT)
-    assert oom.status == "failed" and "ran out of memory" in oom.error, oom
-    assert "batch size 32 -> 16" in oom.error and "max length 512 -> 256" in oom.error
-    assert "allocate" in RunDir(oom.run_dir).log.read_text()  # the allocator's own words, for whoever reads the log
-    assert jobs.wait(after, timeout=WAIT).status == "completed"
 
 
 def test_stop_during_the_evaluation_ends_the_training_process_at_once(jobs, bert, data):
