@@ -63,10 +63,10 @@ def _report_failure(exc: BaseException, home: Home, command: str) -> int:
         print(f"studio {command} failed: {first[:400]} ({type(exc).__name__}). The details are in {log}.",
               file=sys.stderr)
     return 1
+
+
 def _parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
-
-
     common.add_argument("--home", default=argparse.SUPPRESS,
                         help="the studio's folder for models, uploads and runs (default: $STUDIO_HOME or "
                              "~/.finetune-studio)")
@@ -318,6 +318,8 @@ class _ProgressPrinter:
 
     def log(self, event: dict) -> None:
         kind = event.get("type")
+        if kind == "status" and event.get("status") == "failed":
+            return  # the verb prints the failure once, as its last words
         if kind in ("phase", "log", "status"):
             self._line(event.get("message", ""))
         elif kind == "train" and event.get("loss") is not None:
@@ -334,8 +336,6 @@ class _ProgressPrinter:
                 print("\r" + text, end="", file=sys.stderr, flush=True)
             else:
                 print(text, file=sys.stderr, flush=True)
-        if kind == "status" and event.get("status") == "failed":
-            return  # the verb prints the failure once, as its last words
         elif kind == "eval":
             metrics = ", ".join(f"{k} {v:.4f}" for k, v in event.items()
                                 if isinstance(v, float) and k not in ("time", "elapsed_s", "epoch"))
