@@ -1,12 +1,14 @@
 """Chat LoRA speed: our recipe against the plain recipe peers ship, in one process, on the same data.
 
-Ours (the recipe core/engine/chat.py runs): batches grouped by length (little padding) and the vocabulary
-projection + cross-entropy only at positions with an answer-token target. ``packed`` is the padding-free
-alternative (one row per batch, position ids restarting per conversation, block-diagonal attention). Reference: the plain
-Trainer with peft LoRA, dynamic padding to the longest row of the batch and the loss on every token. Same
-model (SmolLM2-135M-Instruct, fp32), LoRA rank, batch size, data order, learning rate and threads.
+Ours (what core/engine/chat/recipe.py runs): batches grouped by length (little padding), the vocabulary
+projection + cross-entropy only at positions with an answer-token target, the studio's precision for this CPU
+and its fast path (``speed.FastPath``: the decoder layers compiled after the first step when the kernel cache
+holds them, else the fused LoRA projections of ``fused.py``). ``packed`` is the padding-free alternative (one row
+per batch, position ids restarting per conversation, block-diagonal attention). Reference: the plain Trainer with
+peft LoRA, dynamic padding to the longest row of the batch and the loss on every token. Same model
+(SmolLM2-135M-Instruct), LoRA rank, batch size, learning rate and threads.
 
-    .venv/bin/python bench/chat_lora.py [DATA] [--steps 20] [--warmup 3] [--json out.json]
+    .venv/bin/python -m bench.chat_lora [DATA] [--recipes ours,reference] [--steps 20] [--warmup 3] [--json out.json]
 
 Model FLOPs utilisation = useful tokens/s x k x parameters / the fp32 matmul rate measured in the same run.
 The headline uses k = 4 (the issue's definition: forward 2 + backward to the activations 2; LoRA computes no
@@ -20,8 +22,10 @@ import json
 import os
 import random
 import sys
+import tempfile
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
@@ -36,7 +40,7 @@ from core.config import JobConfig, TrainConfig  # noqa: E402
 from core.engine.callbacks import ItemCounter  # noqa: E402
 from core.engine.chat.collate import PackedCollator, PaddedCollator, TokenRows, encode_all  # noqa: E402
 from core.engine.chat.loss import ChatTrainer  # noqa: E402
-from core.engine.chat.compile import CompileAfterFirstStep  # noqa: E402
+from core.engine.chat.speed import FastPath  # noqa: E402
 from core.hardware import detect_hardware  # noqa: E402
 from core.home import Home  # noqa: E402
 from core.models import load_causal_lm, load_tokenizer, parameter_count, resolve_model  # noqa: E402
@@ -120,17 +124,19 @@ class StepTimer(TrainerCallback):
             self.steps = state.global_step - self.warmup
 
 
-class CountingCollator:
-    """Wraps a collator and counts non-padding tokens (the reference has no hook of its own)."""
+class CountingTrainer(Trainer):
+    """The plain Trainer, counting the non-padding tokens of each batch when its loss is computed (a collator
+    would count the batch accelerate prefetches one step early)."""
 
-    def __init__(self, inner, counter: ItemCounter):
-        self.inner, self.counter = inner, counter
+    def __init__(self, *args, counter: ItemCounter, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.counter = counter
 
-    def __call__(self, rows):
-        batch = self.inner(rows)
-        mask = batch.get("attention_mask")
-        self.counter.add(int(mask.sum()) if mask is not None else batch["input_ids"].numel())
-        return batch
+    def compute_loss(self, model, inputs, *args, **kwargs):
+        if model.training:
+            mask = inputs.get("attention_mask")
+            self.counter.add(int(mask.sum()) if mask is not None else inputs["input_ids"].numel())
+        return super().compute_loss(model, inputs, *args, **kwargs)
 
 
 def all_token_rows(rows: list[dict]) -> list[dict]:
@@ -138,29 +144,46 @@ def all_token_rows(rows: list[dict]) -> list[dict]:
     return [{"input_ids": r["input_ids"], "labels": list(r["input_ids"])} for r in rows]
 
 
-RECIPES = ("ours", "ours-compiled", "ours-fp32", "ours-fp32-compiled", "packed", "reference", "reference-bf16")
+RECIPES = ("ours", "ours-compiled", "ours-eager", "ours-unfused", "ours-fp32", "ours-fp32-compiled", "packed",
+           "reference", "reference-bf16")
 
 
-def recipe_setup(name: str, default_precision: str) -> tuple[str, str, bool]:
-    """(kind, precision, compiled) of a recipe name: ours | packed | reference, then -fp32/-bf16, then -compiled.
+@dataclass(frozen=True)
+class RecipeSetup:
+    """What a recipe name means: ``kind`` ours | packed | reference; ``precision``; ``compile`` True/False, or None
+    for the studio's automatic choice (compiled when the kernel cache holds this run's kernels); ``fuse``: the
+    eager path's fused LoRA projections."""
 
-    Without a precision, ours and packed take the studio's choice for this machine (``default_precision``: bf16
-    on a CPU with bf16 matrix units) and the reference takes fp32, as peers run on a CPU.
-    """
+    kind: str
+    precision: str
+    compile: bool | None
+    fuse: bool
+
+
+def recipe_setup(name: str, default_precision: str) -> RecipeSetup:
+    """What a recipe name runs. ``ours``: the studio's defaults (its precision for this machine, the automatic
+    compile choice); ``-compiled`` / ``-eager``: compile forced on / off; ``-unfused``: eager without the fused
+    LoRA projections; ``-fp32`` / ``-bf16``: the precision; ``reference``: the plain peer recipe (fp32 unless
+    ``-bf16``)."""
     if name not in RECIPES:
         raise SystemExit(f"unknown recipe {name!r}: choose from {', '.join(RECIPES)}")
     kind = name.split("-")[0]
     precision = ("fp32" if "-fp32" in name else "bf16" if "-bf16" in name
                  else "fp32" if kind == "reference" else default_precision)
-    return kind, precision, name.endswith("-compiled")
+    compiled = True if name.endswith("-compiled") else False if ("-eager" in name or "-unfused" in name
+                                                                 or kind != "ours") else None
+    if kind == "ours" and "-fp32" in name and not name.endswith("-compiled"):
+        compiled = False  # the fp32 row is the eager recipe at the peers' precision
+    return RecipeSetup(kind, precision, compiled, fuse=kind == "ours" and "-unfused" not in name)
 
 
 def run_recipe(name: str, resolved, tokenizer, rows: list[dict], args, rss: RssPeak, default_precision: str) -> dict:
-    kind, precision, compiled = recipe_setup(name, default_precision)
+    setup = recipe_setup(name, default_precision)
     torch.manual_seed(0)
-    # bf16: the frozen base in bf16, adapters in fp32 (peft), autocast multiplies in bf16 (as core/engine/chat.py)
-    model = load_causal_lm(resolved, dtype=torch.bfloat16 if precision == "bf16" else torch.float32)
-    train = TrainConfig(lora_r=args.rank, lora_alpha=2 * args.rank, lora_dropout=args.dropout)
+    # bf16: the frozen base in bf16, adapters in fp32 (peft), autocast multiplies in bf16 (as the chat recipe)
+    model = load_causal_lm(resolved, dtype=torch.bfloat16 if setup.precision == "bf16" else torch.float32)
+    train = TrainConfig(lora_r=args.rank, lora_alpha=2 * args.rank, lora_dropout=args.dropout,
+                        precision=setup.precision, compile=setup.compile)
     model = apply_strategy("lora", model, "chat", train)
     model.config.use_cache = False
     counter = ItemCounter()
@@ -170,27 +193,35 @@ def run_recipe(name: str, resolved, tokenizer, rows: list[dict], args, rss: RssP
         output_dir=str(out), max_steps=args.warmup + args.steps, learning_rate=2e-4, lr_scheduler_type="cosine",
         per_device_train_batch_size=args.batch, logging_steps=1, save_strategy="no", report_to="none",
         use_cpu=True, disable_tqdm=True, dataloader_num_workers=0, dataloader_pin_memory=False,
-        remove_unused_columns=False, seed=0, bf16=precision == "bf16",
-        train_sampling_strategy="group_by_length" if kind == "ours" else "random",
-        label_names=["shift_labels"] if kind != "reference" else None,
+        remove_unused_columns=False, seed=0, bf16=setup.precision == "bf16",
+        train_sampling_strategy="group_by_length" if setup.kind == "ours" else "random",
+        label_names=["shift_labels"] if setup.kind != "reference" else None,
     )
-    if kind == "reference":
-        trainer = Trainer(model=model, args=training_args, train_dataset=TokenRows(all_token_rows(rows)),
-                          data_collator=CountingCollator(PaddedCollator(tokenizer.pad_token_id, shift=False),
-                                                         counter), callbacks=[timer])
+    if setup.kind == "reference":
+        trainer = CountingTrainer(model=model, args=training_args, train_dataset=TokenRows(all_token_rows(rows)),
+                                  data_collator=PaddedCollator(tokenizer.pad_token_id, shift=False),
+                                  callbacks=[timer], counter=counter)
     else:
-        collator = PackedCollator() if kind == "packed" else PaddedCollator(tokenizer.pad_token_id)
+        collator = PackedCollator() if setup.kind == "packed" else PaddedCollator(tokenizer.pad_token_id)
         trainer = ChatTrainer(model=model, args=training_args, train_dataset=TokenRows(rows),
                               data_collator=collator, callbacks=[timer], counter=counter)
-    if compiled:  # the studio's regional compile, switched on after the first step as in a real run
-        trainer.add_callback(CompileAfterFirstStep(model, say=lambda line: None))
     trainer.remove_callback(PrinterCallback)
+    fast = None
+    if setup.kind == "ours":  # the studio's own choice of fast path (speed.FastPath), in the bench's kernel cache
+        job = JobConfig(task="chat", strategy="lora", train=train)
+        fast = FastPath.for_run(job, Path(args.kernel_home), model, setup.precision, fuse=setup.fuse)
+        fast.attach(trainer, model, say=lambda line: None)
     gc.collect()
     rss.reset()
-    trainer.train()
+    try:
+        trainer.train()
+    finally:
+        if fast is not None:
+            fast.detach()
     seconds = timer.t1 - timer.t0
     tokens = timer.tokens1 - timer.tokens0
-    result = {"recipe": name, "precision": precision, "compiled": compiled, "steps": timer.steps,
+    result = {"recipe": name, "precision": setup.precision, "compiled": bool(fast and fast.compile),
+              "fused": bool(fast and not fast.compile and setup.fuse), "steps": timer.steps,
               "seconds": seconds, "s_per_step": seconds / timer.steps,
               "warmup_s": timer.t0 - timer.begin,  # the first steps, torch.compile's compilation included
               "useful_tokens": tokens, "tokens_per_s": tokens / seconds,
@@ -238,9 +269,19 @@ def main(argv=None) -> int:
     parser.add_argument("--rounds", type=int, default=1,
                         help="run the recipes this many times, in ABBA order, and pool the timed steps")
     parser.add_argument("--scratch", default="/tmp/chat_lora_bench")
+    parser.add_argument("--kernel-home", default=None,
+                        help="a studio home whose kernel cache the studio's recipes use (default: a fresh one, so "
+                        "the first compiled recipe compiles cold and the automatic 'ours' finds its kernels)")
+    parser.add_argument("--warm-compile", action="store_true",
+                        help="then time a compiled run in a new process with the kernel cache warm (what a "
+                        "user's next run pays), for the break-even")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    fresh = None
+    if args.kernel_home is None:
+        fresh = tempfile.TemporaryDirectory(prefix="studio-bench-kernels-")
+        args.kernel_home = fresh.name
 
     threads = args.threads or (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count())
     torch.set_num_threads(threads)
@@ -252,8 +293,11 @@ def main(argv=None) -> int:
     default_precision = choose_precision(JobConfig(task="chat", strategy="lora"), detect_hardware())
     peaks = {"fp32": [matmul_gflops()], "bf16": [matmul_gflops(dtype=torch.bfloat16)]}
     rss = RssPeak()
-    cache_warm = _inductor_cache_warm()
+    cache_warm = _kernel_cache_warm(args.kernel_home)
     names = [name.strip() for name in args.recipes.split(",") if name.strip()]
+    if "ours" in names and "ours-compiled" in names:  # the cold compile happens in ours-compiled's first round,
+        names.remove("ours-compiled")                 # so the automatic 'ours' finds its kernels cached
+        names.insert(names.index("ours"), "ours-compiled")
     runs: dict[str, list[dict]] = {name: [] for name in names}
     for round_ in range(args.rounds):  # ABBA order: a slow patch of a shared machine hits every recipe alike
         for name in (names if round_ % 2 == 0 else names[::-1]):
@@ -282,17 +326,57 @@ def main(argv=None) -> int:
     if ref_bf16:
         for r in results:
             r["speedup_vs_reference_bf16"] = r["tokens_per_s"] / ref_bf16["tokens_per_s"]
+    report["break_even"] = break_even(by_name(results))
+    if args.warm_compile and any(r["compiled"] for r in results):
+        report["warm_compile"] = warm_compile_cost(args)
+        report["break_even"] = break_even(by_name(results), report["warm_compile"])
     print_table(report)
     if args.json:
         args.json.write_text(json.dumps(report, indent=1))
+    if fresh is not None:
+        fresh.cleanup()
     return 0
 
 
-def _inductor_cache_warm() -> bool:
-    """Whether torch.compile's kernel cache already holds compiled code (then compiling takes far less)."""
-    from torch._inductor.runtime.cache_dir_utils import cache_dir
+def by_name(results: list[dict]) -> dict[str, dict]:
+    return {r["recipe"]: r for r in results}
 
-    folder = Path(cache_dir())
+
+def break_even(by: dict[str, dict], warm: dict | None = None) -> dict:
+    """Micro-batches after which compiling pays: its extra seconds in the first steps (cold: the bench's first
+    compiled recipe; warm: a new process with the kernels cached) over the seconds it saves per micro-batch
+    against the eager default."""
+    eager, compiled = by.get("ours-eager"), by.get("ours-compiled")
+    if not (eager and compiled) or compiled["s_per_step"] >= eager["s_per_step"]:
+        return {}
+    saved = eager["s_per_step"] - compiled["s_per_step"]
+    cold = compiled["warmup_s_rounds"][0] - eager["warmup_s_rounds"][0]
+    out = {"saved_s_per_micro_batch": round(saved, 3), "cold_compile_extra_s": round(cold, 1),
+           "cold_micro_batches": round(max(cold, 0.0) / saved)}
+    if warm:
+        extra = warm["compiled_warmup_s"] - warm["eager_warmup_s"]
+        out.update(warm_compile_extra_s=round(extra, 1), warm_micro_batches=round(max(extra, 0.0) / saved))
+    return out
+
+
+def warm_compile_cost(args) -> dict:
+    """The first steps of ours-compiled and ours-eager in a new process whose kernel cache is warm."""
+    import subprocess
+
+    out = Path(args.scratch) / "warm-compile.json"
+    command = [sys.executable, "-m", "bench.chat_lora", str(args.data), "--model", args.model,
+               "--recipes", "ours-eager,ours-compiled", "--steps", "2", "--warmup", str(args.warmup),
+               "--rows", str(args.rows), "--kernel-home", args.kernel_home, "--json", str(out)]
+    if args.home:
+        command += ["--home", args.home]
+    subprocess.run(command, check=True, capture_output=True, cwd=Path(__file__).resolve().parents[1])
+    by = by_name(json.loads(out.read_text())["results"])
+    return {"compiled_warmup_s": by["ours-compiled"]["warmup_s"], "eager_warmup_s": by["ours-eager"]["warmup_s"]}
+
+
+def _kernel_cache_warm(kernel_home: str) -> bool:
+    """Whether the bench's kernel cache already holds compiled code (then compiling takes far less)."""
+    folder = Path(kernel_home) / "cache" / "torchinductor"
     return folder.is_dir() and any(folder.iterdir())
 
 
@@ -315,13 +399,21 @@ def print_table(report: dict) -> None:
     if report.get("rounds", 1) > 1:
         print("tokens/s per round (ABBA order): " + "; ".join(
             f"{r['recipe']} {'/'.join(f'{v:.0f}' for v in r['rounds'])}" for r in report["results"]))
-    print(f"first steps: wall time of the {report['warmup']} untimed steps (-compiled recipes compile there; "
-          f"inductor cache {'warm' if report['compile_cache_warm'] else 'cold'}). x ref: against the fp32 "
+    print(f"first steps: wall time of the {report['warmup']} untimed steps (compiled recipes compile there; "
+          f"kernel cache {'warm' if report['compile_cache_warm'] else 'cold'} at the start). x ref: against the fp32 "
           "reference; x ref16: against the reference in bf16 (equal precision).")
     print("tok/cpu-s: useful tokens per second of this process's CPU time, steadier than wall time on a busy "
           "machine.")
     print("MFU 4N = useful tokens/s x 4 x params / the matmul rate of the recipe's precision (the issue's "
           "definition; LoRA skips the frozen weights' gradients); (fp32): against the fp32 rate.")
+    even = report.get("break_even") or {}
+    if even:
+        print(f"compiling saves {even['saved_s_per_micro_batch']:.2f} s a micro-batch; it pays after "
+              f"{even['cold_micro_batches']} micro-batches from a cold kernel cache "
+              f"({even['cold_compile_extra_s']:.0f} s "
+              "extra)" + (f", after {even['warm_micro_batches']} with the kernels cached "
+                          f"({even['warm_compile_extra_s']:.0f} s extra, new process)" if "warm_micro_batches" in even
+                          else ""))
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .strategies import strategies_for
+from .tasks import models_for
 
 CHAT = strategies_for("chat")
 TEXT = strategies_for("text-classification")
@@ -73,6 +74,29 @@ CATALOG: tuple[ModelEntry, ...] = (
     ModelEntry("llama-3.2-1b-instruct", "Llama 3.2 1B Instruct", "meta-llama/Llama-3.2-1B-Instruct", "chat",
                1235.8, "llama3.2", "Meta's small chat model; gated: accept its licence on the hub and log in "
                "with `huggingface-cli login` before the first download.", architecture="llama", gated=True,
+               strategies=CHAT),
+    # --- chat models for a GPU (3B-9B): core.memory.gpu_needs gives each strategy's GPU memory -------
+    ModelEntry("gemma-2-2b-it", "Gemma 2 2B Instruct", "google/gemma-2-2b-it", "chat", 2614.3, "gemma",
+               "Google's small chat model, strong for its size; gated: accept the Gemma terms on the hub and log "
+               "in before the first download. QLoRA or LoRA on a GPU with 8 GB or more.", architecture="gemma2",
+               gated=True, strategies=CHAT),
+    ModelEntry("qwen2.5-3b-instruct", "Qwen2.5 3B Instruct", "Qwen/Qwen2.5-3B-Instruct", "chat", 3085.9,
+               "qwen-research", "A multilingual 3B chat model for a GPU with 8 GB or more; its research licence "
+               "does not allow commercial use.", architecture="qwen2", strategies=CHAT),
+    ModelEntry("qwen2.5-7b-instruct", "Qwen2.5 7B Instruct", "Qwen/Qwen2.5-7B-Instruct", "chat", 7615.6,
+               "apache-2.0", "A strong multilingual 7B chat model with an open licence: QLoRA on a 12-16 GB GPU, "
+               "LoRA on 24 GB or more.", architecture="qwen2", strategies=CHAT),
+    ModelEntry("mistral-7b-instruct", "Mistral 7B Instruct v0.3", "mistralai/Mistral-7B-Instruct-v0.3", "chat",
+               7248.0, "apache-2.0", "Mistral's 7B chat model, open licence; gated: agree to share your contact "
+               "details on the hub and log in before the first download. QLoRA on a 12-16 GB GPU.",
+               architecture="mistral", gated=True, strategies=CHAT),
+    ModelEntry("llama-3.1-8b-instruct", "Llama 3.1 8B Instruct", "meta-llama/Llama-3.1-8B-Instruct", "chat",
+               8030.3, "llama3.1", "Meta's 8B chat model; gated: accept its licence on the hub and log in with "
+               "`huggingface-cli login` before the first download. QLoRA on a 16 GB GPU, LoRA on 24 GB or more.",
+               architecture="llama", gated=True, strategies=CHAT),
+    ModelEntry("gemma-2-9b-it", "Gemma 2 9B Instruct", "google/gemma-2-9b-it", "chat", 9241.7, "gemma",
+               "Google's 9B chat model; gated: accept the Gemma terms on the hub and log in before the first "
+               "download. QLoRA on a 12-16 GB GPU, LoRA on 24 GB or more.", architecture="gemma2", gated=True,
                strategies=CHAT),
     # --- text classification --------------------------------------------------------------------
     ModelEntry("minilm-l6", "all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2", "text-classification",
@@ -142,8 +166,10 @@ def _names_of(entry: ModelEntry) -> set[str]:
 
 
 def entries_for(task: str) -> tuple[ModelEntry, ...]:
-    """The catalog entries for ``task`` (chat | text-classification | image-classification), default first."""
-    return tuple(sorted((e for e in CATALOG if e.task == task), key=lambda e: not e.default))
+    """The catalog entries for ``task``, default first: the models of its catalog task (chat models for
+    preference tuning and documents, see ``core.tasks.Task.models``)."""
+    wanted = models_for(task)
+    return tuple(sorted((e for e in CATALOG if e.task == wanted), key=lambda e: not e.default))
 
 
 def default_for(task: str) -> ModelEntry:

@@ -93,6 +93,9 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                        help="override a setting, e.g. --set train.epochs=3 (repeatable)")
     train.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run from its last checkpoint")
+    train.add_argument("--gpus", type=int, default=None, metavar="N",
+                       help="train on N GPUs: writes an accelerate config (DDP, or FSDP when one GPU cannot hold the "
+                            "job), prints the `accelerate launch` line and runs it")
 
     ev = sub.add_parser("eval", parents=[common], help="evaluate a run's model against its base")
     ev.add_argument("run_dir")
@@ -179,6 +182,8 @@ def cmd_train(args, home: Home) -> int:
 
     if not args.config and not args.resume:
         raise ConfigError(["give a config.yaml to train, or --resume RUN_DIR to continue a run."])
+    if args.gpus:
+        return _launch(args, home)
     run = RunDir(Path(args.resume)) if args.resume else None
     if run is not None and not run.config.is_file():
         raise ConfigError([f"{args.resume} is not a run folder (no config.yaml in it)."])
@@ -204,6 +209,28 @@ def cmd_train(args, home: Home) -> int:
         print(f"\n{run.read_status().get('message', '')}")
         print(run.path)
     return 0
+
+
+def _launch(args, home: Home) -> int:
+    """``studio train CONFIG --gpus N``: one process per GPU through accelerate (``core.launch``)."""
+    import shlex
+
+    from .hardware import detect_hardware
+    from .launch import prepare_launch, run_launch
+
+    if args.resume or not args.config:
+        raise ConfigError(["--gpus applies to a config file: resume a multi-GPU run with its config.yaml and "
+                           "--gpus again (it starts from the beginning) or with --resume on one process."])
+    config = JobConfig.load(args.config).with_overrides(args.overrides).with_paths_from(Path.cwd())
+    config.validate()
+    command, plan, path = prepare_launch(config, Path(args.config), args.gpus, home, detect_hardware(),
+                                         args.overrides)
+    print(f"{plan.reason}. Accelerate config: {path}")
+    print(" ".join(shlex.quote(part) for part in command), flush=True)
+    code, run = run_launch(command, path)
+    if run is not None:
+        print(f"(accelerate config copied to {run / 'accelerate.yaml'})")
+    return code
 
 
 def cmd_eval(args, home: Home) -> int:

@@ -134,6 +134,10 @@ class TrainConfig:
     lora_dropout: float = setting(0.0, label="LoRA dropout", minimum=0, maximum=1, below=True, advanced=False)
     weight_decay: float = setting(0.0, label="Weight decay", minimum=0, advanced=False)
     warmup_ratio: float = setting(0.05, label="Warm-up share", minimum=0, maximum=1, below=True, advanced=False)
+    # preference tuning only (DPO: how far the tuned model may move from the base; ORPO: the weight of the
+    # odds-ratio term beside learning the chosen answers); the preset fills it for preference jobs
+    beta: float | None = setting(None, label="Preference beta", help="DPO/ORPO: higher stays closer to the base",
+                                 maximum=100, **POSITIVE)
     # steps between evaluations; chosen from the run length when None
     eval_every: int | None = setting(None, label="Evaluate every (steps)", maximum=10_000_000, integer=True,
                                      **POSITIVE)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from .config import JobConfig, TrainConfig
 from .hardware import Hardware
 from .strategies import get_strategy
+from .tasks import TASKS, get_task
 
 
 @dataclass(frozen=True)
@@ -21,6 +22,8 @@ class Recipe:
     epochs: dict  # preset -> epochs
     batch_size: int
     lora_r: int | None = None
+    beta: float | None = None  # preference tuning: DPO/ORPO beta
+    max_length: int | None = None  # a fixed length (documents: the block length); else chosen from the data
 
 
 # (task, strategy) -> recipe. "quick" is for a first look, "thorough" for the final model.
@@ -28,6 +31,13 @@ RECIPES: dict[tuple[str, str], Recipe] = {
     ("chat", "lora"): Recipe(1e-3, {"quick": 1, "balanced": 2, "thorough": 3}, 4, 8),
     ("chat", "qlora"): Recipe(1e-3, {"quick": 1, "balanced": 2, "thorough": 3}, 4, 8),
     ("chat", "full"): Recipe(5e-5, {"quick": 1, "balanced": 2, "thorough": 3}, 4),
+    # preference pairs, LoRA r=8 on SmolLM2-135M (README, "Preference tuning"); beta 0.1 as in the DPO paper
+    ("preference", "dpo"): Recipe(5e-4, {"quick": 1, "balanced": 2, "thorough": 3}, 4, 8, beta=0.1),
+    ("preference", "orpo"): Recipe(5e-4, {"quick": 1, "balanced": 2, "thorough": 3}, 4, 8, beta=0.1),
+    # documents: blocks of 256 tokens (core/data/blocks.py DEFAULT_BLOCK_TOKENS counts the same blocks)
+    ("text-completion", "lora"): Recipe(1e-3, {"quick": 1, "balanced": 2, "thorough": 3}, 4, 8, max_length=256),
+    ("text-completion", "qlora"): Recipe(1e-3, {"quick": 1, "balanced": 2, "thorough": 3}, 4, 8, max_length=256),
+    ("text-completion", "full"): Recipe(5e-5, {"quick": 1, "balanced": 2, "thorough": 3}, 4, max_length=256),
     # auto: the search's fine-tunes take the lora/full rows' learning rates; its time budget is by preset
     # (core/engine/classify/search.py); these fill the shared settings (batch, max length, threads).
     ("text-classification", "auto"): Recipe(1e-2, {"quick": 1, "balanced": 1, "thorough": 1}, 16),
@@ -38,7 +48,35 @@ RECIPES: dict[tuple[str, str], Recipe] = {
     ("image-classification", "head-only"): Recipe(1e-2, {"quick": 30, "balanced": 60, "thorough": 150}, 64),
     ("image-classification", "lora"): Recipe(2e-3, {"quick": 3, "balanced": 6, "thorough": 10}, 16, 8),
     ("image-classification", "full"): Recipe(3e-4, {"quick": 3, "balanced": 6, "thorough": 10}, 16),
+    # More adapters (scripts/compare_adapters.py chose the learning rates on the bundled examples).
+    ("chat", "dora"): Recipe(1e-3, {"quick": 1, "balanced": 2, "thorough": 3}, 4, 8),
+    ("chat", "rslora"): Recipe(3e-4, {"quick": 1, "balanced": 2, "thorough": 3}, 4, 16),
+    ("chat", "ia3"): Recipe(1e-2, {"quick": 1, "balanced": 2, "thorough": 3}, 4),
+    ("chat", "prefix"): Recipe(1e-2, {"quick": 1, "balanced": 2, "thorough": 3}, 4),
+    ("text-classification", "dora"): Recipe(2e-3, {"quick": 3, "balanced": 8, "thorough": 12}, 16, 8),
+    ("text-classification", "rslora"): Recipe(1e-3, {"quick": 3, "balanced": 8, "thorough": 12}, 16, 16),
+    ("text-classification", "ia3"): Recipe(1e-2, {"quick": 3, "balanced": 8, "thorough": 12}, 16),
+    ("image-classification", "dora"): Recipe(2e-3, {"quick": 3, "balanced": 6, "thorough": 10}, 16, 8),
+    ("image-classification", "rslora"): Recipe(1e-3, {"quick": 3, "balanced": 6, "thorough": 10}, 16, 16),
+    ("image-classification", "ia3"): Recipe(1e-2, {"quick": 3, "balanced": 6, "thorough": 10}, 16),
+    # Regression: a head on cached features (head-only fits ridge regression in closed form: its epochs are unused)
+    # or a fine-tune of a one-output head on standardised targets, at the classifiers' learning rates.
+    ("text-regression", "auto"): Recipe(1e-2, {"quick": 1, "balanced": 1, "thorough": 1}, 16),
+    ("image-regression", "auto"): Recipe(1e-2, {"quick": 1, "balanced": 1, "thorough": 1}, 16),
+    ("text-regression", "head-only"): Recipe(1e-2, {"quick": 1, "balanced": 1, "thorough": 1}, 64),
+    ("image-regression", "head-only"): Recipe(1e-2, {"quick": 1, "balanced": 1, "thorough": 1}, 64),
+    ("text-regression", "lora"): Recipe(2e-3, {"quick": 3, "balanced": 8, "thorough": 12}, 16, 8),
+    ("text-regression", "full"): Recipe(1e-4, {"quick": 2, "balanced": 6, "thorough": 10}, 16),
+    ("text-regression", "dora"): Recipe(2e-3, {"quick": 3, "balanced": 8, "thorough": 12}, 16, 8),
+    ("text-regression", "rslora"): Recipe(1e-3, {"quick": 3, "balanced": 8, "thorough": 12}, 16, 16),
+    ("text-regression", "ia3"): Recipe(1e-2, {"quick": 3, "balanced": 8, "thorough": 12}, 16),
+    ("image-regression", "lora"): Recipe(2e-3, {"quick": 3, "balanced": 6, "thorough": 10}, 16, 8),
+    ("image-regression", "full"): Recipe(3e-4, {"quick": 3, "balanced": 6, "thorough": 10}, 16),
+    ("image-regression", "dora"): Recipe(2e-3, {"quick": 3, "balanced": 6, "thorough": 10}, 16, 8),
+    ("image-regression", "rslora"): Recipe(1e-3, {"quick": 3, "balanced": 6, "thorough": 10}, 16, 16),
+    ("image-regression", "ia3"): Recipe(1e-2, {"quick": 3, "balanced": 6, "thorough": 10}, 16),
 }
+
 
 MAX_LENGTH_CAP = {"cpu": 512, "cuda": 2048}
 
@@ -46,7 +84,7 @@ MAX_LENGTH_CAP = {"cpu": 512, "cuda": 2048}
 def choose_max_length(token_lengths: dict | None, device: str, task: str) -> int:
     """The 98th percentile of the rendered lengths, rounded up to 32, within [64, cap] (few rows truncated)."""
     cap = MAX_LENGTH_CAP.get(device, 512)
-    if task == "image-classification":
+    if task in TASKS and get_task(task).modality == "image":
         return 0
     lengths = token_lengths or {}
     p = lengths.get("p98") or lengths.get("p99") or lengths.get("p95") or lengths.get("max")
@@ -55,21 +93,26 @@ def choose_max_length(token_lengths: dict | None, device: str, task: str) -> int
     return int(min(cap, max(64, math.ceil(float(p) / 32) * 32)))
 
 
-# torch.compile of the decoder layers (core/engine/compile_layers.py) makes a chat LoRA step on a 2-core CPU about
-# 1.1-1.25x faster in fp32 and in bf16 alike (bench/chat_lora.py); compiling costs about 50 s the first time on such a
-# machine and a few seconds once the kernel cache in the studio home is warm. With about 0.2-0.3 s saved per
-# micro-batch, a first compile pays back after 150-250 micro-batches; shorter runs train eagerly.
-COMPILE_MIN_MICRO_BATCHES = 300
+# torch.compile of the decoder layers (core/engine/chat/compile.py) against the eager fast path (fused LoRA) on a
+# 2-core CPU, bench/chat_lora.py: compiling costs about a minute the first time on a machine and seconds once the
+# kernel cache in the studio home holds the run's kernels; the break-even the bench measures (README) sets these.
+COMPILE_MIN_MICRO_BATCHES_COLD = 300  # a run this long pays for compiling from scratch
+COMPILE_MIN_MICRO_BATCHES_WARM = 24  # a run this long pays for compiling from a warm kernel cache
 
 
-def use_compile(config: JobConfig, total_steps: int, grad_accum: int, hardware: Hardware) -> bool:
-    """Whether a job should train through torch.compile when the user did not say."""
+def use_compile(config: JobConfig, total_steps: int, grad_accum: int, hardware: Hardware) -> bool | None:
+    """Whether a job trains through torch.compile: True, False, or None for "when this machine's kernel cache
+    holds the run's kernels", which the chat recipe checks when it starts (``core.engine.chat.speed``)."""
     if config.train.compile is not None:
         return config.train.compile
     from .hardware import cxx_compiler
 
-    return (config.task == "chat" and hardware.device == "cpu" and total_steps * grad_accum >= COMPILE_MIN_MICRO_BATCHES
-            and cxx_compiler() is not None)
+    if config.task != "chat" or hardware.device != "cpu" or cxx_compiler() is None:
+        return False
+    micro_batches = total_steps * grad_accum
+    if micro_batches >= COMPILE_MIN_MICRO_BATCHES_COLD:
+        return True
+    return None if micro_batches >= COMPILE_MIN_MICRO_BATCHES_WARM else False
 
 
 def choose_precision(config: JobConfig, hardware: Hardware | None) -> str:
@@ -129,7 +172,9 @@ def fill_presets(config: JobConfig, n_train: int, hardware: Hardware, token_leng
         learning_rate=t.learning_rate or recipe.learning_rate,
         batch_size=batch,
         grad_accum=accum,
-        max_length=t.max_length or (choose_max_length(token_lengths, hardware.device, config.task) or None),
+        max_length=t.max_length or recipe.max_length
+        or (choose_max_length(token_lengths, hardware.device, config.task) or None),
+        beta=t.beta if t.beta is not None else recipe.beta,
         lora_r=t.lora_r or recipe.lora_r if strategy.adapter else t.lora_r,
         lora_alpha=t.lora_alpha or ((t.lora_r or recipe.lora_r or 8) * 2 if strategy.adapter else None),
         eval_every=eval_every,

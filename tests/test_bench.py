@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from bench import common
-from bench.__main__ import chat_rows, classifier_rows, parse
+from bench.__main__ import chat_rows, classifier_rows, memory_rows, parse
 from bench.common import Target, percentile, render_table, row, run_module
 
 REPO = common.ROOT
@@ -50,39 +50,47 @@ def test_failing_module_gives_a_reason(tmp_path):
 
 def test_only_rejects_unknown_sections():
     assert [s.name for s in parse(["--only", "data,ui"]).sections] == ["ui", "data"]
+    assert [s.name for s in parse(["--only", "memory"]).sections] == ["memory"]
     with pytest.raises(SystemExit):
         parse(["--only", "nope"])
 
 
 def test_other_helpers_json_becomes_rows():
+    def recipe(name, precision, tokens_per_s, mfu=0.3, **extra):
+        return {"recipe": name, "precision": precision, "tokens_per_s": tokens_per_s, "s_per_step": 1.0,
+                "mfu_4N": mfu, "peak_rss_gb": 2.0, "warmup_s": 5.0, **extra}
+
     chat = {"rows": 24, "batch": 4, "rank": 8, "threads": 2, "matmul_gflops": [100.0, 90.0],
-            "matmul_gflops_bf16": [300.0, 280.0], "rounds": 2, "results": [
-        {"recipe": "ours", "precision": "bf16", "tokens_per_s": 300.0, "s_per_step": 1.0, "mfu_4N": 0.55,
-         "mfu_4N_fp32_peak": 1.6, "peak_rss_gb": 2.0, "warmup_s": 5.0},
-        {"recipe": "ours-fp32", "precision": "fp32", "tokens_per_s": 180.0, "s_per_step": 1.6, "mfu_4N": 0.52,
-         "peak_rss_gb": 2.5, "warmup_s": 5.0},
-        {"recipe": "reference", "precision": "fp32", "tokens_per_s": 150.0, "s_per_step": 2.0, "mfu_4N": 0.3,
-         "peak_rss_gb": 2.5, "warmup_s": 6.0},
-        {"recipe": "reference-bf16", "precision": "bf16", "tokens_per_s": 200.0, "s_per_step": 1.5,
-         "mfu_4N": 0.2, "peak_rss_gb": 2.5, "warmup_s": 6.0},
-        {"recipe": "ours-fp32-compiled", "precision": "fp32", "tokens_per_s": 200.0, "s_per_step": 1.5,
-         "mfu_4N": 0.65, "peak_rss_gb": 2.0, "warmup_s": 130.0}], "warmup": 5, "compile_cache_warm": False}
+            "matmul_gflops_bf16": [300.0, 280.0], "rounds": 2, "warmup": 5, "compile_cache_warm": False,
+            "break_even": {"saved_s_per_micro_batch": 0.4, "cold_compile_extra_s": 60.0, "cold_micro_batches": 150,
+                           "warm_compile_extra_s": 6.0, "warm_micro_batches": 15},
+            "results": [recipe("ours", "bf16", 420.0, 0.36, compiled=True), recipe("ours-eager", "bf16", 300.0),
+                        recipe("ours-unfused", "bf16", 250.0), recipe("ours-fp32", "fp32", 180.0),
+                        recipe("reference", "fp32", 150.0), recipe("reference-bf16", "bf16", 200.0),
+                        recipe("ours-fp32-compiled", "fp32", 210.0), recipe("ours-compiled", "bf16", 420.0)]}
     rows = {r["metric"]: r for r in chat_rows(chat)}
-    compiled = rows["chat LoRA ours in fp32 + torch.compile / reference"]
-    assert compiled["value"] == pytest.approx(200 / 150) and compiled["status"] == "miss"
-    assert "125 s more" in compiled["note"] and "cold" in compiled["note"] and "1.11x eager" in compiled["note"]
-    assert rows["chat LoRA ours / reference"]["value"] == pytest.approx(2.0)
-    headline = rows["chat LoRA ours / reference"]
-    assert headline["status"] == "pass" and "bf16" in headline["note"]
-    assert rows["chat LoRA ours / reference, both bf16"]["value"] == pytest.approx(1.5)
-    assert rows["chat LoRA ours in fp32 / reference"]["value"] == pytest.approx(1.2)
-    assert rows["chat LoRA ours in fp32 / reference"]["status"] == "miss"
-    mfu = rows["chat LoRA ours: MFU (4N)"]
-    assert mfu["value"] == pytest.approx(1.6)
-    assert "0.55 against the bf16 rate" in mfu["note"] and "300/280" in mfu["note"]
-    assert rows["chat LoRA ours in fp32: MFU (4N)"]["value"] == pytest.approx(0.52)
-    assert "chat LoRA ours + torch.compile / reference" not in rows  # not in this report
-    assert rows["chat LoRA ours: peak RSS"]["value"] == pytest.approx(2048)
+    headline = rows["chat LoRA default recipe / peer recipe (fp32)"]
+    assert headline["value"] == pytest.approx(2.8) and headline["status"] == "pass" and headline["target"] == ">= 2"
+    assert "compiled layers" in headline["note"] and "bf16" in headline["note"]
+    assert rows["chat LoRA first run on a machine (eager, fused) / peer recipe"]["value"] == pytest.approx(2.0)
+    assert rows["chat LoRA both bf16"]["value"] == pytest.approx(2.1)
+    assert rows["chat LoRA both fp32"]["value"] == pytest.approx(1.2)
+    assert rows["chat LoRA fp32 + compile"]["value"] == pytest.approx(1.4)
+    assert rows["chat LoRA bf16 + compile"]["value"] == pytest.approx(2.8)
+    mfu = rows["chat LoRA default recipe: MFU against the bf16 matmul rate"]
+    assert mfu["value"] == pytest.approx(0.36) and mfu["status"] == "pass" and "300/280" in mfu["note"]
+    assert rows["compiling pays after (kernels cached)"]["value"] == 15
+    assert rows["compiling pays after (cold kernel cache)"]["value"] == 150
+    assert rows["fused LoRA projections: eager tokens/s with / without"]["value"] == pytest.approx(1.2)
+    slow = dict(chat, results=[recipe("ours", "bf16", 240.0), recipe("reference", "fp32", 150.0)], break_even={})
+    slow_rows = {r["metric"]: r for r in chat_rows(slow)}
+    assert slow_rows["chat LoRA default recipe / peer recipe (fp32)"]["status"] == "miss"
+    assert "compiling pays after (cold kernel cache)" not in slow_rows  # not measured in this report
+    memory = {"rows": [row("memory", "chat lora: estimate / measured peak - 1", 0.05, "", Target("<=", 0.15))],
+              "details": {"cases": [{"task": "chat", "strategy": "lora", "peak_gb": 2.5}]}}
+    by_metric = {r["metric"]: r for r in memory_rows(memory)}
+    peak = by_metric["default chat job (LoRA, SmolLM2): peak RSS"]
+    assert peak["value"] == pytest.approx(2560) and peak["status"] == "pass"
     classifiers = {"results": [{"task": "image-classification", "model": "efficientnet-lite0", "speedup": 10.0,
                                 "cached_epoch_s": 0.01, "uncached_epoch_s": 0.1, "end_to_end_s": 20.0,
                                 "train_examples": 400, "validation_examples": 100, "accuracy": 0.95,

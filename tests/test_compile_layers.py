@@ -58,3 +58,70 @@ def test_the_kernel_cache_goes_to_the_studio_home_unless_the_user_chose(tmp_path
     assert os.environ["TORCHINDUCTOR_CACHE_DIR"] == os.path.abspath(default_cache_dir())
     use_cache_in(tmp_path / "c")
     assert os.environ["TORCHINDUCTOR_CACHE_DIR"] == str(tmp_path / "c")
+
+
+def test_the_kernel_key_follows_what_the_kernels_depend_on():
+    from types import SimpleNamespace
+
+    from core.config import TrainConfig
+    from core.engine.chat.compile import kernel_key
+
+    config = SimpleNamespace(model_type="llama", hidden_size=576, intermediate_size=1536, num_attention_heads=9,
+                             num_key_value_heads=3, head_dim=64, hidden_act="silu", _attn_implementation="sdpa")
+    train = TrainConfig(lora_r=8, lora_alpha=16)
+    key = kernel_key(config, "bf16", "lora", train)
+    assert key == kernel_key(config, "bf16", "lora", TrainConfig(lora_r=8, lora_alpha=16, max_steps=99))
+    assert key != kernel_key(config, "fp32", "lora", train)
+    assert key != kernel_key(config, "bf16", "lora", TrainConfig(lora_r=16, lora_alpha=16))
+    wider = SimpleNamespace(**{**vars(config), "hidden_size": 960})
+    assert key != kernel_key(wider, "bf16", "lora", train)
+
+
+def test_the_kernel_cache_remembers_warm_keys(tmp_path):
+    from core.engine.chat.compile import KernelCache
+
+    cache = KernelCache(tmp_path / "kernels")
+    assert not cache.is_warm("abc")
+    cache.mark_warm("abc", 42.0)
+    assert cache.is_warm("abc") and KernelCache(tmp_path / "kernels").is_warm("abc")
+    cache.mark_warm("def")
+    assert cache.is_warm("abc") and cache.is_warm("def")
+    (tmp_path / "kernels" / "studio-warm.json").write_text("not json")
+    assert not cache.is_warm("abc")  # a damaged record only means compiling again
+
+
+def test_the_fast_path_compiles_when_asked_or_when_the_kernels_are_cached(tmp_path):
+    from peft import LoraConfig, get_peft_model
+
+    from core.config import JobConfig
+    from core.engine.chat.speed import FastPath
+
+    model = get_peft_model(AutoModelForCausalLM.from_pretrained(tiny_model_folder(tmp_path)),
+                           LoraConfig(r=4, target_modules=["q_proj", "k_proj", "v_proj"]))
+    auto = JobConfig(task="chat", strategy="lora")
+    cold = FastPath.for_run(auto, tmp_path / "home", model, "fp32")
+    assert not cold.compile and cold.automatic and "not compiled" in cold.describe()
+    cold.attach(_Trainer(), model, say=print)
+    assert len(cold.groups) == 2 and "2 LoRA groups fused" in cold.describe()  # q/k/v of each of 2 layers
+    cold.detach()
+    assert cold.groups == [] and not cold.wants_warmup  # a run of seconds starts no background compile
+    cold.trained_s = 600
+    assert cold.wants_warmup
+
+    cold.cache.mark_warm(cold.key)
+    warm = FastPath.for_run(auto, tmp_path / "home", model, "fp32")
+    assert warm.compile and warm.automatic
+    trainer = _Trainer()
+    warm.attach(trainer, model, say=print)
+    assert [type(c).__name__ for c in trainer.callbacks] == ["CompileAfterFirstStep"] and warm.groups == []
+    off = FastPath.for_run(auto.with_overrides(["train.compile=false"]), tmp_path / "home", model, "fp32")
+    assert not off.compile and not off.automatic
+    assert FastPath.for_run(auto, tmp_path / "home", model, "bf16").key != warm.key
+
+
+class _Trainer:
+    def __init__(self):
+        self.callbacks = []
+
+    def add_callback(self, callback):
+        self.callbacks.append(callback)

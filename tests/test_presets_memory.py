@@ -75,21 +75,23 @@ def test_the_out_of_memory_message_names_the_settings_to_lower():
     assert "batch size 16 -> 8" in message and "max length 1024 -> 512" in message
 
 
-def test_compile_is_chosen_for_long_cpu_chat_runs_only(monkeypatch):
+def test_compile_is_chosen_for_long_cpu_chat_runs_and_left_to_the_kernel_cache_in_between(monkeypatch):
     import dataclasses
 
     from core import hardware as hw
     from core.config import JobConfig
-    from core.presets import COMPILE_MIN_MICRO_BATCHES, fill_presets
+    from core.presets import COMPILE_MIN_MICRO_BATCHES_COLD, COMPILE_MIN_MICRO_BATCHES_WARM, fill_presets
 
     cpu = dataclasses.replace(hw.detect_hardware(), device="cpu")
     monkeypatch.setattr(hw, "cxx_compiler", lambda: "/usr/bin/g++")
     chat = JobConfig(task="chat", strategy="lora")
-    short = fill_presets(chat, 144, cpu).train
-    assert short.compile is False  # the bundled example: 36 steps, compiling would cost more than it saves
-    rows = COMPILE_MIN_MICRO_BATCHES * 4  # batch 4, one epoch at least
+    # the bundled example (144 rows: 36 steps x 2 micro-batches): compiled when the kernels are cached
+    assert fill_presets(chat, 144, cpu).train.compile is None
+    assert COMPILE_MIN_MICRO_BATCHES_WARM > 20 and fill_presets(chat, 40, cpu).train.compile is False  # 20: too short
+    rows = COMPILE_MIN_MICRO_BATCHES_COLD * 2  # batch 4, accumulation 2, 2 epochs: pays even a cold compile
     assert fill_presets(chat, rows, cpu).train.compile is True
     assert fill_presets(chat.with_overrides(["train.compile=false"]), rows, cpu).train.compile is False
+    assert fill_presets(chat.with_overrides(["train.compile=true"]), 8, cpu).train.compile is True
     assert fill_presets(JobConfig(task="text-classification", strategy="lora"), rows, cpu).train.compile is False
     monkeypatch.setattr(hw, "cxx_compiler", lambda: None)  # no compiler (a slim Docker image): never
     assert fill_presets(chat, rows, cpu).train.compile is False
@@ -136,3 +138,46 @@ def test_memory_estimate_halves_the_weights_in_bf16():
     fp32 = estimate_memory(shape, "lora", "chat", 4, 256, CPU).breakdown["weights"]
     assert estimate_memory(shape, "lora", "chat", 4, 256, CPU, bf16_weights=True).breakdown["weights"] == \
         pytest.approx(fp32 / 2, rel=0.01)
+
+
+def test_the_gpu_catalog_entries_say_what_the_estimate_says_they_need():
+    """Each 3B-9B entry names the GPU memory QLoRA (and LoRA, where it says) fits in; the estimate agrees."""
+    import re
+
+    from core.catalog import CATALOG
+    from core.memory import CATALOG_SHAPES, gpu_needs
+
+    big = [e for e in CATALOG if e.task == "chat" and e.params_m > 2000]
+    assert {e.key for e in big} >= {"qwen2.5-3b-instruct", "qwen2.5-7b-instruct", "llama-3.1-8b-instruct",
+                                    "mistral-7b-instruct", "gemma-2-2b-it", "gemma-2-9b-it"}
+    for entry in big:
+        needs = gpu_needs(CATALOG_SHAPES[entry.key])
+        assert needs["qlora"] < needs["lora"] < needs["full"]
+        said = re.findall(r"(QLoRA|LoRA)(?: or LoRA)? on a(?: GPU with)? (?:\d+-)?(\d+) GB", entry.description)
+        for strategy, gb in said:
+            assert needs[strategy.lower()] <= float(gb), (entry.key, strategy, needs)
+    assert get_entry_gated("llama-3.1-8b-instruct") and get_entry_gated("gemma-2-9b-it")
+    assert not get_entry_gated("qwen2.5-7b-instruct")
+
+
+def get_entry_gated(key: str) -> bool:
+    from core.catalog import get_entry
+
+    return get_entry(key).gated
+
+
+def test_when_a_job_does_not_fit_the_estimate_tries_checkpointing_then_8bit_states():
+    from core.memory import CATALOG_SHAPES
+
+    seven_b = CATALOG_SHAPES["qwen2.5-7b-instruct"]
+    gpu24 = dataclasses.replace(GPU, gpu_memory_gb=24.0)
+    qlora = estimate_memory(seven_b, "qlora", "chat", 1, 1024, gpu24, bf16_weights=True)
+    assert qlora.fits and not qlora.gradient_checkpointing  # 4 bits: room for one row's activations
+    lora = estimate_memory(seven_b, "lora", "chat", 4, 1024, gpu24, bf16_weights=True)
+    assert lora.fits and lora.gradient_checkpointing and "checkpointing will be on" in lora.advice
+    gpu64 = dataclasses.replace(GPU, gpu_memory_gb=64.0)
+    full = estimate_memory(seven_b, "full", "chat", 4, 1024, gpu64, bf16_weights=True)
+    assert full.fits and full.gradient_checkpointing and full.optimizer == "paged_adamw_8bit"
+    assert "8-bit paged states" in full.advice
+    too_big = estimate_memory(seven_b, "full", "chat", 4, 1024, gpu24, bf16_weights=True)
+    assert not too_big.fits and "--gpus N" in too_big.advice and too_big.optimizer == "adamw_torch"

@@ -19,11 +19,19 @@ from .collate import IGNORE, useful_tokens
 from .compile import eager
 
 
+CE_CHUNK_ELEMENTS = 2**26  # logits per slice of the vocabulary projection (256 MB in fp32): 1024 rows of 49k
+
+
 def answer_loss_sum(model, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, int]:
     """(sum of token cross-entropies, number of target tokens) of a batch that carries ``shift_labels``.
 
+    Only the answer positions reach the vocabulary projection, and there in slices (``chunked_linear_ce``): the
+    model returns those positions' hidden states (its LM head is bypassed for the call) and the projection and
+    cross-entropy run together, their gradient taken at once, so no full logits tensor is kept for the backward
+    pass. A model whose head does more than a linear map (logit soft-capping) gets its logits the ordinary way.
+
     Args:
-        model: a causal LM (optionally peft-wrapped) whose forward accepts ``logits_to_keep``.
+        model: a causal LM (optionally peft/DDP-wrapped) whose forward accepts ``logits_to_keep``.
         batch: ``input_ids``, ``shift_labels`` and either ``attention_mask`` or ``position_ids``.
     """
     inputs = dict(batch)
@@ -34,11 +42,118 @@ def answer_loss_sum(model, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor
         # Still run the model so every parameter takes part (DDP waits for all gradients).
         logits = model(**inputs, logits_to_keep=1, use_cache=False).logits
         return logits.sum() * 0.0, 0
+    head = _plain_head(model)
+    if head is not None:
+        with _hidden_states_from(head):
+            hidden = model(**inputs, logits_to_keep=keep, use_cache=False).logits
+        if hidden.dim() == 2 and hidden.shape[0] == count:
+            return chunked_linear_ce(hidden, head.weight, targets[keep], head.bias), count
+        hidden = None  # a model that ignored the mask: fall back to its logits below
     logits = model(**inputs, logits_to_keep=keep, use_cache=False).logits
     if logits.dim() == 3:  # a model that ignores a mask-shaped logits_to_keep returns every position
         logits = logits[keep] if logits.shape[:2] == keep.shape else logits.reshape(-1, logits.shape[-1])
     loss = F.cross_entropy(logits.float(), targets[keep], reduction="sum")
     return loss, count
+
+
+def _plain_head(model) -> torch.nn.Linear | None:
+    """The model's LM head when it is a plain ``nn.Linear`` applied last (no soft-capping, not sharded)."""
+    inner = getattr(model, "module", model)  # DDP
+    if type(inner).__name__.startswith("FullyShardedDataParallel") or not hasattr(inner, "get_output_embeddings"):
+        return None
+    head = inner.get_output_embeddings()
+    config = getattr(inner, "config", None)
+    if type(head) is not torch.nn.Linear or getattr(config, "final_logit_softcapping", None):
+        return None
+    return head
+
+
+class _hidden_states_from:
+    """Within the block the LM head returns its input, so the model's "logits" are the kept hidden states."""
+
+    def __init__(self, head: torch.nn.Linear):
+        self.head = head
+
+    def __enter__(self):
+        self.saved = self.head.__dict__.get("forward")  # an accelerate hook's wrapper, if any
+        self.head.forward = _identity
+        return self.head
+
+    def __exit__(self, *exc):
+        if self.saved is None:
+            del self.head.forward  # back to the class's forward
+        else:
+            self.head.forward = self.saved
+        return False
+
+
+def _identity(x: torch.Tensor) -> torch.Tensor:
+    return x
+
+
+class _LinearCrossEntropy(torch.autograd.Function):
+    """sum_i CE(h_i W^T + b, y_i), computed in row slices; with gradients, they are taken in the same pass (the
+    softmax of a slice is at hand) and kept, so no logits outlive their slice."""
+
+    @staticmethod
+    def forward(ctx, hidden, weight, bias, targets, rows, training):
+        device = hidden.device.type
+        dtype = torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else hidden.dtype
+        h, w = hidden.to(dtype), weight.to(dtype)
+        b = bias.to(dtype) if bias is not None else None
+        want_h, want_w = training and ctx.needs_input_grad[0], training and ctx.needs_input_grad[1]
+        want_b = training and bias is not None and ctx.needs_input_grad[2]
+        grad_h = torch.empty_like(h) if want_h else None
+        grad_w = torch.zeros(weight.shape, dtype=torch.float32, device=weight.device) if want_w else None
+        grad_b = torch.zeros(bias.shape, dtype=torch.float32, device=bias.device) if want_b else None
+        total = torch.zeros((), dtype=torch.float32, device=hidden.device)
+        for start in range(0, h.shape[0], rows):
+            h_c, y_c = h[start:start + rows], targets[start:start + rows]
+            logits = F.linear(h_c, w, b).float()
+            lse = torch.logsumexp(logits, dim=-1)
+            total += (lse - logits.gather(1, y_c[:, None]).squeeze(1)).sum()
+            if not (want_h or want_w or want_b):
+                continue
+            p = logits.sub_(lse[:, None]).exp_()  # softmax, in place of the logits
+            p[torch.arange(p.shape[0], device=p.device), y_c] -= 1.0
+            if want_h:
+                grad_h[start:start + rows] = p.to(dtype) @ w
+            if want_w:
+                grad_w.addmm_(p.t(), h_c.float())
+            if want_b:
+                grad_b += p.sum(0)
+        ctx.save_for_backward(*(g for g in (grad_h, grad_w, grad_b) if g is not None))
+        ctx.have = (want_h, want_w, want_b)
+        ctx.dtypes = (hidden.dtype, weight.dtype, bias.dtype if bias is not None else None)
+        return total
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        saved = list(ctx.saved_tensors)
+        out = []
+        for have, dtype in zip(ctx.have, ctx.dtypes):
+            out.append((saved.pop(0) * grad_out).to(dtype) if have else None)
+        return out[0], out[1], out[2], None, None, None
+
+
+def chunk_rows(vocab: int) -> int:
+    """Rows per slice so that a slice holds about ``CE_CHUNK_ELEMENTS`` logits (between 64 and 1024 rows)."""
+    return max(64, min(1024, CE_CHUNK_ELEMENTS // max(1, vocab)))
+
+
+def chunked_linear_ce(hidden: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor,
+                      bias: torch.Tensor | None = None, rows: int | None = None) -> torch.Tensor:
+    """Summed cross-entropy of ``hidden @ weight.T (+ bias)`` against ``targets``, ``rows`` rows at a time.
+
+    Args:
+        hidden: (n, d) hidden states of the positions that have a target.
+        weight: (vocab, d) the LM head's weight; bias: its bias or None.
+        targets: (n,) token ids.
+        rows: rows per slice (memory: rows x vocab fp32 logits at a time); None: ``chunk_rows(vocab)``.
+    """
+    rows = rows or chunk_rows(weight.shape[0])
+    training = torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in (hidden, weight, bias))
+    return _LinearCrossEntropy.apply(hidden, weight, bias, targets, rows, training)
 
 
 def full_logits_loss(model, batch: dict[str, torch.Tensor]) -> torch.Tensor:

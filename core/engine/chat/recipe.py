@@ -11,8 +11,10 @@ fp32; long runs compile the decoder layers after the first step (``compile_layer
 """
 from __future__ import annotations
 
+import dataclasses
 import gc
 import math
+import os
 from typing import Any
 
 import torch
@@ -21,15 +23,16 @@ from transformers.trainer_callback import PrinterCallback
 
 from ...models.templates import render
 from ...presets import bf16_weights, choose_precision
-from ...strategies import apply_strategy, get_strategy, quantization_config, trainable_parameters
+from ...strategies import apply_strategy, get_strategy, quantization_config, quantized_device_map, trainable_parameters
 from ..callbacks import ItemCounter, ReporterCallback
 from ..context import TrainContext, TrainOutcome
 from ..tracking import trainer_report_to
 from . import probe
-from . import probe
-from .collate import PaddedCollator, TokenRows, encode_all
-from .compile import CompileAfterFirstStep, eager, use_cache_in
+from .collate import PackedCollator, PaddedCollator, TokenRows, encode_all
+from .compile import eager
 from .loss import ChatTrainer, answer_loss
+from .gpu import DeviceChoices, apply_liger, compute_dtype, device_choices, use_packing
+from .speed import FastPath, start_background_warmup
 
 EVAL_ROWS_DURING_TRAINING = 32  # eval points on the curve stay cheap (a forward pass each)
 EVAL_ROWS_FINAL = 256
@@ -51,6 +54,8 @@ class ChatRecipe:
         self.trainer = None
         self.train_rows: TokenRows | None = None
         self.val_rows: TokenRows | None = None
+        self.fast: FastPath | None = None
+        self.device: DeviceChoices | None = None
 
     # --- setup -------------------------------------------------------------------------------------
     def setup(self) -> None:
@@ -60,12 +65,29 @@ class ChatRecipe:
         self.tokenizer = self._load_tokenizer()
         self.ctx.reporter.phase("loading", f"Loading {cfg.model} for {cfg.strategy} training")
         model = self._load_base()
-        model = apply_strategy(cfg.strategy, model, "chat", cfg.train)
+        model = self._for_device(model)
+        train = dataclasses.replace(cfg.train, gradient_checkpointing=self.device.gradient_checkpointing)
+        model = apply_strategy(cfg.strategy, model, "chat", train)
         model.config.use_cache = False
         trainable, total = trainable_parameters(model)
         self.ctx.reporter.line(f"Training {trainable:,} of {total:,} parameters ({cfg.strategy}).")
         self.model = model
         self._tokenise()
+
+    def _for_device(self, model):
+        """Attention, Liger kernels, packing, checkpointing and optimiser for this device (``gpu.py``)."""
+        from ...memory import estimate_job
+
+        hardware = self._hardware()
+        choices = device_choices(self.ctx.config, hardware, estimate_job(self.ctx.config, self.ctx.model, hardware))
+        if choices.attention and hasattr(model, "set_attn_implementation"):
+            model.set_attn_implementation(choices.attention)
+        if apply_liger(model, hardware):
+            choices.notes.append("Liger's fused kernels replace the norms, rotary embedding and SwiGLU.")
+        self.device = dataclasses.replace(choices, packing=use_packing(hardware, model))
+        for note in self.device.notes:
+            self.ctx.reporter.line(note)
+        return model
 
     def _set_threads(self) -> None:
         hardware = self._hardware()
@@ -101,9 +123,10 @@ class ChatRecipe:
             quantized = get_strategy(self.ctx.config.strategy).quantised
         if not quantized:
             return load_causal_lm(self.ctx.model, dtype=dtype or self._dtype())
-        device_map = {"": 0} if self._hardware().device == "cuda" else "cpu"
-        return load_causal_lm(self.ctx.model, dtype=self._dtype(), quantization_config=quantization_config(),
-                              device_map=device_map)
+        hardware = self._hardware()
+        sharded = _sharded()
+        return load_causal_lm(self.ctx.model, dtype=self._dtype(), device_map=quantized_device_map(hardware, sharded),
+                              quantization_config=quantization_config(compute_dtype(hardware), sharded))
 
     def _tokenise(self) -> None:
         data, max_length = self.ctx.data, self.ctx.config.train.max_length
@@ -133,18 +156,28 @@ class ChatRecipe:
         eval_rows = TokenRows(self.val_rows.rows[:EVAL_ROWS_DURING_TRAINING]) if evaluating else None
         self.trainer = ChatTrainer(
             model=self.model, args=self._arguments(evaluating), train_dataset=self.train_rows,
-            eval_dataset=eval_rows, data_collator=PaddedCollator(self.tokenizer.pad_token_id), processing_class=self.tokenizer,
+            eval_dataset=eval_rows, data_collator=self._collator(), processing_class=self.tokenizer,
             callbacks=[callback], counter=counter,
         )
-        if self.ctx.config.train.compile:
-            use_cache_in(self.ctx.home.root / "cache" / "torchinductor")
-            self.trainer.add_callback(CompileAfterFirstStep(self.model, self.ctx.reporter.line))
         self.trainer.remove_callback(PrinterCallback)  # the reporter logs; the printer would spam stdout
+        self.fast = FastPath.for_run(ctx.config, ctx.home.root, self.model, self._precision())
+        self.fast.attach(self.trainer, self.model, ctx.reporter.line)
+        ctx.reporter.line(self.fast.describe())
         ctx.reporter.phase("training", f"Training on {len(self.train_rows)} conversations")
         resume = str(ctx.resume_from) if ctx.resume_from else None
-        result = self.trainer.train(resume_from_checkpoint=resume)
+        try:
+            result = self.trainer.train(resume_from_checkpoint=resume)
+        finally:
+            self.fast.detach()
+            _drop_optimiser(self.trainer)
         return TrainOutcome(stopped=callback.stopped_early, global_step=self.trainer.state.global_step,
                             train_loss=result.training_loss, extra={"tokens": counter.total})
+
+    def _collator(self):
+        """One packed row per batch where packing is exact and pays (a GPU), else rows padded to the longest."""
+        if self.device is not None and self.device.packing:
+            return PackedCollator()
+        return PaddedCollator(self.tokenizer.pad_token_id)
 
     def _arguments(self, evaluating: bool) -> TrainingArguments:
         t, hardware = self.ctx.config.train, self._hardware()
@@ -179,6 +212,7 @@ class ChatRecipe:
             label_names=["shift_labels"],
             prediction_loss_only=True,
             ddp_find_unused_parameters=False,
+            optim=self.device.optimizer if self.device is not None else "adamw_torch",
         )
 
     # --- save / load -------------------------------------------------------------------------------
@@ -234,11 +268,9 @@ class ChatRecipe:
         tuned = answer_loss(model, batches)
         tuned_answers = [self._answer(model, m) for m, _ in examples]
         tuned_probe = probe.score(model, self.tokenizer)  # did it forget? (general questions, base vs tuned)
-        tuned_probe = probe.score(model, self.tokenizer)  # did it forget? (general questions, base vs tuned)
         with _base_of(self, model) as base:
             base_score = answer_loss(base, batches)
             base_answers = [self._answer(base, m) for m, _ in examples]
-            base_probe = probe.score(base, self.tokenizer)
             base_probe = probe.score(base, self.tokenizer)
         return {
             "task": "chat", "split": "validation", "rows": len(rows), "answer_tokens": tuned["tokens"],
@@ -250,7 +282,6 @@ class ChatRecipe:
                 {"prompt": _prompt_text(m), "reference": ref, "base": b, "tuned": t}
                 for (m, ref), b, t in zip(examples, base_answers, tuned_answers)
             ],
-            "probe": probe.compare(base_probe, tuned_probe),
             "probe": probe.compare(base_probe, tuned_probe),
         }
 
@@ -288,7 +319,11 @@ class ChatRecipe:
 
     # --- cleanup -----------------------------------------------------------------------------------
     def cleanup(self) -> None:
-        """Drop the model, trainer and data so repeated jobs in one process do not grow memory."""
+        """Drop the model, trainer and data so repeated jobs in one process do not grow memory; after an eager
+        run whose kernels were not cached, build them in the background for the next run (``speed.FastPath``)."""
+        if self.fast is not None and self.fast.wants_warmup and self.ctx.run.config.is_file():
+            start_background_warmup(self.ctx.run.config, self.ctx.home.root)
+        self.fast = None
         self.trainer = None
         self.model = None
         self.train_rows = self.val_rows = None
@@ -346,6 +381,22 @@ def _relative(new: float, old: float) -> float | None:
     if not (math.isfinite(new) and math.isfinite(old)) or old == 0:
         return None
     return (new - old) / old
+
+
+def _drop_optimiser(trainer) -> None:
+    """Free the optimiser's state once training ended (the checkpoints keep it for a resume): a full fine-tune's
+    AdamW moments are twice the model, and the comparison with the base comes next."""
+    if trainer is None:
+        return
+    trainer.optimizer = trainer.lr_scheduler = None
+    trainer.accelerator._optimizers.clear()
+    trainer.accelerator._schedulers.clear()
+    gc.collect()
+
+
+def _sharded() -> bool:
+    """Whether accelerate launched this process with FSDP (QLoRA then stores its 4-bit weights as bf16)."""
+    return os.environ.get("ACCELERATE_USE_FSDP", "").lower() in ("1", "true")
 
 
 def _device(model) -> torch.device:

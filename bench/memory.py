@@ -1,0 +1,128 @@
+"""Peak memory of every catalog strategy the memory estimate approves, measured against the estimate.
+
+    .venv/bin/python -m bench.memory [--quick] [--json out.json] [--model-home HOME]
+
+Each case is a whole job (data checks, presets, training, saving, the comparison with the base) run through
+``core.engine.runner.run_job`` in a process of its own, as the studio runs a job; its peak resident memory comes
+from ``wait4`` on that process. The estimate is ``core.memory.estimate_job`` for the job's filled config on this
+machine, what the runner checks before training. The goal: the estimate within 15 % of the measured peak for
+every case it approves. Training is cut to a few steps (memory peaks in the first steps, the evaluation included);
+``--quick`` runs one chat and one classifier case.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+from .common import EXAMPLES, Target, failed_row, render_table, row, run_child, write_json
+
+ESTIMATE_TOLERANCE = 0.15
+CHAT_DATA = EXAMPLES / "kettlebird_support.csv"
+TEXT_DATA = EXAMPLES / "support_tickets.csv"
+IMAGE_DATA = EXAMPLES / "digits"
+
+# (task, model, strategy, data, max steps): the packaged models, every strategy each allows.
+CASES = (
+    ("chat", "smollm2-135m-instruct", "lora", CHAT_DATA, 12),
+    ("chat", "smollm2-135m-instruct", "qlora", CHAT_DATA, 12),
+    ("chat", "smollm2-135m-instruct", "full", CHAT_DATA, 12),
+    ("text-classification", "minilm-l6", "head-only", TEXT_DATA, None),
+    ("text-classification", "minilm-l6", "lora", TEXT_DATA, 20),
+    ("text-classification", "minilm-l6", "full", TEXT_DATA, 20),
+    ("image-classification", "efficientnet-lite0", "head-only", IMAGE_DATA, None),
+    ("image-classification", "efficientnet-lite0", "full", IMAGE_DATA, 20),
+)
+QUICK = (("chat", "lora"), ("text-classification", "head-only"))
+
+
+def run_case(task: str, model: str, strategy: str, data: Path, steps: int | None, home: Path, out: Path) -> None:
+    """(In the child process) run one job and write its run folder and estimate to ``out``."""
+    from core.config import DataConfig, JobConfig, TrainConfig
+    from core.engine.runner import run_job
+    from core.hardware import detect_hardware
+    from core.home import Home
+    from core.memory import estimate_job
+    from core.models import resolve_model
+
+    studio_home = Home.resolve(str(home))
+    hardware = detect_hardware()
+    config = JobConfig(task=task, model=model, strategy=strategy, data=DataConfig(path=str(data)),
+                       train=TrainConfig(max_steps=steps), name=f"memory-{strategy}")
+    run = run_job(config, studio_home, hardware=hardware)
+    filled = JobConfig.load(run.config)
+    estimate = estimate_job(filled, resolve_model(model, studio_home, task=task), hardware)
+    write_json(out, {"run": str(run.path), "status": run.read_status().get("status"),
+                     "estimate_gb": estimate.total_gb, "fits": estimate.fits, "breakdown": estimate.breakdown,
+                     "batch_size": filled.train.batch_size, "max_length": filled.train.max_length,
+                     "precision": filled.train.precision})
+
+
+def measure(case: tuple, model_home: str | None, scratch: Path) -> dict:
+    """Run ``case`` in its own process; its estimate, measured peak and their ratio."""
+    task, model, strategy, data, steps = case
+    home = scratch / f"home-{task}-{strategy}"
+    home.mkdir(parents=True)
+    if task == "chat":
+        from core.home import Home
+
+        from .common import link_chat_model
+        link_chat_model(Home.resolve(str(home)), model_home, model, convert=True)
+    out = scratch / f"{task}-{strategy}.json"
+    command = [sys.executable, "-m", "bench.memory", "--case", f"{task}:{model}:{strategy}:{data}:{steps or 0}",
+               "--home", str(home), "--json", str(out)]
+    code, peak_mb, seconds = run_child(command, 1800, scratch / f"{task}-{strategy}.log")
+    if code != 0:
+        return {"task": task, "strategy": strategy, "error": f"exit {code} (log {scratch / f'{task}-{strategy}.log'})"}
+    result = json.loads(out.read_text())
+    result.update(task=task, model=model, strategy=strategy, peak_gb=round(peak_mb / 1024, 3),
+                  seconds=round(seconds, 1))
+    result["estimate_over_peak"] = round(result["estimate_gb"] / result["peak_gb"], 3)
+    return result
+
+
+def rows_of(results: list[dict]) -> list[dict]:
+    """One table row per case: measured peak, with the estimate and its error in the note."""
+    rows = []
+    for r in results:
+        name = f"{r['task'].replace('-classification', '')} {r['strategy']} ({r.get('model', '')})"
+        if "error" in r:
+            rows.append(failed_row("memory", f"{name}: {r['error']}"))
+            continue
+        error = r["estimate_gb"] / r["peak_gb"] - 1
+        rows.append(row("memory", f"{name}: estimate / measured peak - 1", error, "",
+                        Target("<=", ESTIMATE_TOLERANCE) if error >= 0 else Target(">=", -ESTIMATE_TOLERANCE),
+                        f"estimate {r['estimate_gb']:.2f} GB, peak RSS {r['peak_gb']:.2f} GB (whole job: "
+                        f"{r['seconds']:.0f} s; batch {r['batch_size']}, length {r['max_length']}, "
+                        f"{r['precision']})"))
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.memory", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--model-home", default=None, help="a studio home with SmolLM2 converted")
+    parser.add_argument("--case", help=argparse.SUPPRESS)  # the child: TASK:MODEL:STRATEGY:DATA:STEPS
+    parser.add_argument("--home", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    if args.case:
+        task, model, strategy, data, steps = args.case.split(":", 4)
+        run_case(task, model, strategy, Path(data), int(steps) or None, Path(args.home), args.json)
+        return 0
+    cases = [c for c in CASES if not args.quick or (c[0], c[2]) in QUICK]
+    with tempfile.TemporaryDirectory(prefix="studio-bench-memory-") as scratch:
+        results = [measure(case, args.model_home, Path(scratch)) for case in cases]
+    report = {"rows": rows_of(results), "details": {"cases": results}}
+    print(render_table(report["rows"]))
+    if args.json:
+        write_json(args.json, report)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
