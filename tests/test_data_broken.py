@@ -124,7 +124,7 @@ CASES_TABLE = [
     ("json list of strings", case("strings.json"), {}, "error", "json_shape", ["no JSON objects"]),
     ("json not records", case("not_records.json"), {}, "error", "json_shape", ["list of records"]),
     ("bad jsonl line", case("bad_line.jsonl"), {}, "warning", "bad_json_line", ["line 2"]),
-    ("docx", case("notes.docx"), {}, "error", "unsupported_format", [".docx"]),
+    ("damaged docx", case("notes.docx"), {}, "error", "unreadable_document", ["notes.docx", "Word"]),
     ("old xls", case("old.xls"), {}, "error", "unsupported_format", [".xlsx"]),
     ("corrupt xlsx", case("corrupt.xlsx"), {}, "error", "unreadable_file", ["corrupt.xlsx"]),
     ("corrupt parquet", case("corrupt.parquet"), {}, "error", "unreadable_file", ["parquet"]),

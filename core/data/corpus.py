@@ -92,7 +92,7 @@ def _by_document(prepared, docs, fraction, seed, length, count):
 
 def held_out_documents(sizes: np.ndarray, fraction: float, seed: int) -> list[int]:
     """Positions of the documents to hold out: taken in a seeded random order until about ``fraction`` of the
-    text, skipping a document that would overshoot by half; always at least one, never all.
+    text, skipping a document that would overshoot it by a quarter; always at least one, never all.
 
     Args:
         sizes: characters per document.
@@ -104,7 +104,7 @@ def held_out_documents(sizes: np.ndarray, fraction: float, seed: int) -> list[in
     for i in np.random.default_rng(seed).permutation(len(sizes)).tolist():
         if got >= goal or len(held) == len(sizes) - 1:
             break
-        if got + sizes[i] <= 1.5 * goal:
+        if got + sizes[i] <= 1.25 * goal:
             held.append(i)
             got += sizes[i]
     return held or [int(np.argmin(sizes))]

@@ -13,15 +13,19 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from . import preference, regression
 from .columns import METADATA_WORDS, Profile, head_word, label_name, profile_columns, text_name
 from .readers import header_key
 from .turns import find_turn_columns
+from ..tasks import TASKS as TASK_KEYS
 from .report import DataReport, quoted
 
-TASKS = ("chat", "text-classification", "image-classification")
+TASKS = TASK_KEYS  # every task the studio knows (core/tasks.py); the loader refuses others
 CHAT_ROLES = ("prompt", "input", "response", "system", "messages", "speaker", "content", "conversation")
 CLASSIFICATION_ROLES = ("text", "label")
-ROLES = CHAT_ROLES + CLASSIFICATION_ROLES
+PREFERENCE_ROLES = ("chosen", "rejected")  # with prompt and system (core/data/preference.py)
+REGRESSION_ROLES = ("target",)  # with text (core/data/regression.py)
+ROLES = CHAT_ROLES + CLASSIFICATION_ROLES + PREFERENCE_ROLES + REGRESSION_ROLES
 
 # Recognised chat header names, most specific first; matched on the whole header, then on one of its words.
 NAMES = {
@@ -87,11 +91,15 @@ def detect(frame: pd.DataFrame, report: DataReport, task: str | None = None,
             return found
     else:
         found.reasons.append(f"The task is {task}, as you chose.")
-    if found.task == "chat":
+    if found.task == "preference":
+        preference.fill_columns(frame, found.columns, found.reasons, report, name)
+    elif found.task == "chat":
         if not _fill_turns(frame, profiles, found):
             _fill_chat(frame, found, report, name)
     elif found.task == "text-classification":
         _fill_classification(frame, profiles, found, report, name)
+    elif found.task == "text-regression":
+        _fill_regression(frame, profiles, found, report, name)
     return found
 
 
@@ -150,9 +158,19 @@ def _conversations_like(values: pd.Series) -> bool:
 
 
 def _guess_task(frame, given, profiles, reasons) -> str | None:
+    pairs = preference.looks_like_pairs(frame, given)  # before chat: "chosen" is also a usual response name
+    if pairs is not None:
+        chosen, rejected = pairs
+        reasons.append(f"The task is preference tuning: '{chosen}' and '{rejected}' hold a preferred and a "
+                       "rejected answer." if chosen and rejected else
+                       "The task is preference tuning because you chose a chosen or rejected column.")
+        return "preference"
     if set(given) & set(CHAT_ROLES):
         reasons.append("The task is chat because you chose chat columns.")
         return "chat"
+    if set(given) & set(REGRESSION_ROLES):
+        reasons.append("The task is text regression because you chose a target column.")
+        return "text-regression"
     if set(given) & set(CLASSIFICATION_ROLES):
         reasons.append("The task is text classification because you chose a text or label column.")
         return "text-classification"
@@ -170,6 +188,9 @@ def _guess_task(frame, given, profiles, reasons) -> str | None:
         return "chat"
     labels = [p for p in profiles.values() if label_name(p.column) or p.categorical]
     texts = [p for p in profiles.values() if p.kind in ("text", "short_text") or text_name(p.column)]
+    numeric = regression.guess_task(profiles, [p for p in labels if p.categorical], texts, reasons)
+    if numeric is not None:
+        return numeric
     if labels and len(frame.columns) >= 2 and (texts or len(frame.columns) == 2):
         reasons.append("The task is text classification: some column holds text and another has few "
                        "distinct values, like classes.")
@@ -253,6 +274,8 @@ def _fill_classification(frame, profiles: dict[str, Profile], found: Detection, 
         if col is not None:
             cols["text"] = col
     _note_constants(profiles, cols, found)
+    if "label" in cols and cols["label"] in profiles:
+        regression.offer_other_reading(profiles[cols["label"]], found, "text-classification")
     missing = [r for r in ("text", "label") if r not in cols and r not in found.candidates]
     free_text = [p for p in profiles.values() if label_name(p.column) and p.kind in ("text", "short_text")]
     if "label" in missing and free_text:
@@ -265,6 +288,27 @@ def _fill_classification(frame, profiles: dict[str, Profile], found: Detection, 
     if missing:
         report.error("missing_column", f"No {' or '.join(missing)} column found in {name} (columns: "
                      f"{_names(frame)}).", "Name the columns text and label, or choose them yourself.")
+
+
+def _fill_regression(frame, profiles: dict[str, Profile], found: Detection, report, name) -> None:
+    """The target (a column of numbers, ``core.data.regression``) and the text, as for classification."""
+    cols = found.columns
+    if "target" not in cols and "label" in cols:  # a label chosen for a regression task is its target
+        cols["target"] = cols.pop("label")
+    if "target" not in cols:
+        col = regression.choose_target(profiles, {cols.get("text")}, found, report, name)
+        if col is not None:
+            cols["target"] = col
+    if "target" in cols:
+        regression.offer_other_reading(profiles[cols["target"]], found, "text-regression",
+                                       regression.numbers(frame[cols["target"]]))
+    if "text" not in cols:
+        col = _choose_text(profiles, {cols.get("target")}, found, report, name)
+        if col is not None:
+            cols["text"] = col
+        elif "target" in cols:
+            report.error("missing_column", f"No text column found in {name} (columns: {_names(frame)}).",
+                         "Name the column with the text 'text', or choose it yourself.")
 
 
 def _choose_label(profiles, taken, found: Detection, report, name) -> str | None:

@@ -33,7 +33,7 @@ SENTENCE_END = ".!?:;\"')]”’"
 
 def is_documents(path: Path, task: str | None, limits: DataLimits | None = None) -> bool:
     """Whether ``path`` is read as documents: always for the text-completion task; otherwise a Markdown, PDF or
-    Word file, a ``.txt`` file of prose (not a table), or a folder or zip of documents with no images in it.
+    Word file, a ``.txt`` file of prose (not a table), or a folder or zip holding more documents than images.
 
     Args:
         path: what the user gave.
@@ -56,7 +56,8 @@ def is_documents(path: Path, task: str | None, limits: DataLimits | None = None)
     else:
         return suffix in NEVER_TABLES or (suffix == ".txt" and path.is_file() and _prose(path))
     suffixes = [Path(n).suffix.lower() for n in names if not _skipped(Path(n))]
-    return any(s in FORMATS for s in suffixes) and not any(s in IMAGE_SUFFIXES for s in suffixes)
+    # documentation with a few screenshots is documents; photos with a README are images
+    return sum(s in FORMATS for s in suffixes) > sum(s in IMAGE_SUFFIXES for s in suffixes)
 
 
 def _zip_names(path: Path) -> list[str]:
@@ -86,7 +87,7 @@ def _prose(path: Path) -> bool:
 
 def _short_fields(lines: list[str], sep: str) -> bool:
     """Commas in prose come with long stretches of words between them; a table's header has short names."""
-    return all(len(field.strip()) <= 40 for field in lines[0].split(sep))
+    return all(len(field.strip()) <= 40 and len(field.split()) <= 3 for field in lines[0].split(sep))
 
 
 def _skipped(path: Path) -> bool:
@@ -287,7 +288,8 @@ def _running_lines(pages: list[list[str]]) -> set[str]:
 
 def _paragraphs(lines: list[str]) -> str:
     """A PDF page's lines joined into paragraphs: a line ends a paragraph when it is blank, or short and ends a
-    sentence; a hyphen at the end of a line before a lower-case word is a word split across lines."""
+    sentence; a short line without an end mark that starts with a capital is a heading, a paragraph of its own;
+    a hyphen at the end of a line before a lower-case word is a word split across lines."""
     filled = [len(line) for line in lines if line.strip()]
     if not filled:
         return ""
@@ -295,10 +297,13 @@ def _paragraphs(lines: list[str]) -> str:
     out, current = [], ""
     for line in lines:
         text = line.strip()
-        if not text:
+        heading = len(line) < full and text[-1:] not in SENTENCE_END + ",-" and text[:1].isupper()
+        if not text or heading:
             if current:
                 out.append(current)
             current = ""
+            if heading:
+                out.append(text)
             continue
         if not current:
             current = text

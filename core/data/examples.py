@@ -49,6 +49,49 @@ EXAMPLES: tuple[Example, ...] = (
                     "32x32 pixels, one folder per digit.",
         model="efficientnet-lite0",
     ),
+    Example(
+        key="kettlebird-preferences",
+        title="Kettlebird support replies, preferred vs rejected (preference tuning)",
+        task="preference",
+        path="assets/examples/kettlebird_preferences.csv",
+        description="246 pairs: a customer question to Kettlebird support, the team's answer (chosen) and a reply "
+                    "it would not send (rejected): the same answer with one wrong fact, a deflection to the "
+                    "manual, a curt reply, the answer to another question, or a guess. After DPO the model prefers "
+                    "the team's answers on questions it never saw.",
+        model="smollm2-135m-instruct",
+    ),
+    Example(
+        key="kettlebird-manuals",
+        title="Kettlebird manuals: PDF, Word, Markdown and text (domain adaptation)",
+        task="text-completion",
+        path="assets/examples/kettlebird_manuals",
+        description="Ten documents about Kettlebird's kettles: two user guides (PDF), a quick start and the app "
+                    "guide (Word), care, troubleshooting and FAQ pages (Markdown), warranty, safety and brewing "
+                    "notes (text). The model reads the domain's language and facts; whole documents are held out "
+                    "to measure perplexity. Chat tuning on the support answers can follow.",
+        model="smollm2-135m-instruct",
+    ),
+    Example(
+        key="debian-sizes",
+        title="Debian packages: installed size from the description (text regression)",
+        task="text-regression",
+        path="assets/examples/debian_sizes.csv",
+        description="800 real Debian packages: each one's name, synopsis and the first paragraph of its "
+                    "description, and how much disk it takes once installed, as log10 of kilobytes (3 is 1 MB, 5 "
+                    "is 100 MB). The words say something (a dummy package, a font, game data, a library, its "
+                    "documentation) but far from everything: a real, noisy number to predict.",
+        model="minilm-l6",
+    ),
+    Example(
+        key="shape-counts",
+        title="Count the circles (image regression)",
+        task="image-regression",
+        path="assets/examples/shape_counts",
+        description="300 small generated scenes and a metadata.csv (file_name, circles): 1 to 12 circles of "
+                    "random sizes and colours on random backgrounds, among squares and triangles that do not "
+                    "count. The model learns to say how many circles a picture holds.",
+        model="efficientnet-lite0",
+    ),
 )
 
 

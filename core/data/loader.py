@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import checks, sanity
+from . import checks, corpus, pairs, regression, sanity
 from .detect import TASKS
 from .limits import DataLimits
 from .normalise import Source, load_source
@@ -146,8 +146,18 @@ def _special_tokens(tokenizer) -> tuple[str, ...]:
     return tuple(t for t in tokens if isinstance(t, str) and len(t) >= 3 and t[0] in "<[" and t[-1] in ">]")
 
 
+# Tasks whose rows are not one example each check, split and summarise themselves (their own modules).
+OWN_ASSEMBLY = {"preference": pairs.assemble, "text-completion": corpus.assemble}
+
+
 def _assemble(prepared, source: Source, validation_path, fraction, seed, tokenizer, max_length, context):
     report, task = prepared.report, prepared.task
+    if task in OWN_ASSEMBLY:
+        columns = prepared.columns or None  # a validation file is read with the training file's columns
+        read = lambda other: load_source(other, report, context.limits, task, columns,  # noqa: E731
+                                         context.unpack(other), None, context.special_tokens)
+        OWN_ASSEMBLY[task](prepared, source, validation_path, fraction, seed, tokenizer, max_length, read)
+        return
     train, validation, test = _checked_rows(prepared, source, validation_path, context)
     if len(train) < 20 and report.ok:
         report.warn("few_rows", f"{source.name} has only {len(train)} usable {source.unit}s.",
@@ -157,7 +167,10 @@ def _assemble(prepared, source: Source, validation_path, fraction, seed, tokeniz
         return
     prepared.preview = _preview(train, task)
     train, validation = _split(prepared, train, validation, fraction, seed, validation_path)
-    sanity.check_validation_size(task, len(validation), len(prepared.labels or []), report, source.name)
+    if regression.is_regression(task):
+        regression.check_validation_size(len(validation), report, source.name)
+    else:
+        sanity.check_validation_size(task, len(validation), len(prepared.labels or []), report, source.name)
     _statistics(prepared, train, validation, tokenizer, max_length, seed, source)
     prepared.train = _dataset(train, task, prepared.labels)
     prepared.validation = _dataset(validation, task, prepared.labels)
@@ -171,7 +184,8 @@ def _checked_rows(prepared, source: Source, validation_path, context):
     report, task = prepared.report, prepared.task
     train, given = _given_splits(source, prepared, validation_path)
     train = checks.drop_duplicates(train, report, source.unit, source.name).reset_index(drop=True)
-    if task != "chat":
+    classes = task != "chat" and not regression.is_regression(task)
+    if classes:
         checks.conflicting_labels(train, train["_leak"], report, source.unit, source.name)
     validation = given.get("validation")
     if validation_path:
@@ -182,11 +196,13 @@ def _checked_rows(prepared, source: Source, validation_path, context):
         report.error("too_few_rows", f"{source.name} has only {len(train)} usable row(s).",
                      "Add more examples: a few dozen at the very least.")
     test = _held_out(train, given["test"], report, source, "test") if "test" in given else None
-    if task != "chat":
+    if classes:
         prepared.labels = natural_sorted(train["label_name"])
     errors = len(report.errors)
     sanity.check_understanding(task, train, prepared.labels, prepared.columns, report, source.name)
-    if task != "chat":
+    if regression.is_regression(task) and len(train):
+        regression.check_targets(train, report, source.name)
+    if classes:
         if len(report.errors) == errors:  # a misreading explains small classes better than "add examples"
             checks.check_classes(train["label_name"], train["_row"], report, source.unit)
         validation = _drop_unknown_labels(validation, prepared.labels, report) if validation is not None else None
@@ -198,7 +214,8 @@ def _split(prepared, train, validation, fraction, seed, validation_path):
     """Training and validation rows: as given (file or folder), or a seeded split stratified by class."""
     if validation is None:
         fraction = fraction or default_fraction(len(train))
-        ids = _label_ids(train, prepared.labels)
+        ids = regression.value_bins(train["target"]) if regression.is_regression(prepared.task) \
+            else _label_ids(train, prepared.labels)
         train_pos, val_pos = split_indices(len(train), fraction, seed, ids)
         train, validation = train.iloc[train_pos], train.iloc[val_pos]
         prepared.summary["validation"] = {"source": "split", "fraction": round(fraction, 4), "seed": seed}
@@ -286,7 +303,11 @@ def _statistics(prepared, train, validation, tokenizer, max_length, seed, source
         summary["turns"] = {"mean": round(float(train["messages"].map(len).mean()), 2)}
     elif task == "text-classification":
         summary["example"] = {"text": train["text"].iloc[0], "label": train["label_name"].iloc[0]}
-    if tokenizer is None or task == "image-classification":
+    if regression.is_regression(task):
+        summary["target"] = regression.summary(train, validation, prepared.columns.get("target", "target"))
+        if task == "text-regression":
+            summary["example"] = {"text": train["text"].iloc[0], "target": float(train["target"].iloc[0])}
+    if tokenizer is None or task in ("image-classification", "image-regression"):
         return
     items = train["messages"].tolist() if task == "chat" else train["text"].tolist()
     lengths, positions, templated = token_lengths(tokenizer, task, items, seed)
@@ -328,6 +349,10 @@ def _dataset(rows: pd.DataFrame, task: str, labels):
         features = datasets.Features({"messages": [{"role": datasets.Value("string"),
                                                     "content": datasets.Value("string")}]})
         columns = {"messages": rows["messages"].tolist()}
+    elif regression.is_regression(task):
+        key = "text" if task == "text-regression" else "image"
+        features = datasets.Features({key: datasets.Value("string"), "target": datasets.Value("float64")})
+        columns = {key: rows[key].tolist(), "target": rows["target"].to_numpy(dtype=np.float64)}
     else:
         key = "text" if task == "text-classification" else "image"
         features = datasets.Features({key: datasets.Value("string"), "label": datasets.ClassLabel(names=labels)})
@@ -350,7 +375,9 @@ def _preview(rows: pd.DataFrame, task: str) -> pd.DataFrame:
                "turns": [len(t) for t in head["messages"]]}
         frame = pd.DataFrame(out)
         return frame.drop(columns="system") if not frame["system"].str.len().any() else frame
-    key = "text" if task == "text-classification" else "image"
+    key = "text" if task in ("text-classification", "text-regression") else "image"
+    if regression.is_regression(task):
+        return pd.DataFrame({"row": head["_row"].tolist(), key: head[key].tolist(), "target": head["target"].tolist()})
     return pd.DataFrame({"row": head["_row"].tolist(), key: head[key].tolist(), "label": head["label_name"].tolist()})
 
 

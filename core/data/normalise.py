@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import chat, checks, turns
+from . import chat, checks, documents, preference, regression, turns
 from .archive import unpack_zip
 from .detect import NAMES, Detection, detect
 from .images import scan_images
@@ -61,12 +61,14 @@ def load_source(path: Path, report: DataReport, limits: DataLimits, task: str | 
         special_tokens: the tokenizer's special tokens, looked for inside chat text.
     """
     name = path.name or str(path)
+    if documents.is_documents(path, task, limits):
+        return _document_source(path, report, limits, unpack_dir, task)
     if path.is_dir() or path.suffix.lower() == ".zip":
-        if task not in (None, "image-classification"):
+        if task not in (None, "image-classification", "image-regression"):
             report.error("task_mismatch", f"{name} is an image folder or archive, but the task is {task}.",
-                         "Choose image classification, or give a table file for this task.")
+                         "Choose image classification (or image regression), or give a table file for this task.")
             return None
-        return _image_source(path, report, limits, unpack_dir)
+        return _image_source(path, report, limits, unpack_dir, task, columns)
     table = read_table(path, report, limits, sheet=sheet)
     if table is None:
         return None
@@ -74,13 +76,24 @@ def load_source(path: Path, report: DataReport, limits: DataLimits, task: str | 
         report.error("task_mismatch", f"{name} is a table, but image classification needs a folder of images "
                      "with one subfolder per class (or a zip of one).", "Upload the image folder as a zip.")
         return None
+    if task == "image-regression":
+        report.error("task_mismatch", f"{name} is a table, but image regression needs a folder of images with a "
+                     "metadata.csv (file_name and the number of each image), or a zip of one.",
+                     "Put the table beside the images as metadata.csv and upload the folder as a zip.")
+        return None
     _check_header(table.frame, report, name)
     found = detect(table.frame, report, task, columns, name)
     if found.task is None or not _has_roles(found) or not report.ok:
         return Source(name, pd.DataFrame(), table.unit, len(table.frame), table.format, found, table.encoding,
                       table.notes)
-    if found.task == "chat":
+    if found.task == "preference":
+        rows = preference.pair_rows(table.frame, table.rows, found.columns, report, table.unit, name)
+        rows = _drop_templated(rows, report, table.unit, name, special_tokens)
+    elif found.task == "chat":
         rows = _chat_rows(table.frame, table.rows, found.columns, report, table.unit, name, special_tokens)
+    elif regression.is_regression(found.task):
+        text = _cleaned(table.frame, found.columns, ("text",), report, table.unit, name, table.rows)["text"]
+        rows = regression.table_rows(table.frame, table.rows, found.columns, report, table.unit, name, text)
     else:
         rows = _classification_rows(table.frame, table.rows, found.columns, report, table.unit, name)
     return Source(name, rows, table.unit, len(table.frame), table.format, found, table.encoding, table.notes)
@@ -88,8 +101,12 @@ def load_source(path: Path, report: DataReport, limits: DataLimits, task: str | 
 
 def _has_roles(found: Detection) -> bool:
     cols = found.columns
+    if found.task == "preference":
+        return {"chosen", "rejected"} <= set(cols)
     if found.task == "chat":
         return "messages" in cols or {"prompt", "response"} <= set(cols) or {"speaker", "content"} <= set(cols)
+    if regression.is_regression(found.task):
+        return {"text", "target"} <= set(cols)
     return {"text", "label"} <= set(cols)
 
 
@@ -324,9 +341,21 @@ def _set_aside_multi(rows, multi: dict, report, unit, name, what) -> pd.DataFram
     return rows[~hit]
 
 
+# --- documents -------------------------------------------------------------------------------------------
+
+def _document_source(path, report, limits, unpack_dir, task) -> Source | None:
+    rows = documents.read_documents(path, report, limits, unpack_dir)
+    if rows is None:
+        return None
+    why = ("The task is domain adaptation on documents, as you chose." if task else
+           f"The task is domain adaptation on documents: {path.name} is {documents.describe(path)}.")
+    fmt = "zip" if path.suffix.lower() == ".zip" else "folder" if path.is_dir() else "document"
+    return Source(path.name, rows, "file", len(rows), fmt, Detection("text-completion", {}, [why]))
+
+
 # --- images ----------------------------------------------------------------------------------------------
 
-def _image_source(path, report, limits, unpack_dir) -> Source | None:
+def _image_source(path, report, limits, unpack_dir, task=None, columns=None) -> Source | None:
     name = path.name
     root = path
     if path.suffix.lower() == ".zip" and not path.is_dir():
@@ -343,6 +372,15 @@ def _image_source(path, report, limits, unpack_dir) -> Source | None:
     elif not path.exists():
         report.error("missing_file", f"{path} does not exist.", "Check the path, or upload the file again.")
         return None
+    if task != "image-classification":
+        metadata, by_split = regression.find_metadata(root)
+        if metadata:
+            return _metadata_source(root, path, metadata, by_split, report, limits, columns)
+    if task == "image-regression":
+        report.error("no_metadata", f"{name} has no metadata.csv: image regression needs one beside the images, "
+                     "with a file_name column and the number to predict for each image.", "Add metadata.csv "
+                     "(e.g. 'file_name,count' then '0001.png,3' on each line) and upload the folder again.")
+        return None
     found = scan_images(root, report, limits, name)
     if found is None:
         return None
@@ -354,3 +392,13 @@ def _image_source(path, report, limits, unpack_dir) -> Source | None:
     detection = Detection("image-classification", {"image": "file", "label": "folder"}, reasons)
     fmt = "zip" if root is not path else "folder"
     return Source(name, rows, "file", len(rows), fmt, detection, None, found.notes)
+
+
+def _metadata_source(root, path, metadata, by_split, report, limits, columns) -> Source | None:
+    """Images with a number each, listed in metadata.csv (``core.data.regression``)."""
+    detection = Detection("image-regression")
+    rows = regression.image_rows(metadata, by_split, report, limits, path.name, columns, detection)
+    if rows is None:
+        return None
+    fmt = "zip" if root is not path else "folder"
+    return Source(path.name, rows, "file", len(rows), fmt, detection)

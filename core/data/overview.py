@@ -5,8 +5,11 @@ class, a sheet left out) is seen while it costs nothing.
 """
 from __future__ import annotations
 
+from .regression import target_lines
+
 TASK_NAMES = {"chat": "chat (instruction tuning)", "text-classification": "text classification",
-              "image-classification": "image classification"}
+              "image-classification": "image classification", "text-regression": "text regression (a number per "
+              "text)", "image-regression": "image regression (a number per image)"}
 DROP_REASONS = {
     "empty_cells": "empty cells", "duplicates": "duplicates", "leakage": "also in training",
     "multi_label": "several labels in one cell", "template_markers": "chat-template markers",
@@ -17,7 +20,8 @@ DROP_REASONS = {
     "unreadable_image": "unreadable images", "truncated_image": "cut-short images",
     "image_too_large": "images over the pixel limit", "nested_archive": "archives inside the data",
     "unsupported_image": "images of an unsupported format", "unknown_speaker": "turns by other speakers",
-    "totals_row": "totals rows",
+    "totals_row": "totals rows", "not_a_number": "targets that are not numbers",
+    "missing_image": "images named in metadata.csv but missing",
 }
 SHOWN_CLASSES = 30
 
@@ -33,7 +37,7 @@ def understood_lines(prepared, problems: bool = True) -> list[str]:
     summary = prepared.summary or {}
     lines = [f"Data: {summary.get('source', '?')}"]
     lines += [f"  {note}" for note in summary.get("notes") or []]
-    lines.append(f"Task: {TASK_NAMES.get(prepared.task, 'not recognised')}")
+    lines.append(f"Task: {_task_name(prepared.task)}")
     if prepared.columns and prepared.task != "image-classification":
         lines.append("Columns: " + ", ".join(f"{role} = {col!r}" for role, col in prepared.columns.items()))
     lines += [f"  - {reason}" for reason in prepared.detection]
@@ -42,12 +46,23 @@ def understood_lines(prepared, problems: bool = True) -> list[str]:
             lines.append(f"Could be the {role}: {', '.join(map(repr, names))} (choose one).")
     lines += _rows(summary)
     lines += _classes(summary)
+    lines += target_lines(summary)
     lines += _merges(prepared.report.merged)
     lines += _dropped(prepared.report.dropped)
     if problems:
         lines += prepared.report.lines()
         lines.append("Ready to train." if prepared.report.ok else "Not ready: fix the error(s) above first.")
     return lines
+
+
+def _task_name(task: str | None) -> str:
+    """The task in words: this module's phrase, else the task registry's title."""
+    from ..tasks import get_task
+
+    try:
+        return TASK_NAMES.get(task) or get_task(task).title.lower()
+    except KeyError:
+        return "not recognised"
 
 
 def _rows(summary: dict) -> list[str]:
@@ -58,7 +73,9 @@ def _rows(summary: dict) -> list[str]:
     if rows.get("test"):
         parts.append(f"{rows['test']:,} held out as the test set")
     how = (summary.get("validation") or {}).get("source")
-    source = {"split": " (split at random" + (", stratified by class)" if summary.get("classes") else ")"),
+    stratified = ", stratified by class" if summary.get("classes") else ", stratified by value" \
+        if summary.get("target") else ""
+    source = {"split": f" (split at random{stratified})",
               "file": " (from the validation file)", "folder": " (from the validation folder)"}.get(how, "")
     return [f"Rows: {rows.get('read', 0):,} read; {', '.join(parts)}{source}."]
 

@@ -101,7 +101,7 @@ class PreferenceRecipe:
             eval_strategy="steps" if evaluating else "no", eval_steps=eval_every, save_strategy="steps",
             save_steps=t.save_every or max(eval_every, 50), save_total_limit=2, seed=t.seed,
             use_cpu=machine.device == "cpu", bf16=t.precision == "bf16", fp16=False,
-            gradient_checkpointing=t.gradient_checkpointing, report_to=trainer_report_to(self.ctx.config),
+            activation_checkpointing=t.gradient_checkpointing, report_to=trainer_report_to(self.ctx.config),
             run_name=self.ctx.run.name, disable_tqdm=True, dataloader_num_workers=0, dataloader_pin_memory=False,
             prediction_loss_only=True, ddp_find_unused_parameters=False,
         )
