@@ -199,15 +199,16 @@ class PublicPolicy:
 
 def _model_problems(config: JobConfig) -> list[str]:
     from .catalog import entries_for, get_entry
+    from .tasks import models_for
 
     entry = get_entry(config.model)
     keys = ", ".join(e.key for e in entries_for(config.task)) or "none"
     if entry is None:
         return [f"model '{config.model}' is not in the catalog: the public demo runs catalog models only "
                 f"({keys})."]
-    if entry.task != config.task:
+    if entry.task != models_for(config.task):
         return [f"model '{entry.key}' is a {entry.task} model, not a {config.task} one: choose one of {keys}."]
-    if entry.strategies and config.strategy not in entry.strategies:
+    if entry.task == config.task and entry.strategies and config.strategy not in entry.strategies:
         return [f"strategy '{config.strategy}' does not apply to {entry.key}: use one of "
                 f"{', '.join(entry.strategies)}."]
     return []

@@ -10,6 +10,11 @@ back by inference, ``studio eval``, export and batch prediction.
 - ``base_centroids.safetensors``: each class's mean base embedding, so "what would the base model say" can be
   answered without the training data.
 
+A regression run's folder has the same ``classifier.json`` (how to load and feed the model; its ``labels.json`` is
+an empty list), a ``target.json`` (the target's name and the training targets' mean, spread and range), and instead
+of centroids ``base_head.safetensors`` + ``base_head.json``: a ridge head on the base model's frozen features, the
+least training that makes the base model answer with a number.
+
 The weights themselves are in the ecosystem's formats (a peft adapter folder, ``save_pretrained`` safetensors);
 see ``core.models.classifiers``.
 """
@@ -29,6 +34,9 @@ HEAD_CONFIG = "head_config.json"
 CENTROIDS_FILE = "base_centroids.safetensors"
 CLASSICAL_FILE = "classical.json"
 FEATURE_HEAD = "feature-head"
+TARGET_FILE = "target.json"
+BASE_HEAD_FILE = "base_head.safetensors"
+BASE_HEAD_CONFIG = "base_head.json"
 
 
 def write_info(folder: Path, info: dict, labels: list[str]) -> None:
@@ -48,13 +56,21 @@ def read_info(folder: Path) -> tuple[dict, list[str]]:
             json.loads(labels_path.read_text(encoding="utf-8")))
 
 
-def save_head(folder: Path, head: LinearHead, head_config: dict) -> None:
-    """``head.safetensors`` and ``head_config.json`` (feature size, classes, the tap it reads)."""
+def save_head(folder: Path, head: LinearHead, head_config: dict, names: tuple[str, str] = (HEAD_FILE, HEAD_CONFIG)
+              ) -> None:
+    """``head.safetensors`` and ``head_config.json`` (feature size, classes, the tap it reads).
+
+    Args:
+        folder: the model folder.
+        head: the trained head.
+        head_config: what rebuilds and feeds it.
+        names: the weights' and the config's file names (a regression run's base head has its own).
+    """
     from safetensors.torch import save_file
 
     folder.mkdir(parents=True, exist_ok=True)
-    save_file({k: v.contiguous() for k, v in head.state_dict().items()}, str(folder / HEAD_FILE))
-    (folder / HEAD_CONFIG).write_text(json.dumps(head_config, indent=1), encoding="utf-8")
+    save_file({k: v.contiguous() for k, v in head.state_dict().items()}, str(folder / names[0]))
+    (folder / names[1]).write_text(json.dumps(head_config, indent=1), encoding="utf-8")
 
 
 def save_feature_head(folder: Path, head: FeatureHead, head_config: dict, classical: dict | None = None) -> None:
@@ -75,15 +91,15 @@ def _hidden_width(head: FeatureHead) -> int:
     return int(first.out_features) if first is not None else 0
 
 
-def load_head(folder: Path) -> tuple[LinearHead | FeatureHead, dict]:
+def load_head(folder: Path, names: tuple[str, str] = (HEAD_FILE, HEAD_CONFIG)) -> tuple[LinearHead | FeatureHead, dict]:
     """The trained head and its head_config.json from a run's model folder (a ``LinearHead`` for head-only runs,
     a ``FeatureHead`` for ``"format": "feature-head"``; its config then carries ``classical``, the fitted
-    classical features' state, when it reads them)."""
+    classical features' state, when it reads them). ``names``: the weights' and the config's file names."""
     from safetensors.torch import load_file
 
-    config_path = folder / HEAD_CONFIG
+    config_path = folder / names[1]
     if not config_path.is_file():
-        raise FileNotFoundError(f"{folder} has no {HEAD_CONFIG}: this run did not save a trained head.")
+        raise FileNotFoundError(f"{folder} has no {names[1]}: this run did not save a trained head.")
     config = json.loads(config_path.read_text(encoding="utf-8"))
     if config.get("format") == FEATURE_HEAD:
         head = FeatureHead(config["block_dims"], int(config["num_labels"]), int(config.get("hidden") or 0))
@@ -92,8 +108,29 @@ def load_head(folder: Path) -> tuple[LinearHead | FeatureHead, dict]:
             config["classical"] = json.loads(classical_path.read_text(encoding="utf-8"))
     else:
         head = LinearHead(int(config["feature_dim"]), int(config["num_labels"]))
-    head.load_state_dict(load_file(str(folder / HEAD_FILE)))
+    head.load_state_dict(load_file(str(folder / names[0])))
     return head.eval(), config
+
+
+def save_feature_head_as(folder: Path, head: FeatureHead, head_config: dict, names: tuple[str, str]) -> None:
+    """A ``FeatureHead`` reading taps only, under other file names (a regression run's base head)."""
+    save_head(folder, head, {**head_config, "format": FEATURE_HEAD, "block_dims": head.block_dims,
+                             "hidden": _hidden_width(head)}, names)
+
+
+def write_target(folder: Path, target: dict) -> None:
+    """``target.json``: a regression run's target (its name, and the training targets' mean, spread and range)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / TARGET_FILE).write_text(json.dumps(target, indent=1), encoding="utf-8")
+
+
+def read_target(folder: Path) -> dict:
+    """What ``write_target`` wrote; FileNotFoundError naming the folder when the run saved none."""
+    path = folder / TARGET_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"{folder} holds no trained regressor ({TARGET_FILE} is missing): the run did not "
+                                "finish training; train it again or resume it.")
+    return json.loads(path.read_text(encoding="utf-8"))
 
 
 def save_centroids(folder: Path, centroids: torch.Tensor, tap_name: str, tap_index: int) -> None:

@@ -100,6 +100,10 @@ def _results(config: JobConfig, report: dict) -> list[str]:
     tuned = _numbers(report.get("tuned"))
     if not tuned:
         return head + [report.get("message") or "No evaluation was run (the run stopped before it).", ""]
+    if config.task == "preference":
+        return head + _preference_results(report)
+    if config.task == "text-completion":
+        return head + _completion_results(report)
     count = report.get("rows") if config.task == "chat" else report.get("examples")
     where = f"{count if isinstance(count, int) else '?'} held-out rows ({report.get('split', 'validation')} split)"
     if config.task == "chat":
@@ -114,6 +118,42 @@ def _results(config: JobConfig, report: dict) -> list[str]:
     return head + [f"Scored on {where}; the tuned model against its base and simple baselines fitted on the "
                    "same training rows.", "", *_table(sides, values, titles), "", *notes, "",
                    *_per_class(report.get("per_class") or []), ""]
+
+
+def _base_and_tuned(report: dict, metrics: tuple[str, ...]) -> list[str]:
+    values = {side: {k: v for k, v in _numbers(report.get(side)).items() if k in metrics} for side in ("tuned", "base")}
+    return _table(["tuned", "base"], values, {"tuned": "tuned", "base": "base model"})
+
+
+def _preference_results(report: dict) -> list[str]:
+    objective, beta = str(report.get("objective") or "").upper(), report.get("beta")
+    how = f" Trained with {objective} (beta {beta:g})." if objective and isinstance(beta, (int, float)) else ""
+    lines = [f"Scored on {report.get('pairs', '?')} held-out preference pairs (validation split; their prompts never "
+             "trained). Preference accuracy is how often the model gives the chosen answer a higher log-probability "
+             f"than the rejected one after the same prompt; reward margin is the mean of that gap in nats.{how}", "",
+             *_base_and_tuned(report, ("preference_accuracy", "reward_margin", "implicit_reward_accuracy",
+                                       "implicit_reward_margin")), ""]
+    examples = [{**e, "reference": e.get("chosen")} for e in report.get("examples") or []]
+    return lines + _chat_examples(examples) + [""] + _probe(report)
+
+
+def _completion_results(report: dict) -> list[str]:
+    lines = [f"Perplexity on {report.get('blocks', '?')} held-out blocks of {report.get('block_length', '?')} tokens "
+             "(text the model never trained on); lower is better.", "",
+             *_base_and_tuned(report, ("perplexity", "eval_loss")), ""]
+    examples = report.get("examples") or []
+    if examples:
+        lines += ["Held-out passages continued by each model (greedy):", ""]
+        for e in examples[:2]:
+            lines += [f"- **Text:** {_short(e.get('prompt'))}", f"  - the document goes on: {_short(e.get('reference'))}",
+                      f"  - base: {_short(e.get('base')) or '(empty)'}", f"  - tuned: {_short(e.get('tuned')) or '(empty)'}"]
+        lines.append("")
+    return lines + _probe(report)
+
+
+def _probe(report: dict) -> list[str]:
+    message = (report.get("probe") or {}).get("message")
+    return [f"Did it forget? {message}", ""] if message else []
 
 
 def _table(sides: list[str], values: dict[str, dict], titles: dict[str, str]) -> list[str]:
@@ -157,21 +197,25 @@ def _use(run: RunDir, config: JobConfig) -> list[str]:
     lines = ["## Use it in Python", ""]
     if strategy.on_features or _model_kind(config) == "efficientnet":
         return lines + _studio_python(run, config)
-    if config.task == "chat" and strategy.adapter:
+    if _generates(config) and strategy.adapter:
         code = ["from peft import PeftModel; from transformers import AutoModelForCausalLM, AutoTokenizer",
                 f'model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained("{base}"), "{folder}")',
                 f'tokenizer = AutoTokenizer.from_pretrained("{folder}")  # carries the chat template it was trained with']
+        merged = ["Or as one standalone model: `studio export " + f"{run.path} --merged merged/`, then "
+                  '`AutoModelForCausalLM.from_pretrained("merged")`.', ""] if strategy.mergeable else \
+            [f"{strategy.title} cannot be merged into the weights: keep the adapter beside its base.", ""]
         return lines + ["The adapter on its base:", "", "```python", *code, "```", "", *_packaged_note(config),
-                        "Or as one standalone model: `studio export " + f"{run.path} --merged merged/`, then "
-                        '`AutoModelForCausalLM.from_pretrained("merged")`.', ""]
-    if config.task == "chat":
+                        *merged, *_next_step(run, config)]
+    if _generates(config):
         code = ["from transformers import AutoModelForCausalLM, AutoTokenizer",
                 f'model, tokenizer = AutoModelForCausalLM.from_pretrained("{folder}"), '
                 f'AutoTokenizer.from_pretrained("{folder}")']
-        return lines + ["```python", *code, "```", ""]
+        return lines + ["```python", *code, "```", "", *_next_step(run, config)]
     if strategy.adapter:
+        raw = ', function_to_apply="none")  # the raw output is the number' \
+            if get_task(config.task).kind == "regression" else ")"
         code = ["from transformers import pipeline",
-                f'classify = pipeline("{get_task(config.task).pipeline_tag}", model="merged")']
+                f'classify = pipeline("{get_task(config.task).pipeline_tag}", model="merged"{raw}']
         return lines + [f"Merge the adapter into a standalone model first: `studio export {run.path} --merged merged/`,"
                         " then:", "", "```python", *code, "```", "", *_studio_python(run, config)]
     if config.task == "text-classification":
@@ -180,8 +224,30 @@ def _use(run: RunDir, config: JobConfig) -> list[str]:
     return lines + _studio_python(run, config)
 
 
+def _generates(config: JobConfig) -> bool:
+    """A chat model comes out (chat, preference pairs, documents): it answers, exports to GGUF, serves chat."""
+    return get_task(config.task).kind == "generation"
+
+
+def _next_step(run: RunDir, config: JobConfig) -> list[str]:
+    if config.task != "text-completion":
+        return []
+    return ["## Go on to chat tuning", "", "This model has read the domain's documents; to teach it to answer "
+            "questions about them in your style, tune it on question/answer pairs starting from this run's weights:",
+            "", "```bash", f"studio export {run.path} --merged domain-model/",
+            "studio train chat.yaml --set model=domain-model/   # a chat job (task: chat) on your Q&A file", "```",
+            "", "The merged folder is a complete chat model with the chat template, so any studio strategy (LoRA, "
+            "QLoRA, full) can start from it.", ""]
+
+
 def _studio_python(run: RunDir, config: JobConfig) -> list[str]:
-    example = '"Where is my order?"' if config.task == "text-classification" else '"photo.jpg"'
+    task = get_task(config.task)
+    example = '"Where is my order?"' if task.modality == "text" else '"photo.jpg"'
+    if task.kind == "regression":
+        return ["With the studio installed (`pip install` this repository), for any regression run:", "",
+                "```python", "from core.inference.regress import Regressor",
+                f'Regressor.from_run("{run.path}").predict({example})  # a number, in the target\'s units',
+                "```", ""]
     return ["With the studio installed (`pip install` this repository), for any classifier run:", "", "```python",
             "from core.inference.classify import Classifier",
             f'Classifier.from_run("{run.path}").predict({example})  # [(class, probability), ...] best first',
@@ -215,9 +281,10 @@ def _architecture(config: JobConfig) -> str:
 
 def _elsewhere(run: RunDir, config: JobConfig) -> list[str]:
     lines = ["## Use it elsewhere", ""]
-    if config.task == "chat":
+    if _generates(config) and trained_strategy(run, config).mergeable:  # GGUF files hold merged weights
         lines += _gguf(run, config)
-    lines += _api(run, config)
+    if get_task(config.task).kind != "regression":  # the API serves chat models and classifiers
+        lines += _api(run, config)
     lines += ["Label a whole file (every input column is kept; predictions are added as columns):", "", "```bash",
               f"studio predict {run.path} --data FILE.csv --out predictions.csv", "```", ""]
     return lines
@@ -242,7 +309,7 @@ def _gguf(run: RunDir, config: JobConfig) -> list[str]:
 def _api(run: RunDir, config: JobConfig) -> list[str]:
     lines = ["An API for other programs (`studio serve` listens on http://127.0.0.1:8000):", "", "```bash",
              f"studio serve {run.path} --port 8000"]
-    if config.task == "chat":
+    if _generates(config):
         body = json.dumps({"model": run.name, "messages": [{"role": "user", "content": "Hello!"}]})
         lines += [f"curl http://127.0.0.1:8000/v1/chat/completions -H 'Content-Type: application/json' -d '{body}'",
                   "```", "", "```python", "from openai import OpenAI",

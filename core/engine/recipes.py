@@ -3,7 +3,7 @@
 A recipe is one class per way of training (torchtune's recipes share the same verbs and no base class). The
 runner calls ``setup -> train -> save -> evaluate -> cleanup``; ``studio eval`` calls ``load_trained ->
 evaluate -> cleanup``. ``recipe_for`` is the one table from a job to its recipe: by task, and for classifiers
-by whether the strategy searches (auto), trains on cached features, or fine-tunes.
+and regressors by whether the strategy searches (auto), trains on cached features, or fine-tunes.
 """
 from __future__ import annotations
 
@@ -40,6 +40,16 @@ def _chat(ctx: TrainContext) -> Recipe:
     return ChatRecipe(ctx)
 
 
+def _preference(ctx: TrainContext) -> Recipe:
+    from .preference import PreferenceRecipe
+    return PreferenceRecipe(ctx)
+
+
+def _completion(ctx: TrainContext) -> Recipe:
+    from .completion import CompletionRecipe
+    return CompletionRecipe(ctx)
+
+
 def _classifier(ctx: TrainContext) -> Recipe:
     strategy = get_strategy(ctx.config.strategy)
     if strategy.searches:
@@ -52,10 +62,26 @@ def _classifier(ctx: TrainContext) -> Recipe:
     return FineTuneRecipe(ctx)
 
 
+def _regressor(ctx: TrainContext) -> Recipe:
+    strategy = get_strategy(ctx.config.strategy)
+    if strategy.searches:
+        from .regression.auto import RegressionAutoRecipe
+        return RegressionAutoRecipe(ctx)
+    if strategy.on_features:
+        from .regression.head_only import RegressionHeadOnlyRecipe
+        return RegressionHeadOnlyRecipe(ctx)
+    from .regression.finetune import RegressionFineTuneRecipe
+    return RegressionFineTuneRecipe(ctx)
+
+
 RECIPES: dict[str, Callable[[TrainContext], Recipe]] = {
     "chat": _chat,
+    "preference": _preference,
+    "text-completion": _completion,
     "text-classification": _classifier,
     "image-classification": _classifier,
+    "text-regression": _regressor,
+    "image-regression": _regressor,
 }
 
 

@@ -240,7 +240,19 @@ def _headline(report: dict | None) -> str:
         return f"Finished: accuracy {tuned['accuracy']:.1%} on the validation split."
     if "eval_loss" in tuned and "eval_loss" in base:
         return f"Finished: validation loss {base['eval_loss']:.3f} -> {tuned['eval_loss']:.3f}."
+    metric = _task_metric(report)
+    if metric in tuned and metric in base:  # the task's headline metric (preference accuracy...), base -> tuned
+        return f"Finished: {metric.replace('_', ' ')} {base[metric]:.3g} -> {tuned[metric]:.3g} on the validation split."
     return "Finished."
+
+
+def _task_metric(report: dict) -> str:
+    from ..tasks import get_task
+
+    try:
+        return get_task(str(report.get("task"))).metric
+    except KeyError:
+        return ""
 
 
 def _write_card(run: RunDir, config: JobConfig, report: dict, summary: dict) -> None:

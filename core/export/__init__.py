@@ -115,7 +115,7 @@ def _load_and_merge(run: RunDir, config: JobConfig, home: Home):
         base = build_regressor(resolved, config.task)
         if get_task(config.task).modality == "text":
             extras.append(load_tokenizer(resolved))
-    elif config.task == "chat":
+    elif get_task(config.task).kind == "generation":  # chat, preference pairs, documents: a causal LM
         base = load_causal_lm(resolved)
         extras.append(load_tokenizer(resolved))
     else:

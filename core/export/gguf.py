@@ -107,6 +107,7 @@ def export_gguf(run_dir: Path, out_dir: Path, home, types: Sequence[str] = DEFAU
     """
     from ..config import JobConfig
     from ..runs import RunDir
+    from ..tasks import get_task
 
     say = progress or (lambda message, fraction=None: None)
     types = _check_types(types)
@@ -114,7 +115,7 @@ def export_gguf(run_dir: Path, out_dir: Path, home, types: Sequence[str] = DEFAU
     if not run.config.is_file():
         raise ExportError(f"{run_dir} is not a run folder (it has no config.yaml).")
     config = JobConfig.load(run.config)
-    if config.task != "chat":
+    if get_task(config.task).kind != "generation":
         raise ExportError(f"GGUF is a format for chat models (llama.cpp, Ollama, LM Studio); {run.name} is a "
                           f"{config.task} run. Export it as a merged model folder or a zip instead.")
     out_dir = Path(out_dir)

@@ -21,6 +21,7 @@ from ..models.encoders import load_encoder
 from ..models.heads import centroid_probs, head_probs
 from ..runs import RunDir
 from ..strategies import get_strategy
+from ..tasks import TASKS, get_task
 
 WHICH = ("tuned", "base")
 
@@ -65,9 +66,10 @@ class Classifier:
 
     def _read(self) -> None:
         self.config = JobConfig.load(RunDir(self.run_dir).config)
-        if self.config.task not in ("text-classification", "image-classification"):
-            raise ValueError(f"{self.run_dir.name} is a {self.config.task} run, not a classifier: open it in the "
-                             "chat playground.")
+        kind = get_task(self.config.task).kind if self.config.task in TASKS else ""
+        if kind != "classification":
+            where = "with core.inference.regress.Regressor" if kind == "regression" else "in the chat playground"
+            raise ValueError(f"{self.run_dir.name} is a {self.config.task} run, not a classifier: open it {where}.")
         self.info, self.labels = saved.read_info(self.model_dir)
 
     @property
@@ -114,7 +116,7 @@ class Classifier:
             return self._tuned(items) if which == "tuned" else self._base(items)
 
     def _check(self, item: Any) -> Any:
-        if self.task == "text-classification":
+        if get_task(self.task).modality == "text":
             if not isinstance(item, str) or not item.strip():
                 raise ValueError("give some text to classify.")
             return item
@@ -140,13 +142,21 @@ class Classifier:
             state = self._head_config.get("classical")
             self._classical = classical_from_dict(state) if state is not None else None
         else:
-            self._model = load_model(self.model_dir, self.resolved, self.task, self.labels)
+            self._model = self._load_model()
             self._inputs = self._model_inputs()
-        self._centroids, self._centroid_meta = saved.read_centroids(self.model_dir)
+        self._load_base()
         self._loaded = True
 
+    def _load_model(self):
+        """The fine-tuned model the run saved."""
+        return load_model(self.model_dir, self.resolved, self.task, self.labels)
+
+    def _load_base(self) -> None:
+        """What answers for the base model: the class centroids of its embeddings."""
+        self._centroids, self._centroid_meta = saved.read_centroids(self.model_dir)
+
     def _model_inputs(self) -> ModelInputs:
-        if self.task == "text-classification":
+        if get_task(self.task).modality == "text":
             from transformers import AutoTokenizer
             source = self.model_dir if (self.model_dir / "tokenizer_config.json").is_file() else self.resolved.path
             return ModelInputs(self.task, tokenizer=AutoTokenizer.from_pretrained(source),

@@ -171,6 +171,19 @@ def build_efficientnet_classifier(resolved: ResolvedModel, num_labels: int,
     return EfficientNetClassifier(_load_efficientnet(resolved, num_labels), freeze_batchnorm)
 
 
+def build_efficientnet_regressor(resolved: ResolvedModel, freeze_batchnorm: bool = True) -> EfficientNetClassifier:
+    """A trainable EfficientNet-Lite0 with a new one-output head (image regression), BatchNorm as for classifiers.
+
+    Args:
+        resolved: the resolved ``efficientnet-lite0`` (kind "efficientnet").
+        freeze_batchnorm: keep BatchNorm running statistics fixed while training.
+    """
+    if resolved.kind != "efficientnet":
+        raise ValueError(f"{resolved.name} is not EfficientNet: load transformers image models with "
+                         "core.models.regressors.build_regressor.")
+    return EfficientNetClassifier(_load_efficientnet(resolved, 1), freeze_batchnorm)
+
+
 # --- transformers image models --------------------------------------------------------------------
 class TransformersImageBackbone(ImageBackbone):
     """A transformers vision model (ViT, DINOv2, ConvNeXt, ...) with a tap per hidden layer or stage.

@@ -119,4 +119,5 @@ def classical_from_dict(state: dict):
 
 def classical_for(task: str):
     """The classical features of a task, unfitted: pixels for images, TF-IDF for texts."""
-    return PixelFeatures() if task == "image-classification" else TfidfFeatures()
+    from ..tasks import get_task
+    return PixelFeatures() if get_task(task).modality == "image" else TfidfFeatures()

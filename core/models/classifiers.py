@@ -18,7 +18,7 @@ class ModelInputs:
     """Turns a batch of raw items (texts, image paths or PIL images) into the model's keyword inputs.
 
     Args:
-        task: text-classification | image-classification.
+        task: the job's task: its modality (text or image) says how items are read.
         tokenizer: for texts.
         max_length: token limit for texts.
         image_size: side images are resized to.
@@ -34,9 +34,10 @@ class ModelInputs:
         self.image_size = int(image_size)
         self.mean, self.std = tuple(mean), tuple(std)
         self.interpolate = interpolate
+        self.text = reads_text(task)
 
     def __call__(self, items: Sequence) -> dict:
-        if self.task == "text-classification":
+        if self.text:
             return dict(self.tokenizer([str(t) for t in items], padding=True, truncation=True,
                                        max_length=self.max_length, return_tensors="pt"))
         from .backbones import preprocess_images
@@ -50,10 +51,16 @@ class ModelInputs:
 
     def settings(self) -> dict:
         """JSON-able settings to rebuild this object at inference (the tokenizer is saved separately)."""
-        if self.task == "text-classification":
+        if self.text:
             return {"max_length": self.max_length}
         return {"image_size": self.image_size, "mean": list(self.mean), "std": list(self.std),
                 "interpolate": self.interpolate}
+
+
+def reads_text(task: str) -> bool:
+    """Whether ``task``'s items are texts (text classification or regression) rather than images."""
+    from ..tasks import get_task
+    return get_task(task).modality == "text"
 
 
 def image_inputs(resolved, model: nn.Module | None, image_size: int) -> ModelInputs:

@@ -90,13 +90,14 @@ def load_encoder(resolved, task: str, *, image_size: int | None = None, max_leng
 
     Args:
         resolved: a ``core.models.ResolvedModel``.
-        task: text-classification | image-classification.
+        task: the job's task; its modality (text or image) picks the encoder.
         image_size: input side for images (None: the backbone's own size).
         max_length: token limit for texts (None: 256).
     """
+    from ..tasks import get_task
     from .backbones import load_image_backbone, load_text_encoder
 
-    if task == "image-classification":
+    if get_task(task).modality == "image":
         backbone = load_image_backbone(resolved)
         return ImageFeatures(backbone, image_size or backbone.image_size)
     return TextFeatures(load_text_encoder(resolved), max_length or 256)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from ..catalog import ModelEntry, get_entry
 from ..home import Home
+from ..tasks import models_for
 from . import hub, packaged
 from .base import ModelUnavailable, Progress, ResolvedModel, has_weights, read_config, resolved_at
 
@@ -29,7 +30,7 @@ def resolve_model(name: str, home: Home, task: str | None = None, progress: Prog
     if not name:
         raise ModelUnavailable("No model given: name a catalog model (see `studio models`), a hub id or a folder.")
     entry = get_entry(name)
-    if entry is not None and task is not None and entry.task != task:
+    if entry is not None and task is not None and entry.task != models_for(task):
         raise ModelUnavailable(_wrong_task_message(name, entry.task, task))
     resolved = _find_offline(name, entry, home)
     if resolved is None and entry is not None and entry.packaged:
@@ -112,7 +113,7 @@ def _studio_cache_candidates(name: str, entry: ModelEntry | None, home: Home) ->
 def _wrong_task_message(name: str, model_task: str, task: str) -> str:
     from ..catalog import default_for
 
-    suggestion = default_for(task).key
+    suggestion = default_for(models_for(task)).key
     what = {"chat": "a chat model", "text-classification": "a text model",
             "image-classification": "an image model"}.get(model_task, f"a {model_task} model")
     return (f"{name} is {what} and cannot be used for {task}: choose a model made for {task}, for example "
@@ -122,7 +123,7 @@ def _wrong_task_message(name: str, model_task: str, task: str) -> str:
 def _check_task(resolved: ResolvedModel, task: str) -> None:
     """Raise when the model's config shows that it cannot do ``task``; unknown shapes pass."""
     model_task = _task_from_config(resolved)
-    if model_task is None or model_task == task:
+    if model_task is None or model_task == models_for(task):
         return
     if model_task == "chat" and task == "text-classification":
         return  # decoder models take a sequence-classification head too

@@ -1,4 +1,5 @@
-"""When the predicted file carries the true labels: the accuracy ``studio eval RUN --data FILE`` reports.
+"""When the predicted file carries the true labels (or values): the accuracy (or errors) ``studio eval RUN --data
+FILE`` reports.
 
 ``studio eval`` scores the rows its data rules keep (no duplicates, no row that is also in the training data, no
 class the model never saw). Batch prediction predicts every row, then scores exactly those rows with the
@@ -24,7 +25,9 @@ class Scores:
     def key(self, item) -> str:
         """Texts by their text (as the data module cleans it); images by their bytes (the file may have been
         unpacked elsewhere by ``studio eval``)."""
-        if self.task == "image-classification":
+        from ..tasks import get_task
+
+        if get_task(self.task).modality == "image":
             from ..data.images import file_key
             return file_key(item)
         return hashlib.sha1(str(item).encode("utf-8", "surrogatepass")).hexdigest()
@@ -70,3 +73,37 @@ def eval_scores(config, home, data_path: Path, scores: Scores, classifier) -> di
     why = [w.message for w in data.report.warnings if named in w.message
            and w.code.startswith(("duplicate", "leak", "unknown_validation", "empty_cells", "missing_values"))]
     return {**result, "examples": len(items), "why": why}
+
+
+def eval_errors(config, home, data_path: Path, scores: Scores, regressor) -> dict:
+    """The mean absolute error, RMSE and R² ``studio eval --data`` computes for this file, from the kept
+    predictions (a regressor's).
+
+    Args:
+        config: the run's ``JobConfig``.
+        home: the studio home.
+        data_path: the predicted file (a table with the target column, or an image folder with metadata.csv).
+        scores: the predictions made (items the lookup misses are predicted again).
+        regressor: the run's ``core.inference.regress.Regressor``.
+
+    Returns a dict with ``mae``, ``rmse``, ``r2``, ``examples`` and ``why`` (as ``eval_scores``).
+    """
+    from ..engine.regression.metrics import scores as error_scores
+    from ..hardware import detect_hardware
+    from ..plan import plan_job
+
+    plan = plan_job(config, home, detect_hardware(), data_path=str(data_path))
+    if not plan.ok:
+        raise PredictError("The errors could not be measured the way `studio eval` does: "
+                           + plan.describe_problems())
+    data = plan.data
+    column = "text" if "text" in data.validation.column_names else "image"
+    items, values = list(data.validation[column]), [float(v) for v in data.validation["target"]]
+    missing = [i for i, item in enumerate(items) if scores.key(item) not in scores.probs]
+    if missing:
+        scores.keep([items[i] for i in missing], regressor.predict_batch([items[i] for i in missing]))
+    predicted = np.array([float(scores.probs[scores.key(item)]) for item in items])
+    named = Path(data_path).name
+    why = [w.message for w in data.report.warnings if named in w.message
+           and w.code.startswith(("duplicate", "leak", "empty_cells", "missing_values", "not_a_number"))]
+    return {**error_scores(values, predicted), "examples": len(items), "why": why}

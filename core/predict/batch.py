@@ -1,7 +1,7 @@
 """Batch prediction: a run's tuned model over a whole file, written out as the file plus the model's columns.
 
-Classifiers add ``predicted_label``, ``confidence`` and ``top_3`` to every row (or image); chat models add an
-``answer`` per prompt. Every input column is kept, in order, so the result goes straight back into a spreadsheet.
+Classifiers add ``predicted_label``, ``confidence`` and ``top_3`` to every row (or image); regressors add a
+``predicted_value``; chat models add an ``answer`` per prompt. Every input column is kept, in order, so the result goes straight back into a spreadsheet.
 Rows stream through in chunks: memory holds one chunk of rows and one batch of model inputs, whatever the file's
 size, and the output grows as rows are done. Stop keeps the rows finished so far.
 """
@@ -38,6 +38,8 @@ class PredictResult:
         seconds: wall time.
         accuracy: when the file has the true labels: ``accuracy``, ``macro_f1`` and ``examples``, the same figures
             ``studio eval RUN --data FILE`` reports; None otherwise.
+        errors: for a regressor, when the file has the true values: ``mae``, ``rmse``, ``r2`` and ``examples``,
+            as ``studio eval RUN --data FILE`` reports them; None otherwise.
         notes: sentences worth showing.
     """
 
@@ -50,6 +52,7 @@ class PredictResult:
     seconds: float
     accuracy: dict | None = None
     notes: list[str] = field(default_factory=list)
+    errors: dict | None = None
 
     def summary(self) -> str:
         """A few plain sentences for the terminal or the page."""
@@ -61,6 +64,10 @@ class PredictResult:
             a = self.accuracy
             text.append(f"Accuracy {a['accuracy']:.1%} (macro-F1 {a['macro_f1']:.3f}) on the {a['examples']:,} "
                         "labelled rows `studio eval --data` scores.")
+        if self.errors:
+            e = self.errors
+            text.append(f"Mean absolute error {e['mae']:.4g} (RMSE {e['rmse']:.4g}, R² {e['r2']:.3f}) on the "
+                        f"{e['examples']:,} rows with a true value that `studio eval --data` scores.")
         return " ".join(text + self.notes)
 
 
@@ -118,9 +125,12 @@ def predict_file(run_dir: Path, data_path: Path, out_path: Path, home, *, column
                            time.perf_counter() - started, notes=list(source.notes))
     if rows.scores is not None and not stopped:
         clock.say("Scoring the labelled rows the way `studio eval` does.", 1.0)
-        from .accuracy import eval_scores
+        from .accuracy import eval_errors, eval_scores
         try:
-            result.accuracy = eval_scores(config, home, data_path, rows.scores, rows.classifier)
+            if rows.regression:
+                result.errors = eval_errors(config, home, data_path, rows.scores, rows.classifier)
+            else:
+                result.accuracy = eval_scores(config, home, data_path, rows.scores, rows.classifier)
         except PredictError as exc:
             result.notes.append(str(exc))
     result.seconds = time.perf_counter() - started
@@ -151,10 +161,15 @@ def _trained_columns(run, config) -> dict[str, str]:
 
 
 def _source(config, run, data_path: Path, home, override: dict, limits) -> Source:
-    if config.task == "image-classification":
+    from ..tasks import get_task
+
+    task = get_task(config.task)
+    if task.modality == "image" and task.kind != "generation":
         return open_images(data_path, home, limits)
     trained = {**_trained_columns(run, config), **override}
-    if config.task == "text-classification":
+    if task.kind == "regression":
+        wanted, optional = {"text": trained.get("text", "text")}, {"target": trained.get("target", "target")}
+    elif config.task == "text-classification":
         wanted, optional = {"text": trained.get("text", "text")}, {"label": trained.get("label", "label")}
     elif "messages" in trained and "prompt" not in override:
         wanted = {"messages": trained["messages"]}
@@ -253,8 +268,11 @@ def _duration(seconds: float) -> str:
 
 
 def _rows_for(config, run, home, source: Source, max_new_tokens: int, temperature: float):
-    from .rows import ChatRows, ClassifierRows
+    from ..tasks import get_task
+    from .rows import ChatRows, ClassifierRows, RegressorRows
 
-    if config.task == "chat":
+    if get_task(config.task).kind == "generation":  # chat, preference pairs, documents: a chat model answers
         return ChatRows(run.path, home, source.roles, max_new_tokens, temperature)
+    if get_task(config.task).kind == "regression":
+        return RegressorRows(run.path, home, config.task, source.roles, STEP, source.root)
     return ClassifierRows(run.path, home, config.task, source.roles, STEP)

@@ -1,4 +1,5 @@
-"""The model's columns for a chunk of rows: a classifier's label, confidence and top 3, or a chat model's answer.
+"""The model's columns for a chunk of rows: a classifier's label, confidence and top 3, a regressor's number, or
+a chat model's answer.
 
 Both yield finished chunks in the input's order. The classifier gathers the items of several chunks into batches
 of ``step`` counted from the first item of the file, which is how ``studio eval`` batches a split, so a clean
@@ -37,6 +38,7 @@ class ClassifierRows:
     """
 
     columns = ["predicted_label", "confidence", "top_3", "problem"]
+    regression = False
 
     def __init__(self, run_dir, home, task: str, roles: dict, step: int) -> None:
         from ..inference.classify import Classifier
@@ -68,7 +70,7 @@ class ClassifierRows:
     def _frame(self, chunk: pd.DataFrame) -> dict:
         n = len(chunk)
         problems = [""] * n
-        if self.task == "image-classification":
+        if "_path" in chunk:  # images
             items = list(chunk["_path"])
         else:
             items = [_cell_text(v) or None for v in chunk[self.roles["text"]].tolist()]
@@ -120,6 +122,35 @@ class ClassifierRows:
             top.append("; ".join(f"{labels[k]} ({float(p[k]):.2f})" for k in order))
         return frame["chunk"].assign(predicted_label=predicted, confidence=confidence, top_3=top,
                                      problem=frame["problems"])
+
+
+class RegressorRows(ClassifierRows):
+    """``predicted_value`` and ``problem`` for every row (or image) of a regressor's input.
+
+    Args:
+        run_dir, home, task, roles, step: as ``ClassifierRows`` (the true values' role is ``target``).
+        root: for images, the folder predicted; a ``metadata.csv`` there gives the true values to score.
+    """
+
+    columns = ["predicted_value", "problem"]
+    regression = True
+
+    def __init__(self, run_dir, home, task: str, roles: dict, step: int, root=None) -> None:
+        from ..data.regression import find_metadata
+        from ..inference.regress import Regressor
+
+        self.classifier = Regressor.from_run(run_dir, home)
+        self.task, self.roles, self.step = task, roles, step
+        truth = "target" in roles or (root is not None and bool(find_metadata(root)[0]))
+        self.scores = Scores(task) if truth else None
+        self.predicted = 0
+
+    def _columns(self, frame: dict) -> pd.DataFrame:
+        values = []
+        for value in frame["probs"]:
+            self.predicted += value is not None
+            values.append(None if value is None else float(f"{float(value):.6g}"))
+        return frame["chunk"].assign(predicted_value=values, problem=frame["problems"])
 
 
 class ChatRows:

@@ -36,7 +36,9 @@ class Served:
         self.config = JobConfig.load(run.config)
         self.task = self.config.task
         self.name = run.name
-        if self.task == "chat":
+        from ..tasks import get_task
+
+        if get_task(self.task).kind == "generation":  # chat, preference pairs, documents: a chat model
             from ..inference.chat import ChatModel
             self.chat, self.classifier = ChatModel.from_run(run.path, home), None
         else:

@@ -37,9 +37,8 @@ from ...presets import RECIPES
 from ...strategies import get_strategy, strategies_for
 from ..context import TrainContext, TrainOutcome
 from .base import BaseRecipe
-from .fitting import L2_GRID, HeadSpec, cross_val_probs, fit_body, folds_for
-from .metrics import headline, log_loss
-from .search import LEADERBOARD_FILE, Candidate, Clock, Leaderboard, budget_seconds, read_leaderboard
+from .fitting import HeadSpec, cross_val_predict
+from .search import LEADERBOARD_FILE, METRIC_WORDS, Candidate, Clock, Leaderboard, budget_seconds, read_leaderboard
 from .tune import TuneSettings, augment_image, build, fine_tune
 
 FOLDS = 5
@@ -47,7 +46,9 @@ TOP_TAPS = 3
 AUGMENTED_COPIES = 3
 MLP_HIDDEN = 256
 FINE_TUNE_EPOCHS = 10
-FINE_TUNE_MARGIN = 0.01  # a fine-tune must beat the best head by this much on the same held-out rows
+# A fine-tune must beat the best head by this much on the same held-out rows: accuracy points for a classifier,
+# a share of the head's mean absolute error for a regressor (``objective.better``).
+FINE_TUNE_MARGIN = 0.01
 # A fine-tune step (forward + backward + update) costs about this many forward passes of the frozen encoder.
 TRAIN_COST_FACTOR = 3.0
 
@@ -127,7 +128,7 @@ class AutoRecipe(BaseRecipe):
 
     @property
     def classical_name(self) -> str:
-        return "raw pixels" if self.task == "image-classification" else "TF-IDF"
+        return "raw pixels" if self.image else "TF-IDF"
 
     # --- the search -----------------------------------------------------------------------------------
     def train(self) -> TrainOutcome:
@@ -137,8 +138,9 @@ class AutoRecipe(BaseRecipe):
         if self.features is None:
             return TrainOutcome(stopped=True, extra={"trained": False})
         _, y_train = self.split("train")
-        folds = folds_for(y_train, FOLDS, self.ctx.config.train.seed)
-        self.board = Leaderboard(budget_s=self.clock.budget, folds=len(folds), rows=len(y_train))
+        folds = self.objective.folds(y_train, FOLDS, self.ctx.config.train.seed)
+        self.board = Leaderboard(budget_s=self.clock.budget, folds=len(folds), rows=len(y_train),
+                                 metric=self.objective.metric, higher_is_better=self.objective.higher_is_better)
         with _threads(1):  # heads on a few hundred rows: one thread avoids oversubscription
             best_head = self._search_heads(folds, y_train)
         tuned = self._search_fine_tunes(folds, y_train, best_head)
@@ -155,14 +157,12 @@ class AutoRecipe(BaseRecipe):
         return TrainOutcome(stopped=stopped, global_step=0, extra={"winner": self.winner_name})
 
     # --- heads ----------------------------------------------------------------------------------------
-    def _views(self, y_train: list[int]) -> list[View]:
-        from .head import tap_scores
-
+    def _views(self, y_train: list) -> list[View]:
         n_taps = len(self.features.tap_names)
         if n_taps == 1:
             taps_sets = [(0,)]
         else:
-            scores = tap_scores(self.features.train, y_train, self.n_classes, seed=self.ctx.config.train.seed)
+            scores = self.objective.tap_scores(self.features.train, y_train, self.ctx.config.train.seed)
             order = sorted(range(n_taps), key=lambda i: (-(scores[i] or 0.0), -i))
             taps_sets = [(order[0],), tuple(sorted(order[:TOP_TAPS])), tuple(range(n_taps))]
             taps_sets = list(dict.fromkeys(taps_sets))
@@ -182,71 +182,75 @@ class AutoRecipe(BaseRecipe):
             out.append(torch.cat(blocks, dim=1))
         return out
 
-    def _score_view(self, view: View, specs: list[HeadSpec], folds, y_train: list[int]) -> list[Candidate]:
+    def _score_view(self, view: View, specs: list[HeadSpec], folds, y_train: list) -> list[Candidate]:
         x, flags, dims = self._matrix(view)
         extra = self._augmented_matrix(view) if view.augmented else []
-        y = torch.as_tensor(y_train, dtype=torch.long)
+        y = self.objective.targets(y_train)
+        seed = self.ctx.config.train.seed
 
         def prepare(train_idx, test_idx):
-            scaler = FeatureHead(dims, self.n_classes)
+            scaler = FeatureHead(dims, self.objective.outputs)
             rows = torch.cat([x[train_idx]] + [a[train_idx] for a in extra])
             scaler.set_scale(x[train_idx], flags)
             labels = torch.cat([y[train_idx]] * (1 + len(extra)))
             return scaler.prepare(rows), labels, None, scaler.prepare(x[test_idx])
 
+        def fit(x_fold, y_fold, spec, weights):
+            return self.objective.fit(x_fold, y_fold, spec, seed, weights)
+
         started = time.perf_counter()
-        probs = cross_val_probs(prepare, y_train, folds, self.n_classes, specs, self.ctx.config.train.seed,
-                                self.ctx.stop)
+        predictions = cross_val_predict(prepare, len(y_train), folds, specs, fit, self.objective.predict,
+                                        self.ctx.stop)
         seconds = (time.perf_counter() - started) / max(1, len(specs))
         features = view.describe(self.features.tap_names, self.classical_name)
         out = []
         covered = np.sort(np.concatenate([test for _, test in folds]))  # every row, unless a class is a singleton
-        y_cov = np.asarray(y_train)[covered]
-        for spec, p in zip(specs, probs):
+        held = folds[0][1]
+        values = np.asarray(y_train)
+        for spec, p in zip(specs, predictions):
             if p is None:
                 continue
-            scores = headline(y_cov, p[covered].argmax(axis=1), self.n_classes)
-            loss = log_loss(np.clip(p[covered], 1e-7, 1.0), y_cov)
-            held = folds[0][1]
             candidate = Candidate(
-                name=f"{'MLP' if spec.hidden else 'Logistic regression'} on {features}", kind="head",
+                name=f"{'MLP' if spec.hidden else self.objective.linear_name} on {features}", kind="head",
                 settings={"features": features, "taps": [self.features.tap_names[i] for i in view.taps],
-                          "classical": view.classical, "augmented": view.augmented, "head": spec.describe(),
-                          "l2": spec.l2, "hidden": spec.hidden},
-                cv_accuracy=scores["accuracy"], cv_macro_f1=scores["macro_f1"], cv_log_loss=loss,
-                holdout_accuracy=float((p[held].argmax(axis=1) == np.asarray(y_train)[held]).mean()),
-                seconds=round(seconds, 2))
+                          "classical": view.classical, "augmented": view.augmented,
+                          "head": self.objective.describe_head(spec), "l2": spec.l2, "hidden": spec.hidden},
+                seconds=round(seconds, 2),
+                **self.objective.candidate_scores(values[covered], p[covered], values[held], p[held]))
             candidate._winner = HeadWinner(view, spec)  # kept in memory for the retrain, not serialised
             out.append(candidate)
         return out
 
-    def _search_heads(self, folds, y_train: list[int]) -> Candidate | None:
+    def _search_heads(self, folds, y_train: list) -> Candidate | None:
         self.ctx.reporter.phase("training", "Scoring heads on the frozen features by cross-validation.")
-        specs = [HeadSpec(l2=l2) for l2 in L2_GRID]
+        specs = [HeadSpec(l2=l2) for l2 in self.objective.l2_grid]
         best: Candidate | None = None
+        score = self.objective.score_of
         for view in self._views(y_train):
             if self.ctx.stop.is_set() or (best is not None and self.clock.left < self.clock.budget * 0.3):
-                name = f"Logistic regression on {view.describe(self.features.tap_names, self.classical_name)}"
+                name = (f"{self.objective.linear_name} on "
+                        f"{view.describe(self.features.tap_names, self.classical_name)}")
                 self._report(self.board.add(Candidate(name, "head", status="skipped",
                                                       note="not run: the time budget was spent")))
                 continue
             candidates = self._score_view(view, specs, folds, y_train)
             if not candidates:
                 continue
-            top = _one_standard_error(candidates, len(y_train))
-            top.note = ("L2 penalty: the strongest within one standard error of the best cross-validated accuracy, "
-                        "among " + ", ".join(f"{c.settings['l2']:g} ({c.cv_accuracy:.1%})" for c in candidates))
+            top = self.objective.choose_penalty(candidates, len(y_train))
+            top.note = (f"L2 penalty: the strongest within one standard error of the best cross-validated "
+                        f"{METRIC_WORDS[self.objective.metric]}, among "
+                        + ", ".join(f"{c.settings['l2']:g} ({self.objective.show(score(c))})" for c in candidates))
             self._report(self.board.add(top))
-            best = top if best is None or top.cv_accuracy > best.cv_accuracy else best
+            best = top if best is None or self.objective.better(score(top), score(best)) else best
         if best is None:
             return None
         for candidate in self._refinements(best, folds, y_train):
             self._report(self.board.add(candidate))
-            if candidate.status == "scored" and candidate.cv_accuracy > best.cv_accuracy:
+            if candidate.status == "scored" and self.objective.better(score(candidate), score(best)):
                 best = candidate
         return best
 
-    def _refinements(self, best: Candidate, folds, y_train: list[int]):
+    def _refinements(self, best: Candidate, folds, y_train: list):
         """An MLP on the best features, then (images) the best head on augmented copies too."""
         winner: HeadWinner = best._winner
         view = winner.view
@@ -255,7 +259,7 @@ class AutoRecipe(BaseRecipe):
         else:
             yield Candidate(f"MLP on {best.settings['features']}", "head", status="skipped",
                             note="not run: the time budget was spent")
-        if self.task != "image-classification":
+        if not (self.image and self.objective.augments):
             return
         if not self._augment(self.clock.budget * 0.35):
             yield Candidate(f"{best.name} (with augmented copies)", "head", status="skipped",
@@ -286,22 +290,23 @@ class AutoRecipe(BaseRecipe):
 
     def _report(self, candidate: Candidate) -> None:
         self.ctx.reporter.emit("candidate", **{k: v for k, v in candidate.to_dict().items() if k != "settings"})
+        show, score = self.objective.show, self.objective.score_of
         if candidate.status != "scored":
             self.ctx.reporter.line(f"Candidate: {candidate.name}: {candidate.note}.")
-        elif candidate.cv_accuracy is not None:
-            self.ctx.reporter.line(f"Candidate: {candidate.name}: {candidate.cv_accuracy:.1%} in cross-validation "
+        elif score(candidate) is not None:
+            self.ctx.reporter.line(f"Candidate: {candidate.name}: {show(score(candidate))} in cross-validation "
                                    f"({candidate.seconds:.1f} s).")
         else:
-            self.ctx.reporter.line(f"Candidate: {candidate.name}: {candidate.holdout_accuracy:.1%} on the held-out "
-                                   f"fifth of the training rows ({candidate.seconds:.1f} s; {candidate.note}).")
+            self.ctx.reporter.line(f"Candidate: {candidate.name}: {show(score(candidate, 'holdout'))} on the "
+                                   f"held-out fifth of the training rows ({candidate.seconds:.1f} s; "
+                                   f"{candidate.note}).")
 
     # --- fine-tunes -----------------------------------------------------------------------------------
     def _fine_tune_strategies(self) -> list[str]:
         transformer = self.ctx.model.kind == "transformers"
-        keys = strategies_for(self.task, transformer)
-        return [k for k in keys if get_strategy(k).prepare is not None and not get_strategy(k).quantised]
+        return [k for k in strategies_for(self.task, transformer) if get_strategy(k).searched]
 
-    def _search_fine_tunes(self, folds, y_train: list[int], best_head: Candidate | None):
+    def _search_fine_tunes(self, folds, y_train: list, best_head: Candidate | None):
         items, _ = self.split("train")
         train_idx, held_idx = folds[0]
         best = None
@@ -319,8 +324,8 @@ class AutoRecipe(BaseRecipe):
                 continue
             candidate, result = self._run_fine_tune(key, lr, items, y_train, train_idx, held_idx, allowed)
             self._report(self.board.add(candidate))
-            if candidate.status != "skipped" and result.best_accuracy is not None and \
-                    (best is None or result.best_accuracy > best[1].best_accuracy):
+            if candidate.status != "skipped" and \
+                    self.objective.better(result.best_score, best[1].best_score if best else None):
                 best = (candidate, result, key, lr)
             if self.clock.left < self.clock.budget * 0.25:
                 break
@@ -331,67 +336,69 @@ class AutoRecipe(BaseRecipe):
         return per_item * (TRAIN_COST_FACTOR * n_train + n_held)
 
     def _run_fine_tune(self, key: str, lr: float, items, y_train, train_idx, held_idx, allowed: float):
-        settings = TuneSettings(key, lr, FINE_TUNE_EPOCHS, augment=self.task == "image-classification",
-                                seed=self.ctx.config.train.seed)
+        settings = TuneSettings(key, lr, FINE_TUNE_EPOCHS, augment=self.augments, seed=self.ctx.config.train.seed)
         self.ctx.reporter.phase("training", f"Trying a {get_strategy(key).title} fine-tune on "
                                             f"{len(train_idx)} training rows, scored on the other {len(held_idx)}.")
         started = time.perf_counter()
         torch.manual_seed(self.ctx.config.train.seed)
-        model, inputs = build(self.ctx.model, self.task, self.labels, key, self.ctx.config.train, self.image_size)
+        model, inputs = build(self.ctx.model, self.task, self.labels, key, self.ctx.config.train, self.image_size,
+                              self.objective)
         result = fine_tune(model, inputs, [items[i] for i in train_idx], [y_train[i] for i in train_idx],
                            [items[i] for i in held_idx], [y_train[i] for i in held_idx], settings,
-                           deadline=time.perf_counter() + allowed, stop=self.ctx.stop)
+                           deadline=time.perf_counter() + allowed, objective=self.objective, stop=self.ctx.stop)
         seconds = time.perf_counter() - started
-        status = "scored" if result.best_accuracy is not None else "skipped"
+        status = "scored" if result.best_score is not None else "skipped"
         note = (f"best after {result.best_epoch} of {result.epochs_run} epochs (early stopping on the held-out "
-                f"rows; held-out accuracy by epoch: {', '.join(f'{a:.1%}' for a in result.history)})"
+                f"rows; held-out {METRIC_WORDS[self.objective.metric]} by epoch: "
+                f"{', '.join(self.objective.show(a) for a in result.history)})"
                 if result.history else "the budget ran out before the first epoch ended")
         if result.stopped and result.history:
             note += "; stopped when its share of the budget ran out"
         candidate = Candidate(_tune_name(key, lr), "fine-tune",
                               {"strategy": key, "learning_rate": lr, "epochs": result.best_epoch,
-                               "augmented": settings.augment, "label_smoothing": 0.1},
-                              status=status, holdout_accuracy=result.best_accuracy, seconds=round(seconds, 1),
-                              note=note)
+                               "augmented": settings.augment, "loss": self.objective.loss_name},
+                              status=status, seconds=round(seconds, 1), note=note,
+                              **{f"holdout_{self.objective.metric}": result.best_score})
         candidate._model = (result.model, inputs) if status == "scored" else None
         result.seconds_per_epoch = result.seconds_per_epoch or seconds / max(1, result.epochs_run)
         return candidate, result
 
     def _pick(self, best, best_head: Candidate | None):
         """The fine-tune when it beats the best head on the same held-out rows by FINE_TUNE_MARGIN, else None."""
+        show, score = self.objective.show, self.objective.score_of
         if best is None:
             if best_head is not None:
                 self.board.why = (f"{best_head.name} scored best in cross-validation on the training rows "
-                                  f"({best_head.cv_accuracy:.1%}).")
+                                  f"({show(score(best_head))}).")
             return None
         candidate, result, key, lr = best
-        head_score = best_head.holdout_accuracy if best_head is not None else -1.0
-        if result.best_accuracy > head_score + FINE_TUNE_MARGIN:
-            self.board.why = (f"{candidate.name} scored {result.best_accuracy:.1%} on the held-out fifth of the "
+        head_score = score(best_head, "holdout") if best_head is not None else None
+        if self.objective.better(result.best_score, head_score, FINE_TUNE_MARGIN):
+            self.board.why = (f"{candidate.name} scored {show(result.best_score)} on the held-out fifth of the "
                               f"training rows, where the best head ({best_head.name if best_head else 'none'}) "
-                              f"scored {head_score:.1%}.")
+                              f"scored {show(head_score)}.")
             return best
         self.board.why = (f"{best_head.name} scored best in cross-validation on the training rows "
-                          f"({best_head.cv_accuracy:.1%}); on the held-out fifth it scored {head_score:.1%} against "
-                          f"{result.best_accuracy:.1%} for {candidate.name}, so the fine-tune did not pay.")
+                          f"({show(score(best_head))}); on the held-out fifth it scored {show(head_score)} against "
+                          f"{show(result.best_score)} for {candidate.name}, so the fine-tune did not pay.")
         candidate._model = None
         return None
 
     # --- the winner -----------------------------------------------------------------------------------
-    def _retrain_head(self, best: Candidate, y_train: list[int]) -> None:
+    def _retrain_head(self, best: Candidate, y_train: list) -> None:
         winner: HeadWinner = best._winner
         self.ctx.reporter.phase("training", f"Retraining the winner on all {len(y_train)} training rows: {best.name}.")
         x, flags, dims = self._matrix(winner.view)
         extra = self._augmented_matrix(winner.view) if winner.view.augmented else []
-        head = FeatureHead(dims, self.n_classes, winner.spec.hidden)
+        head = FeatureHead(dims, self.objective.outputs, winner.spec.hidden)
         head.set_scale(x, flags)
-        y = torch.as_tensor(y_train, dtype=torch.long)
+        y = self.objective.targets(y_train)
         rows = torch.cat([x] + extra)
-        head.body = fit_body(head.prepare(rows), torch.cat([y] * (1 + len(extra))), self.n_classes, winner.spec,
-                             self.ctx.config.train.seed)
+        head.body = self.objective.fit(head.prepare(rows), torch.cat([y] * (1 + len(extra))), winner.spec,
+                                       self.ctx.config.train.seed)
         self.head = head.eval()
         self.head_config = {"inputs": self._inputs_spec(winner.view), "winner": best.name,
-                            "head": winner.spec.describe()}
+                            "head": self.objective.describe_head(winner.spec)}
         self.winner_strategy, self.winner_name = "head-only", best.name
         self.board.winner = best.name
 
@@ -402,7 +409,7 @@ class AutoRecipe(BaseRecipe):
             spec.append({"kind": self.classical_features.kind, "dim": self.classical_features.dim})
         return spec
 
-    def _retrain_fine_tune(self, best, y_train: list[int]) -> None:
+    def _retrain_fine_tune(self, best, y_train: list) -> None:
         candidate, result, key, lr = best
         items, _ = self.split("train")
         model, inputs = candidate._model
@@ -416,21 +423,26 @@ class AutoRecipe(BaseRecipe):
             del model
             torch.manual_seed(self.ctx.config.train.seed)
             model, inputs = build(self.ctx.model, self.task, self.labels, key, self.ctx.config.train,
-                                  self.image_size)
-            settings = TuneSettings(key, lr, max(1, result.best_epoch), augment=self.task == "image-classification",
+                                  self.image_size, self.objective)
+            settings = TuneSettings(key, lr, max(1, result.best_epoch), augment=self.augments,
                                     seed=self.ctx.config.train.seed)
             final = fine_tune(model, inputs, items, y_train, [], [], settings,
-                              deadline=self.clock.deadline() + projected * 0.5, stop=self.ctx.stop,
-                              on_step=self._on_step())
+                              deadline=self.clock.deadline() + projected * 0.5, objective=self.objective,
+                              stop=self.ctx.stop, on_step=self._on_step())
             if final.stopped:
                 self.board.retrained_on_all_rows = False
         else:
             self.board.retrained_on_all_rows = False
             self.board.why += (" The budget had no time left to retrain it on all rows, so the model trained on "
                                "four fifths of them (best epoch kept) is the one saved.")
+        self.objective.finish(model)  # a regressor's standardised output becomes the target's units
         self.model, self.inputs = model, inputs
-        self.image_size = getattr(inputs, "image_size", self.image_size) if self.task == "image-classification" \
-            else self.image_size
+        self.image_size = getattr(inputs, "image_size", self.image_size) if self.image else self.image_size
+
+    @property
+    def augments(self) -> bool:
+        """Fine-tunes see augmented images when a changed picture keeps its target (a class; not a count)."""
+        return self.image and self.objective.augments
 
     def _on_step(self):
         def on_step(point: dict) -> None:
@@ -446,17 +458,17 @@ class AutoRecipe(BaseRecipe):
         """The winner in its usual format, labels.json, classifier.json and the base centroids."""
         folder = self.ctx.run.model
         if self.head is not None:
-            config = {"base_model": self.ctx.config.model, "task": self.task, "num_labels": self.n_classes,
-                      **({"input_size": self.image_size} if self.task == "image-classification" else {}),
+            config = {"base_model": self.ctx.config.model, "task": self.task, "num_labels": self.objective.outputs,
+                      **({"input_size": self.image_size} if self.image else {}),
                       **self.encoder.describe, **self.head_config}
             uses_classical = any(i["kind"] != "tap" for i in self.head_config["inputs"])
             classical = self.classical_features.to_dict() if uses_classical else None
             saved.save_feature_head(folder, self.head, config, classical)
-            saved.write_info(folder, self.input_info(), self.labels)
+            self.write_info(folder, self.input_info())
         elif self.model is not None:
             tokenizer = getattr(self.inputs, "tokenizer", None)
             cm.save_model(self.model, folder, self.ctx.model, tokenizer)
-            saved.write_info(folder, {**self.input_info(), **self.inputs.settings()}, self.labels)
+            self.write_info(folder, {**self.input_info(), **self.inputs.settings()})
         else:
             self.ctx.reporter.line("No model was chosen, so nothing was saved.", level="warning")
             return
@@ -465,8 +477,7 @@ class AutoRecipe(BaseRecipe):
     def load_trained(self) -> None:
         """Load the saved winner and the features the evaluation needs (for ``studio eval``)."""
         self.set_threads()
-        info, labels = saved.read_info(self.ctx.run.model)
-        self.labels = labels
+        info = self.read_info()
         self.winner_strategy, self.winner_name = info["strategy"], info.get("winner", "")
         self.image_size = info.get("image_size")
         if get_strategy(self.winner_strategy).on_features:
@@ -477,8 +488,8 @@ class AutoRecipe(BaseRecipe):
                 self.classical_features = classical_from_dict(state)
                 self.classical_val = self.classical_features.transform(self.split("validation")[0])
             return
-        self.model = cm.load_model(self.ctx.run.model, self.ctx.model, self.task, labels)
-        if self.task == "text-classification":
+        self.model = self.objective.load_model(self.ctx.run.model, self.ctx.model, self.task)
+        if not self.image:
             from ...models import load_tokenizer
             self.inputs = cm.ModelInputs(self.task, tokenizer=load_tokenizer(self.ctx.model),
                                          max_length=info["max_length"])
@@ -487,14 +498,18 @@ class AutoRecipe(BaseRecipe):
                                          std=info["std"], interpolate=bool(info.get("interpolate")))
         self.base_features()
 
-    def tuned_probs(self) -> np.ndarray:
+    def tuned_outputs(self) -> np.ndarray:
+        """The saved winner's predictions on the validation split: (N, C) probabilities, or (N,) numbers."""
         if self.model is not None:
-            return cm.predict_probs(self.model, self.inputs, self.split("validation")[0])
+            return self.objective.predict_items(self.model, self.inputs, self.split("validation")[0])
         if isinstance(self.head, LinearHead):
             return head_probs(self.head, self.features.validation[int(self.head_config["tap_index"])])
         blocks = [self.features.validation[int(i["index"])].float() if i["kind"] == "tap" else self.classical_val
                   for i in self.head_config["inputs"]]
-        return head_probs(self.head, torch.cat(blocks, dim=1))
+        return self.objective.predict(self.head, torch.cat(blocks, dim=1))
+
+    def tuned_probs(self) -> np.ndarray:
+        return self.tuned_outputs()
 
     def extra_report(self) -> dict:
         board = self.board.to_dict() if self.board is not None else read_leaderboard(self.ctx.run.path)
@@ -505,16 +520,6 @@ class AutoRecipe(BaseRecipe):
         self.augmented = []
         self.classical_train = self.classical_val = None
         super().cleanup()
-
-
-def _one_standard_error(candidates: list[Candidate], rows: int) -> Candidate:
-    """The most regularised head whose cross-validated accuracy is within one standard error of the best (the
-    one-standard-error rule): on a few hundred rows the penalties in that band are indistinguishable by CV, and on
-    unseen Debian descriptions the stronger one scored 0.83 where the CV-best (weakest) scored 0.79."""
-    best = max(c.cv_accuracy for c in candidates)
-    error = float(np.sqrt(max(best * (1 - best), 1e-4) / max(1, rows)))
-    close = [c for c in candidates if c.cv_accuracy >= best - error]
-    return max(close, key=lambda c: (c.settings["l2"], c.cv_accuracy))
 
 
 def _tune_name(key: str, lr: float) -> str:

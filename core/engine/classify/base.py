@@ -16,6 +16,7 @@ import torch
 
 from ... import saved
 from ...distributed import is_main_process
+from ...tasks import get_task
 from ...models import heads
 from ...models.encoders import load_encoder, open_image
 from ..context import TrainContext
@@ -31,14 +32,23 @@ class BaseRecipe:
     def __init__(self, ctx: TrainContext) -> None:
         self.ctx = ctx
         self.task = ctx.config.task
-        self.labels: list[str] = list(ctx.data.labels or [])
-        if len(self.labels) < 2:
-            raise ValueError(f"the data has {len(self.labels)} class(es): a classifier needs at least 2 classes "
-                             "with examples; add examples of another class.")
-        self.column = "image" if self.task == "image-classification" else "text"
+        self.image = get_task(self.task).modality == "image"
+        self.column = "image" if self.image else "text"
+        self.objective = self.make_objective()
+        self.labels: list[str] = list(getattr(self.objective, "labels", []))
         self.features: FeatureSet | None = None
         self.encoder = None
         self.image_size: int | None = None
+
+    def make_objective(self):
+        """What the heads and fine-tunes predict: the data's classes (at least two)."""
+        from .objective import Classification
+
+        labels = list(self.ctx.data.labels or [])
+        if len(labels) < 2:
+            raise ValueError(f"the data has {len(labels)} class(es): a classifier needs at least 2 classes "
+                             "with examples; add examples of another class.")
+        return Classification(labels)
 
     # --- data ---------------------------------------------------------------------------------------
     def split(self, name: str) -> tuple[list, list[int]]:
@@ -67,7 +77,7 @@ class BaseRecipe:
         if self.encoder is None:
             self.ctx.reporter.phase("loading", f"Loading {self.ctx.config.model} as a frozen feature extractor.")
             encoder = load_encoder(self.ctx.model, self.task, max_length=self.ctx.config.train.max_length)
-            if self.task == "image-classification":
+            if self.image:
                 self.image_size = self.image_size or self.choose_size(encoder.backbone.image_size)
                 encoder.image_size = self.image_size
             self.encoder = encoder
@@ -101,7 +111,7 @@ class BaseRecipe:
         return features
 
     def _caching_progress(self, split: str):
-        what = "images" if self.task == "image-classification" else "texts"
+        what = "images" if self.image else "texts"
 
         def progress(done: int, total: int) -> None:
             self.ctx.reporter.phase("caching", f"Computing frozen features of the {split} {what}: {done}/{total}",
@@ -121,10 +131,22 @@ class BaseRecipe:
     def input_info(self) -> dict:
         info = {"task": self.task, "strategy": self.ctx.config.strategy, "base_model": self.ctx.config.model,
                 "model_kind": self.ctx.model.kind, "labels": self.labels}
-        if self.task == "image-classification":
+        if self.image:
             info["image_size"] = self.image_size
         else:
             info["max_length"] = self.ctx.config.train.max_length or 256
+        return info
+
+    def write_info(self, folder, info: dict) -> None:
+        """``classifier.json`` and ``labels.json`` beside the saved model."""
+        saved.write_info(folder, info, self.labels)
+
+    def read_info(self) -> dict:
+        """The saved model's ``classifier.json``; the classes come back from ``labels.json``."""
+        from .objective import Classification
+
+        info, labels = saved.read_info(self.ctx.run.model)
+        self.labels, self.objective = labels, Classification(labels)
         return info
 
     # --- evaluation -----------------------------------------------------------------------------------
@@ -179,7 +201,7 @@ class BaseRecipe:
         train_items, _ = self.split("train")
         val_items, _ = self.split("validation")
         n, seed = self.n_classes, self.ctx.config.train.seed
-        if self.task == "text-classification":
+        if not self.image:
             probs = baselines.tfidf_logreg(train_items, y_train, val_items, n, seed)
             return {"tfidf_logreg": (baselines.scores(probs, y_val, n), "TF-IDF + logistic regression",
                                      "Word and word-pair counts, no neural network.")}

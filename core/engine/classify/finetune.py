@@ -15,7 +15,6 @@ import torch
 from torch import nn
 from transformers import PrinterCallback, Trainer
 
-from ... import saved
 from ...distributed import is_main_process
 from ...models import classifiers as cm
 from ...presets import choose_precision, estimated_steps
@@ -57,8 +56,8 @@ class FineTuneRecipe(BaseRecipe):
         if strategy.prepare is None:
             raise ValueError(f"strategy '{ctx.config.strategy}' is not a fine-tuning strategy: use lora or full.")
         if strategy.transformer_only and ctx.model.kind == "efficientnet":
-            raise ValueError(f"LoRA needs a transformer model and {ctx.config.model} is a convolutional network: "
-                             "choose head-only (fastest) or full for it, or a transformer image model.")
+            raise ValueError(f"{strategy.title} needs a transformer model and {ctx.config.model} is a convolutional "
+                             "network: choose head-only (fastest) or full for it, or a transformer image model.")
 
     # --- setup ----------------------------------------------------------------------------------------
     def setup(self) -> None:
@@ -72,13 +71,17 @@ class FineTuneRecipe(BaseRecipe):
         from transformers import set_seed
 
         set_seed(self.ctx.config.train.seed)
-        self.ctx.reporter.phase("loading", f"Loading {self.ctx.config.model} with a new {self.n_classes}-class head.")
-        model = cm.build_model(self.ctx.model, self.task, self.labels)
+        self.ctx.reporter.phase("loading", f"Loading {self.ctx.config.model} with {self.new_head}.")
+        model = self.objective.build_model(self.ctx.model, self.task)
         self.inputs = self.make_inputs(model)
         self.model = self.apply_strategy(model)
 
+    @property
+    def new_head(self) -> str:
+        return f"a new {self.n_classes}-class head"
+
     def make_inputs(self, model: nn.Module) -> cm.ModelInputs:
-        if self.task == "text-classification":
+        if not self.image:
             from ...models import load_tokenizer
             self.tokenizer = load_tokenizer(self.ctx.model)
             return cm.ModelInputs(self.task, tokenizer=self.tokenizer,
@@ -135,15 +138,26 @@ class FineTuneRecipe(BaseRecipe):
         )
 
     def make_trainer(self, counter: ItemCounter, callback: ReporterCallback):
-        collator = Collator(self.inputs, self.column, counter)
-        trainer = ClassifierTrainer(
+        trainer = self.trainer_class(
             model=self.model, args=self.training_arguments(), train_dataset=self.ctx.data.train,
-            eval_dataset=self.ctx.data.validation, data_collator=collator, compute_metrics=compute_metrics,
-            callbacks=[callback],
+            eval_dataset=self.ctx.data.validation, data_collator=self.collator(counter),
+            compute_metrics=self.compute_metrics, callbacks=[callback],
         )
         trainer.remove_callback(PrinterCallback)  # progress goes to our reporter, not to stdout
         trainer.plain_module = self.ctx.model.kind == "efficientnet"
         return trainer
+
+    def collator(self, counter: ItemCounter):
+        """Turns dataset rows into the model's inputs and labels (class ids)."""
+        return Collator(self.inputs, self.column, counter)
+
+    @property
+    def trainer_class(self):
+        return ClassifierTrainer
+
+    @property
+    def compute_metrics(self):
+        return compute_metrics
 
     # --- saving, loading, predicting ----------------------------------------------------------------------
     def save(self) -> None:
@@ -153,17 +167,16 @@ class FineTuneRecipe(BaseRecipe):
             return
         folder = self.ctx.run.model
         cm.save_model(self.model, folder, self.ctx.model, self.tokenizer)
-        saved.write_info(folder, {**self.input_info(), **self.inputs.settings()}, self.labels)
+        self.write_info(folder, {**self.input_info(), **self.inputs.settings()})
         self.save_centroids()
         self.encoder = None  # the centroids needed it; the evaluation reads the cached features
 
     def load_trained(self) -> None:
         """Load the tuned model from the run's model folder (for ``studio eval``)."""
         self.set_threads()
-        info, labels = saved.read_info(self.ctx.run.model)
-        self.labels = labels
-        self.model = cm.load_model(self.ctx.run.model, self.ctx.model, self.task, labels)
-        if self.task == "text-classification":
+        info = self.read_info()
+        self.model = self.objective.load_model(self.ctx.run.model, self.ctx.model, self.task)
+        if not self.image:
             from ...models import load_tokenizer
             self.tokenizer = load_tokenizer(self.ctx.model)
             self.inputs = cm.ModelInputs(self.task, tokenizer=self.tokenizer, max_length=info["max_length"])
@@ -172,9 +185,13 @@ class FineTuneRecipe(BaseRecipe):
             self.inputs = cm.ModelInputs(self.task, image_size=self.image_size, mean=info["mean"], std=info["std"],
                                          interpolate=bool(info.get("interpolate")))
 
-    def tuned_probs(self) -> np.ndarray:
+    def tuned_outputs(self) -> np.ndarray:
+        """The tuned model's predictions on the validation split: (N, C) probabilities, or (N,) numbers."""
         items, _ = self.split("validation")
-        return cm.predict_probs(self.model, self.inputs, items)
+        return self.objective.predict_items(self.model, self.inputs, items)
+
+    def tuned_probs(self) -> np.ndarray:
+        return self.tuned_outputs()
 
     def cleanup(self) -> None:
         self.model = None

@@ -126,19 +126,40 @@ def cross_val_probs(prepare_fold: Callable[[np.ndarray, np.ndarray], tuple], lab
         stop: checked between fits; unfinished specs come back as None.
     Returns one (N, C) array of held-out probabilities per spec (rows outside every test fold stay zero).
     """
-    n = len(labels)
-    out: list[np.ndarray | None] = [np.zeros((n, n_classes), dtype=np.float32) for _ in specs]
+    def fit(x, y, spec, weights):
+        return fit_body(x, y, n_classes, spec, seed, weights)
+
+    return cross_val_predict(prepare_fold, len(labels), folds, specs, fit, body_probs, stop)
+
+
+def cross_val_predict(prepare_fold: Callable[[np.ndarray, np.ndarray], tuple], n: int,
+                      folds: list[tuple[np.ndarray, np.ndarray]], specs: Sequence[HeadSpec], fit: Callable,
+                      predict: Callable, stop: threading.Event | None = None) -> list[np.ndarray | None]:
+    """Out-of-fold predictions of every spec, whatever a head predicts (class probabilities, numbers).
+
+    Args:
+        prepare_fold: (train_index, test_index) -> (x_train, y_train, weights or None, x_test), prepared.
+        n: training rows.
+        folds: (train_index, test_index) pairs over the training rows.
+        specs: the heads to compare.
+        fit: (x, y, spec, weights) -> a fitted body.
+        predict: (body, x) -> an array with one row per example.
+        stop: checked between fits; unfinished specs come back as None.
+    Returns one array per spec, its rows at the training rows' positions (rows outside every test fold zero).
+    """
+    out: list[np.ndarray | None] = [None] * len(specs)
+    stopped = [False] * len(specs)
     for train_idx, test_idx in folds:
         x_train, y_train, weights, x_test = prepare_fold(train_idx, test_idx)
         for i, spec in enumerate(specs):
+            if stopped[i] or (stop is not None and stop.is_set()):
+                stopped[i] = True
+                continue
+            predicted = predict(fit(x_train, y_train, spec, weights), x_test)
             if out[i] is None:
-                continue
-            if stop is not None and stop.is_set():
-                out[i] = None
-                continue
-            body = fit_body(x_train, y_train, n_classes, spec, seed, weights)
-            out[i][test_idx] = body_probs(body, x_test)
-    return out
+                out[i] = np.zeros((n,) + predicted.shape[1:], dtype=np.float32)
+            out[i][test_idx] = predicted
+    return [None if s else o for o, s in zip(out, stopped)]
 
 
 def folds_for(labels: Sequence[int], k: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:

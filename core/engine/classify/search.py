@@ -69,6 +69,9 @@ class Candidate:
             on which heads and fine-tunes are compared).
         cv_macro_f1: macro-F1 of the out-of-fold predictions.
         cv_log_loss: mean cross-entropy of the out-of-fold probabilities (chooses a head's penalty).
+        cv_mae, cv_rmse, cv_r2: regression: mean absolute error, root mean square error and R² of the out-of-fold
+            predictions over all training rows (heads).
+        holdout_mae: regression: mean absolute error on the first fold's held-out rows (every scored candidate).
         seconds: time spent on it.
         note: why it was skipped or stopped, or what was learnt (best epoch...).
     """
@@ -81,12 +84,17 @@ class Candidate:
     holdout_accuracy: float | None = None
     cv_macro_f1: float | None = None
     cv_log_loss: float | None = None
+    cv_mae: float | None = None
+    cv_rmse: float | None = None
+    cv_r2: float | None = None
+    holdout_mae: float | None = None
     seconds: float = 0.0
     note: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
-        for key in ("cv_accuracy", "holdout_accuracy", "cv_macro_f1", "cv_log_loss"):
+        for key in ("cv_accuracy", "holdout_accuracy", "cv_macro_f1", "cv_log_loss", "cv_mae", "cv_rmse", "cv_r2",
+                    "holdout_mae"):
             if out[key] is not None and not math.isfinite(out[key]):
                 out[key] = None
         return out
@@ -104,6 +112,8 @@ class Leaderboard:
     why: str = ""
     used_s: float = 0.0
     retrained_on_all_rows: bool = True
+    metric: str = "accuracy"  # the candidates' cv_/holdout_ score that ranks them
+    higher_is_better: bool = True
 
     def add(self, candidate: Candidate) -> Candidate:
         self.candidates.append(candidate)
@@ -114,23 +124,30 @@ class Leaderboard:
 
     def to_dict(self) -> dict[str, Any]:
         # best first; ties keep the order they were tried in (cheaper first), so a seed gives one ranking
-        ranked = [c for _, c in sorted(enumerate(self.candidates), key=lambda pair: (_rank_key(pair[1]), pair[0]))]
+        ranked = [c for _, c in sorted(enumerate(self.candidates),
+                                       key=lambda pair: (self._rank_key(pair[1]), pair[0]))]
         return {
-            "metric": f"accuracy over {self.folds}-fold cross-validation on the {self.rows} training rows "
-                      "(the validation split is kept for the report)",
+            "metric": f"{METRIC_WORDS.get(self.metric, self.metric)} over {self.folds}-fold cross-validation on the "
+                      f"{self.rows} training rows (the validation split is kept for the report)",
             "budget_s": round(self.budget_s, 1), "used_s": round(self.used_s, 1), "winner": self.winner,
             "why": self.why, "retrained_on_all_rows": self.retrained_on_all_rows,
+            "score": self.metric, "higher_is_better": self.higher_is_better,  # cv_<score>, holdout_<score>
             "candidates": [c.to_dict() for c in ranked],
         }
 
     def write(self, path: Path) -> None:
         path.write_text(json.dumps(self.to_dict(), indent=1), encoding="utf-8")
 
+    def _rank_key(self, candidate: Candidate) -> tuple:
+        scored = candidate.status == "scored"
+        cv, held = getattr(candidate, f"cv_{self.metric}"), getattr(candidate, f"holdout_{self.metric}")
+        score = cv if cv is not None else held
+        if score is None:
+            return (not scored, float("inf"))
+        return (not scored, -score if self.higher_is_better else score)
 
-def _rank_key(candidate: Candidate) -> tuple:
-    scored = candidate.status == "scored"
-    score = candidate.cv_accuracy if candidate.cv_accuracy is not None else candidate.holdout_accuracy
-    return (not scored, -(score if score is not None else -1.0))
+
+METRIC_WORDS = {"accuracy": "accuracy", "mae": "mean absolute error (lower is better)"}
 
 
 def read_leaderboard(run_path: Path) -> dict | None:

@@ -4,7 +4,8 @@
   (those that train: the adapters and head for LoRA, everything for a full fine-tune);
 - augmentation for images: small rotations, shifts and zooms (never flips: a mirrored digit or letter is not the
   same class);
-- label smoothing (0.1), which keeps a small model from becoming over-confident on a few hundred rows;
+- label smoothing (0.1), which keeps a small model from becoming over-confident on a few hundred rows (the
+  objective's loss: ``objective.Classification``; a regressor trains a Huber loss on standardised targets);
 - a deadline: the loop stops between steps when the search's budget runs out, keeping the best epoch so far.
 
 The search runs it twice at most: on part of the training rows to score a strategy, then on all of them for the
@@ -26,8 +27,7 @@ from torch import nn
 
 from ...models import classifiers as cm
 from ...strategies import apply_strategy, get_strategy
-
-LABEL_SMOOTHING = 0.1
+from .objective import Classification
 
 
 @dataclass(frozen=True)
@@ -55,9 +55,11 @@ class TuneSettings:
 
 @dataclass
 class TuneResult:
+    """A fine-tune's outcome; scores are the objective's (accuracy, or mean absolute error for a regressor)."""
+
     model: nn.Module | None
     best_epoch: int = 0
-    best_accuracy: float | None = None
+    best_score: float | None = None
     epochs_run: int = 0
     stopped: bool = False
     seconds_per_epoch: float = 0.0
@@ -84,10 +86,20 @@ def augment_image(image, rng: random.Random):
     return canvas.resize((width, height))
 
 
-def build(resolved, task: str, labels: list[str], strategy: str, train_config, image_size: int | None):
-    """A fresh classifier with the strategy applied and its inputs (tokenizer or image preprocessing)."""
-    model = cm.build_model(resolved, task, labels)
-    if task == "text-classification":
+def build(resolved, task: str, labels: list[str], strategy: str, train_config, image_size: int | None,
+          objective=None):
+    """A fresh model with the strategy applied and its inputs (tokenizer or image preprocessing).
+
+    Args:
+        resolved, task, labels: the base model, the task and its classes.
+        strategy: lora | full (or another strategy that wraps a model).
+        train_config: the job's ``TrainConfig`` (LoRA rank and alpha).
+        image_size: the input side for images.
+        objective: what the new head predicts (``Classification(labels)`` when None).
+    """
+    objective = objective or Classification(labels)
+    model = objective.build_model(resolved, task)
+    if cm.reads_text(task):
         from ...models import load_tokenizer
         inputs = cm.ModelInputs(task, tokenizer=load_tokenizer(resolved), max_length=train_config.max_length or 256)
     else:
@@ -98,18 +110,20 @@ def build(resolved, task: str, labels: list[str], strategy: str, train_config, i
     return apply_strategy(strategy, model, task, settings, **extra), inputs
 
 
-def fine_tune(model: nn.Module, inputs: cm.ModelInputs, items: Sequence, labels: Sequence[int],
-              held_items: Sequence, held_labels: Sequence[int], settings: TuneSettings, deadline: float,
-              stop: threading.Event | None = None, on_step: Callable[[dict], None] | None = None) -> TuneResult:
+def fine_tune(model: nn.Module, inputs: cm.ModelInputs, items: Sequence, labels: Sequence,
+              held_items: Sequence, held_labels: Sequence, settings: TuneSettings, deadline: float,
+              objective, stop: threading.Event | None = None,
+              on_step: Callable[[dict], None] | None = None) -> TuneResult:
     """Train ``model`` and keep its best epoch on the held-out rows (or its last epoch when there are none).
 
     Args:
         model: from ``build``.
         inputs: turns items into model inputs.
-        items, labels: training items (texts or image paths) and label ids.
+        items, labels: training items (texts or image paths) and their targets (label ids, or numbers).
         held_items, held_labels: rows scored after each epoch (empty: train ``settings.epochs`` epochs).
         settings: strategy, learning rate, epochs, batch, patience, augmentation, seed.
         deadline: a ``time.perf_counter()`` value; training stops between steps after it.
+        objective: the loss and the held-out score (``objective.Classification`` or a ``Regression``).
         stop: the job's stop event.
         on_step: called after each step with step, total_steps, epoch, loss, learning_rate.
     """
@@ -123,7 +137,7 @@ def fine_tune(model: nn.Module, inputs: cm.ModelInputs, items: Sequence, labels:
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: min((s + 1) / warmup, max(0.0, (total - s) / max(1, total - warmup))))
     result, best_state, step, since_best = TuneResult(model=model), None, 0, 0
-    y_all = torch.as_tensor(list(labels), dtype=torch.long)
+    y_all = objective.targets(labels)
     for epoch in range(settings.epochs):
         started = time.perf_counter()
         model.train()
@@ -134,7 +148,7 @@ def fine_tune(model: nn.Module, inputs: cm.ModelInputs, items: Sequence, labels:
                 result.stopped = True
                 break
             index = order[start:start + settings.batch_size]
-            loss = _step(model, inputs, [items[i] for i in index], y_all[index], settings, rng)
+            loss = _step(model, inputs, [items[i] for i in index], y_all[index], settings, rng, objective)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -149,11 +163,10 @@ def fine_tune(model: nn.Module, inputs: cm.ModelInputs, items: Sequence, labels:
         result.seconds_per_epoch = time.perf_counter() - started
         if not held_items:
             continue
-        accuracy = float((cm.predict_probs(model, inputs, list(held_items)).argmax(axis=1)
-                          == np.asarray(held_labels)).mean())
-        result.history.append(accuracy)
-        if result.best_accuracy is None or accuracy > result.best_accuracy:
-            result.best_accuracy, result.best_epoch, since_best = accuracy, epoch + 1, 0
+        score = objective.tune_score(model, inputs, held_items, held_labels)
+        result.history.append(score)
+        if objective.better(score, result.best_score):
+            result.best_score, result.best_epoch, since_best = score, epoch + 1, 0
             best_state = {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
         else:
             since_best += 1
@@ -171,9 +184,8 @@ def fine_tune(model: nn.Module, inputs: cm.ModelInputs, items: Sequence, labels:
 
 
 def _step(model, inputs: cm.ModelInputs, batch_items: list, y: torch.Tensor, settings: TuneSettings,
-          rng: random.Random) -> torch.Tensor:
+          rng: random.Random, objective) -> torch.Tensor:
     if settings.augment:
         from ...models.encoders import open_image
         batch_items = [augment_image(open_image(item), rng) for item in batch_items]
-    logits = cm.logits_of(model, inputs(batch_items))
-    return nn.functional.cross_entropy(logits.float(), y, label_smoothing=LABEL_SMOOTHING)
+    return objective.tune_loss(cm.logits_of(model, inputs(batch_items)), y)

@@ -1,0 +1,100 @@
+"""The honest "before" for a regressor, measured on the same validation split as the tuned model.
+
+- mean: always the training targets' mean (what an R² of 0 means; anything useful beats it);
+- base: a ridge head on the base model's frozen features. A model that was never trained for this target cannot
+  output a number at all, so this is the least training that makes it answer; it says how much the untouched
+  model's features already know;
+- classical: ridge regression on TF-IDF (texts) or raw pixels (images), no neural network, its penalty chosen by
+  cross-validation on the training rows.
+"""
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import numpy as np
+
+from ..classify.baselines import PIXEL_SIZE, image_pixels
+
+ALPHAS = (0.01, 0.1, 1.0, 10.0, 100.0, 1000.0)
+
+
+def mean(train_values: Sequence[float], n: int) -> np.ndarray:
+    """(n,) copies of the training targets' mean."""
+    return np.full(n, float(np.mean(train_values)))
+
+
+def tfidf_ridge(train_texts: Sequence[str], train_values: Sequence[float], texts: Sequence[str]) -> np.ndarray:
+    """Predictions of ridge regression on TF-IDF (words and word pairs) fitted on the training split.
+
+    Args:
+        train_texts, train_values: the training split.
+        texts: the texts to predict (the validation split).
+    """
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import RidgeCV
+
+    train_texts = [str(t) for t in train_texts]
+    try:  # words of any length (sklearn's default drops one-letter words), and word pairs
+        vectorizer = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, token_pattern=r"(?u)\b\w+\b")
+        features = vectorizer.fit_transform(train_texts)
+    except ValueError:  # no word characters at all: character n-grams still work
+        vectorizer = TfidfVectorizer(analyzer="char_wb", ngram_range=(1, 3), sublinear_tf=True)
+        features = vectorizer.fit_transform(train_texts)
+    model = RidgeCV(alphas=ALPHAS).fit(features, np.asarray(train_values, dtype=np.float64))
+    return model.predict(vectorizer.transform([str(t) for t in texts]))
+
+
+def pixel_ridge(train_pixels: np.ndarray, train_values: Sequence[float], pixels: np.ndarray) -> np.ndarray:
+    """Predictions of ridge regression on standardised raw pixels (see ``image_pixels``)."""
+    from sklearn.linear_model import RidgeCV
+
+    centre, spread = train_pixels.mean(axis=0), train_pixels.std(axis=0) + 1e-3
+    model = RidgeCV(alphas=ALPHAS).fit((train_pixels - centre) / spread, np.asarray(train_values, dtype=np.float64))
+    return model.predict((pixels - centre) / spread)
+
+
+def classical(image: bool, train_items: Sequence, train_values: Sequence[float], items: Sequence,
+              open_image: Callable) -> tuple[str, np.ndarray, str, str]:
+    """(key, predictions, title, description) of the classical baseline for texts or images."""
+    if not image:
+        return ("tfidf_ridge", tfidf_ridge(train_items, train_values, items), "TF-IDF + ridge regression",
+                "Word and word-pair counts, no neural network.")
+    predictions = pixel_ridge(image_pixels(train_items, open_image), train_values, image_pixels(items, open_image))
+    return ("pixel_ridge", predictions, "Raw-pixel ridge regression",
+            f"Ridge regression on the {PIXEL_SIZE}x{PIXEL_SIZE} pixels, no neural network.")
+
+
+def verdict(tuned: dict[str, float], baselines: dict[str, tuple[dict, str, str]], noise: float) -> dict:
+    """Whether the tuned model's mean absolute error beats every baseline on the validation split, in plain words,
+    and what to try when it does not (the page shows ``message`` and ``try`` as they are).
+
+    Args:
+        tuned: the tuned model's scores (``mae``...).
+        baselines: key -> (scores, title, description).
+        noise: the standard error of the tuned model's MAE on these rows (how much of a margin could be chance).
+    """
+    key, (best, title, _) = min(baselines.items(), key=lambda kv: kv[1][0]["mae"])
+    ours, theirs = float(tuned["mae"]), float(best["mae"])
+    out = {"strongest_baseline": key, "baseline_title": title, "baseline_mae": theirs, "tuned_mae": ours,
+           "margin": theirs - ours}
+    if ours < theirs:
+        close = theirs - ours < 2 * noise
+        out.update(status="tuned-wins", message=(
+            f"The tuned model beats every baseline on the validation split: a mean absolute error of {ours:.4g} "
+            f"against {theirs:.4g} for the strongest, {title}." + (" A margin this small could be chance on these "
+                                                                   "rows." if close else "")))
+        return out
+    if ours == theirs:
+        out.update(status="tie", message=(
+            f"The tuned model and {title} both err by {ours:.4g} on average on the validation split: fine-tuning "
+            "has not shown an advantage on these rows."), **{"try": ["more validation rows tell them apart",
+                                                                     f"or keep the {title} baseline"]})
+        return out
+    out.update(status="baseline-wins", message=(
+        f"{title} errs by {theirs:.4g} on average on the validation split and the tuned model by {ours:.4g}: on this "
+        "data fine-tuning has not paid yet, so the simpler baseline is the better model for now."),
+        **{"try": ["more training rows (a few hundred or more)", "another base model from the catalog",
+                   "the Thorough preset (a longer automatic search, with fine-tunes)",
+                   f"or keep the {title} baseline: it needs no neural network" if key != "base"
+                   else "or keep the ridge head on the base model's features"]})
+    return out
