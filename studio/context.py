@@ -158,6 +158,7 @@ class Studio:
     models: "ModelCache" = field(default_factory=lambda: ModelCache())
     plans: PlanCache = field(default_factory=PlanCache)
     owners: OwnerBook = field(default_factory=OwnerBook)
+    batch_stops: dict = field(default_factory=dict)  # owner id -> Stop for their batch prediction
     session: Any = None  # gr.BrowserState: owner id, current job, current run, data choice (survives reloads)
     data: Any = None  # gr.State: the loaded data
     tabs: Any = None  # gr.Tabs: handlers select a step by its id

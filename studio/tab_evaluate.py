@@ -51,6 +51,8 @@ class EvaluateTab:
     tuned_label: gr.Label
     play_note: gr.HTML
     prompt: gr.Textbox
+    batch_out: gr.File
+    batch_note: gr.HTML
 
     def view(self) -> list:
         """What showing a run redraws."""
@@ -106,12 +108,23 @@ def build(st: Studio) -> EvaluateTab:
             base_label = gr.Label(label="Base model", num_top_classes=5, elem_id="clf-base")
             tuned_label = gr.Label(label="Tuned model", num_top_classes=5, elem_id="clf-tuned")
     play_note = gr.HTML(elem_id="play-note")
+    gr.Markdown("### Label a whole file\nEvery row of a file (or every image of a zip) through the tuned model: "
+                "the input columns are kept and the prediction added, so it goes straight back into a "
+                "spreadsheet. When the file has the true labels, the accuracy is scored as `studio eval` does.")
+    with gr.Row():
+        batch_in = gr.File(label="A file to predict (the run's columns), or a zip of images", file_count="single",
+                           height=110, elem_id="predict-upload", scale=3)
+        with gr.Column(scale=1):
+            batch_go = gr.Button("Predict every row", variant="primary", elem_id="predict-go")
+            batch_stop = gr.Button("Stop", variant="stop", elem_id="predict-stop")
+    batch_out = gr.File(label="Predictions", interactive=False, elem_id="predict-file")
+    batch_note = gr.HTML(elem_id="predict-note")
     # "run path|status" of what the report shows: a run that was listed while it was still evaluating is drawn
     # again once it completes, though the dropdown's value (and so its change event) stays the same.
     shown = gr.Textbox(visible=False, elem_id="eval-shown")
     tab = EvaluateTab(run, shown, verdict, report, leaderboard, search_note, confusion, mistakes_table, mistakes_gallery, answers, chat_box,
                       classify_box, text_in, image_in, base_chat, tuned_chat, base_label, tuned_label, play_note,
-                      prompt)
+                      prompt, batch_out, batch_note)
     session = st.session
     view = tab.view()
     refresh.click(lambda s, r, sh: _runs(st, s, r, sh), [session, run, shown], [run, shown, *view])
@@ -124,6 +137,9 @@ def build(st: Studio) -> EvaluateTab:
     clear.click(lambda: {base_chat: [], tuned_chat: [], play_note: ""}, None, [base_chat, tuned_chat, play_note])
     predict.click(lambda s, r, t, i: _classify(st, _own(st, s, r), t, i), [session, run, text_in, image_in],
                   [base_label, tuned_label, play_note], **PLAYGROUND)
+    batch_go.click(_batch_handler(st), [session, run, batch_in], [batch_out, batch_note], concurrency_id="predict",
+                   concurrency_limit=1)
+    batch_stop.click(lambda s: _stop_batch(st, s), [session], [batch_note])
     return tab
 
 
@@ -386,3 +402,46 @@ def _classify(st: Studio, run_path: str | None, text: str | None, image: str | N
         return {tab.base_label: None, tab.tuned_label: None, tab.play_note: notice(f"Could not classify: {exc}",
                                                                                    "error")}
     return {tab.base_label: base, tab.tuned_label: tuned, tab.play_note: ""}
+
+
+# --- batch prediction --------------------------------------------------------------------------------
+def _batch_handler(st: Studio):
+    def handler(session, run_path, upload, progress=gr.Progress()) -> dict:
+        tab = st.evaluate_tab
+        files, note = predict_upload(st, session, _own(st, session, run_path), upload, progress)
+        return {tab.batch_out: files, tab.batch_note: note}
+    return handler
+
+
+def predict_upload(st: Studio, session: dict | None, run_path: str | None, upload, progress) -> tuple:
+    """(download, note) for predicting every row of an uploaded file with the chosen run; the output goes to the
+    visitor's export folder, never beside the input."""
+    from core.predict import PredictError, predict_file
+    from core.uploads import UploadError, save_upload
+
+    owner = owner_of(session)
+    if not run_path:
+        return None, notice("Choose a run above first.", "info")
+    if not upload:
+        return None, notice("Upload a file to predict first.", "info")
+    stop = st.batch_stops.setdefault(owner or "", threading.Event())
+    stop.clear()
+    try:
+        path = save_upload(st.home, owner or "local", upload, Path(str(upload)).name,
+                           limits=st.policy.data_limits())
+        out = st.export_dir(owner) / f"{Path(run_path).name}-{path.stem}-predictions.csv"
+        result = predict_file(Path(run_path), path, out, st.home, overwrite=True, stop=stop,
+                              limits=st.policy.data_limits(),
+                              progress=lambda message, fraction=None: progress(fraction or 0, desc=message))
+    except (PredictError, UploadError, ConfigError, OSError) as exc:
+        return None, notice(str(exc), "error", "Cannot predict:")
+    kind = "warn" if result.stopped else "ok"
+    return str(result.out), notice(result.summary(), kind)
+
+
+def _stop_batch(st: Studio, session: dict | None) -> str:
+    event = st.batch_stops.get(owner_of(session) or "")
+    if event is None:
+        return notice("Nothing is being predicted.", "info")
+    event.set()
+    return notice("Stopping after the current rows; what is done is kept in the file.", "warn")

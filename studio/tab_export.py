@@ -14,6 +14,7 @@ import pandas as pd
 from core.config import ConfigError, JobConfig
 from core.engine.events import read_events
 from core.export import ExportError, export_merged, export_zip
+from core.export.gguf import DEFAULT_TYPES as GGUF_DEFAULT, QUANTS as GGUF_TYPES, export_gguf
 from core.runs import RunDir
 from core.uploads import UploadError
 
@@ -38,6 +39,7 @@ class ExportTab:
     resume_note: gr.HTML
     compare: gr.Dropdown
     overlay: gr.Plot
+    settings: gr.Dataframe
 
 
 def build(st: Studio) -> ExportTab:
@@ -50,6 +52,11 @@ def build(st: Studio) -> ExportTab:
         weights = gr.Button("Adapter / head (zip)", elem_id="export-weights")
         merged = gr.Button("Merged model (zip)", elem_id="export-merged")
         bundle = gr.Button("Whole run: config, metrics, card, weights (zip)", elem_id="export-bundle")
+    with gr.Row():
+        gguf_types = gr.CheckboxGroup(list(GGUF_TYPES), value=list(GGUF_DEFAULT), scale=4, elem_id="export-gguf-types",
+                                      label="GGUF files (chat runs): f16 is exact; q8_0 half the size; the 4/5-bit "
+                                            "ones are smaller and change more answers")
+        gguf = gr.Button("GGUF + Ollama Modelfile (zip)", scale=2, elem_id="export-gguf")
     files = gr.File(label="Downloads", file_count="multiple", interactive=False, elem_id="export-files")
     export_note = gr.HTML(elem_id="export-note")
 
@@ -66,7 +73,9 @@ def build(st: Studio) -> ExportTab:
                               elem_id="history-compare")
         open_run = gr.Button("Open the export run in the playground", scale=2, elem_id="history-open")
     overlay = gr.Plot(charts.overlay_figure({}), show_label=False, elem_id="history-overlay")
-    tab = ExportTab(run, files, export_note, history, resumable, resume_note, compare, overlay)
+    settings = gr.Dataframe(visible=False, interactive=False, wrap=True, max_height=420,
+                            label="Their settings side by side (what differed first)", elem_id="history-settings")
+    tab = ExportTab(run, files, export_note, history, resumable, resume_note, compare, overlay, settings)
 
     session = st.session
     listing = [run, history, compare, resumable]
@@ -77,7 +86,10 @@ def build(st: Studio) -> ExportTab:
     weights.click(lambda s, r: _downloads(tab, *_export(st, s, r, "weights")), [session, run], downloads)
     merged.click(_merged_handler(st, tab), [session, run], downloads, concurrency_id="export", concurrency_limit=1)
     bundle.click(lambda s, r: _downloads(tab, *_export(st, s, r, "bundle")), [session, run], downloads)
-    compare.change(lambda s, names: _overlay(st, s, names), [session, compare], [overlay])
+    compare.change(lambda s, names: {overlay: _overlay(st, s, names), settings: _settings(st, s, names)},
+                   [session, compare], [overlay, settings])
+    gguf.click(_gguf_handler(st, tab), [session, run, gguf_types], downloads, concurrency_id="export",
+               concurrency_limit=1)
     resume.click(lambda s, r: _resume(st, tab, s, r), [session, resumable], [session, resume_note, st.tabs])
     open_run.click(lambda r: {st.evaluate_tab.run: gr.update(value=r), st.tabs: gr.Tabs(selected="evaluate")}, [run],
                    [st.evaluate_tab.run, st.tabs])
@@ -209,6 +221,56 @@ def merged_export(st: Studio, session: dict | None, run_path: str | None, progre
         return None, notice(str(exc), "error", "Cannot merge.")
     return [str(made)], notice(f"Merged model ready: {made.name} ({_size(made)}). "
                                "It loads with transformers' from_pretrained, no adapter needed.", "ok")
+
+
+def _gguf_handler(st: Studio, tab: ExportTab):
+    def handler(session, run_path, types, progress=gr.Progress()) -> dict:
+        return _downloads(tab, *gguf_export(st, session, run_path, types, progress))
+    return handler
+
+
+def gguf_export(st: Studio, session: dict | None, run_path: str | None, types, progress) -> tuple:
+    """(files, note) for a chat run as GGUF files with an Ollama Modelfile, zipped for download."""
+    owner = owner_of(session)
+    run = st.run_for(owner, run_path)
+    if run is None:
+        return None, notice("Choose a run first.", "info")
+    if not types:
+        return None, notice("Tick at least one GGUF type.", "info")
+    try:
+        target = _out_dir(st, owner, run) / f"gguf-{time.strftime('%Y%m%d-%H%M%S')}"
+        result = export_gguf(run.path, target, st.home, types=list(types),
+                             progress=lambda message, fraction=None: progress(fraction or 0, desc=message))
+        progress(0.95, desc="Zipping the GGUF files")
+        made = Path(shutil.make_archive(str(result.folder), "zip", result.folder))
+    except (ExportError, ConfigError, OSError, UploadError) as exc:
+        return None, notice(str(exc), "error", "Cannot write GGUF:")
+    notes = " ".join(result.notes)
+    return [str(made)], notice(f"Ready: {made.name} ({_size(made)}), with {len(result.files)} GGUF file(s) and a "
+                               f"Modelfile. In the unzipped folder: `{result.ollama_command}`, then `ollama run "
+                               f"{result.ollama_name}`; llama.cpp and LM Studio open the .gguf files. {notes}", "ok")
+
+
+def _settings(st: Studio, session: dict | None, names: list[str] | None):
+    """The chosen runs' settings in one table, the settings that differ between them first."""
+    from core.engine.tracking import hyperparameters
+
+    known = {r.name: r for r in st.runs_of(owner_of(session))}
+    columns = {}
+    for name in names or []:
+        run = known.get(name)
+        try:
+            columns[name] = hyperparameters(JobConfig.load(run.config)) if run is not None else None
+        except ConfigError:
+            columns[name] = None
+    columns = {k: v for k, v in columns.items() if v}
+    if len(columns) < 1:
+        return gr.update(visible=False, value=None)
+    keys = list(dict.fromkeys(k for values in columns.values() for k in values))
+    differs = {k: len({str(v.get(k)) for v in columns.values()}) > 1 for k in keys}
+    rows = [{"setting": k + (" ≠" if differs[k] else ""), **{n: v.get(k, "") for n, v in columns.items()}}
+            for k in sorted(keys, key=lambda k: not differs[k])]
+    return gr.update(visible=True, value=pd.DataFrame(rows))
 
 
 def _overlay(st: Studio, session: dict | None, names: list[str] | None):

@@ -138,6 +138,14 @@ def _classifier_flow(page, screenshots, prefix: str, example: str, model: str, g
 def test_text_classification_flow(page, screenshots):
     def type_a_ticket(page):
         page.fill("#clf-text textarea", "I was charged twice for my order, please refund me")
+        # a whole labelled file through the tuned model: a download, and the accuracy `studio eval` would give
+        from core.data.examples import example_path
+
+        page.locator("#predict-upload input[type=file]").set_input_files(str(example_path("support-tickets")))
+        page.click("#predict-go")
+        page.wait_for_function("() => (document.querySelector('#predict-note')?.innerText ?? '').includes('Accuracy')",
+                               timeout=RUN_TIMEOUT_MS)
+        page.wait_for_selector("#predict-file a[download$='.csv']")
 
     _classifier_flow(page, screenshots, "text", "support-tickets", "all-MiniLM-L6-v2", type_a_ticket,
                      strategy="Automatic (recommended)")
@@ -162,6 +170,12 @@ def test_chat_flow(page, screenshots):
     _evaluate_step(page, screenshots, prefix, evaluated=False)
     _shot(page, screenshots, f"{prefix}-5-evaluate")
     _export_step(page, screenshots, prefix, status="stopped")
+    # the chat model as GGUF with an Ollama Modelfile (one f16 file keeps the test short)
+    page.locator("#export-gguf-types").get_by_label("q8_0").uncheck()
+    page.click("#export-gguf")
+    page.wait_for_function("() => (document.querySelector('#export-note')?.innerText ?? '').includes('ollama create')",
+                           timeout=RUN_TIMEOUT_MS)
+    _shot(page, screenshots, f"{prefix}-6-gguf")
     _tab(page, "5 · Evaluate & try")
     page.fill("#chat-prompt textarea", "How long is the warranty on my kettle?")
     page.click("#chat-send")
