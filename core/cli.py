@@ -26,7 +26,7 @@ def main(argv: list[str] | None = None) -> int:
         # keeps to other libraries' warnings.
         handler.setLevel(logging.WARNING)
         handler.addFilter(lambda record: record.name != "studio")
-    home = Home.resolve(args.home)
+    home = Home.resolve(getattr(args, "home", None))
     command = args.command or "ui"
     try:
         return COMMANDS[command](args, home)
@@ -73,7 +73,9 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="studio", parents=[common],
         description="Finetune Studio: fine-tune chat models and text/image classifiers in the browser or headless.")
-    parser.set_defaults(home=None, host=None, port=None, public=False, password=None)
+    # not ``home``: set_defaults would also change the shared ``--home`` action of every sub-command, whose
+    # default would then overwrite a ``studio --home X train`` (argparse copies a sub-command's defaults over)
+    parser.set_defaults(host=None, port=None, public=False, password=None)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     ui = sub.add_parser("ui", parents=[common], help="start the studio in the browser (the default)")

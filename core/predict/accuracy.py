@@ -64,6 +64,7 @@ def eval_scores(config, home, data_path: Path, scores: Scores, classifier) -> di
     if list(data.labels) != list(classifier.labels):
         raise PredictError("The run's saved classes differ from its training data's classes now; re-train the run "
                            "or evaluate it with `studio eval`.")
+    _require_rows(items, data, data_path, "accuracy")
     missing = [i for i, item in enumerate(items) if scores.key(item) not in scores.probs]
     if missing:
         scores.keep([items[i] for i in missing], classifier.predict_batch([items[i] for i in missing]))
@@ -99,6 +100,7 @@ def eval_errors(config, home, data_path: Path, scores: Scores, regressor) -> dic
     data = plan.data
     column = "text" if "text" in data.validation.column_names else "image"
     items, values = list(data.validation[column]), [float(v) for v in data.validation["target"]]
+    _require_rows(items, data, data_path, "errors")
     missing = [i for i, item in enumerate(items) if scores.key(item) not in scores.probs]
     if missing:
         scores.keep([items[i] for i in missing], regressor.predict_batch([items[i] for i in missing]))
@@ -107,3 +109,13 @@ def eval_errors(config, home, data_path: Path, scores: Scores, regressor) -> dic
     why = [w.message for w in data.report.warnings if named in w.message
            and w.code.startswith(("duplicate", "leak", "empty_cells", "missing_values", "not_a_number"))]
     return {**error_scores(values, predicted), "examples": len(items), "why": why}
+
+
+def _require_rows(items: list, data, data_path: Path, what: str) -> None:
+    """No row left to score (every labelled row is a training row, a duplicate or of an unknown class): say why
+    instead of a number."""
+    if items:
+        return
+    reasons = " ".join(w.message for w in data.report.warnings) or "no labelled row passed the data checks."
+    raise PredictError(f"No {what} for {Path(data_path).name}: none of its labelled rows can be scored the way "
+                       f"`studio eval` does ({reasons}) The predictions themselves are written.")
