@@ -43,7 +43,10 @@ def build_app(home: Home, manager, public: bool = False, policy: PublicPolicy | 
     policy = policy or PublicPolicy.from_env(public)
     st = Studio(home=home, manager=manager, policy=policy, hardware=detect_hardware())
     with gr.Blocks(title=TITLE) as app:
-        st.session = gr.BrowserState(dict(SESSION_DEFAULT), storage_key="finetune-studio-session")
+        # the home's own key: a random one per start would make every page's stored session unreadable after a
+        # restart of the studio (the page would forget its owner and its runs)
+        st.session = gr.BrowserState(dict(SESSION_DEFAULT), storage_key="finetune-studio-session",
+                                     secret=home.secret("browser-state"))
         st.data = gr.State(None)
         _header(st)
         timer, seen = tab_train.build_poller()

@@ -71,36 +71,75 @@ def _loss_figure(events: list[dict[str, Any]]) -> go.Figure:
     return _layout(fig, "Training loss", "step", "loss")
 
 
+def penalty_figure(events: list[dict[str, Any]]) -> go.Figure:
+    """A ridge head's search for its penalty: the cross-validated error (RMSE over the target's spread; 1 is as
+    good as the mean) of each L2 penalty tried, read from the run's "train" points (``learning_rate`` holds the
+    penalty there)."""
+    points = [(float(e["learning_rate"]), float(e["loss"])) for e in events if e.get("type") == "train"
+              and isinstance(e.get("learning_rate"), (int, float)) and isinstance(e.get("loss"), (int, float))
+              and e["learning_rate"] > 0]
+    if not points:
+        return empty_figure("Ridge penalty", "Each penalty's cross-validated error appears as it is scored.")
+    points.sort()
+    fig = go.Figure(go.Scatter(x=[p for p, _ in points], y=[v for _, v in points], mode="lines+markers",
+                               name="cross-validated", line={"color": PALETTE[0]},
+                               hovertemplate="L2 %{x:g}: %{y:.3f}<extra></extra>"))
+    fig.update_xaxes(type="log")
+    return _layout(fig, "Ridge penalty: cross-validated error", "L2 penalty", "RMSE / spread of the target")
+
+
 def candidates_figure(events: list[dict[str, Any]]) -> go.Figure | None:
-    """The automatic search's candidates so far, by cross-validated accuracy (None when the run has no search)."""
-    scored = [e for e in events if e.get("type") == "candidate" and isinstance(e.get("cv_accuracy"), (int, float))]
-    if not scored:
+    """The automatic search's candidates so far, by cross-validated accuracy, or mean absolute error for a
+    regression (None when the run has no search)."""
+    candidates = [e for e in events if e.get("type") == "candidate"]
+    key = next((k for k in ("cv_accuracy", "cv_mae") if any(isinstance(e.get(k), (int, float)) for e in candidates)),
+               None)
+    if key is None:
         return None
-    scored = sorted(scored, key=lambda e: e["cv_accuracy"])[-12:]
+    accuracy = key == "cv_accuracy"
+    scored = sorted((e for e in candidates if isinstance(e.get(key), (int, float))), key=lambda e: e[key],
+                    reverse=not accuracy)[-12:]  # the best at the top: the highest accuracy, the lowest error
     names = [str(e.get("name", "?"))[:48] for e in scored]
-    fig = go.Figure(go.Bar(x=[e["cv_accuracy"] for e in scored], y=names, orientation="h", marker_color=PALETTE[3],
-                           text=[f"{e['cv_accuracy']:.1%}" for e in scored], textposition="auto",
-                           hovertemplate="%{y}: %{x:.1%}<extra></extra>"))
-    fig.update_xaxes(range=[0, 1.02], tickformat=".0%")
-    fig = _layout(fig, "Candidates tried (cross-validated accuracy)", "accuracy", "")
+    shown = [f"{e[key]:.1%}" if accuracy else f"{e[key]:.4g}" for e in scored]
+    fig = go.Figure(go.Bar(x=[e[key] for e in scored], y=names, orientation="h", marker_color=PALETTE[3],
+                           text=shown, textposition="auto",
+                           hovertemplate="%{y}: %{x:.1%}<extra></extra>" if accuracy else
+                           "%{y}: MAE %{x:.4g}<extra></extra>"))
+    if accuracy:
+        fig.update_xaxes(range=[0, 1.02], tickformat=".0%")
+        fig = _layout(fig, "Candidates tried (cross-validated accuracy)", "accuracy", "")
+    else:
+        fig = _layout(fig, "Candidates tried (cross-validated MAE, lower is better)", "mean absolute error", "")
     fig.update_layout(margin={"l": 220, "r": 16, "t": 44, "b": 42}, showlegend=False)
     return fig
 
 
+# What the validation chart draws, by the metrics a run's eval events carry: the first family found wins.
+EVAL_FAMILIES = (
+    ("Validation accuracy", "score", (("accuracy", "accuracy"), ("macro_f1", "macro F1")), (0, 1.02)),
+    ("Validation error (lower is better)", "error", (("mae", "MAE"), ("rmse", "RMSE")), None),
+    ("Held-out pairs ordered right", "share", (("reward_accuracy", "chosen preferred"),), (0, 1.02)),
+)
+
+
 def eval_figure(events: list[dict[str, Any]]) -> go.Figure:
-    """Accuracy and macro F1 for classifiers, eval loss for chat: whichever the run reports; for an automatic
+    """Accuracy and macro F1 for classifiers, MAE and RMSE for regressions, the share of held-out pairs whose chosen
+    answer the model prefers for preference tuning, eval loss otherwise: whichever the run reports; for an automatic
     search, the candidates it has scored so far."""
     candidates = candidates_figure(events)
     if candidates is not None and not any(e.get("type") == "eval" for e in events):
         return candidates
+    for title, axis, keys, bounds in EVAL_FAMILIES:
+        fig = go.Figure()
+        for i, (key, name) in enumerate(keys):
+            xs, ys = _points(events, "eval", key)
+            if xs:
+                fig.add_scatter(x=xs, y=ys, mode="lines+markers", name=name, line={"color": PALETTE[3 + i]})
+        if fig.data:
+            if bounds:
+                fig.update_yaxes(range=list(bounds))
+            return _layout(fig, title, "step", axis)
     fig = go.Figure()
-    for i, (key, name) in enumerate((("accuracy", "accuracy"), ("macro_f1", "macro F1"))):
-        xs, ys = _points(events, "eval", key)
-        if xs:
-            fig.add_scatter(x=xs, y=ys, mode="lines+markers", name=name, line={"color": PALETTE[3 + i]})
-    if fig.data:
-        fig.update_yaxes(range=[0, 1.02])
-        return _layout(fig, "Validation accuracy", "step", "score")
     xs, ys = _points(events, "eval", "eval_loss")
     if not xs:
         return empty_figure("Validation", "Evaluation points appear after the first evaluation.")
@@ -171,3 +210,64 @@ def overlay_figure(curves: dict[str, list[dict[str, Any]]]) -> go.Figure:
     if not fig.data:
         return empty_figure("Compare runs", "Pick runs that logged training steps to overlay their loss curves.")
     return _layout(fig, "Training loss (smoothed) by run", "step", "loss", height=360)
+
+
+def target_figure(target: dict | None) -> go.Figure:
+    """Histogram of the number to predict on the training rows (from the data summary's ``target``)."""
+    hist = (target or {}).get("histogram") or {}
+    edges, counts = hist.get("edges") or [], hist.get("counts") or []
+    if not counts or len(edges) != len(counts) + 1:
+        return empty_figure("The number to predict", "No numbers were read.")
+    centres = [(a + b) / 2 for a, b in zip(edges[:-1], edges[1:])]
+    widths = [max(b - a, 1e-9) * 0.95 for a, b in zip(edges[:-1], edges[1:])]
+    name = str(target.get("column") or "target")
+    fig = go.Figure(go.Bar(x=centres, y=counts, width=widths, marker_color=PALETTE[0], name="rows",
+                           hovertemplate="%{x:.4g}: %{y} rows<extra></extra>"))
+    if isinstance(target.get("mean"), (int, float)):
+        fig.add_vline(x=target["mean"], line={"color": PALETTE[4], "dash": "dash"},
+                      annotation_text=f"mean {target['mean']:.3g}", annotation_position="top right")
+    return _layout(fig, f"'{name}' on the training rows", name, "rows")
+
+
+def documents_figure(frame) -> go.Figure:
+    """Words per document, coloured by whether it is trained on or held out to measure perplexity.
+
+    Args:
+        frame: the data preview of a documents task (``document``, ``words``, ``split`` columns).
+    """
+    if frame is None or not {"document", "words", "split"} <= set(frame.columns) or not len(frame):
+        return empty_figure("Documents", "No documents were read.")
+    fig = go.Figure()
+    for i, (split, name) in enumerate((("train", "trained on"), ("validation", "held out (perplexity)"))):
+        part = frame[frame["split"] == split]
+        if len(part):
+            fig.add_bar(x=[str(d)[:32] for d in part["document"]], y=list(part["words"]), name=name,
+                        marker_color=PALETTE[0 if i == 0 else 2])
+    return _layout(fig, "Words per document", "", "words")
+
+
+def scatter_figure(points: dict | None, target: str = "value") -> go.Figure:
+    """Predicted against true values of the validation rows, with the line a perfect model would sit on.
+
+    Args:
+        points: ``{"true": [...], "predicted": [...]}`` (eval.json's ``points``).
+        target: the name of the number, for the axes.
+    """
+    true, predicted = list((points or {}).get("true") or []), list((points or {}).get("predicted") or [])
+    if not true or len(true) != len(predicted):
+        return empty_figure("Predicted against true", "This run's evaluation has no predictions to plot.")
+    low, high = min(true + predicted), max(true + predicted)
+    pad = (high - low) * 0.04 or 0.5
+    fig = go.Figure()
+    fig.add_scatter(x=[low - pad, high + pad], y=[low - pad, high + pad], mode="lines", name="perfect",
+                    line={"color": "#94a3b8", "dash": "dash"}, hoverinfo="skip")
+    fig.add_scatter(x=true, y=predicted, mode="markers", name="validation rows",
+                    marker={"color": PALETTE[0], "size": 6, "opacity": 0.6},
+                    hovertemplate="true %{x:.4g}<br>predicted %{y:.4g}<extra></extra>")
+    fig.update_xaxes(range=[low - pad, high + pad])
+    fig.update_yaxes(range=[low - pad, high + pad])  # the same range on both: the dashed line is the diagonal
+    fig = _layout(fig, f"Predicted against true {target} (tuned model, validation rows)", f"true {target}",
+                  f"predicted {target}", height=420)
+    fig.update_layout(legend={"orientation": "v", "x": 0.01, "y": 0.99, "xanchor": "left", "yanchor": "top",
+                              "bgcolor": "rgba(255,255,255,0.7)"})
+    return fig

@@ -16,7 +16,7 @@ from core.catalog import default_for
 from core.data import inspect_columns, load_data
 from core.data.examples import EXAMPLES, example_path
 from core.models import ModelUnavailable, load_tokenizer, model_status, resolve_model
-from core.tasks import TASK_LIST
+from core.tasks import TASK_LIST, get_task
 from core.uploads import UploadError, save_upload
 
 from . import charts
@@ -24,17 +24,23 @@ from .context import Studio, owner_of, with_owner
 from .form import DataChoice
 from .views import esc, notice, problems_html
 
-ROLES = {
+ROLES = {  # the columns a table may give each task a role for (image folders and documents have none to choose)
     "chat": ("prompt", "response", "system", "input", "messages", "conversation", "speaker", "content"),
     "text-classification": ("text", "label"),
     "image-classification": (),
+    "preference": ("prompt", "chosen", "rejected", "system"),
+    "text-completion": (),
+    "text-regression": ("text", "target"),
+    "image-regression": ("image", "target"),
 }
 ROLE_HELP = {"prompt": "what the user says", "response": "what the model should answer",
              "system": "instructions for every row (optional)", "input": "extra context (optional)",
              "messages": "whole conversations (instead of prompt/response)",
              "conversation": "which conversation a row belongs to (chat logs, one turn per row)",
              "speaker": "who says the row's message (chat logs)", "content": "the row's message (chat logs)",
-             "text": "the text to classify", "label": "the class to predict"}
+             "text": "the text the model reads", "label": "the class to predict",
+             "chosen": "the preferred answer", "rejected": "the answer that was not preferred",
+             "target": "the number to predict", "image": "the image file of each row"}
 SLOTS = max(len(roles) for roles in ROLES.values())
 TASK_NAMES = {t.key: t.title for t in TASK_LIST}
 PREVIEW_ROWS = 20
@@ -69,8 +75,10 @@ class DataTab:
 
 
 def build(st: Studio) -> DataTab:
-    gr.Markdown("## Bring your data\nA table (CSV, Excel, JSONL, Parquet) of prompts and answers or texts and "
-                "labels, or images in one folder per class (as a zip). Or start with an example.")
+    gr.Markdown("## Bring your data\nA table (CSV, Excel, JSONL, Parquet) of prompts and answers, of prompts with a "
+                "chosen and a rejected answer, or of texts with a label or a number; images in one folder per class "
+                "or with a metadata.csv of numbers (as a zip); or documents (PDF, Word, Markdown, text) to adapt a "
+                "model to your domain. Or start with an example.")
     with gr.Row(equal_height=False):
         with gr.Column(scale=5, elem_classes="st-card"):
             gr.Markdown("### Try an example")
@@ -80,8 +88,8 @@ def build(st: Studio) -> DataTab:
                 gr.Markdown(f'<span class="st-muted">{esc(ex.description)}</span>')
         with gr.Column(scale=6, elem_classes="st-card"):
             gr.Markdown("### Or upload yours")
-            upload = gr.File(label="A file, or a zip of image folders", file_count="single", height=130,
-                             elem_id="data-upload")
+            upload = gr.File(label="A file, or a zip of image folders or documents", file_count="single",
+                             height=130, elem_id="data-upload")
             gr.Markdown('<span class="st-muted">Images: zip the folder that holds one sub-folder per class. A '
                         'folder cannot be dropped here as it is: the page receives its files without their '
                         'sub-folder names (checked with this Gradio, 6.31), so the classes would be lost.</span>')
@@ -132,9 +140,25 @@ def build(st: Studio) -> DataTab:
 
 
 # --- step one: say what is about to happen --------------------------------------------------------------
+def _kind(task: str | None) -> str | None:
+    """The task's kind (generation, classification, regression); None for no task or an unknown one."""
+    try:
+        return get_task(task).kind if task else None
+    except KeyError:
+        return None
+
+
+def _modality(task: str | None) -> str | None:
+    try:
+        return get_task(task).modality if task else None
+    except KeyError:
+        return None
+
+
 def needs_preparing(st: Studio, task: str | None) -> bool:
-    """True when reading ``task`` data would first convert the packaged chat model (half a minute, once)."""
-    if task not in (None, "chat"):
+    """True when reading ``task`` data would first convert the packaged chat model (half a minute, once): chat,
+    preference pairs and documents are all read with the chat model's tokenizer."""
+    if task is not None and _kind(task) != "generation":
         return False
     try:
         return model_status(default_for("chat"), st.home) == "packaged"
@@ -146,14 +170,17 @@ def preparing_message() -> str:
     return f"Preparing the packaged {default_for('chat').title} model for first use (one time, about 30 s)..."
 
 
-def _pending(st: Studio, path: str | None, task: str | None, columns: dict[str, str]) -> tuple[dict, str]:
-    """The load to run next and the status line to show meanwhile."""
-    pending = {"path": str(path) if path else None, "task": task, "columns": columns, "error": None}
+def _pending(st: Studio, path: str | None, task: str | None, columns: dict[str, str],
+             fallback: str | None = None) -> tuple[dict, str]:
+    """The load to run next and the status line to show meanwhile (``fallback``: the task to read the data as when
+    detection does not find one, for the bundled examples)."""
+    pending = {"path": str(path) if path else None, "task": task, "columns": columns, "error": None,
+               "fallback": fallback}
     if not path:
         return {**pending, "error": "Nothing was uploaded. Choose a file again."}, gr.skip()
-    slow = needs_preparing(st, task)
+    slow = needs_preparing(st, task or fallback)
     if slow and task is None:  # an upload: one quick read (no tokenizer) tells whether it is chat data
-        slow = load_data(path, limits=st.policy.data_limits()).task == "chat"
+        slow = _kind(load_data(path, limits=st.policy.data_limits()).task) == "generation"
     if slow:
         return pending, notice(preparing_message() + " Then the data is checked.", "info", "One moment.")
     return pending, notice("Reading and checking the data...", "info")
@@ -161,7 +188,8 @@ def _pending(st: Studio, path: str | None, task: str | None, columns: dict[str, 
 
 def _example_step(st: Studio, key: str):
     def handler():
-        return _pending(st, str(example_path(key)), _example_task(key), {})
+        # detected like an upload (the page then says why it is that task), the example's own task as a fallback
+        return _pending(st, str(example_path(key)), None, {}, fallback=_example_task(key))
     return handler
 
 
@@ -199,7 +227,7 @@ def _load_step(st: Studio):
             return _empty(st, session, "This data is not available to this browser session: upload the file "
                                        "again or pick an example.")
         return _load(st, st.own(session, request), pending["path"], pending.get("task"), pending.get("columns") or {},
-                     progress)
+                     progress, pending.get("fallback"))
     return handler
 
 
@@ -234,19 +262,19 @@ def _roles_from(task: str, values) -> dict[str, str]:
 
 def _tokenizer_for(st: Studio, task: str | None):
     """The default model's tokenizer, to count tokens and render the chat template; None if not at hand."""
-    if task not in ("chat", "text-classification"):
+    if _modality(task) != "text":
         return None
     try:
         entry = default_for(task)
         if model_status(entry, st.home) == "download":
             return None
-        return load_tokenizer(resolve_model(entry.key, st.home, task=task))
+        return load_tokenizer(resolve_model(entry.key, st.home, task=get_task(task).models))
     except (ModelUnavailable, KeyError, OSError, ValueError):
         return None
 
 
 def _load(st: Studio, session: dict, path: str | None, task: str | None, columns: dict[str, str],
-          progress=None) -> dict:
+          progress=None, fallback: str | None = None) -> dict:
     progress = progress or (lambda *a, **k: None)
     session = with_owner(session)  # a click racing the page load gets the session before its owner id
     if not path:
@@ -254,8 +282,11 @@ def _load(st: Studio, session: dict, path: str | None, task: str | None, columns
     limits = st.policy.data_limits()
     progress(0.1, desc="Reading the data")
     first = load_data(path, task=task, columns=columns or None, limits=limits)
+    if task is None and fallback and first.task != fallback:  # an example detection misreads: read it as meant
+        task = fallback
+        first = load_data(path, task=task, columns=columns or None, limits=limits)
     tokenizer = None
-    if first.task in ("chat", "text-classification"):
+    if _modality(first.task) == "text":
         slow = needs_preparing(st, first.task)
         progress(0.4, desc=preparing_message() if slow else "Loading the tokenizer")
         tokenizer = _tokenizer_for(st, first.task)
@@ -263,7 +294,7 @@ def _load(st: Studio, session: dict, path: str | None, task: str | None, columns
     if tokenizer is not None:
         progress(0.7, desc="Counting tokens")
         # the user's own choices only: what detection found is found again, and its reasons stay its own
-        prepared = load_data(path, task=first.task, columns=columns or None, tokenizer=tokenizer, limits=limits)
+        prepared = load_data(path, task=task, columns=columns or None, tokenizer=tokenizer, limits=limits)
     choice = DataChoice(path=str(path), task=prepared.task or "", columns=dict(prepared.columns or {}))
     session = {**(session or {}), "data": {"path": choice.path, "task": choice.task, "columns": choice.columns}}
     try:
@@ -292,8 +323,8 @@ def _render(st: Studio, prepared, choice: DataChoice, session: dict, columns: li
     headline = _headline(prepared, summary)
     status = notice(headline, "ok" if ok else "error", "Ready." if ok else "Not ready yet.")
     counts = _class_counts(summary)
-    is_text = prepared.task in ("chat", "text-classification")
-    balance = charts.class_balance_figure(counts) if counts else None
+    balance = _balance_figure(prepared, summary, counts)
+    lengths = _lengths_view(prepared, summary)
     gallery = _gallery(prepared)
     return {
         st.session: session, st.data: {"choice": choice, "prepared": prepared} if ok else None,
@@ -302,20 +333,37 @@ def _render(st: Studio, prepared, choice: DataChoice, session: dict, columns: li
         tab.sheets: gr.update(choices=candidates.get("sheet") or [], value=[],
                               visible=bool(candidates.get("sheet"))),
         tab.report: problems_html(prepared.report.errors, prepared.report.warnings),
-        tab.chart_row: gr.update(visible=bool(counts) or is_text),
+        tab.chart_row: gr.update(visible=balance is not None or lengths is not None),
         tab.balance: gr.update(value=balance, visible=balance is not None),
-        tab.lengths: _lengths_figure(summary) if is_text else charts.empty_figure("Length in tokens",
-                                                                                  "Images have no tokens."),
+        tab.lengths: gr.update(value=lengths, visible=lengths is not None),
         tab.details: gr.update(visible=_has_rows(prepared)),
         tab.gallery: gr.update(value=gallery, visible=bool(gallery)),
         tab.preview: _preview_frame(prepared),
-        tab.example: gr.update(value=_example_text(summary), visible=prepared.task != "image-classification"),
+        tab.example: gr.update(value=_example_text(summary), visible=_modality(prepared.task) == "text"),
         tab.next: gr.update(interactive=ok),
     }
 
 
 def _lengths_figure(summary: dict):
     return charts.token_length_figure(summary.get("token_lengths"), (summary.get("truncated") or {}).get("max_length"))
+
+
+def _balance_figure(prepared, summary: dict, counts: dict[str, int]):
+    """The left chart: rows per class, the spread of the number to predict, or the documents and their split."""
+    if counts:
+        return charts.class_balance_figure(counts)
+    if _kind(prepared.task) == "regression" and summary.get("target"):
+        return charts.target_figure(summary["target"])
+    if prepared.task == "text-completion" and _has_rows(prepared):
+        return charts.documents_figure(prepared.preview)
+    return None
+
+
+def _lengths_view(prepared, summary: dict):
+    """The right chart: token lengths for text read by rows; None for images and for documents (cut into blocks)."""
+    if _modality(prepared.task) != "text" or prepared.task == "text-completion":
+        return None
+    return _lengths_figure(summary)
 
 
 def _headline(prepared, summary: dict) -> str:
@@ -326,12 +374,25 @@ def _headline(prepared, summary: dict) -> str:
     rows = (summary.get("rows") or {}).get("train")
     val = (summary.get("rows") or {}).get("validation")
     text = f"{TASK_NAMES.get(prepared.task, prepared.task)}"
+    unit = {"preference": "pairs", "text-completion": "blocks"}.get(prepared.task, "rows")
+    if prepared.task == "text-completion" and summary.get("blocks", {}).get("length"):
+        unit = f"blocks of {summary['blocks']['length']} tokens"
     if rows is not None:
-        text += f": {rows} training rows" + (f" and {val} for validation" if val is not None else "")
+        text += f": {rows} training {unit}" + (f" and {val} for validation" if val is not None else "")
+    if prepared.task == "text-completion" and summary.get("documents"):
+        text += f", from {len(summary['documents'])} documents"
     if prepared.labels:
         text += f", {len(prepared.labels)} classes"
+    target = summary.get("target") or {}
+    if _kind(prepared.task) == "regression" and isinstance(target.get("min"), (int, float)):
+        text += f", '{target.get('column', 'target')}' from {target['min']:g} to {target['max']:g}"
     if not prepared.report.ok:
         text += ". Fix the problems listed below, then upload again."
+    elif _modality(prepared.task) == "image":
+        text += ". Check the images and their " + ("numbers" if _kind(prepared.task) == "regression" else "classes") \
+            + " below, then go on."
+    elif prepared.task == "text-completion":
+        text += ". Check the documents and the first block below, then go on."
     else:
         text += ". Check the roles and the example below, then go on."
     return text
@@ -371,6 +432,10 @@ def _preview_frame(prepared) -> Any:
     if frame is None:
         return None
     frame = frame.head(PREVIEW_ROWS).copy()
+    if "text" in frame.columns and ("target" in frame.columns or "label" in frame.columns):
+        # the short column first: a long text would push what is predicted out of sight
+        answer = "target" if "target" in frame.columns else "label"
+        frame = frame[[c for c in frame.columns if c not in (answer, "text")] + [answer, "text"]]
     for col in frame.columns:
         frame[col] = frame[col].map(lambda v: v if isinstance(v, (int, float)) else _short(v))
     return frame
@@ -384,18 +449,46 @@ def _short(value: Any, limit: int = 300) -> str:
 def _example_text(summary: dict) -> str:
     """The first training example: the chat template's rendering when there is one, else its fields."""
     example = summary.get("example") or {}
+    if example.get("rendered_chosen"):  # a preference pair, through the chat template
+        return (f"── chosen ──\n{example['rendered_chosen']}\n\n── rejected (the same prompt) ──\n"
+                f"{_answer_part(example.get('rendered_rejected', ''), example['rendered_chosen'])}")
+    if "chosen" in example:
+        prompt = "\n".join(f"{t['role']}: {t['content']}" for t in example.get("prompt") or [])
+        return f"{prompt}\n\n── chosen ──\n{example['chosen']}\n\n── rejected ──\n{example.get('rejected', '')}"
     if example.get("rendered"):
-        return str(example["rendered"])
+        head = f"{example['document']}, the first block of {example.get('tokens')} tokens:\n\n" \
+            if example.get("document") else ""
+        return head + str(example["rendered"])
     if example.get("messages"):
         return "\n".join(f"{t['role']}: {t['content']}" for t in example["messages"])
+    if "document" in example:
+        return f"{example['document']}:\n\n{example.get('text', '')}"
+    if "target" in example:
+        return f"text: {example.get('text')}\ntarget: {example['target']:g}"
     if "text" in example:
         return f"text: {example['text']}\nlabel: {example.get('label')}"
     return "(images: see the thumbnails above)"
 
 
+def _answer_part(rejected: str, chosen: str) -> str:
+    """The rejected rendering from where it parts from the chosen one (the shared prompt is shown once)."""
+    shared = 0
+    for a, b in zip(rejected, chosen):
+        if a != b:
+            break
+        shared += 1
+    start = rejected.rfind("\n", 0, shared) + 1  # from the start of the line where they part
+    return ("…" if start else "") + rejected[start:]
+
+
 def _gallery(prepared) -> list:
-    """A few training images with their class, for image data."""
+    """A few training images with their class, or their number, for image data."""
     frame = prepared.preview
-    if prepared.task != "image-classification" or frame is None or "image" not in frame.columns:
+    if _modality(prepared.task) != "image" or frame is None or "image" not in frame.columns:
         return []
-    return [(str(row["image"]), str(row.get("label", ""))) for _, row in frame.head(12).iterrows()]
+    caption = "target" if "target" in frame.columns else "label"
+    return [(str(row["image"]), _caption(row.get(caption, ""))) for _, row in frame.head(12).iterrows()]
+
+
+def _caption(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)

@@ -14,6 +14,7 @@ import pandas as pd
 
 from core.catalog import entries_for, get_entry
 from core.models import model_status
+from core.tasks import get_task
 
 from .context import Studio
 from .views import MODEL_BADGES, notice
@@ -26,11 +27,16 @@ class ModelTab:
     """The model step's components."""
 
     empty: gr.HTML
+    note: gr.HTML
     table: gr.Dataframe
     choice: gr.Radio
     custom: Any  # a Textbox, or in public mode a State holding "" (no box to type a path into)
     memory: gr.HTML
     next: gr.Button
+    # The event that lists the data's models. What reads the model choice after new data chains on it (``.then``)
+    # rather than on the data's change: run side by side, it would get the previous task's model, which the new
+    # list no longer holds, and gradio refuses a radio value outside its choices with an error toast.
+    listed: Any = None
 
 
 def build(st: Studio) -> ModelTab:
@@ -38,6 +44,7 @@ def build(st: Studio) -> ModelTab:
                 "studio* work without internet.")
     empty = gr.HTML(notice("Load data first (step 1): the list shows the models made for your task.", "info"),
                     elem_id="model-empty")
+    note = gr.HTML(elem_id="model-note")
     table = gr.Dataframe(headers=COLUMNS, interactive=False, wrap=True, visible=False, elem_id="model-table",
                          column_widths=["20%", "9%", "11%", "20%", "40%"])
     choice = gr.Radio(label="Model", choices=[], visible=False, elem_id="model-choice")
@@ -49,9 +56,9 @@ def build(st: Studio) -> ModelTab:
                             visible=False, elem_id="model-custom")
     memory = gr.HTML(elem_id="model-memory")
     next_button = gr.Button("Next: settings →", variant="primary", interactive=False, elem_id="model-next")
-    tab = ModelTab(empty, table, choice, custom, memory, next_button)
-    outputs = [empty, table, choice, next_button] + ([] if st.public else [custom])
-    st.data.change(lambda data: _catalog_view(st, tab, data), [st.data], outputs)
+    tab = ModelTab(empty, note, table, choice, custom, memory, next_button)
+    outputs = [empty, note, table, choice, next_button] + ([] if st.public else [custom])
+    tab.listed = st.data.change(lambda data: _catalog_view(st, tab, data), [st.data], outputs)
     next_button.click(lambda: gr.Tabs(selected="settings"), None, st.tabs)
     return tab
 
@@ -59,7 +66,7 @@ def build(st: Studio) -> ModelTab:
 def _catalog_view(st: Studio, tab: ModelTab, data: dict | None) -> dict:
     custom = {} if st.public else {tab.custom: gr.update(visible=bool(data))}
     if not data:
-        return {tab.empty: gr.update(visible=True), tab.table: gr.update(visible=False),
+        return {tab.empty: gr.update(visible=True), tab.note: "", tab.table: gr.update(visible=False),
                 tab.choice: gr.update(visible=False, choices=[], value=None), tab.next: gr.update(interactive=False),
                 **custom}
     entries = entries_for(data["choice"].task)
@@ -68,10 +75,30 @@ def _catalog_view(st: Studio, tab: ModelTab, data: dict | None) -> dict:
     choices = [(f"{e.title} · {e.params_m:,.0f} M" + (" · ships with the studio" if e.packaged else ""), e.key)
                for e in entries]
     default = next((e.key for e in entries if e.default), entries[0].key if entries else None)
-    return {tab.empty: gr.update(visible=False), tab.table: gr.update(value=pd.DataFrame(rows, columns=COLUMNS),
+    return {tab.empty: gr.update(visible=False), tab.note: _task_note(data["choice"].task), tab.table: gr.update(value=pd.DataFrame(rows, columns=COLUMNS),
                                                                         visible=True),
             tab.choice: gr.update(choices=choices, value=default, visible=True), tab.next: gr.update(interactive=True),
             **custom}
+
+
+TASK_NOTES = {  # why the list holds the models it holds, for the tasks that borrow another task's models
+    "generation": "{title} starts from an instruction-tuned chat model: the tuned model stays a chat model, so it "
+                  "can be tried in the chat playground and exported like any chat run.",
+    "regression": "{title} puts a one-number head on {encoder} encoder (the models of {modality} "
+                  "classification): the head learns to read your number from the encoder's features.",
+}
+
+
+def _task_note(task_key: str) -> str:
+    try:
+        task = get_task(task_key)
+    except KeyError:
+        return ""
+    if task.models == task.key or task.kind not in TASK_NOTES:
+        return ""
+    modality = "image" if task.modality == "image" else "text"
+    encoder = "an image" if modality == "image" else "a text"
+    return notice(TASK_NOTES[task.kind].format(title=task.title, modality=modality, encoder=encoder), "info")
 
 
 def _badge(st: Studio, entry) -> str:

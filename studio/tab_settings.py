@@ -89,12 +89,14 @@ def wire(st: Studio) -> None:
     custom = st.model_tab.custom
     strategy_inputs = {st.data, form.model_choice, custom, tab.strategy}
     custom_blur = [custom.blur] if isinstance(custom, gr.Textbox) else []
-    for trigger in [st.data.change, form.model_choice.change, *custom_blur]:
+    listed = st.model_tab.listed.then  # after new data, once the model list (and its choice) is the data's
+    for trigger in [listed, form.model_choice.change, *custom_blur]:
         trigger(lambda got: _strategies(st, got), strategy_inputs, [tab.strategy, tab.empty])
-    tab.strategy.change(_strategy_help, [tab.strategy], [tab.strategy_help])
+    for trigger in (tab.strategy.change, listed):  # the same strategy reads differently for another task's data
+        trigger(_strategy_help, [tab.strategy, st.data], [tab.strategy_help])
     outputs = [tab.yaml, tab.command, tab.memory, st.model_tab.memory]
     triggers = [tab.strategy.change, tab.preset.change, tab.name.blur, tab.validation.release,
-                form.model_choice.change, st.data.change, *(n.blur for n in tab.numbers.values()),
+                form.model_choice.change, *custom_blur, listed, *(n.blur for n in tab.numbers.values()),
                 *(s.change for s in tab.switches.values())]
     for trigger in triggers:
         trigger(lambda got: panel(st, got), form.inputs(), outputs)
@@ -112,11 +114,18 @@ def _strategies(st: Studio, got: dict) -> dict:
     tab = st.settings_tab
     data = got.get(st.data)
     if not data:
-        return {tab.strategy: gr.update(choices=[], value=None), tab.empty: gr.update(visible=True)}
+        return {tab.strategy: gr.update(choices=[], value=None),
+                tab.empty: gr.update(visible=True, value=notice("Load data and choose a model first.", "info"))}
     task = data["choice"].task
     entry = tab_model.model_entry(chosen_model(got.get(st.form.model_choice), got.get(st.model_tab.custom),
                                                st.public))
-    allowed = [k for k in strategies_for(task) if entry is None or k in entry.strategies]
+    # A catalog entry's own strategy list is for its own task (as the public policy reads it): a chat model tuned
+    # on preference pairs takes the preference strategies, which a chat entry does not list.
+    allowed = [k for k in strategies_for(task) if entry is None or entry.task != task or k in entry.strategies]
+    if not allowed:
+        return {tab.strategy: gr.update(choices=[], value=None),
+                tab.empty: gr.update(visible=True, value=notice(f"No strategy trains {entry.title} for this task: "
+                                                                "choose another model in step 2.", "error"))}
     default = get_task(task).default_strategy
     current = got.get(tab.strategy)
     value = current if current in allowed else (default if default in allowed else allowed[0])
@@ -124,11 +133,22 @@ def _strategies(st: Studio, got: dict) -> dict:
             tab.empty: gr.update(visible=False)}
 
 
-def _strategy_help(key: str | None) -> str:
+# The registry's words where a task reads them differently: (strategy, task kind) -> (what it trains, when).
+HELP_FOR_KIND = {
+    ("head-only", "regression"): (
+        "a new one-number head (ridge regression) on frozen features",
+        "The fastest: the model is frozen, its features are computed once, and only the head that turns them into "
+        "your number trains (seconds on a CPU). Try it first."),
+}
+
+
+def _strategy_help(key: str | None, data: dict | None = None) -> str:
     if not key:
         return ""
     strategy = get_strategy(key)
-    return f"**{strategy.title}** trains {strategy.trains}. {strategy.when}"
+    kind = get_task(data["choice"].task).kind if data and data["choice"].task else None
+    trains, when = HELP_FOR_KIND.get((key, kind), (strategy.trains, strategy.when))
+    return f"**{strategy.title}** trains {trains}. {when}"
 
 
 def panel(st: Studio, got: dict) -> dict:

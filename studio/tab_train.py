@@ -13,6 +13,8 @@ import gradio as gr
 from core.config import ConfigError
 from core.data.report import DataError
 from core.models import ModelUnavailable
+from core.strategies import get_strategy
+from core.tasks import get_task
 
 from . import charts
 from .context import Studio, owner_of
@@ -93,7 +95,10 @@ def wire(st: Studio) -> None:
     tab.resume.click(lambda session: _resume(st, session), [st.session], [st.session, tab.status, tab.seen, tab.resume])
     tab.timer.tick(lambda session, seen: _poll(st, session, seen), [st.session, tab.seen],
                    [st.session, tab.seen, *tab.view()], show_progress="hidden", concurrency_limit=None, queue=False)
-    for trigger in (form.strategy.change, form.preset.change, st.data.change, form.model_choice.change):
+    custom = st.model_tab.custom
+    custom_blur = [custom.blur] if isinstance(custom, gr.Textbox) else []  # a typed model (no box in public mode)
+    for trigger in (form.strategy.change, form.preset.change, st.model_tab.listed.then, form.model_choice.change,
+                    *custom_blur):
         trigger(lambda got: _summary(st, got), form.inputs(), [tab.summary])
 
 
@@ -102,7 +107,11 @@ def _summary(st: Studio, got: dict) -> str:
         values = st.form.values(got, st.public)
     except ConfigError as exc:
         return notice(" ".join(exc.problems), "info", "Not ready to train:")
-    return notice(f"{values.data.task} · model {values.model} · {values.strategy} · preset {values.preset} · "
+    try:
+        task = get_task(values.data.task).title
+    except KeyError:
+        task = values.data.task
+    return notice(f"{task} · model {values.model} · {values.strategy} · preset {values.preset} · "
                   f"data {values.data.path.rsplit('/', 1)[-1]}", "info", "The job:")
 
 
@@ -203,12 +212,32 @@ def _poll(st: Studio, session: dict, seen: Any):
     out.update({
         tab.status: status_html(snap.status, snap.message, snap.queue_position, snap.error),
         tab.progress: progress_html(progress, snap.status), tab.speed: _speed(events),
-        tab.loss: charts.loss_figure(events), tab.evals: charts.eval_figure(events), tab.lr: charts.lr_figure(events),
+        **_curves(tab, snap.config, events),
         tab.log: _log_tail(events), tab.stop: gr.update(interactive=snap.active),
         tab.start: gr.update(interactive=not snap.active), tab.next: gr.update(visible=done),
         tab.resume: _resume_button(snap),
     })
     return out
+
+
+def _curves(tab: TrainTab, config, events: list[dict]) -> dict:
+    """The three charts. A regression head on frozen features is solved exactly once per ridge penalty: its points
+    are the cross-validated error of each penalty, not a loss over steps, and it has no learning rate."""
+    if _ridge_path(config):
+        return {tab.loss: charts.penalty_figure(events), tab.evals: charts.eval_figure(events),
+                tab.lr: charts.empty_figure("Learning rate", "A ridge head has no learning rate: it is solved "
+                                                             "exactly for each penalty.")}
+    return {tab.loss: charts.loss_figure(events), tab.evals: charts.eval_figure(events),
+            tab.lr: charts.lr_figure(events)}
+
+
+def _ridge_path(config) -> bool:
+    """Whether the job fits a regression head on cached features (its "train" points are ridge penalties)."""
+    try:
+        strategy = get_strategy(config.strategy)
+        return get_task(config.task).kind == "regression" and strategy.on_features and not strategy.searches
+    except (KeyError, AttributeError):
+        return False
 
 
 def _search_progress(events: list[dict], progress: dict) -> dict:

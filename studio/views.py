@@ -5,6 +5,8 @@ import html
 import math
 from typing import Any, Iterable
 
+from core.tasks import get_task
+
 STATUS_WORDS = {
     "queued": ("Waiting in the queue", "info"),
     "preparing": ("Preparing", "info"),
@@ -112,14 +114,25 @@ def status_html(status: str | None, message: str | None, queue_position: int | N
 
 
 def headline_metric(eval_data: dict | None) -> str:
-    """One figure for the run list: accuracy for classifiers, eval loss for chat, with its change."""
+    """One figure for the run list, with its change: the task's headline metric (``core.tasks``: accuracy for
+    classifiers, MAE for regressions, preference accuracy, perplexity), else accuracy or eval loss."""
     if not eval_data:
         return ""
     base, tuned = eval_data.get("base") or {}, eval_data.get("tuned") or {}
-    for key, fmt in (("accuracy", "{:.1%}"), ("eval_loss", "{:.3f}")):
+    try:
+        keys = (get_task(str(eval_data.get("task"))).metric, "accuracy", "eval_loss")
+    except KeyError:
+        keys = ("accuracy", "eval_loss")
+    for key in keys:
         if isinstance(tuned.get(key), (int, float)):
-            text = f"{key.replace('_', ' ')} {fmt.format(tuned[key])}"
+            name, fmt = HEADLINE_FORMATS.get(key, (key.replace("_", " "), "{:.3f}"))
+            text = f"{name} {fmt.format(tuned[key])}"
             if isinstance(base.get(key), (int, float)):
                 text += f" (base {fmt.format(base[key])})"
             return text
     return ""
+
+
+HEADLINE_FORMATS = {"accuracy": ("accuracy", "{:.1%}"), "preference_accuracy": ("chosen preferred", "{:.0%}"),
+                    "mae": ("MAE", "{:.4g}"), "perplexity": ("perplexity", "{:.2f}"),
+                    "eval_loss": ("eval loss", "{:.3f}")}
