@@ -27,6 +27,30 @@ class Home:
             folder.mkdir(parents=True, exist_ok=True)
         return home
 
+    def secret(self, name: str) -> str:
+        """A random key kept in ``<home>/secrets/NAME`` (readable by this user only), made on first use, so what
+        the page encrypts in a browser with it (its session) still opens after the studio restarts."""
+        import secrets
+
+        path = self.root / "secrets" / name
+        try:
+            return path.read_text(encoding="ascii").strip()
+        except (OSError, UnicodeDecodeError):
+            pass
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        key = secrets.token_urlsafe(24)
+        partial = path.with_name(f".{name}.{secrets.token_hex(6)}")
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="ascii") as handle:
+            handle.write(key)
+        try:
+            os.link(partial, path)  # the first studio to make it wins; a second reads the winner's key
+        except FileExistsError:
+            key = path.read_text(encoding="ascii").strip()
+        finally:
+            partial.unlink(missing_ok=True)
+        return key
+
     @property
     def models(self) -> Path:
         """Converted and downloaded models (safetensors)."""

@@ -237,7 +237,10 @@ def restore(st: Studio, session: dict | None) -> dict:
     path = choice.get("path") if isinstance(choice, dict) else None
     if not path or not st.may_read(owner_of(session), path) or not Path(path).exists():
         return gr.skip()
-    return _load(st, session, path, choice.get("task"), choice.get("columns") or {}, None)
+    shown = _load(st, session, path, choice.get("task"), choice.get("columns") or {}, None)
+    # never the session itself: reading the data again can take seconds, and a Resume or Start clicked meanwhile
+    # has written a new job into the session that this stale copy would overwrite
+    return {key: value for key, value in shown.items() if key is not st.session} if isinstance(shown, dict) else shown
 
 
 def _path_of(data: dict | None, session: dict | None) -> str | None:
