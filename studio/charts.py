@@ -122,6 +122,18 @@ EVAL_FAMILIES = (
 )
 
 
+def perplexity_figure(events: list[dict[str, Any]]) -> go.Figure:
+    """Perplexity on the held-out text (exp of the eval loss), for training on documents: its headline metric."""
+    import math
+
+    xs, ys = _points(events, "eval", "eval_loss")
+    if not xs:
+        return empty_figure("Held-out perplexity", "Evaluation points appear after the first evaluation.")
+    fig = go.Figure(go.Scatter(x=xs, y=[math.exp(min(y, 50.0)) for y in ys], mode="lines+markers",
+                               name="perplexity", line={"color": PALETTE[2]}))
+    return _layout(fig, "Held-out perplexity (lower is better)", "step", "perplexity")
+
+
 def eval_figure(events: list[dict[str, Any]]) -> go.Figure:
     """Accuracy and macro F1 for classifiers, MAE and RMSE for regressions, the share of held-out pairs whose chosen
     answer the model prefers for preference tuning, eval loss otherwise: whichever the run reports; for an automatic

@@ -227,8 +227,12 @@ def _curves(tab: TrainTab, config, events: list[dict]) -> dict:
         return {tab.loss: charts.penalty_figure(events), tab.evals: charts.eval_figure(events),
                 tab.lr: charts.empty_figure("Learning rate", "A ridge head has no learning rate: it is solved "
                                                              "exactly for each penalty.")}
-    return {tab.loss: charts.loss_figure(events), tab.evals: charts.eval_figure(events),
-            tab.lr: charts.lr_figure(events)}
+    try:
+        perplexity = get_task(config.task).metric == "perplexity"
+    except (KeyError, AttributeError):
+        perplexity = False
+    evals = charts.perplexity_figure(events) if perplexity else charts.eval_figure(events)
+    return {tab.loss: charts.loss_figure(events), tab.evals: evals, tab.lr: charts.lr_figure(events)}
 
 
 def _ridge_path(config) -> bool:

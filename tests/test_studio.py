@@ -14,6 +14,7 @@ from core.data.examples import example_path  # noqa: E402
 from core.hardware import detect_hardware  # noqa: E402
 from core.jobs import JobManager  # noqa: E402
 from core.public import PublicPolicy  # noqa: E402
+from core.tasks import get_task  # noqa: E402
 from core.uploads import session_export_dir, session_upload_dir  # noqa: E402
 from studio import charts, tab_data, tab_evaluate, tab_export, tab_settings, tab_train  # noqa: E402
 from studio.app import build_app, start_session  # noqa: E402
@@ -159,8 +160,8 @@ def test_confusion_matrix_from_an_eval_report():
     heat = fig.data[0]
     assert [list(r) for r in heat.z] == [[3, 1], [0, 4]] and list(heat.x) == ["billing", "shipping"]
     assert charts.confusion_figure([], []).layout.annotations[0].text.startswith("No confusion")
-    figure_update = tab_evaluate._classifier_views(report, JobConfig(task="text-classification"))[0]
-    assert figure_update["visible"] is True
+    figure_update, scatter, _, _ = tab_evaluate._error_views(report, get_task("text-classification"))
+    assert figure_update["visible"] is True and scatter["visible"] is False
 
 
 # --- views ----------------------------------------------------------------------------------------------
