@@ -19,7 +19,7 @@ from typing import Any
 
 import torch
 from transformers import TrainingArguments
-from transformers.trainer_callback import PrinterCallback
+from transformers.trainer_callback import PrinterCallback, TrainerCallback
 
 from ...models.templates import render
 from ...presets import bf16_weights, choose_precision
@@ -38,6 +38,76 @@ EVAL_ROWS_DURING_TRAINING = 32  # eval points on the curve stay cheap (a forward
 EVAL_ROWS_FINAL = 256
 GENERATION_EXAMPLES = 4
 GENERATION_TOKENS = 64
+# Early stopping: training stops after this many evaluations in a row without a lower validation loss, and the
+# weights of the lowest one are put back (those that train; kept in memory up to KEEP_BEST_MAX_ELEMENTS numbers).
+EARLY_STOPPING_PATIENCE = 2
+KEEP_BEST_MAX_ELEMENTS = 60_000_000
+
+
+class KeepBest(TrainerCallback):
+    """Stops training when the validation loss turns up and keeps the weights of its lowest point.
+
+    After each evaluation: a lower loss (by more than ``min_delta``) snapshots the trainable weights (the adapters
+    for LoRA: a few MB); ``patience`` evaluations in a row without one stop the training. ``restore`` puts the best
+    snapshot back when a later evaluation was worse (when the last evaluation was the best, the steps after it
+    went on in the same direction and are kept).
+
+    Args:
+        model: the model in training (its ``requires_grad`` parameters are snapshotted, in place on restore).
+        patience: evaluations without improvement before stopping.
+        min_delta: how much lower a loss must be to count as better.
+        max_elements: skip snapshots (early stopping still works) when more numbers than this train.
+    """
+
+    def __init__(self, model, patience: int = EARLY_STOPPING_PATIENCE, min_delta: float = 1e-4,
+                 max_elements: int = KEEP_BEST_MAX_ELEMENTS) -> None:
+        self.model = model
+        self.patience = int(patience)
+        self.min_delta = float(min_delta)
+        trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+        self.snapshots = trainable <= max_elements
+        self.best_loss: float | None = None
+        self.best_step: int | None = None
+        self.worse = 0
+        self.stopped_at: int | None = None
+        self.history: list[tuple[int, float]] = []
+        self._state: dict[str, torch.Tensor] | None = None
+
+    def on_evaluate(self, args, state, control, metrics=None, **kwargs):
+        loss = (metrics or {}).get("eval_loss")
+        if loss is None or not math.isfinite(loss):
+            return
+        self.history.append((state.global_step, float(loss)))
+        if self.best_loss is None or loss < self.best_loss - self.min_delta:
+            self.best_loss, self.best_step, self.worse = float(loss), state.global_step, 0
+            if self.snapshots:
+                self._state = {n: p.detach().clone() for n, p in self.model.named_parameters() if p.requires_grad}
+            return
+        self.worse += 1
+        if self.worse >= self.patience and not control.should_training_stop:
+            control.should_training_stop = True
+            self.stopped_at = state.global_step
+
+    def restore(self) -> bool:
+        """Put the best evaluation's weights back when a later evaluation was worse; whether it did."""
+        if not self.worse or self._state is None:
+            return False
+        with torch.no_grad():
+            for name, param in self.model.named_parameters():
+                if name in self._state:
+                    param.copy_(self._state[name])
+        self._state = None
+        return True
+
+    def summary(self) -> str | None:
+        """One sentence for the log, or None when no evaluation ran."""
+        if self.best_loss is None:
+            return None
+        text = f"Validation loss was lowest at step {self.best_step} ({self.best_loss:.4f})"
+        if self.stopped_at is not None:
+            text += (f"; it rose for {self.patience} evaluations in a row, so training stopped early at step "
+                     f"{self.stopped_at}")
+        return text + "."
 
 
 class ChatRecipe:
@@ -154,10 +224,11 @@ class ChatRecipe:
                                     max_seconds=limit * 60 if limit else None)
         evaluating = self.val_rows is not None
         eval_rows = TokenRows(self.val_rows.rows[:EVAL_ROWS_DURING_TRAINING]) if evaluating else None
+        keep_best = KeepBest(self.model) if evaluating else None
         self.trainer = ChatTrainer(
             model=self.model, args=self._arguments(evaluating), train_dataset=self.train_rows,
             eval_dataset=eval_rows, data_collator=self._collator(), processing_class=self.tokenizer,
-            callbacks=[callback], counter=counter,
+            callbacks=[callback] + ([keep_best] if keep_best else []), counter=counter,
         )
         self.trainer.remove_callback(PrinterCallback)  # the reporter logs; the printer would spam stdout
         self.fast = FastPath.for_run(ctx.config, ctx.home.root, self.model, self._precision())
@@ -170,8 +241,15 @@ class ChatRecipe:
         finally:
             self.fast.detach()
             _drop_optimiser(self.trainer)
+        extra = {"tokens": counter.total}
+        if keep_best is not None and keep_best.summary():
+            restored = keep_best.restore()
+            ctx.reporter.line(keep_best.summary() + (f" The weights of step {keep_best.best_step} are the ones kept."
+                                                     if restored else ""))
+            extra.update(best_step=keep_best.best_step, best_eval_loss=round(keep_best.best_loss, 4),
+                         early_stopped_at=keep_best.stopped_at, restored_best=restored)
         return TrainOutcome(stopped=callback.stopped_early, global_step=self.trainer.state.global_step,
-                            train_loss=result.training_loss, extra={"tokens": counter.total})
+                            train_loss=result.training_loss, extra=extra)
 
     def _collator(self):
         """One packed row per batch where packing is exact and pays (a GPU), else rows padded to the longest."""

@@ -177,3 +177,43 @@ def folds_for(labels: Sequence[int], k: int, seed: int) -> list[tuple[np.ndarray
         return [(np.sort(order[cut:]), np.sort(order[:cut]))]
     splitter = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed)
     return list(splitter.split(np.zeros(len(labels)), labels))
+
+
+# --- calibration ----------------------------------------------------------------------------------
+# Temperatures tried when calibrating a head's probabilities (a log grid from 1/20 to 20 is wide enough for any
+# penalty in L2_GRID: a strong penalty gives timid probabilities, temperature well below 1).
+TEMPERATURES = tuple(float(t) for t in np.exp(np.linspace(np.log(0.05), np.log(20.0), 121)))
+
+
+def row_log_losses(probs: np.ndarray, labels: Sequence[int], temperature: float = 1.0) -> np.ndarray:
+    """Each row's cross-entropy of its true class after dividing the log-probabilities by ``temperature``.
+
+    Args:
+        probs: (N, C) probabilities.
+        labels: (N,) label ids.
+        temperature: 1 leaves the probabilities as they are.
+    """
+    z = np.log(np.clip(np.asarray(probs, dtype=np.float64), 1e-12, 1.0)) / float(temperature)
+    z -= z.max(axis=1, keepdims=True)
+    log_probs = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+    return -log_probs[np.arange(len(z)), np.asarray(labels)]
+
+
+def fit_temperature(probs: np.ndarray, labels: Sequence[int]) -> float:
+    """The temperature that minimises the mean cross-entropy of out-of-fold probabilities.
+
+    An L2 penalty strong enough to choose well by accuracy leaves the probabilities timid (a loss of 1.3 where
+    0.55 is reachable on 8 classes); dividing the head's logits by this temperature fixes that without changing
+    any prediction, so the head's loss and its confidence mean what they say.
+    """
+    return min(TEMPERATURES, key=lambda t: float(row_log_losses(probs, labels, t).mean()))
+
+
+def apply_temperature(body: nn.Module, temperature: float) -> nn.Module:
+    """Divide the logits of ``body`` (a linear layer, or an MLP ending in one) by ``temperature``, in place."""
+    last = body if isinstance(body, nn.Linear) else [m for m in body.modules() if isinstance(m, nn.Linear)][-1]
+    with torch.no_grad():
+        last.weight.div_(temperature)
+        if last.bias is not None:
+            last.bias.div_(temperature)
+    return body

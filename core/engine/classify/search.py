@@ -68,7 +68,10 @@ class Candidate:
         holdout_accuracy: accuracy on the first fold's held-out rows (every scored candidate: the common ground
             on which heads and fine-tunes are compared).
         cv_macro_f1: macro-F1 of the out-of-fold predictions.
-        cv_log_loss: mean cross-entropy of the out-of-fold probabilities (chooses a head's penalty).
+        cv_log_loss: mean cross-entropy of the out-of-fold probabilities.
+        cv_calibrated_log_loss: the same after dividing the log-probabilities by ``temperature``, the one that
+            minimises it (chooses a head's penalty and features; the saved head is calibrated by it).
+        temperature: that temperature.
         cv_mae, cv_rmse, cv_r2: regression: mean absolute error, root mean square error and R² of the out-of-fold
             predictions over all training rows (heads).
         holdout_mae: regression: mean absolute error on the first fold's held-out rows (every scored candidate).
@@ -84,6 +87,8 @@ class Candidate:
     holdout_accuracy: float | None = None
     cv_macro_f1: float | None = None
     cv_log_loss: float | None = None
+    cv_calibrated_log_loss: float | None = None
+    temperature: float | None = None
     cv_mae: float | None = None
     cv_rmse: float | None = None
     cv_r2: float | None = None
@@ -93,7 +98,8 @@ class Candidate:
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
-        for key in ("cv_accuracy", "holdout_accuracy", "cv_macro_f1", "cv_log_loss", "cv_mae", "cv_rmse", "cv_r2",
+        for key in ("cv_accuracy", "holdout_accuracy", "cv_macro_f1", "cv_log_loss", "cv_calibrated_log_loss",
+                    "temperature", "cv_mae", "cv_rmse", "cv_r2",
                     "holdout_mae"):
             if out[key] is not None and not math.isfinite(out[key]):
                 out[key] = None
