@@ -341,7 +341,7 @@ def _render(st: Studio, prepared, choice: DataChoice, session: dict, columns: li
         tab.lengths: gr.update(value=lengths, visible=lengths is not None),
         tab.details: gr.update(visible=_has_rows(prepared)),
         tab.gallery: gr.update(value=gallery, visible=bool(gallery)),
-        tab.preview: _preview_frame(prepared),
+        tab.preview: _preview_update(prepared),
         tab.example: gr.update(value=_example_text(summary), visible=_modality(prepared.task) == "text"),
         tab.next: gr.update(interactive=ok),
     }
@@ -428,6 +428,21 @@ def _class_counts(summary: dict) -> dict[str, int]:
         return {str(c["label"]): int(c.get("train", 0)) for c in summary["classes"]}
     counts = summary.get("class_counts") or {}
     return {str(k): int(v) for k, v in counts.items()} if isinstance(counts, dict) else {}
+
+
+SHORT_COLUMNS = ("row", "target", "label", "turns", "format", "pages", "words", "split")
+
+
+def _preview_update(prepared) -> dict:
+    """The first rows, with the short columns narrow so long texts (a chosen and a rejected answer side by side)
+    share the width instead of pushing the last column out of sight."""
+    frame = _preview_frame(prepared)
+    if frame is None or not len(frame.columns):
+        return gr.update(value=frame)
+    short = [c for c in frame.columns if c in SHORT_COLUMNS]
+    long_share = (100 - 8 * len(short)) / max(1, len(frame.columns) - len(short))
+    widths = [f"{8 if c in short else long_share:.0f}%" for c in frame.columns]
+    return gr.update(value=frame, column_widths=widths)
 
 
 def _preview_frame(prepared) -> Any:

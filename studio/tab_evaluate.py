@@ -39,7 +39,7 @@ METRICS = {
     "logp_rejected": ("mean log-prob of the rejected answer", 0, False),
     "implicit_reward_margin": ("DPO implicit reward margin", 1, False),
     "implicit_reward_accuracy": ("pairs the tuning moved towards the chosen answer", 1, True),
-    "perplexity": ("perplexity on held-out text", -1, False), "eval_loss": ("loss on held-out text", -1, False),
+    "perplexity": ("perplexity on held-out text", -1, False), "eval_loss": ("validation loss", -1, False),
 }
 PLAYGROUND = {"concurrency_id": "playground", "concurrency_limit": 1}
 log = logging.getLogger(__name__)
@@ -75,13 +75,14 @@ class EvaluateTab:
     prompt: gr.Textbox
     batch_out: gr.File
     batch_note: gr.HTML
+    search_box: Any = None  # the accordion around the leaderboard: shown only for runs that searched
 
     def view(self) -> list:
         """What showing a run redraws."""
         return [self.verdict, self.report, self.leaderboard, self.search_note, self.confusion, self.scatter,
                 self.mistakes_table, self.mistakes_gallery, self.answers, self.chat_box, self.classify_box,
                 self.text_in, self.image_in, self.base_chat, self.tuned_chat, self.base_label, self.tuned_label,
-                self.base_value, self.tuned_value, self.predict, self.prompt]
+                self.base_value, self.tuned_value, self.predict, self.prompt, self.search_box]
 
 
 def build(st: Studio) -> EvaluateTab:
@@ -94,7 +95,7 @@ def build(st: Studio) -> EvaluateTab:
     report = gr.HTML(notice("No finished run yet: train one in step 4, or open a past run from step 6.", "info"),
                      elem_id="eval-report")
     with gr.Accordion("How the model was chosen (every candidate the automatic search tried)", open=False,
-                      visible=True) as search_box:
+                      visible=False) as search_box:
         search_note = gr.Markdown(elem_id="eval-search-note")
         leaderboard = gr.Dataframe(visible=False, interactive=False, wrap=True, max_height=360,
                                    elem_id="eval-leaderboard")
@@ -152,7 +153,7 @@ def build(st: Studio) -> EvaluateTab:
     tab = EvaluateTab(run, shown, verdict, report, leaderboard, search_note, confusion, scatter, mistakes_table,
                       mistakes_gallery, answers, chat_box, classify_box, text_in, image_in, base_chat, tuned_chat,
                       base_label, tuned_label, base_value, tuned_value, predict, play_note, prompt, batch_out,
-                      batch_note)
+                      batch_note, search_box)
     session = st.session
     view = tab.view()
     refresh.click(lambda s, r, sh: _runs(st, s, r, sh), [session, run, shown], [run, shown, *view])
@@ -237,14 +238,14 @@ def _show(st: Studio, run_path: str | None) -> dict:
                 tab.search_note: "", tab.confusion: hidden, tab.scatter: hidden, tab.mistakes_table: hidden,
                 tab.mistakes_gallery: hidden, tab.answers: hidden, tab.chat_box: hidden, tab.classify_box: hidden,
                 tab.text_in: hidden, tab.image_in: hidden, tab.predict: gr.update(), tab.prompt: gr.update(),
-                **clear}
+                tab.search_box: hidden, **clear}
     report = RunDir(Path(run_path)).read_eval()
     task = _task(config)
     _preload(st, config, run_path)
     confusion, scatter, mistakes_table, mistakes_gallery = _error_views(report, task)
     board, note = _leaderboard_view(report)
     return {tab.verdict: _verdict_html(report), tab.report: _report_html(report, config), tab.leaderboard: board,
-            tab.search_note: note, tab.confusion: confusion, tab.scatter: scatter, tab.mistakes_table: mistakes_table,
+            tab.search_note: note, tab.search_box: gr.update(visible=bool(note)), tab.confusion: confusion, tab.scatter: scatter, tab.mistakes_table: mistakes_table,
             tab.mistakes_gallery: mistakes_gallery, tab.answers: _answers_view(report, task), **clear,
             **_playground(tab, task, _target_name(report, config))}
 
@@ -416,7 +417,7 @@ def _words_html(report: dict, task: Task) -> str:
         change = (t - b) / b if b else 0.0
         lines.append(
             f"Perplexity on documents the model never trained on went from {b:.2f} to {t:.2f} ({change:+.0%}): "
-            + ("the domain's text is less surprising to it now, it has taken in the language and facts."
+            + ("the domain's text is less surprising to it now: it has picked up the language of your documents."
                if t < b else "it did not get better at the held-out text: more documents or epochs may help."))
         if report.get("next_step"):
             lines.append(str(report["next_step"]))
@@ -489,7 +490,7 @@ def _answers_view(report: dict | None, task: Task):
                                             ("tuned", "tuned")))
     frame = pd.DataFrame([{title: e.get(key, "") for key, title in columns} for e in examples])
     label = ANSWER_LABELS.get(task.key, "Validation prompts: the base and the tuned answers")
-    return gr.update(value=frame, visible=True, label=label)
+    return gr.update(value=frame, visible=True, label=label, column_widths=["25%"] * 4)
 
 
 # --- playground ------------------------------------------------------------------------------------

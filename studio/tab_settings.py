@@ -5,7 +5,7 @@ config.yaml byte for byte), and the memory estimate for this machine (also shown
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import gradio as gr
 
@@ -45,6 +45,13 @@ class SettingsTab:
     memory: gr.HTML
     yaml: gr.Code
     command: gr.Code
+    # What fires once the strategy list fits the data and the model (after new data, another model, a typed one).
+    # Whatever reads the strategy chains on these: run beside the list's update it would get the previous task's
+    # strategy, outside the new choices, and gradio answers that with an error toast.
+    listed: list = field(default_factory=list)
+    # The strategy last shown, kept so a new list can keep it: the radio itself cannot be an input there, since two
+    # list updates may overlap and the second would send a value outside the choices the first just set.
+    current: gr.State | None = None
 
 
 def build(st: Studio) -> SettingsTab:
@@ -79,25 +86,27 @@ def build(st: Studio) -> SettingsTab:
                                   elem_id="settings-command")
     next_button = gr.Button("Next: train →", variant="primary", elem_id="settings-next")
     next_button.click(lambda: gr.Tabs(selected="train"), None, st.tabs)
+    current = gr.State(None)
+    strategy.change(lambda key: key, [strategy], [current], queue=False)
     return SettingsTab(empty, strategy, strategy_help, preset, name, validation, numbers, switches, memory,
-                       yaml_view, command)
+                       yaml_view, command, current=current)
 
 
 def wire(st: Studio) -> None:
     """Connect the settings to the model and data steps (called once every tab exists)."""
     tab, form = st.settings_tab, st.form
     custom = st.model_tab.custom
-    strategy_inputs = {st.data, form.model_choice, custom, tab.strategy}
+    strategy_inputs = {st.data, form.model_choice, custom, tab.current}
     custom_blur = [custom.blur] if isinstance(custom, gr.Textbox) else []
-    listed = st.model_tab.listed.then  # after new data, once the model list (and its choice) is the data's
-    for trigger in [listed, form.model_choice.change, *custom_blur]:
-        trigger(lambda got: _strategies(st, got), strategy_inputs, [tab.strategy, tab.empty])
-    for trigger in (tab.strategy.change, listed):  # the same strategy reads differently for another task's data
+    # after new data, once the model list (and its choice) is the data's; or on another model
+    for trigger in [st.model_tab.listed.then, form.model_choice.change, *custom_blur]:
+        tab.listed.append(trigger(lambda got: _strategies(st, got), strategy_inputs, [tab.strategy, tab.empty]))
+    listed = [event.then for event in tab.listed]
+    for trigger in (tab.strategy.change, *listed):  # the same strategy reads differently for another task's data
         trigger(_strategy_help, [tab.strategy, st.data], [tab.strategy_help])
     outputs = [tab.yaml, tab.command, tab.memory, st.model_tab.memory]
-    triggers = [tab.strategy.change, tab.preset.change, tab.name.blur, tab.validation.release,
-                form.model_choice.change, *custom_blur, listed, *(n.blur for n in tab.numbers.values()),
-                *(s.change for s in tab.switches.values())]
+    triggers = [tab.strategy.change, tab.preset.change, tab.name.blur, tab.validation.release, *listed,
+                *(n.blur for n in tab.numbers.values()), *(s.change for s in tab.switches.values())]
     for trigger in triggers:
         trigger(lambda got: panel(st, got), form.inputs(), outputs)
 
@@ -127,7 +136,7 @@ def _strategies(st: Studio, got: dict) -> dict:
                 tab.empty: gr.update(visible=True, value=notice(f"No strategy trains {entry.title} for this task: "
                                                                 "choose another model in step 2.", "error"))}
     default = get_task(task).default_strategy
-    current = got.get(tab.strategy)
+    current = got.get(tab.current)
     value = current if current in allowed else (default if default in allowed else allowed[0])
     return {tab.strategy: gr.update(choices=[(get_strategy(k).title, k) for k in allowed], value=value),
             tab.empty: gr.update(visible=False)}

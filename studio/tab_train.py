@@ -95,10 +95,8 @@ def wire(st: Studio) -> None:
     tab.resume.click(lambda session: _resume(st, session), [st.session], [st.session, tab.status, tab.seen, tab.resume])
     tab.timer.tick(lambda session, seen: _poll(st, session, seen), [st.session, tab.seen],
                    [st.session, tab.seen, *tab.view()], show_progress="hidden", concurrency_limit=None, queue=False)
-    custom = st.model_tab.custom
-    custom_blur = [custom.blur] if isinstance(custom, gr.Textbox) else []  # a typed model (no box in public mode)
-    for trigger in (form.strategy.change, form.preset.change, st.model_tab.listed.then, form.model_choice.change,
-                    *custom_blur):
+    listed = [event.then for event in st.settings_tab.listed]  # once the strategies fit new data or another model
+    for trigger in (form.strategy.change, form.preset.change, *listed):
         trigger(lambda got: _summary(st, got), form.inputs(), [tab.summary])
 
 

@@ -56,7 +56,7 @@ def test_regression_examples_are_detected_and_show_their_numbers(home, key, expe
     figure = out[tab.balance]["value"]
     assert figure.layout.title.text.startswith(f"'{data['choice'].columns['target']}'")
     assert figure.data[0].type == "bar" and sum(figure.data[0].y) == len(data["prepared"].train)
-    preview = out[tab.preview]
+    preview = out[tab.preview]["value"]
     # the number before a long text (it would push the number out of sight)
     assert list(preview.columns) == (["row", "target", "text"] if key == "debian-sizes" else ["row", "image", "target"])
     if key == "debian-sizes":
@@ -118,7 +118,7 @@ def test_the_model_and_settings_steps_follow_the_tasks_traits(home, key, model, 
     choice = view[st.model_tab.choice]
     assert choice["value"] == model and model in [k for _, k in choice["choices"]]
     assert note in view[st.model_tab.note]
-    got = {st.data: data, st.form.model_choice: model, st.model_tab.custom: "", st.settings_tab.strategy: None}
+    got = {st.data: data, st.form.model_choice: model, st.model_tab.custom: "", st.settings_tab.current: None}
     out = tab_settings._strategies(st, got)[st.settings_tab.strategy]
     assert [k for _, k in out["choices"]] == strategies and out["value"] == default
     help_text = tab_settings._strategy_help("head-only", data)
