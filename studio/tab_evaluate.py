@@ -470,7 +470,8 @@ def _regression_views(report: dict, task: Task) -> list:
         return [plot, hidden, gr.update(value=items, visible=bool(items), label=label)]
     frame = pd.DataFrame([{"true": w.get("true"), "predicted": w.get("predicted"), "error": w.get("error"),
                            "text": w.get("item")} for w in worst])  # the numbers first: a long text hides them
-    return [plot, gr.update(value=frame, visible=bool(worst), label=label), hidden]
+    widths = ["9%", "9%", "9%", "73%"]
+    return [plot, gr.update(value=frame, visible=bool(worst), label=label, column_widths=widths), hidden]
 
 
 ANSWER_COLUMNS = {  # task -> (eval.json key, column title) of the held-out examples' table

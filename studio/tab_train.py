@@ -223,8 +223,8 @@ def _curves(tab: TrainTab, config, events: list[dict]) -> dict:
     are the cross-validated error of each penalty, not a loss over steps, and it has no learning rate."""
     if _ridge_path(config):
         return {tab.loss: charts.penalty_figure(events), tab.evals: charts.eval_figure(events),
-                tab.lr: charts.empty_figure("Learning rate", "A ridge head has no learning rate: it is solved "
-                                                             "exactly for each penalty.")}
+                tab.lr: charts.empty_figure("Learning rate", "A ridge head has no learning rate:<br>it is "
+                                                             "solved exactly for each penalty.")}
     try:
         perplexity = get_task(config.task).metric == "perplexity"
     except (KeyError, AttributeError):
