@@ -103,6 +103,11 @@ def main() -> None:
                     if key in report})
         row.update(outside_baselines(args.name, out), winner=report.get("winner"),
                    verdict=report.get("verdict", {}).get("message"))
+        board = report.get("search") or {}
+        if board:  # how much of the search ran: on a busy machine the budget may cover only the first candidates
+            states = [c.get("status") for c in board.get("candidates", [])]
+            row["search"] = {"budget_s": board.get("budget_s"), "used_s": board.get("used_s"),
+                             "scored": states.count("scored"), "skipped": states.count("skipped")}
     line = json.dumps(row)
     print(line)
     with open(out / "results.jsonl", "a", encoding="utf-8") as fh:
