@@ -251,7 +251,7 @@ def _show(st: Studio, run_path: str | None) -> dict:
 
 
 PROMPT_HINTS = {"text-completion": "Ask something your documents are about…",
-                "preference": "Ask what your pairs' prompts ask…"}
+                "preference": "Ask something like your pairs' prompts…"}
 
 
 def _target_name(report: dict | None, config: JobConfig) -> str:
@@ -390,7 +390,7 @@ def _metric_row(metric: str, before: Any, after: float, others: list) -> str:
             cls = "st-better" if better else ("st-worse" if delta else "")
         change = (f"{delta * 100:+.1f} pts" if share
                   else f"{delta:+.3f}" if metric == "r2"
-                  else f"{delta:+.3g}" + (f" ({delta / abs(before):+.0%})" if before else ""))
+                  else f"{delta:+.3g}" + (f" ({delta / before:+.0%})" if before > 0 and after > 0 else ""))
     other_cells = "".join(f"<td>{fmt(o)}</td>" for o in others)
     return (f"<tr><td>{esc(name)}</td><td>{fmt(before)}</td><td><strong>{fmt(after)}</strong>"
             f'</td><td class="{cls}">{change}</td>{other_cells}</tr>')
@@ -461,10 +461,10 @@ def _regression_views(report: dict, task: Task) -> list:
     plot = gr.update(value=charts.scatter_figure(report.get("points"), str(target)),
                      visible=bool((report.get("points") or {}).get("true")))
     worst = [w for w in report.get("worst") or [] if isinstance(w, dict)]
-    label = f"Largest errors on the validation rows (tuned model; true and predicted {target})"
+    label = f"Largest errors on the validation rows (tuned model; true → predicted {target})"
     hidden = gr.update(visible=False)
     if task.modality == "image":
-        items = [(w["item"], f"true {w.get('true'):g} · predicted {w.get('predicted'):.3g}") for w in worst
+        items = [(w["item"], f"{w.get('true'):g} → {w.get('predicted'):.3g}") for w in worst
                  if Path(str(w.get("item", ""))).is_file() and isinstance(w.get("true"), (int, float))
                  and isinstance(w.get("predicted"), (int, float))]
         return [plot, hidden, gr.update(value=items, visible=bool(items), label=label)]

@@ -54,7 +54,7 @@ def build(st: Studio) -> ExportTab:
         bundle = gr.Button("Whole run: config, metrics, card, weights (zip)", elem_id="export-bundle")
     with gr.Row():
         gguf_types = gr.CheckboxGroup(list(GGUF_TYPES), value=list(GGUF_DEFAULT), scale=4, elem_id="export-gguf-types",
-                                      label="GGUF files (chat runs): f16 is exact; q8_0 half the size; the 4/5-bit "
+                                      label="GGUF files (chat, preference and document runs): f16 is exact; q8_0 half the size; the 4/5-bit "
                                             "ones are smaller and change more answers")
         gguf = gr.Button("GGUF + Ollama Modelfile (zip)", scale=2, elem_id="export-gguf")
     files = gr.File(label="Downloads", file_count="multiple", interactive=False, elem_id="export-files")
