@@ -1,5 +1,5 @@
 """The automatic search's head choice: calibrated out-of-fold log-loss, the paired one-standard-error penalty rule,
-the winner's temperature, and the MLP's time guard."""
+the winner's temperature, the MLP's time guard and the order of the views."""
 import json
 
 import numpy as np
@@ -77,3 +77,5 @@ def test_the_winner_is_calibrated_and_a_costly_mlp_is_skipped(home, bert_dir, mo
     config = json.loads((ctx.run.model / "head_config.json").read_text())
     assert config["temperature"] == pytest.approx(winner["temperature"], rel=1e-3)
     assert "log-loss" in board["why"]
+    tried = [e["name"] for e in ctx.reporter.sinks[0].of_type("candidate") if e["kind"] == "head"]
+    assert "+ TF-IDF" in tried[0]  # the network's features next to the classical ones come first
