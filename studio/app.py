@@ -177,6 +177,7 @@ def _import_engine() -> None:
     import core.engine.classify  # noqa: F401
     import core.inference.chat  # noqa: F401
     import core.inference.classify  # noqa: F401
+    import core.inference.regress  # noqa: F401
 
 
 def start_expiry(policy: PublicPolicy, home: Home, manager, every_s: float = EXPIRE_EVERY_S) -> threading.Event:

@@ -90,7 +90,8 @@ def build(st: Studio) -> DataTab:
             gr.Markdown("### Or upload yours")
             upload = gr.File(label="A file, or a zip of image folders or documents", file_count="single",
                              height=130, elem_id="data-upload")
-            gr.Markdown('<span class="st-muted">Images: zip the folder that holds one sub-folder per class. A '
+            gr.Markdown('<span class="st-muted">Images: zip the folder that holds one sub-folder per class, or '
+                        'the images with a metadata.csv (file_name and a number per image). A '
                         'folder cannot be dropped here as it is: the page receives its files without their '
                         'sub-folder names (checked with this Gradio, 6.31), so the classes would be lost.</span>')
     status = gr.HTML(notice("No data yet: pick an example or upload a file to see what the studio makes of it.",
