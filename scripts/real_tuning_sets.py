@@ -6,7 +6,8 @@ build offline, the same on every machine with the same Python:
 - preference pairs from the standard library's docstrings: "What does the Python function os.path.abspath do?",
   chosen: the first sentence of its docstring; rejected: the first sentence of another function's docstring from
   the same module (a real, plausible, wrong answer). The modules are split between training and test, so the test
-  asks about functions of modules the model never saw in training.
+  asks about functions of modules the model never saw in training; a test pair whose chosen or rejected sentence is
+  also in a training pair (one function re-exported under another module's name) is left out.
 - documents from the language reference topics (``pydoc_data.topics``, what ``help("if")`` prints): each topic is
   a document; the documents are split into training and test documents.
 
@@ -82,13 +83,24 @@ def preference_rows(modules: list[str], rng: random.Random) -> list[tuple[str, s
     return rows
 
 
+def unseen_rows(rows: list[tuple[str, str, str]], seen: set[str]) -> list[tuple[str, str, str]]:
+    """The test pairs whose chosen and rejected answers are both absent from the training pairs (a module that
+    re-exports another's functions, ``os.path`` being ``posixpath``, would otherwise test what was trained)."""
+    return [row for row in rows if row[1] not in seen and row[2] not in seen]
+
+
 def write_pairs(out: Path, seed: int = 0) -> None:
     rng = random.Random(seed)
     modules = sorted(set(TRAIN_MODULES))
     rng.shuffle(modules)
     cut = int(len(modules) * 0.7)
+    seen: set[str] = set()
     for split, chosen in (("train", modules[:cut]), ("test", modules[cut:])):
         rows = preference_rows(chosen, rng)
+        if split == "train":
+            seen = {text for _, good, bad in rows for text in (good, bad)}
+        else:  # one function under two names (os.path is posixpath, secrets.choice is random's) is no unseen pair
+            rows = unseen_rows(rows, seen)
         with open(out / f"pairs_{split}.csv", "w", newline="", encoding="utf-8") as handle:
             writer = csv.writer(handle)
             writer.writerow(("prompt", "chosen", "rejected"))

@@ -183,3 +183,78 @@ def test_runner_eval_and_batch_prediction_from_a_csv(home, bert_dir, tmp_path):
     assert len(rows) == 30 and {"note", "rain_mm", "predicted_value"} <= set(rows[0])
     assert result.errors["mae"] == pytest.approx(scored["tuned"]["mae"], rel=1e-4)
     assert "Mean absolute error" in result.summary()
+
+
+def test_auto_regression_scores_every_ridge_view_when_the_features_spent_the_budget(home, bert_dir):
+    """Computing the frozen features used the whole budget (a busy CPU): the closed-form ridge views still run (a
+    fraction of a second each), TF-IDF included; the MLP and the fine-tunes keep to the budget."""
+    ctx = make_context(home, str(bert_dir), "text-regression", "auto", text_data(), **AUTO, max_minutes=1e-4)
+    _, report = run_recipe(ctx)
+    board = json.loads((ctx.run.path / "leaderboard.json").read_text())
+    ridge = [c for c in board["candidates"] if c["name"].startswith("Ridge regression")]
+    assert len(ridge) == 3 and all(c["status"] == "scored" for c in ridge), [(c["name"], c["status"]) for c in ridge]
+    assert any(c["name"] == "Ridge regression on TF-IDF" for c in ridge)
+    others = [c for c in board["candidates"] if not c["name"].startswith("Ridge regression")]
+    assert others and all(c["status"] == "skipped" for c in others)
+    assert report["tuned"]["mae"] < report["mean"]["mae"] / 2
+
+
+@pytest.mark.parametrize("rows,width", [(40, 300), (120, 30)])
+def test_ridge_fits_of_one_fold_share_one_gram_matrix_and_match_the_direct_solve(rows, width):
+    """Ten penalties on the same features decompose their Gram matrix once (dual and primal forms), and give what
+    the direct solve gives."""
+    from core.engine.classify.fitting import HeadSpec
+    from core.engine.regression import objective as regression_objective
+
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(rows, width, generator=generator)
+    y = x[:, 0] * 2 + torch.randn(rows, generator=generator) * 0.1
+    weights = torch.rand(rows, generator=generator) + 0.5
+    made = []
+    original = regression_objective.Gram.__init__
+
+    def counting(self, *args, **kwargs):
+        made.append(1)
+        original(self, *args, **kwargs)
+
+    objective = regression_objective.Regression(0.0, 1.0)
+    regression_objective.Gram.__init__ = counting
+    try:
+        for l2 in regression_objective.RIDGE_GRID:
+            for w in (None, weights) if l2 == 0.1 else (None,):
+                body = objective.fit(x, y, HeadSpec(l2=l2), weights=w)
+                weight, bias = regression_objective.ridge(x.double(), y.double(), l2, None if w is None else
+                                                          w.double())
+                assert torch.allclose(body.weight.reshape(-1).double(), weight, atol=1e-4)
+                assert float(body.bias) == pytest.approx(float(bias), abs=1e-4)
+    finally:
+        regression_objective.Gram.__init__ = original
+    assert len(made) == 3  # unweighted, then the weighted fit, then unweighted again: never once per penalty
+
+
+def test_the_penalty_rule_compares_absolute_errors_row_by_row():
+    """Rows of very different difficulty make the unpaired standard error of a MAE wide; a stronger penalty that
+    errs more on every row is still worse, and the paired rule keeps the best penalty; a penalty whose errors differ
+    from the best's only by noise is preferred, being the stronger."""
+    from core.engine.classify.search import Candidate
+    from core.engine.regression.objective import Regression
+
+    rng = np.random.default_rng(0)
+    truth = rng.normal(0, 1, 400)
+    hardness = 0.1 + rng.exponential(1.0, 400)  # the rows' own difficulty, shared by every penalty
+    signs = rng.choice([-1.0, 1.0], 400)
+
+    def candidate(l2: float, extra: np.ndarray) -> Candidate:
+        predicted = truth + signs * (hardness + extra)
+        errors = np.abs(predicted - truth)
+        c = Candidate(f"ridge {l2}", "head", settings={"l2": l2}, cv_mae=float(errors.mean()),
+                      cv_rmse=float(np.sqrt((errors ** 2).mean())))
+        c._oof = (truth, predicted)
+        return c
+
+    best = candidate(0.001, np.zeros(400))
+    worse = candidate(0.01, np.full(400, 0.03))  # 0.03 worse on every row: well within the unpaired error
+    assert worse.cv_mae - best.cv_mae < np.sqrt(best.cv_rmse ** 2 - best.cv_mae ** 2) / np.sqrt(400)
+    assert Regression(0.0, 1.0).choose_penalty([best, worse], 400) is best
+    noisy = candidate(0.003, rng.permutation(np.repeat([0.05, -0.05], 200)))  # as good, row errors differ
+    assert Regression(0.0, 1.0).choose_penalty([best, worse, noisy], 400) is noisy

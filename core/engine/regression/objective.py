@@ -7,8 +7,8 @@ layer (``core.models.regressors.fold_target_scale``) and predicts in the target'
 it has finished (``finish``).
 
 - Ridge regression is fitted in closed form (the dual form when there are more features than rows), its penalty
-  chosen by cross-validation with the one-standard-error rule (the strongest penalty whose mean absolute error is
-  within one standard error of the best), as the classifiers' logistic regression is.
+  chosen by cross-validation with the one-standard-error rule (the strongest penalty whose absolute errors are
+  within one paired standard error of the best one's, row by row), as the classifiers' logistic regression is.
 - The MLP and the fine-tunes train with the Huber loss: squared error for errors under one spread of the target,
   absolute beyond, so a few extreme rows do not dominate a few hundred.
 """
@@ -55,6 +55,7 @@ class Regression:
     labels: list[str] = []
 
     def __init__(self, mean: float, std: float, column: str = "target") -> None:
+        self._gram: Gram | None = None  # the last features' decomposition: each further penalty reuses it
         self.mean = float(mean)
         self.std = float(std) if std and np.isfinite(std) and std > 0 else 1.0
         self.column = column
@@ -118,7 +119,10 @@ class Regression:
         if spec.hidden:
             _fit_mlp(body, x, y, spec, weights)
         else:
-            weight, bias = ridge(x.double(), y.double(), spec.l2, None if weights is None else weights.double())
+            gram = self._gram
+            if gram is None or gram.x is not x or gram.weights is not weights:  # a new fold's features
+                gram = self._gram = Gram(x, weights)
+            weight, bias = gram.solve(y.double(), spec.l2)
             with torch.no_grad():
                 body.weight.copy_(weight.float().unsqueeze(0))
                 body.bias.fill_(float(bias))
@@ -152,13 +156,32 @@ class Regression:
             return False
         return b is None or a < b * (1.0 - margin)
 
+    penalty_rule = ("the strongest within one paired standard error (of the row-by-row difference in absolute "
+                    "error) of the lowest cross-validated mean absolute error")
+
     def choose_penalty(self, candidates: list[Candidate], rows: int) -> Candidate:
-        """The most regularised ridge whose cross-validated MAE is within one standard error of the best. The
-        standard error of a MAE comes from the spread of the absolute errors, sqrt(RMSE² - MAE²) / sqrt(rows)."""
+        """The most regularised ridge whose cross-validated absolute errors, compared row by row with the best
+        penalty's, are within one standard error of that difference, as the classifiers' rule compares log-losses.
+
+        The standard error of a MAE itself (the spread of the absolute errors over sqrt(rows)) is mostly the rows'
+        own difficulty, which every penalty shares: on unseen Debian package sizes it let the rule pick a penalty
+        ten times stronger than the best (cross-validated MAE 0.544 against 0.530; 0.561 against 0.539 on the test
+        rows). Candidates without out-of-fold predictions fall back to that unpaired rule.
+        """
         best = min(candidates, key=lambda c: c.cv_mae)
-        error = float(np.sqrt(max(best.cv_rmse ** 2 - best.cv_mae ** 2, 0.0) / max(1, rows)))
-        close = [c for c in candidates if c.cv_mae <= best.cv_mae + error]
-        return max(close, key=lambda c: (c.settings["l2"], -c.cv_mae))
+        if all(getattr(c, "_oof", None) is not None for c in candidates):
+            errors = {id(c): np.abs(np.asarray(c._oof[1], dtype=np.float64) - np.asarray(c._oof[0], dtype=np.float64))
+                      for c in candidates}
+
+            def close(c: Candidate) -> bool:
+                gap = errors[id(c)] - errors[id(best)]
+                return float(gap.mean()) <= float(gap.std()) / np.sqrt(max(1, len(gap)))
+        else:
+            error = float(np.sqrt(max(best.cv_rmse ** 2 - best.cv_mae ** 2, 0.0) / max(1, rows)))
+
+            def close(c: Candidate) -> bool:
+                return c.cv_mae <= best.cv_mae + error
+        return max((c for c in candidates if close(c)), key=lambda c: (c.settings["l2"], -c.cv_mae))
 
     def show(self, score: float | None) -> str:
         return "-" if score is None else f"MAE {score:.4g}"
@@ -207,6 +230,41 @@ def ridge(x: torch.Tensor, y: torch.Tensor, l2: float, weights: torch.Tensor | N
     else:
         weight = torch.linalg.solve(xc.T @ xc + l2 * n * torch.eye(d, dtype=x.dtype), xc.T @ yc)
     return weight, y_mean - x_mean @ weight
+
+
+class Gram:
+    """Ridge regression on one matrix of features for any number of penalties: the centred features' Gram matrix
+    (rows x rows in the dual form, features x features in the primal) is formed and eigen-decomposed once, and
+    each penalty then costs two products. The search fits ten penalties on each fold's features; forming the
+    Gram matrix of 640 rows of TF-IDF next to MiniLM's features once per penalty took 124 s on a busy CPU.
+
+    Args:
+        x: (N, D) features (kept by identity: the fit reuses this decomposition only for the same tensor).
+        weights: optional (N,) example weights.
+    """
+
+    def __init__(self, x: torch.Tensor, weights: torch.Tensor | None = None) -> None:
+        self.x, self.weights = x, weights
+        data = x.double()
+        n, d = data.shape
+        w = torch.ones(n, dtype=data.dtype) if weights is None else weights.double() / weights.double().mean()
+        self.w, self.n, self.dual = w, n, d > n
+        self.x_mean = (w[:, None] * data).sum(0) / w.sum()
+        self.root = w.sqrt()
+        self.xc = (data - self.x_mean) * self.root[:, None]
+        self.values, self.vectors = torch.linalg.eigh(self.xc @ self.xc.T if self.dual else self.xc.T @ self.xc)
+
+    def solve(self, y: torch.Tensor, l2: float) -> tuple[torch.Tensor, torch.Tensor]:
+        """(weight, bias) minimising the mean squared error + ``l2`` * |weight|², as ``ridge`` gives them."""
+        y = y.double()
+        y_mean = (self.w * y).sum() / self.w.sum()
+        yc = (y - y_mean) * self.root
+        inverse = 1.0 / (self.values.clamp_min(0.0) + l2 * self.n)
+        if self.dual:
+            weight = self.xc.T @ (self.vectors @ (inverse * (self.vectors.T @ yc)))
+        else:
+            weight = self.vectors @ (inverse * (self.vectors.T @ (self.xc.T @ yc)))
+        return weight, y_mean - self.x_mean @ weight
 
 
 def _fit_mlp(body: nn.Module, x: torch.Tensor, y: torch.Tensor, spec: HeadSpec, weights) -> None:
