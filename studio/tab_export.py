@@ -80,7 +80,8 @@ def build(st: Studio) -> ExportTab:
     session = st.session
     listing = [run, history, compare, resumable]
     refresh.click(lambda s, r: _listing(tab, *_refresh(st, s, r)), [session, run], listing)
-    session.change(lambda s, r: _listing(tab, *_refresh(st, s, r)), [session, run], listing)
+    # the session changes when a run of this visitor ends: that run becomes the one to export
+    session.change(lambda s, r: _listing(tab, *_refresh(st, s, r, newest=True)), [session, run], listing)
     downloads = [files, export_note]
     run.change(lambda s, r: _downloads(tab, *_files_of(st, s, r)), [session, run], downloads)
     weights.click(lambda s, r: _downloads(tab, *_export(st, s, r, "weights")), [session, run], downloads)
@@ -121,7 +122,9 @@ def _downloads(tab: ExportTab, files, note) -> dict:
     return {tab.files: files, tab.note: note}
 
 
-def _refresh(st: Studio, session: dict | None, current: str | None):
+def _refresh(st: Studio, session: dict | None, current: str | None, newest: bool = False):
+    """The history and the export choices; the run chosen stays chosen, unless ``newest`` (a run just ended)
+    asks for the session's latest run."""
     session = session or {}
     runs = st.runs_of(owner_of(session))
     rows = [_history_row(r) for r in runs]
@@ -129,8 +132,11 @@ def _refresh(st: Studio, session: dict | None, current: str | None):
         [["No runs yet: start one in step 4.", "", "", "", "", ""]], columns=HISTORY_COLUMNS)
     exportable = [(r.name, str(r.path)) for r in usable_runs(st, owner_of(session))]
     paths = [p for _, p in exportable]
-    value = current if current in paths else (session.get("run") if session.get("run") in paths else
-                                               (paths[0] if paths else None))
+    latest = session.get("run") if session.get("run") in paths else None
+    if newest and latest:
+        value = latest
+    else:
+        value = current if current in paths else (latest or (paths[0] if paths else None))
     names = [r.name for r in runs]
     return gr.update(choices=exportable, value=value), frame, gr.update(choices=names), _resumable(st, session)
 
