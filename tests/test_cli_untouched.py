@@ -30,7 +30,8 @@ def test_every_verb_writes_only_what_it_was_told_to_and_only_there(tmp_path, cap
     run = next(p for p in (home / "runs").iterdir() if (p / "config.yaml").is_file())
     capsys.readouterr()
     assert main(["--home", str(home), "eval", str(run), "--data", str(user / "new tickets.csv")]) == 0
-    assert "accuracy" in json.loads(capsys.readouterr().out)["tuned"]
+    report = json.loads(capsys.readouterr().out)
+    assert "accuracy" in report["tuned"] and report["split"] == "file"  # every row of the file, not a split
     assert main(["--home", str(home), "predict", str(run), "--data", str(user / "new tickets.csv")]) == 0
     assert main(["--home", str(home), "predict", str(run), "--data", str(user / "tickets.csv"),
                  "--out", str(user / "labelled.csv")]) == 0
