@@ -17,6 +17,7 @@ from ..models.templates import render
 from ..presets import bf16_weights
 from ..strategies import get_strategy, quantization_config
 from .context import TrainContext
+from .tracking import trainer_report_to
 
 
 def hardware(ctx: TrainContext):
@@ -25,6 +26,25 @@ def hardware(ctx: TrainContext):
         from ..hardware import detect_hardware
         ctx.hardware = detect_hardware()
     return ctx.hardware
+
+
+def trainer_fields(ctx: TrainContext, evaluating: bool, learning_rate: float) -> dict:
+    """The ``TrainingArguments`` fields (TRL's configs extend them) these recipes set the same way: the run's
+    checkpoints, the job's numbers (``learning_rate`` when it names none), cosine schedule, one log line a step,
+    evaluation and checkpoints every ``eval_every``, the run's trackers, and no worker processes."""
+    t, machine = ctx.config.train, hardware(ctx)
+    eval_every = t.eval_every or 50
+    return dict(
+        output_dir=str(ctx.run.checkpoints), num_train_epochs=t.epochs or 1.0, max_steps=t.max_steps or -1,
+        learning_rate=t.learning_rate or learning_rate, per_device_train_batch_size=t.batch_size or 4,
+        per_device_eval_batch_size=t.batch_size or 4, gradient_accumulation_steps=t.grad_accum or 1,
+        weight_decay=t.weight_decay, warmup_steps=t.warmup_ratio, lr_scheduler_type="cosine", logging_steps=1,
+        eval_strategy="steps" if evaluating else "no", eval_steps=eval_every, save_strategy="steps",
+        save_steps=t.save_every or max(eval_every, 50), save_total_limit=2, seed=t.seed,
+        use_cpu=machine.device == "cpu", bf16=t.precision == "bf16", report_to=trainer_report_to(ctx.config),
+        run_name=ctx.run.name, disable_tqdm=True, dataloader_num_workers=0, dataloader_pin_memory=False,
+        prediction_loss_only=True, ddp_find_unused_parameters=False,
+    )
 
 
 def set_threads(ctx: TrainContext) -> None:

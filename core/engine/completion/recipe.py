@@ -26,7 +26,6 @@ from ..chat import probe
 from ..chat.collate import PaddedCollator, TokenRows
 from ..chat.loss import ChatTrainer, answer_loss
 from ..context import TrainContext, TrainOutcome
-from ..tracking import trainer_report_to
 
 EVAL_BLOCKS_DURING_TRAINING = 32
 EVAL_BLOCKS_FINAL = 256
@@ -101,20 +100,8 @@ class CompletionRecipe:
                             train_loss=result.training_loss, extra={"tokens": counter.total})
 
     def _arguments(self, evaluating: bool) -> TrainingArguments:
-        t, machine = self.ctx.config.train, lm.hardware(self.ctx)
-        eval_every = t.eval_every or 50
-        return TrainingArguments(
-            output_dir=str(self.ctx.run.checkpoints), num_train_epochs=t.epochs or 1.0, max_steps=t.max_steps or -1,
-            learning_rate=t.learning_rate or 1e-3, per_device_train_batch_size=t.batch_size or 4,
-            per_device_eval_batch_size=t.batch_size or 4, gradient_accumulation_steps=t.grad_accum or 1,
-            weight_decay=t.weight_decay, warmup_steps=t.warmup_ratio, lr_scheduler_type="cosine", logging_steps=1,
-            eval_strategy="steps" if evaluating else "no", eval_steps=eval_every, save_strategy="steps",
-            save_steps=t.save_every or max(eval_every, 50), save_total_limit=2, seed=t.seed,
-            use_cpu=machine.device == "cpu", bf16=t.precision == "bf16", report_to=trainer_report_to(self.ctx.config),
-            run_name=self.ctx.run.name, disable_tqdm=True, dataloader_num_workers=0, dataloader_pin_memory=False,
-            remove_unused_columns=False, label_names=["shift_labels"], prediction_loss_only=True,
-            ddp_find_unused_parameters=False,
-        )
+        return TrainingArguments(**lm.trainer_fields(self.ctx, evaluating, learning_rate=1e-3),
+                                 remove_unused_columns=False, label_names=["shift_labels"])
 
     # --- save / load -------------------------------------------------------------------------------
     def save(self) -> None:

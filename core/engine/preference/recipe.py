@@ -16,7 +16,6 @@ from .. import lm
 from ..callbacks import ItemCounter
 from ..chat import probe
 from ..context import TrainContext, TrainOutcome
-from ..tracking import trainer_report_to
 from . import scoring
 from .trainers import PreferenceReporter, make_trainer, quiet_maps, trl_pairs
 
@@ -90,21 +89,9 @@ class PreferenceRecipe:
                          self.tokenizer)
 
     def _arguments(self, evaluating: bool) -> dict[str, Any]:
-        """The ``TrainingArguments`` fields (TRL's configs extend them) every studio recipe sets the same way."""
-        t, machine = self.ctx.config.train, lm.hardware(self.ctx)
-        eval_every = t.eval_every or 50
-        return dict(
-            output_dir=str(self.ctx.run.checkpoints), num_train_epochs=t.epochs or 1.0, max_steps=t.max_steps or -1,
-            learning_rate=t.learning_rate or 2e-4, per_device_train_batch_size=t.batch_size or 4,
-            per_device_eval_batch_size=t.batch_size or 4, gradient_accumulation_steps=t.grad_accum or 1,
-            weight_decay=t.weight_decay, warmup_steps=t.warmup_ratio, lr_scheduler_type="cosine", logging_steps=1,
-            eval_strategy="steps" if evaluating else "no", eval_steps=eval_every, save_strategy="steps",
-            save_steps=t.save_every or max(eval_every, 50), save_total_limit=2, seed=t.seed,
-            use_cpu=machine.device == "cpu", bf16=t.precision == "bf16", fp16=False,
-            activation_checkpointing=t.gradient_checkpointing, report_to=trainer_report_to(self.ctx.config),
-            run_name=self.ctx.run.name, disable_tqdm=True, dataloader_num_workers=0, dataloader_pin_memory=False,
-            prediction_loss_only=True, ddp_find_unused_parameters=False,
-        )
+        """The ``TrainingArguments`` fields of the TRL config: the shared ones, no fp16, checkpointing as set."""
+        return {**lm.trainer_fields(self.ctx, evaluating, learning_rate=2e-4), "fp16": False,
+                "activation_checkpointing": self.ctx.config.train.gradient_checkpointing}
 
     # --- save / load -------------------------------------------------------------------------------
     def save(self) -> None:
