@@ -238,7 +238,8 @@ def restore(st: Studio, session: dict | None) -> dict:
     path = choice.get("path") if isinstance(choice, dict) else None
     if not path or not st.may_read(owner_of(session), path) or not Path(path).exists():
         return gr.skip()
-    shown = _load(st, session, path, choice.get("task"), choice.get("columns") or {}, None)
+    asked = choice.get("asked") if isinstance(choice.get("asked"), dict) else choice  # sessions before "asked"
+    shown = _load(st, session, path, asked.get("task"), asked.get("columns") or {}, None)
     # never the session itself: reading the data again can take seconds, and a Resume or Start clicked meanwhile
     # has written a new job into the session that this stale copy would overwrite
     return {key: value for key, value in shown.items() if key is not st.session} if isinstance(shown, dict) else shown
@@ -300,7 +301,10 @@ def _load(st: Studio, session: dict, path: str | None, task: str | None, columns
         # the user's own choices only: what detection found is found again, and its reasons stay its own
         prepared = load_data(path, task=task, columns=columns or None, tokenizer=tokenizer, limits=limits)
     choice = DataChoice(path=str(path), task=prepared.task or "", columns=dict(prepared.columns or {}))
-    session = {**(session or {}), "data": {"path": choice.path, "task": choice.task, "columns": choice.columns}}
+    # what was found, for the other steps, and what the user asked for, so a reload reads the data as they did (the
+    # found task passed back as their choice would turn detection's reasons into "as you chose")
+    session = {**(session or {}), "data": {"path": choice.path, "task": choice.task, "columns": choice.columns,
+                                           "asked": {"task": task, "columns": dict(columns or {})}}}
     try:
         columns = [str(c) for c in inspect_columns(path, limits)]
     except Exception:  # an unreadable file is already explained by the report; the roles just stay empty

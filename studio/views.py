@@ -17,6 +17,7 @@ STATUS_WORDS = {
     "failed": ("Failed", "error"),
     "interrupted": ("Interrupted", "warn"),
 }
+ENDED_EARLY = ("stopped", "failed", "interrupted")
 MODEL_BADGES = {
     "ready": ("Ready offline", "ok"),
     "packaged": ("Ships with the studio (converts once, offline)", "ok"),
@@ -85,6 +86,10 @@ def progress_html(progress: dict[str, Any] | None, status: str) -> str:
         epoch_text = f" · epoch {epoch:.2f}" if isinstance(epoch, (int, float)) else ""
         label = f"Step {step} of {total}{epoch_text} · about {duration(eta)} left" if eta is not None \
             else f"Step {step} of {total}{epoch_text}"
+    elif status in ENDED_EARLY:  # the last phase's message ("Saving the trained weights.") no longer holds
+        fraction = min(1.0, step / total) if total else 0.0
+        word = STATUS_WORDS[status][0].split(":")[0]
+        label = f"{word} at step {step} of {total}" if total else word
     elif current is not None and sub_total:
         fraction = min(1.0, current / sub_total)
         unit = f" {progress['unit']}" if progress.get("unit") else ""

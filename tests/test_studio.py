@@ -184,6 +184,9 @@ def test_status_and_progress_render_every_job_status(status):
         assert "Step 5 of 10" in bar and "1 min 15 s left" in bar and "width:50.0%" in bar
     if status in ("queued", "preparing"):
         assert "width:0.0%" in bar and "st-moving" in bar
+    if status in ("stopped", "failed", "interrupted"):
+        stale = progress_html({"step": 5, "total_steps": 10, "phase_message": "Saving the trained weights."}, status)
+        assert f"{word.split(':')[0]} at step 5 of 10" in stale and "Saving" not in stale and "width:50.0%" in stale
 
 
 def test_a_slow_phase_shows_its_own_progress():
@@ -360,6 +363,21 @@ def test_a_click_that_races_the_page_load_never_loses_the_owner(home, hardware):
     assert owner_of(session) is not None and "Submitted" in status
     assert tab_train._snapshot(st, session).job_id == session["job_id"]  # what the poll will show
     st.manager.wait(session["job_id"], timeout=10)
+
+
+def test_a_reload_shows_detections_own_reasons_not_as_you_chose(home, hardware):
+    """The session keeps what the user asked for apart from what detection found: a reload reads the data as they
+    did, so the reasons stay detection's ("'text' holds the ticket text...") instead of "as you chose"."""
+    st = _studio(home, hardware, public=False)
+    detection = st.data_tab.detection
+    first = tab_data._load(st, start_session(None), str(TICKETS), None, {})
+    session = first[st.session]
+    assert session["data"]["task"] == "text-classification" and session["data"]["asked"] == {"task": None,
+                                                                                               "columns": {}}
+    again = tab_data.restore(st, session)
+    assert "as you chose" not in again[detection] and again[detection] == first[detection]
+    chosen = tab_data._load(st, session, str(TICKETS), "text-classification", {})[st.session]
+    assert "as you chose" in tab_data.restore(st, chosen)[detection]  # the user's own choice stays theirs
 
 
 def test_the_page_asks_which_column_and_which_sheet_when_the_data_does_not_say(home, hardware, tmp_path):
