@@ -25,7 +25,7 @@ from pathlib import Path
 
 import torch
 
-from .models.heads import CENTROID_SCALE, FeatureHead, LinearHead
+from .models.heads import CENTROID_SCALE, FeatureHead, LinearHead, kernel_rows
 
 INFO_FILE = "classifier.json"
 LABELS_FILE = "labels.json"
@@ -77,7 +77,7 @@ def save_feature_head(folder: Path, head: FeatureHead, head_config: dict, classi
     """A ``FeatureHead``: ``head.safetensors``, ``head_config.json`` (``format``, block widths, hidden width and
     its ``inputs``: which taps and classical features, in order) and ``classical.json`` when it reads them."""
     config = {**head_config, "format": FEATURE_HEAD, "block_dims": head.block_dims,
-              "hidden": _hidden_width(head)}
+              **_body_shape(head)}
     save_head(folder, head, config)
     path = folder / CLASSICAL_FILE
     if classical is not None:
@@ -88,7 +88,13 @@ def save_feature_head(folder: Path, head: FeatureHead, head_config: dict, classi
 
 def _hidden_width(head: FeatureHead) -> int:
     first = head.body[0] if isinstance(head.body, torch.nn.Sequential) else None
-    return int(first.out_features) if first is not None else 0
+    return int(first.out_features) if isinstance(first, torch.nn.Linear) else 0
+
+
+def _body_shape(head: FeatureHead) -> dict:
+    """What rebuilds a feature head's body: its MLP's hidden width, and its kernel's centres when it has one."""
+    rows = kernel_rows(head.body)
+    return {"hidden": _hidden_width(head), **({"kernel_rows": rows} if rows else {})}
 
 
 def load_head(folder: Path, names: tuple[str, str] = (HEAD_FILE, HEAD_CONFIG)) -> tuple[LinearHead | FeatureHead, dict]:
@@ -102,7 +108,8 @@ def load_head(folder: Path, names: tuple[str, str] = (HEAD_FILE, HEAD_CONFIG)) -
         raise FileNotFoundError(f"{folder} has no {names[1]}: this run did not save a trained head.")
     config = json.loads(config_path.read_text(encoding="utf-8"))
     if config.get("format") == FEATURE_HEAD:
-        head = FeatureHead(config["block_dims"], int(config["num_labels"]), int(config.get("hidden") or 0))
+        head = FeatureHead(config["block_dims"], int(config["num_labels"]), int(config.get("hidden") or 0),
+                           int(config.get("kernel_rows") or 0))
         classical_path = folder / CLASSICAL_FILE
         if classical_path.is_file():
             config["classical"] = json.loads(classical_path.read_text(encoding="utf-8"))
@@ -115,7 +122,7 @@ def load_head(folder: Path, names: tuple[str, str] = (HEAD_FILE, HEAD_CONFIG)) -
 def save_feature_head_as(folder: Path, head: FeatureHead, head_config: dict, names: tuple[str, str]) -> None:
     """A ``FeatureHead`` reading taps only, under other file names (a regression run's base head)."""
     save_head(folder, head, {**head_config, "format": FEATURE_HEAD, "block_dims": head.block_dims,
-                             "hidden": _hidden_width(head)}, names)
+                             **_body_shape(head)}, names)
 
 
 def write_target(folder: Path, target: dict) -> None:

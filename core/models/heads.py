@@ -36,11 +36,55 @@ class LinearHead(nn.Module):
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         return self.linear((features - self.mean) / self.std)
 
-def make_body(dim: int, n_classes: int, hidden: int = 0, dropout: float = 0.2) -> nn.Module:
-    """The trainable part of a feature head: ``nn.Linear``, or Linear-GELU-Dropout-Linear when ``hidden``."""
+class RBFMap(nn.Module):
+    """A kernel head's first layer: ``exp(-gamma * |x - c|²)`` to each of its centres (the training rows' prepared
+    features), so the linear layer after it is a kernel machine (an RBF SVM's kind of model, on any feature blocks).
+
+    Args:
+        rows: how many centres.
+        dim: feature size.
+    """
+
+    def __init__(self, rows: int, dim: int) -> None:
+        super().__init__()
+        self.register_buffer("centres", torch.zeros(rows, dim))
+        self.register_buffer("gamma", torch.ones(()))
+        self.register_buffer("centre_norms", torch.zeros(rows))
+
+    @classmethod
+    def on(cls, x: torch.Tensor, width: float) -> "RBFMap":
+        """The map centred on the rows of ``x``, its gamma ``width`` / the rows' mean squared distance (so one
+        grid of widths suits features of any scale)."""
+        x = x.float()
+        rbf = cls(x.shape[0], x.shape[1])
+        with torch.no_grad():
+            rbf.centres.copy_(x)
+            rbf.centre_norms.copy_((x * x).sum(1))
+            centred = x - x.mean(0)
+            mean_sq_distance = 2.0 * float((centred * centred).sum(1).mean())  # E|a - b|² over pairs of rows
+            rbf.gamma.fill_(width / max(mean_sq_distance, 1e-8))
+        return rbf
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.float()
+        squared = (x * x).sum(1, keepdim=True) - 2.0 * x @ self.centres.T + self.centre_norms
+        return torch.exp(-self.gamma * squared.clamp_min(0.0))
+
+
+def make_body(dim: int, n_classes: int, hidden: int = 0, dropout: float = 0.2, kernel_rows: int = 0) -> nn.Module:
+    """The trainable part of a feature head: ``nn.Linear``, Linear-GELU-Dropout-Linear when ``hidden``, or an
+    ``RBFMap`` on ``kernel_rows`` centres followed by ``nn.Linear`` (a kernel head)."""
+    if kernel_rows:
+        return nn.Sequential(RBFMap(kernel_rows, dim), nn.Linear(kernel_rows, n_classes))
     if not hidden:
         return nn.Linear(dim, n_classes)
     return nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), nn.Dropout(dropout), nn.Linear(hidden, n_classes))
+
+
+def kernel_rows(body: nn.Module) -> int:
+    """How many centres a head body's ``RBFMap`` holds; 0 when it is not a kernel head."""
+    first = body[0] if isinstance(body, nn.Sequential) else None
+    return int(first.centres.shape[0]) if isinstance(first, RBFMap) else 0
 
 
 class FeatureHead(nn.Module):
@@ -52,15 +96,16 @@ class FeatureHead(nn.Module):
         block_dims: the width of each block, in the order the features are concatenated.
         n_classes: how many classes.
         hidden: 0 for a linear layer (logistic regression), else the MLP's hidden width.
+        kernel: the number of centres of a kernel head (``RBFMap``); 0 for none.
     """
 
-    def __init__(self, block_dims: Sequence[int], n_classes: int, hidden: int = 0) -> None:
+    def __init__(self, block_dims: Sequence[int], n_classes: int, hidden: int = 0, kernel: int = 0) -> None:
         super().__init__()
         self.block_dims = [int(d) for d in block_dims]
         total = sum(self.block_dims)
         self.register_buffer("mean", torch.zeros(total))
         self.register_buffer("scale", torch.ones(total))
-        self.body = make_body(total, n_classes, hidden)
+        self.body = make_body(total, n_classes, hidden, kernel_rows=kernel)
 
     def set_scale(self, features: torch.Tensor, standardise: Sequence[bool]) -> None:
         """Take each block's standardisation from ``features`` (the training rows, blocks concatenated).

@@ -6,8 +6,10 @@ cross-validation over the training rows and the validation split stays untouched
 
 1. heads on the cached frozen features (seconds each): logistic regression with its L2 penalty chosen, on the
    best tap, the best few taps together and every tap, each next to the classical features (raw pixels for images,
-   TF-IDF for texts) and then alone; then a small MLP on the best of them when its timed cost fits; for images, the
-   best head again on features of augmented copies of the training images. Heads are compared by the log-loss of
+   TF-IDF for texts) and then alone; then a small MLP on the best of them when its timed cost fits, and RBF kernel
+   heads (an RBF SVM's kind of model: a linear layer on similarities to the training rows) on the best features
+   and on the classical features alone; for images, the best head again on features of augmented copies of the
+   training images. Heads are compared by the log-loss of
    their out-of-fold probabilities, each calibrated by a temperature (accuracy on a few hundred rows cannot tell
    them apart), and the winner keeps its temperature;
 2. fine-tunes (LoRA and full, at the learning rates that suit each), each trained on four fifths of the training
@@ -54,6 +56,11 @@ FINE_TUNE_EPOCHS = 10
 FINE_TUNE_MARGIN = 0.01
 # A fine-tune step (forward + backward + update) costs about this many forward passes of the frozen encoder.
 TRAIN_COST_FACTOR = 3.0
+# kernel heads: gamma as multiples of 1 / the rows' mean squared distance; over more rows a kernel is slow and large
+KERNEL_WIDTHS = (0.5, 1.0, 2.0)
+KERNEL_MAX_ROWS = 2000
+KERNEL_KEEP_SHARE = 0.3  # kernel heads run while this share of the budget is left (the fine-tunes need the rest)
+KERNEL_SHARE = 0.25  # and when their timed cost fits in this share of what is left
 
 
 @dataclass(frozen=True)
@@ -217,10 +224,11 @@ class AutoRecipe(BaseRecipe):
             if p is None:
                 continue
             candidate = Candidate(
-                name=f"{'MLP' if spec.hidden else self.objective.linear_name} on {features}", kind="head",
+                name=f"{self._head_kind(spec)} on {features}", kind="head",
                 settings={"features": features, "taps": [self.features.tap_names[i] for i in view.taps],
                           "classical": view.classical, "augmented": view.augmented,
-                          "head": self.objective.describe_head(spec), "l2": spec.l2, "hidden": spec.hidden},
+                          "head": self.objective.describe_head(spec), "l2": spec.l2, "hidden": spec.hidden,
+                          **({"kernel_width": spec.kernel_width} if spec.kernel_width else {})},
                 seconds=round(seconds, 2),
                 **self.objective.candidate_scores(values[covered], p[covered], values[held], p[held]))
             candidate._winner = HeadWinner(view, spec)  # kept in memory for the retrain, not serialised
@@ -258,6 +266,11 @@ class AutoRecipe(BaseRecipe):
                 best = candidate
         return best
 
+    def _head_kind(self, spec: HeadSpec) -> str:
+        if spec.kernel_width:
+            return f"RBF kernel {self.objective.linear_name.lower()}"
+        return spec.kind or self.objective.linear_name
+
     def _head_better(self, a: Candidate, b: Candidate | None) -> bool:
         """Whether head ``a`` beats ``b`` in cross-validation, by the objective's rule for heads."""
         rule = getattr(self.objective, "head_better", None)
@@ -292,6 +305,7 @@ class AutoRecipe(BaseRecipe):
             why = (f"it would take about {cost:.0f} s, more than {MLP_SHARE:.0%} of the {self.clock.left:.0f} s left "
                    "(the fine-tunes need them more)" if cost is not None else "the time budget was spent")
             yield Candidate(f"MLP on {best.settings['features']}", "head", status="skipped", note=f"not run: {why}")
+        yield from self._kernel_heads(winner.view, folds, y_train)
         if not (self.image and self.objective.augments):
             return
         if not self._augment(self.clock.budget * 0.35):
@@ -300,21 +314,63 @@ class AutoRecipe(BaseRecipe):
             return
         yield from self._score_view(dataclasses.replace(view, augmented=True), [winner.spec], folds, y_train)
 
+    def _kernel_heads(self, best_view: View, folds, y_train: list):
+        """An RBF kernel head on the best head's features, then on the classical features alone (an RBF SVM's kind
+        of model on raw pixels or TF-IDF), each with its width and penalty chosen by cross-validation."""
+        kind = self._head_kind(HeadSpec(kernel_width=1.0))
+        views = list(dict.fromkeys([best_view, View((), classical=True)]))
+        for view in views:
+            name = f"{kind} on {view.describe(self.features.tap_names, self.classical_name)}"
+            if len(y_train) > KERNEL_MAX_ROWS:
+                yield Candidate(name, "head", status="skipped", note=f"not run: a kernel over {len(y_train)} rows "
+                                f"(more than {KERNEL_MAX_ROWS}) is slow to fit and large to save")
+                return
+            if self.ctx.stop.is_set() or self.clock.left < self.clock.budget * KERNEL_KEEP_SHARE:
+                yield Candidate(name, "head", status="skipped", note="not run: the time budget was spent")
+                continue
+            specs = [HeadSpec(l2=l2, kernel_width=width) for width in KERNEL_WIDTHS
+                     for l2 in self.objective.kernel_l2_grid]
+            fits = len(KERNEL_WIDTHS) if self.objective.penalties_share_a_fit else len(specs)
+            cost = self._fit_cost(view, specs[len(specs) // 2], len(folds)) * fits
+            if cost > self.clock.left * KERNEL_SHARE:
+                yield Candidate(name, "head", status="skipped", note=f"not run: it would take about {cost:.0f} s, more "
+                                f"than {KERNEL_SHARE:.0%} of the {self.clock.left:.0f} s left")
+                continue
+            candidates = self._score_view(view, specs, folds, y_train)
+            tops = []
+            for width in KERNEL_WIDTHS:
+                same = [c for c in candidates if c.settings["kernel_width"] == width]
+                if same:
+                    tops.append(self.objective.choose_penalty(same, len(y_train)))
+            if not tops:
+                continue
+            top = tops[0]
+            for other in tops[1:]:
+                top = other if self._head_better(other, top) else top
+            top.note = ("width and L2 penalty by cross-validation, among widths "
+                        + ", ".join(f"{c.settings['kernel_width']:g} (L2 {c.settings['l2']:g}: "
+                                    f"{self._describe_score(c)})" for c in tops))
+            yield top
+
     def _mlp_cost(self, view: View, spec: HeadSpec, n_folds: int) -> float:
         """Seconds the MLP's cross-validation would take, from a few timed steps on these features (its cost grows
         with their width: on 384 texts with TF-IDF next to the network's features it took a minute on 2 busy
         cores, where logistic regression took two seconds)."""
+        steps = 3
+        return self._fit_cost(view, dataclasses.replace(spec, steps=steps), n_folds) / steps * spec.steps
+
+    def _fit_cost(self, view: View, spec: HeadSpec, n_folds: int) -> float:
+        """Seconds ``spec``'s cross-validation would take on ``view``: one timed fit on a fold's share of the rows,
+        times the folds."""
         x, flags, dims = self._matrix(view)
         scaler = FeatureHead(dims, self.objective.outputs)
         scaler.set_scale(x, flags)
         rows = scaler.prepare(x[: max(1, len(x) * (n_folds - 1) // max(1, n_folds))])
-        steps = 3
         with _threads(1):
             started = time.perf_counter()
-            self.objective.fit(rows, self.objective.targets(self.split("train")[1])[: len(rows)],
-                               dataclasses.replace(spec, steps=steps), self.ctx.config.train.seed)
-            per_step = (time.perf_counter() - started) / steps
-        return per_step * spec.steps * n_folds
+            self.objective.fit(rows, self.objective.targets(self.split("train")[1])[: len(rows)], spec,
+                               self.ctx.config.train.seed)
+            return (time.perf_counter() - started) * n_folds
 
     def _augment(self, keep_s: float) -> bool:
         """Features of AUGMENTED_COPIES augmented copies of the training images, while ``keep_s`` seconds of the

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from ...models import classifiers as cm
-from .fitting import L2_GRID, HeadSpec, body_probs, fit_body, fit_temperature, folds_for, row_log_losses
+from .fitting import KERNEL_L2_GRID, L2_GRID, HeadSpec, body_probs, fit_body, fit_temperature, folds_for, row_log_losses
 from .metrics import headline, log_loss
 from .search import Candidate
 
@@ -37,6 +37,8 @@ class Classification:
     linear_name = "Logistic regression"
     loss_name = "cross-entropy, label smoothing 0.1"
     l2_grid = L2_GRID
+    kernel_l2_grid = KERNEL_L2_GRID
+    penalties_share_a_fit = False  # each penalty is its own L-BFGS fit
     augments = True  # a slightly rotated or shifted picture keeps its class
 
     def __init__(self, labels: Sequence[str]) -> None:

@@ -14,6 +14,7 @@ it has finished (``finish``).
 """
 from __future__ import annotations
 
+import dataclasses
 from typing import Sequence
 
 import numpy as np
@@ -22,7 +23,7 @@ from torch import nn
 
 from ...models import regressors
 from ...models.classifiers import ModelInputs
-from ...models.heads import make_body
+from ...models.heads import RBFMap, make_body
 from ..classify.fitting import HeadSpec
 from ..classify.search import Candidate
 from . import metrics
@@ -50,12 +51,15 @@ class Regression:
     linear_name = "Ridge regression"
     loss_name = "Huber on standardised targets"
     l2_grid = RIDGE_GRID
+    kernel_l2_grid = RIDGE_GRID
+    penalties_share_a_fit = True  # closed form: every penalty on the same features reuses one decomposition
     augments = False  # a shifted or zoomed picture may lose what is counted or measured
     outputs = 1
     labels: list[str] = []
 
     def __init__(self, mean: float, std: float, column: str = "target") -> None:
         self._gram: Gram | None = None  # the last features' decomposition: each further penalty reuses it
+        self._kernel_kept: tuple | None = None  # the last (features, width, RBF map, mapped rows)
         self.mean = float(mean)
         self.std = float(std) if std and np.isfinite(std) and std > 0 else 1.0
         self.column = column
@@ -115,6 +119,10 @@ class Regression:
             weights: optional (N,) example weights.
         """
         torch.manual_seed(seed)
+        if spec.kernel_width:
+            rbf, mapped = self._kernel(x, spec.kernel_width)
+            linear = self.fit(mapped, y, dataclasses.replace(spec, kernel_width=0.0), seed, weights)
+            return nn.Sequential(rbf, linear).eval()  # the linear layer already predicts in the target's units
         body = make_body(x.shape[1], 1, spec.hidden)
         if spec.hidden:
             _fit_mlp(body, x, y, spec, weights)
@@ -130,6 +138,18 @@ class Regression:
         return body.eval()
 
     @torch.no_grad()
+    def _kernel(self, x: torch.Tensor, width: float) -> tuple[RBFMap, torch.Tensor]:
+        """The RBF map on ``x``'s rows and the rows mapped by it; kept for the next penalty on the same features,
+        so that ridge's decomposition of the mapped rows (``Gram``) is reused too."""
+        kept = self._kernel_kept
+        if kept is not None and kept[0] is x and kept[1] == width:
+            return kept[2], kept[3]
+        rbf = RBFMap.on(x, width)
+        mapped = rbf(x).double()
+        self._kernel_kept = (x, width, rbf, mapped)
+        return rbf, mapped
+
+    @torch.no_grad()
     def predict(self, head: nn.Module, x: torch.Tensor) -> np.ndarray:
         """(N,) predictions of a fitted head (or a feature head) in the target's units."""
         head.eval()
@@ -138,6 +158,8 @@ class Regression:
     def describe_head(self, spec: HeadSpec) -> str:
         if spec.hidden:
             return f"MLP ({spec.hidden} hidden), weight decay {spec.l2:g}, Huber loss"
+        if spec.kernel_width:
+            return f"ridge regression on an RBF kernel (width {spec.kernel_width:g}), L2 {spec.l2:g}"
         return f"ridge regression, L2 {spec.l2:g}"
 
     def candidate_scores(self, values: np.ndarray, predicted: np.ndarray, held_values: np.ndarray,
