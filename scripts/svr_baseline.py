@@ -4,10 +4,14 @@ Texts become TF-IDF vectors (words, unigrams and bigrams, sublinear counts), ima
 file's own size scaled to 0-1; the targets are standardised for the fit. C, gamma and epsilon are chosen by 5-fold
 cross-validation on the training file only (mean absolute error); the test file is scored once, by the refit model.
 
-    .venv/bin/python scripts/svr_baseline.py TRAIN TEST [--column size_log10_kb]
+    .venv/bin/python scripts/svr_baseline.py TRAIN TEST [--column size_log10_kb] [--rows-of RUN]
 
 TRAIN and TEST are CSV files (a text column and a number column) or image folders with ``metadata.csv``
 (``file_name`` and the value column). Prints MAE, RMSE and R² on the test rows with the chosen settings, as JSON.
+
+``--rows-of RUN`` fits on the rows a studio run trained on: the studio keeps a validation split out of TRAIN (a
+fifth by default) for its report, so the SVR fitted on all of TRAIN has a quarter more rows than the model it is
+compared with. The run's split is made again from its ``config.yaml`` (same fraction and seed).
 """
 from __future__ import annotations
 
@@ -38,6 +42,34 @@ def read(path: Path, column: str | None) -> tuple[list, np.ndarray, bool]:
     return [row[text] for row in rows], np.array([float(r[value]) for r in rows]), False
 
 
+def rows_of(run: Path, items: list, values: np.ndarray, image: bool) -> tuple[list, np.ndarray]:
+    """The rows of (items, values) that the studio run trained on (its training split, made again)."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from core.config import JobConfig
+    from core.data import load_data
+
+    config = JobConfig.from_yaml((run / "config.yaml").read_text(encoding="utf-8"))
+    d = config.data
+    prepared = load_data(d.path, task=config.task, columns=d.columns or None, validation_path=d.validation_path,
+                         validation_fraction=d.validation_fraction, seed=config.train.seed)
+    column = "image" if image else "text"
+    trained = [Path(x).name if image else str(x) for x in prepared.train[column]]
+    keys = [Path(x).name if image else str(x) for x in items]
+    wanted: dict[str, int] = {}
+    for key in trained:
+        wanted[key] = wanted.get(key, 0) + 1
+    keep = []
+    for i, key in enumerate(keys):
+        if wanted.get(key, 0) > 0:
+            wanted[key] -= 1
+            keep.append(i)
+    if len(keep) != len(trained):
+        raise SystemExit(f"found {len(keep)} of the run's {len(trained)} training rows in the training file")
+    return [items[i] for i in keep], values[keep]
+
+
 def pixels(paths: list[Path]) -> np.ndarray:
     from PIL import Image
 
@@ -49,6 +81,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("train", type=Path)
     parser.add_argument("test", type=Path)
     parser.add_argument("--column", default=None, help="the number column (default: the last)")
+    parser.add_argument("--rows-of", type=Path, default=None, help="a studio run: fit on the rows it trained on")
     args = parser.parse_args(argv)
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.model_selection import GridSearchCV, KFold
@@ -57,6 +90,8 @@ def main(argv: list[str] | None = None) -> dict:
 
     started = time.perf_counter()
     train_x, train_y, image = read(args.train, args.column)
+    if args.rows_of is not None:
+        train_x, train_y = rows_of(args.rows_of, train_x, train_y, image)
     test_x, test_y, _ = read(args.test, args.column)
     mean, spread = train_y.mean(), train_y.std() or 1.0
     if image:

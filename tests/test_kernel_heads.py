@@ -14,7 +14,7 @@ from core.engine.classify import auto
 from core.engine.classify.fitting import HeadSpec, body_probs, fit_body
 from core.engine.regression.objective import Regression
 from core.inference.regress import Regressor
-from core.models.heads import FeatureHead, RBFMap, kernel_rows
+from core.models.heads import WHOLE_BLOCK, FeatureHead, RBFMap, kernel_rows
 from tests.test_classify_support import make_context, run_recipe
 from tests.test_regression_engine import AUTO, text_data
 
@@ -102,3 +102,16 @@ def test_the_search_scores_kernel_heads_and_a_kernel_winner_reloads_for_predicti
     regressor = Regressor.from_run(ctx.run.path, home)
     texts = ctx.data.validation["text"]
     assert np.allclose(regressor.predict_batch(texts), report["points"]["predicted"], atol=1e-3)
+
+
+def test_a_whole_block_is_centred_by_column_and_scaled_by_one_number():
+    x = torch.rand(40, 6) * torch.tensor([0.01, 1, 1, 2, 2, 0.0])  # a near-constant and a constant column
+    head = FeatureHead([2, 4], 2)
+    head.set_scale(x, [True, WHOLE_BLOCK])
+    prepared = head.prepare(x)
+    assert torch.allclose(prepared.mean(0), torch.zeros(6), atol=1e-5)
+    whole = prepared[:, 2:]
+    assert float(whole.pow(2).sum(1).mean()) == pytest.approx(1.0, rel=1e-4)  # unit mean square norm
+    ratio = whole[:, 1:3].std(0) / (x[:, 3:5] - x[:, 3:5].mean(0)).std(0)
+    assert torch.allclose(ratio, ratio[0].expand(2), rtol=1e-4)  # one scale: the columns' contrast is kept
+    assert float(prepared[:, 0].std()) == pytest.approx(float(prepared[:, 1].std()), rel=1e-3)  # z-scored block

@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 CENTROID_SCALE = 20.0  # cosine similarities (in [-1, 1]) times this give usable softmax probabilities
+WHOLE_BLOCK = "whole block"  # FeatureHead.set_scale: centre the columns, scale the block by one number
 
 
 class LinearHead(nn.Module):
@@ -107,18 +108,25 @@ class FeatureHead(nn.Module):
         self.register_buffer("scale", torch.ones(total))
         self.body = make_body(total, n_classes, hidden, kernel_rows=kernel)
 
-    def set_scale(self, features: torch.Tensor, standardise: Sequence[bool]) -> None:
+    def set_scale(self, features: torch.Tensor, standardise: Sequence[bool | str]) -> None:
         """Take each block's standardisation from ``features`` (the training rows, blocks concatenated).
 
         Args:
             features: (N, sum(block_dims)).
-            standardise: per block: subtract the mean and divide by the spread (dense features), or keep the
-                values (TF-IDF rows, already of unit length).
+            standardise: per block: True to subtract each column's mean and divide by its spread (dense features);
+                False to keep the values (TF-IDF rows, already of unit length); ``WHOLE_BLOCK`` to subtract each
+                column's mean and divide the block by one number, its rows' root mean square norm (raw pixels
+                under a kernel head: their contrast kept, the near-constant border not blown up into noise).
         """
         start = 0
         for dim, std_it in zip(self.block_dims, standardise):
             part = features[:, start:start + dim].float()
-            if std_it:
+            if std_it == WHOLE_BLOCK:
+                mean = part.mean(dim=0)
+                self.mean[start:start + dim] = mean
+                norm = float((part - mean).pow(2).sum(1).mean().sqrt())
+                self.scale[start:start + dim] = 1.0 / max(norm, 1e-6)
+            elif std_it:
                 self.mean[start:start + dim] = part.mean(dim=0)
                 spread = part.std(dim=0, unbiased=False).clamp_min(1e-3)
                 self.scale[start:start + dim] = 1.0 / (spread * math.sqrt(dim))
