@@ -89,12 +89,16 @@ def test_the_card_and_the_summary_say_what_was_measured(dpo_run):
     assert summary["task"] == "preference" and summary["example"]["rendered_chosen"].startswith("<|im_start|>")
 
 
-def test_studio_eval_on_another_file(dpo_run, capsys):
+def test_studio_eval_on_another_file(dpo_run, capsys, monkeypatch):
+    from core.engine.preference import recipe
+
+    monkeypatch.setattr(recipe, "EVAL_PAIRS_FINAL", 10)  # the cap after training; --data scores every pair
     root, home, run = dpo_run
     other = write_pairs(root / "other.jsonl", n=24, offset=1000)
     assert main(["eval", str(run.path), "--data", str(other), "--home", str(home.root)]) == 0
     report = json.loads((run.path / "eval-other.json").read_text())
     assert report["pairs"] == 24 and report["tuned"]["preference_accuracy"] >= 0.9
+    assert "pairs_held_out" not in report
 
 
 def test_the_playground_and_the_export_take_the_tuned_model(dpo_run, tmp_path):

@@ -114,7 +114,10 @@ class PreferenceRecipe:
             return {"task": "preference", "split": "validation", "pairs": 0,
                     "message": "There is no validation split, so nothing was compared."}
         self.ctx.reporter.phase("evaluating", "Scoring held-out pairs with the base and the tuned model")
-        pairs = validation.select(range(min(len(validation), EVAL_PAIRS_FINAL)))
+        # right after training the report stays quick (the first EVAL_PAIRS_FINAL pairs); ``studio eval`` of a
+        # finished run (no trainer) scores every pair it is given, as its --data promises
+        limit = EVAL_PAIRS_FINAL if self.trainer is not None else len(validation)
+        pairs = validation.select(range(min(len(validation), limit)))
         rows = scoring.encode_pairs(self.tokenizer, pairs, self.ctx.config.train.max_length)
         examples = [pairs[i] for i in range(min(GENERATION_EXAMPLES, len(pairs)))]
         model = self.trainer.accelerator.unwrap_model(self.model) if self.trainer else self.model
@@ -136,6 +139,7 @@ class PreferenceRecipe:
         after.update(scoring.implicit_rewards(base, tuned, beta))
         return {
             "task": "preference", "split": "validation", "pairs": len(pairs), "rows": len(pairs),
+            **({"pairs_held_out": len(self.ctx.data.validation)} if len(pairs) < len(self.ctx.data.validation) else {}),
             "objective": self.strategy.objective, "beta": beta,
             "base": before, "tuned": after,
             "change": {"preference_accuracy": after["preference_accuracy"] - before["preference_accuracy"],
