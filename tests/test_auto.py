@@ -1,13 +1,15 @@
 """strategy: auto on tiny models: the default for classifiers, a leaderboard, its budget, its seed, and a saved
 winner that inference and ``studio eval`` load whatever it is."""
 import json
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
 from core.config import JobConfig
 from core.engine.classify import auto
-from core.engine.classify.search import budget_seconds
+from core.engine.classify.objective import Classification
+from core.engine.classify.search import Candidate, Leaderboard, budget_seconds
 from core.engine.recipes import recipe_for
 from core.inference.classify import Classifier
 from tests.test_classify_support import image_data, make_context, run_recipe, text_data
@@ -98,6 +100,7 @@ def test_auto_image_head_on_taps_and_pixels_loads(home, vit_dir, tmp_path):
 
 def test_a_fine_tune_winner_is_saved_and_loads(home, bert_dir, monkeypatch):
     monkeypatch.setattr(auto, "FINE_TUNE_MARGIN", -1.0)  # let any scored fine-tune win
+    monkeypatch.setattr(auto.AutoRecipe, "_paired_gap", lambda *_: (1.0, 0.0))
     monkeypatch.setattr(auto, "FINE_TUNE_EPOCHS", 2)
     ctx = make_context(home, str(bert_dir), "text-classification", "auto", text_data(), **AUTO, max_minutes=2,
                        lora_r=4)
@@ -106,3 +109,41 @@ def test_a_fine_tune_winner_is_saved_and_loads(home, bert_dir, monkeypatch):
     assert (ctx.run.model / "adapter_config.json").is_file() or (ctx.run.model / "model.safetensors").is_file()
     classifier = Classifier.from_run(ctx.run.path, home)
     assert len(classifier.predict("bread and cheese")) == 3
+
+
+class _Picker(auto.AutoRecipe):
+    """Just enough of an automatic search to call ``_pick``: labels, folds and a leaderboard, no model."""
+
+    def __init__(self, labels, fine_tune_right):
+        self.objective = Classification(["no", "yes"])
+        self.objective.model_row_scores = lambda model, inputs, items, values: fine_tune_right.astype(float)
+        self._labels = labels
+        self.ctx = SimpleNamespace(config=SimpleNamespace(train=SimpleNamespace(seed=0)))
+        self.board = Leaderboard(budget_s=1.0, folds=5, rows=len(labels), metric="accuracy", higher_is_better=True)
+
+    def split(self, name):
+        return list(range(len(self._labels))), self._labels
+
+
+@pytest.mark.parametrize("rows_ahead, fine_tune_wins", [(1, False), (3, True)])
+def test_a_fine_tune_must_beat_the_head_by_more_than_the_noise_of_the_held_out_rows(rows_ahead, fine_tune_wins):
+    """The fine-tune's held-out score is its best epoch on those rows: one row ahead of the head is one paired
+    standard error, within the noise, and the head (chosen by cross-validation) is kept; three rows is not."""
+    labels = [i % 2 for i in range(100)]
+    objective = Classification(["no", "yes"])
+    held = objective.folds(labels, auto.FOLDS, 0)[0][1]
+    head_right = np.ones(100, dtype=bool)
+    head_right[held[:4]] = False  # the head misses four held-out rows
+    probs = np.where(head_right[:, None] == (np.arange(2)[None, :] == np.asarray(labels)[:, None]), 0.9, 0.1)
+    head = Candidate("Logistic regression on layer 6", "head", cv_accuracy=0.96, holdout_accuracy=float(
+        head_right[held].mean()))
+    head._oof = (np.asarray(labels), probs)
+    tune_right = head_right[held].copy()
+    tune_right[np.flatnonzero(~tune_right)[:rows_ahead]] = True
+    tune = Candidate("LoRA fine-tune", "fine-tune", holdout_accuracy=float(tune_right.mean()))
+    tune._model = (None, None)
+    result = SimpleNamespace(best_score=float(tune_right.mean()))
+    picker = _Picker(labels, tune_right)
+    chosen = picker._pick((tune, result, "lora", 2e-3), head, held)
+    assert (chosen is not None) == fine_tune_wins, picker.board.why
+    assert ("noise" in picker.board.why) != fine_tune_wins

@@ -146,6 +146,15 @@ class Classification:
     def predict_items(self, model: nn.Module, inputs: cm.ModelInputs, items: Sequence) -> np.ndarray:
         return cm.predict_probs(model, inputs, items)
 
+    def row_scores(self, values: Sequence, predicted: np.ndarray) -> np.ndarray:
+        """Per row, higher is better: 1 where the most probable class is the label, else 0."""
+        return (np.asarray(predicted).argmax(axis=1) == np.asarray(values)).astype(np.float64)
+
+    def model_row_scores(self, model: nn.Module, inputs: cm.ModelInputs, items: Sequence,
+                         values: Sequence) -> np.ndarray:
+        """``row_scores`` of a model in training (a fine-tune) on ``items``."""
+        return self.row_scores(values, cm.predict_probs(model, inputs, list(items)))
+
     def tune_loss(self, outputs: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return nn.functional.cross_entropy(outputs.float(), y, label_smoothing=LABEL_SMOOTHING)
 

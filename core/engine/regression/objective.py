@@ -221,6 +221,16 @@ class Regression:
     def predict_items(self, model: nn.Module, inputs: ModelInputs, items: Sequence) -> np.ndarray:
         return regressors.predict_values(model, inputs, list(items)).astype(np.float64)
 
+    def row_scores(self, values: Sequence[float], predicted: np.ndarray) -> np.ndarray:
+        """Per row, higher is better: minus the absolute error, in the target's units."""
+        return -np.abs(np.asarray(predicted, dtype=np.float64) - np.asarray(values, dtype=np.float64))
+
+    def model_row_scores(self, model: nn.Module, inputs: ModelInputs, items: Sequence,
+                         values: Sequence[float]) -> np.ndarray:
+        """``row_scores`` of a model in training (standardised outputs) on ``items``."""
+        predicted = regressors.predict_values(model, inputs, list(items)) * self.std + self.mean
+        return self.row_scores(values, predicted)
+
     def tune_loss(self, outputs: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return nn.functional.huber_loss(outputs.float().reshape(-1), y.float(), delta=HUBER_DELTA)
 
