@@ -112,13 +112,12 @@ def test_a_fine_tune_winner_is_saved_and_loads(home, bert_dir, monkeypatch):
 
 
 class _Picker(auto.AutoRecipe):
-    """Just enough of an automatic search to call ``_pick``: labels, folds and a leaderboard, no model."""
+    """Just enough of an automatic search to call ``_pick``: labels and a leaderboard, no model."""
 
     def __init__(self, labels, fine_tune_right):
         self.objective = Classification(["no", "yes"])
         self.objective.model_row_scores = lambda model, inputs, items, values: fine_tune_right.astype(float)
         self._labels = labels
-        self.ctx = SimpleNamespace(config=SimpleNamespace(train=SimpleNamespace(seed=0)))
         self.board = Leaderboard(budget_s=1.0, folds=5, rows=len(labels), metric="accuracy", higher_is_better=True)
 
     def split(self, name):
@@ -131,7 +130,8 @@ def test_a_fine_tune_must_beat_the_head_by_more_than_the_noise_of_the_held_out_r
     standard error, within the noise, and the head (chosen by cross-validation) is kept; three rows is not."""
     labels = [i % 2 for i in range(100)]
     objective = Classification(["no", "yes"])
-    held = objective.folds(labels, auto.FOLDS, 0)[0][1]
+    folds = objective.folds(labels, auto.FOLDS, 0)
+    held = folds[0][1]
     head_right = np.ones(100, dtype=bool)
     head_right[held[:4]] = False  # the head misses four held-out rows
     probs = np.where(head_right[:, None] == (np.arange(2)[None, :] == np.asarray(labels)[:, None]), 0.9, 0.1)
@@ -144,6 +144,6 @@ def test_a_fine_tune_must_beat_the_head_by_more_than_the_noise_of_the_held_out_r
     tune._model = (None, None)
     result = SimpleNamespace(best_score=float(tune_right.mean()))
     picker = _Picker(labels, tune_right)
-    chosen = picker._pick((tune, result, "lora", 2e-3), head, held)
+    chosen = picker._pick((tune, result, "lora", 2e-3), head, folds)
     assert (chosen is not None) == fine_tune_wins, picker.board.why
     assert ("noise" in picker.board.why) != fine_tune_wins

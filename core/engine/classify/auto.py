@@ -275,8 +275,8 @@ class AutoRecipe(BaseRecipe):
         return best
 
     def _head_kind(self, spec: HeadSpec) -> str:
-        if spec.kernel_width:
-            return f"RBF kernel {self.objective.linear_name.lower()}"
+        if spec.kernel_width:  # "RBF kernel logistic regression", "RBF kernel ridge regression"
+            return f"{spec.kind} {self.objective.linear_name.lower()}"
         return spec.kind or self.objective.linear_name
 
     def _head_better(self, a: Candidate, b: Candidate | None) -> bool:
@@ -442,7 +442,7 @@ class AutoRecipe(BaseRecipe):
                 best = (candidate, result, key, lr)
             if self.clock.left < self.clock.budget * 0.25:
                 break
-        return self._pick(best, best_head, held_idx)
+        return self._pick(best, best_head, folds)
 
     def _epoch_estimate(self, n_train: int, n_held: int) -> float:
         per_item = self.seconds_per_item or 0.02
@@ -476,7 +476,7 @@ class AutoRecipe(BaseRecipe):
         result.seconds_per_epoch = result.seconds_per_epoch or seconds / max(1, result.epochs_run)
         return candidate, result
 
-    def _pick(self, best, best_head: Candidate | None, held_idx: np.ndarray | None = None):
+    def _pick(self, best, best_head: Candidate | None, folds: list[tuple[np.ndarray, np.ndarray]]):
         """The fine-tune when it beats the best head on the same held-out rows by FINE_TUNE_MARGIN and by more than
         the noise of those rows (one paired standard error of the row-by-row difference), else None.
 
@@ -493,7 +493,7 @@ class AutoRecipe(BaseRecipe):
         candidate, result, key, lr = best
         head_score = score(best_head, "holdout") if best_head is not None else None
         beats = self.objective.better(result.best_score, head_score, FINE_TUNE_MARGIN)
-        ahead, noise = self._paired_gap(candidate, best_head, held_idx) if beats else (0.0, 0.0)
+        ahead, noise = self._paired_gap(candidate, best_head, folds) if beats else (0.0, 0.0)
         if beats and ahead - noise > 1e-9:  # one row ahead is exactly one standard error: within the noise
             self.board.why = (f"{candidate.name} scored {show(result.best_score)} on the held-out fifth of the "
                               f"training rows, where the best head ({best_head.name if best_head else 'none'}) "
@@ -501,7 +501,7 @@ class AutoRecipe(BaseRecipe):
             return best
         if beats:
             verdict = (f"{candidate.name} scored {show(result.best_score)}, ahead by less than the noise of "
-                       f"{len(held_idx)} rows (one paired standard error), so the head is kept")
+                       f"{len(folds[0][1])} rows (one paired standard error), so the head is kept")
         else:
             verdict = f"against {show(result.best_score)} for {candidate.name}, so the fine-tune did not pay"
         self.board.why = (f"{best_head.name} scored best in cross-validation on the training rows "
@@ -511,16 +511,16 @@ class AutoRecipe(BaseRecipe):
         return None
 
     def _paired_gap(self, candidate: Candidate, best_head: Candidate | None,
-                    held_idx: np.ndarray | None) -> tuple[float, float]:
+                    folds: list[tuple[np.ndarray, np.ndarray]]) -> tuple[float, float]:
         """(mean, standard error) of the fine-tune's row-by-row score minus the best head's out-of-fold one on the
-        held-out rows (classes: right or wrong; numbers: minus the absolute error). (inf, 0) when there is no head
-        to compare with."""
+        first fold's held-out rows, where the fine-tune was scored (classes: right or wrong; numbers: minus the
+        absolute error). (inf, 0) when there is no head to compare with."""
+        held_idx = folds[0][1]
         oof = getattr(best_head, "_oof", None)
         trained = getattr(candidate, "_model", None)
-        if best_head is None or oof is None or trained is None or held_idx is None or len(held_idx) < 2:
+        if best_head is None or oof is None or trained is None or len(held_idx) < 2:
             return float("inf"), 0.0
         items, y_train = self.split("train")
-        folds = self.objective.folds(y_train, FOLDS, self.ctx.config.train.seed)
         covered = np.sort(np.concatenate([test for _, test in folds]))  # the rows the out-of-fold arrays hold
         at = np.searchsorted(covered, held_idx)
         head_rows = self.objective.row_scores(oof[0][at], oof[1][at])
