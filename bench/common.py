@@ -135,15 +135,19 @@ def bench_env() -> dict:
     return env
 
 
-def run_child(cmd: list[str], timeout: float, log: Path) -> tuple[int | None, float | None, float]:
+def run_child(cmd: list[str], timeout: float, log: Path,
+              on_start: Callable[[int], None] | None = None) -> tuple[int | None, float | None, float]:
     """Run ``cmd`` with stdout+stderr to ``log``; return (exit code or None on timeout, peak RSS MB, seconds).
 
     The peak RSS comes from ``wait4`` on the child, so it is that process's own (and its waited-for children's).
+    ``on_start`` gets the child's pid as soon as it runs (to watch it while it works).
     """
     start = time.perf_counter()
     with open(log, "w") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=bench_env(), cwd=ROOT,
                                 start_new_session=True)
+    if on_start is not None:
+        on_start(proc.pid)
     try:
         return _wait(proc, start, timeout)
     except BaseException:  # Ctrl-C or SIGTERM of the bench: do not leave the section running on its own

@@ -7,7 +7,9 @@ Each case is a whole job (data checks, presets, training, saving, the comparison
 from ``wait4`` on that process. The estimate is ``core.memory.estimate_job`` for the job's filled config on this
 machine, what the runner checks before training. The goal: the estimate within 15 % of the measured peak for
 every case it approves. Training is cut to a few steps (memory peaks in the first steps, the evaluation included);
-``--quick`` runs one chat and one classifier case.
+``--quick`` runs one chat and one classifier case. While a case runs, its resident memory is sampled ten times a
+second and laid against the run's phase events, so the table says which step of the job holds the peak (loading,
+training, scoring the base, the forgetting probe...), and the JSON keeps each step's own peak.
 """
 from __future__ import annotations
 
@@ -16,6 +18,8 @@ import json
 import os
 import sys
 import tempfile
+import threading
+import time
 from pathlib import Path
 
 from .common import EXAMPLES, Target, failed_row, render_table, row, run_child, write_json
@@ -74,14 +78,78 @@ def measure(case: tuple, model_home: str | None, scratch: Path) -> dict:
     out = scratch / f"{task}-{strategy}.json"
     command = [sys.executable, "-m", "bench.memory", "--case", f"{task}:{model}:{strategy}:{data}:{steps or 0}",
                "--home", str(home), "--json", str(out)]
-    code, peak_mb, seconds = run_child(command, 1800, scratch / f"{task}-{strategy}.log")
+    trace = RSSTrace()
+    try:
+        code, peak_mb, seconds = run_child(command, 1800, scratch / f"{task}-{strategy}.log", on_start=trace.start)
+    finally:
+        trace.stop()
     if code != 0:
         return {"task": task, "strategy": strategy, "error": f"exit {code} (log {scratch / f'{task}-{strategy}.log'})"}
     result = json.loads(out.read_text())
     result.update(task=task, model=model, strategy=strategy, peak_gb=round(peak_mb / 1024, 3),
-                  seconds=round(seconds, 1))
+                  seconds=round(seconds, 1), steps=trace.by_step(Path(result["run"]) / "metrics.jsonl"))
     result["estimate_over_peak"] = round(result["estimate_gb"] / result["peak_gb"], 3)
     return result
+
+
+class RSSTrace:
+    """A child process's resident memory, sampled every ``interval`` seconds from /proc while it runs."""
+
+    def __init__(self, interval: float = 0.1):
+        self.interval = interval
+        self.samples: list[tuple[float, float]] = []  # (wall time, MB)
+        self._done = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self, pid: int) -> None:
+        self._thread = threading.Thread(target=self._watch, args=(pid,), daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._done.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def _watch(self, pid: int) -> None:
+        status = Path(f"/proc/{pid}/status")
+        while not self._done.is_set():
+            try:
+                text = status.read_text()
+            except OSError:  # the child has exited (or this is not Linux)
+                return
+            for line in text.splitlines():
+                if line.startswith("VmRSS:"):
+                    self.samples.append((time.time(), int(line.split()[1]) / 1024))
+                    break
+            self._done.wait(self.interval)
+
+    def by_step(self, metrics: Path) -> list[dict]:
+        """Each step of the job (its phase events, in order) with the largest resident memory seen during it."""
+        marks = [(0.0, "starting the process")]
+        try:
+            for line in metrics.read_text().splitlines():
+                event = json.loads(line)
+                if event.get("type") == "phase":
+                    marks.append((float(event["time"]), str(event.get("message") or event.get("phase"))))
+        except (OSError, ValueError, KeyError):
+            pass
+        steps: list[dict] = []
+        k = 0
+        for when, mb in self.samples:
+            while k + 1 < len(marks) and marks[k + 1][0] <= when:
+                k += 1
+            if not steps or steps[-1]["index"] != k:
+                steps.append({"index": k, "step": marks[k][1], "peak_gb": 0.0})
+            steps[-1]["peak_gb"] = max(steps[-1]["peak_gb"], round(mb / 1024, 3))
+        return [{"step": s["step"], "peak_gb": s["peak_gb"]} for s in steps]
+
+
+def peak_step(steps: list[dict]) -> str:
+    """The step that held the highest sampled memory, in words."""
+    if not steps:
+        return ""
+    top = max(steps, key=lambda s: s["peak_gb"])
+    return f"; peak while: {top['step'][:60]}"
 
 
 def rows_of(results: list[dict]) -> list[dict]:
@@ -97,7 +165,7 @@ def rows_of(results: list[dict]) -> list[dict]:
                         Target("<=", ESTIMATE_TOLERANCE) if error >= 0 else Target(">=", -ESTIMATE_TOLERANCE),
                         f"estimate {r['estimate_gb']:.2f} GB, peak RSS {r['peak_gb']:.2f} GB (whole job: "
                         f"{r['seconds']:.0f} s; batch {r['batch_size']}, length {r['max_length']}, "
-                        f"{r['precision']})"))
+                        f"{r['precision']}{peak_step(r.get('steps') or [])})"))
     return rows
 
 

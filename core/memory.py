@@ -24,6 +24,11 @@ FIT_SHARE = 0.9  # leave a tenth of the budget free
 # projections, attention (SDPA: no score matrix) and the MLP's wide activations (counted through mlp_ratio).
 SAVED_PER_TOKEN_LAYER = 10
 SAVED_PER_TOKEN_LAYER_CHECKPOINTED = 1  # only each layer's input; one layer is recomputed at a time
+# A bf16 base under autocast on a CPU keeps more per token than the bf16 width above says: fp32 copies where the
+# norms and softmax upcast, the fp32 adapters' inputs, and the CPU allocator's slack between steps. Measured by
+# bench/memory.py (2026-11-29, SmolLM2-135M LoRA, batch 4 x 160 tokens): 2.23 GB at the peak of training against
+# 1.42 GB estimated with the factor 1, so 3.7 times the activations counted above.
+CPU_AUTOCAST_ACTIVATIONS = 3.7
 
 
 @dataclass(frozen=True)
@@ -168,6 +173,8 @@ def _breakdown(shape: ModelShape, strategy: str, task: str, batch_size: int, max
         activations = tokens * shape.hidden * unit * width * shape.layers
         if checkpointing:  # one layer's activations again while it is recomputed
             activations += tokens * shape.hidden * unit * (SAVED_PER_TOKEN_LAYER + 2 * shape.mlp_ratio)
+        if bf16_weights and not on_gpu:
+            activations *= CPU_AUTOCAST_ACTIVATIONS
     logits = 0.0
     if _generates(task):  # answer positions only, a slice of rows at a time (loss.chunked_linear_ce)
         rows = max(64, min(1024, 2**26 // max(1, shape.vocab)))  # loss.chunk_rows
@@ -207,6 +214,24 @@ def _compare_phase(params: float, shape: ModelShape, traits, task: str, on_gpu: 
     if traits.adapter and not on_gpu and bf16_weights:
         return params * 4 + params * shape.file_bytes
     return 0.0
+
+
+def release_memory() -> None:
+    """Collect what Python no longer references and hand the C heap's free pages back to the system.
+
+    glibc keeps the memory a phase freed (a trainer, its optimiser, a bf16 copy of the model) for the process's
+    next allocations, so without ``malloc_trim`` the next phase (the fp32 comparison with the base, which maps its
+    weights from the file and cannot reuse that heap) adds its memory on top: bench/memory.py measured the default
+    chat job's peak in that phase. Elsewhere (macOS, musl) only the garbage collection runs.
+    """
+    import ctypes
+    import gc
+
+    gc.collect()
+    try:
+        ctypes.CDLL(None).malloc_trim(0)
+    except (OSError, AttributeError):  # no glibc
+        pass
 
 
 def _generates(task: str) -> bool:

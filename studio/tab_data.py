@@ -107,14 +107,14 @@ def build(st: Studio) -> DataTab:
                              visible=False, interactive=True, elem_id="data-sheets")
     report = gr.HTML(elem_id="data-report")
     with gr.Row(visible=False) as chart_row:
-        balance = gr.Plot(label="Class balance", show_label=False)
-        lengths = gr.Plot(label="Token lengths", show_label=False)
+        balance = gr.Plot(label="Class balance", show_label=False, elem_id="data-balance")
+        lengths = gr.Plot(label="Token lengths", show_label=False, elem_id="data-lengths")
     with gr.Accordion("Preview and one example as the model sees it", open=True, visible=False) as details:
         gallery = gr.Gallery(label="Some training images", columns=12, height=140, visible=False,
                              elem_id="data-gallery")
         preview = gr.Dataframe(label="First rows", interactive=False, max_height=320, wrap=True)
         example = gr.Code(label="One training example, rendered", language=None, lines=8, interactive=False,
-                          wrap_lines=True)
+                          wrap_lines=True, elem_id="data-example")
     next_button = gr.Button("Next: choose a model →", variant="primary", interactive=False, elem_id="data-next")
     tab = DataTab(status, found, detection, task, roles, sheets, report, chart_row, balance, lengths, details,
                   gallery, preview, example, next_button)

@@ -100,6 +100,39 @@ def test_other_helpers_json_becomes_rows():
                       "digits head-only: accuracy": "pass"}
 
 
+def test_memory_trace_names_the_step_that_held_the_peak(tmp_path):
+    """The memory bench lays its RSS samples against the run's phase events: each step's own peak, in order."""
+    from bench.memory import RSSTrace, peak_step
+
+    metrics = tmp_path / "metrics.jsonl"
+    events = [{"type": "status", "time": 100.0}, {"type": "phase", "time": 101.0, "message": "Loading the model"},
+              {"type": "train", "time": 102.5}, {"type": "phase", "time": 103.0, "message": "Training on 8 rows"},
+              {"type": "phase", "time": 106.0, "message": "Comparing the base and the tuned model"}]
+    metrics.write_text("\n".join(json.dumps(e) for e in events) + "\n")
+    trace = RSSTrace()
+    trace.samples = [(100.5, 500.0), (101.5, 1200.0), (102.9, 900.0), (104.0, 2048.0), (105.0, 1800.0),
+                     (106.5, 1500.0)]
+    steps = trace.by_step(metrics)
+    assert [s["step"] for s in steps] == ["starting the process", "Loading the model", "Training on 8 rows",
+                                          "Comparing the base and the tuned model"]
+    assert [s["peak_gb"] for s in steps] == [pytest.approx(500 / 1024, abs=1e-3), pytest.approx(1200 / 1024, abs=1e-3),
+                                             2.0, pytest.approx(1500 / 1024, abs=1e-3)]
+    assert peak_step(steps) == "; peak while: Training on 8 rows"
+    assert trace.by_step(tmp_path / "missing.jsonl")[0]["step"] == "starting the process"  # no events: one step
+
+
+def test_memory_trace_samples_a_real_child(tmp_path):
+    from bench.memory import RSSTrace
+
+    trace = RSSTrace(interval=0.05)
+    code, peak_mb, _ = common.run_child([sys.executable, "-c", "import time; b = bytearray(64 << 20); time.sleep(1)"],
+                                        30, tmp_path / "child.log", on_start=trace.start)
+    trace.stop()
+    assert code == 0 and trace.samples
+    assert max(mb for _, mb in trace.samples) > 60 and max(mb for _, mb in trace.samples) <= peak_mb + 1
+    assert all(a[0] <= b[0] for a, b in zip(trace.samples, trace.samples[1:]))
+
+
 def _run_section(module: str, tmp_path, *extra: str) -> list[dict]:
     out = tmp_path / "out.json"
     proc = subprocess.run([sys.executable, "-m", module, "--quick", "--json", str(out), *extra], cwd=REPO,

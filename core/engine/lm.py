@@ -7,12 +7,12 @@ weights with the adapter switched off, so the comparison costs no second model.
 """
 from __future__ import annotations
 
-import gc
 import math
 from pathlib import Path
 
 import torch
 
+from ..memory import release_memory
 from ..models.templates import render
 from ..presets import bf16_weights
 from ..strategies import get_strategy, quantization_config
@@ -143,7 +143,7 @@ class base_of:
         if self._switch is not None:
             self._switch.__exit__(*exc)
         self._loaded = None
-        gc.collect()
+        release_memory()
         return False
 
 
@@ -191,7 +191,7 @@ def free(recipe) -> None:
     for name in ("trainer", "model", "train_rows", "val_rows", "train_data", "eval_data"):
         if hasattr(recipe, name):
             setattr(recipe, name, None)
-    gc.collect()
+    release_memory()
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
 

@@ -5,7 +5,6 @@ is written to the run folder as it happens, so a crash or a kill loses nothing t
 """
 from __future__ import annotations
 
-import gc
 import json
 import logging
 import os
@@ -19,7 +18,7 @@ from ..config import ConfigError, JobConfig
 from ..distributed import is_main_process, world_size
 from ..hardware import Hardware, detect_hardware
 from ..home import Home
-from ..memory import ModelShape, estimate_memory, out_of_memory_advice
+from ..memory import ModelShape, estimate_memory, out_of_memory_advice, release_memory
 from ..plan import plan_job
 from ..presets import bf16_weights
 from ..runs import FINAL_STATUSES, RunDir
@@ -90,7 +89,7 @@ def run_job(config: JobConfig | None, home: Home, sinks: Iterable[EventSink] = (
             raise JobFailed(message) from exc
         finally:
             reporter.close()
-            gc.collect()
+            release_memory()
     return run
 
 

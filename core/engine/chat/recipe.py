@@ -12,7 +12,6 @@ fp32; long runs compile the decoder layers after the first step (``compile_layer
 from __future__ import annotations
 
 import dataclasses
-import gc
 import math
 import os
 from typing import Any
@@ -21,6 +20,7 @@ import torch
 from transformers import TrainingArguments
 from transformers.trainer_callback import PrinterCallback, TrainerCallback
 
+from ...memory import release_memory
 from ...models.templates import render
 from ...presets import bf16_weights, choose_precision
 from ...strategies import apply_strategy, get_strategy, quantization_config, quantized_device_map, trainable_parameters
@@ -137,7 +137,7 @@ class ChatRecipe:
         model = self._load_base()
         model = self._for_device(model)
         train = dataclasses.replace(cfg.train, gradient_checkpointing=self.device.gradient_checkpointing)
-        model = apply_strategy(cfg.strategy, model, "chat", train)
+        model = apply_strategy(cfg.strategy, model, "chat", train, tokenizer=self.tokenizer)
         model.config.use_cache = False
         trainable, total = trainable_parameters(model)
         self.ctx.reporter.line(f"Training {trainable:,} of {total:,} parameters ({cfg.strategy}).")
@@ -154,7 +154,8 @@ class ChatRecipe:
             model.set_attn_implementation(choices.attention)
         if apply_liger(model, hardware):
             choices.notes.append("Liger's fused kernels replace the norms, rotary embedding and SwiGLU.")
-        self.device = dataclasses.replace(choices, packing=use_packing(hardware, model))
+        packable = get_strategy(self.ctx.config.strategy).packable
+        self.device = dataclasses.replace(choices, packing=packable and use_packing(hardware, model))
         for note in self.device.notes:
             self.ctx.reporter.line(note)
         return model
@@ -374,7 +375,7 @@ class ChatRecipe:
             return
         del model
         self.trainer = self.model = None
-        gc.collect()
+        release_memory()
         self.model = self._load_adapter(self.ctx.run.model, torch.float32)
 
     def _load_adapter(self, folder, dtype: torch.dtype):
@@ -405,7 +406,7 @@ class ChatRecipe:
         self.trainer = None
         self.model = None
         self.train_rows = self.val_rows = None
-        gc.collect()
+        release_memory()
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
 
@@ -428,7 +429,7 @@ class _base_of:
         if self._ctx is not None:
             self._ctx.__exit__(*exc)
         self._loaded = None
-        gc.collect()
+        release_memory()
         return False
 
 
@@ -469,7 +470,7 @@ def _drop_optimiser(trainer) -> None:
     trainer.optimizer = trainer.lr_scheduler = None
     trainer.accelerator._optimizers.clear()
     trainer.accelerator._schedulers.clear()
-    gc.collect()
+    release_memory()
 
 
 def _sharded() -> bool:

@@ -8,7 +8,6 @@ model say".
 """
 from __future__ import annotations
 
-import gc
 import time
 
 import numpy as np
@@ -16,6 +15,7 @@ import torch
 
 from ... import saved
 from ...distributed import is_main_process
+from ...memory import release_memory
 from ...tasks import get_task
 from ...models import heads
 from ...models.encoders import load_encoder, open_image
@@ -215,5 +215,5 @@ class BaseRecipe:
         """Free the models and features (the job manager runs many jobs in one process)."""
         self.encoder = None
         self.features = None
-        gc.collect()
+        release_memory()
 
