@@ -11,19 +11,12 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser.test_flows import _override
+from tests.browser.test_flows import _override, _shot
+from tests.browser.test_new_tasks import _text_of
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 TIMEOUT_MS = 180_000
-
-
-def _shot(page, screenshots, name: str) -> None:
-    page.screenshot(path=str(screenshots / f"{name}.png"), full_page=True)
-
-
-def _text_of(selector: str) -> str:
-    return f"(document.querySelector({selector!r})?.innerText ?? '')"
 
 
 def _titles(selector: str, words: str) -> str:
@@ -97,6 +90,16 @@ def _ask(page, screenshots, prefix: str, prompt: str) -> None:
     _shot(page, screenshots, f"{prefix}-5-playground")
 
 
+def _report(page, shown_by: str, words: tuple[str, ...]) -> None:
+    """Go on to the Evaluate tab and check the run's report says ``words``. The page may still show another run's
+    report for a moment, so it first waits for ``shown_by``, words only this run's report has."""
+    page.click("#train-next")
+    page.wait_for_function(f"() => {_text_of('#eval-report')}.includes({shown_by!r})", timeout=TIMEOUT_MS)
+    report = page.inner_text("#eval-report")
+    for w in words:
+        assert w in report, (w, report)
+
+
 def test_preference_flow(page, screenshots, tiny_llama):
     prefix = "preference"
     status = _example(page, screenshots, "kettlebird-preferences", "Preference", prefix)
@@ -110,13 +113,8 @@ def test_preference_flow(page, screenshots, tiny_llama):
     _train(page, screenshots, prefix)
     _shot(page, screenshots, f"{prefix}-4-trained")
 
-    page.click("#train-next")  # the page may still show another run's report for a moment: wait for this one's
-    page.wait_for_function(f"() => {_text_of('#eval-report')}.includes('held-out pairs')", timeout=TIMEOUT_MS)
-    report = page.inner_text("#eval-report")
-    for words in ("pairs where the chosen answer is preferred", "reward margin", "held-out pairs",
-                  "chosen answer a higher probability",
-                  "General knowledge"):
-        assert words in report, (words, report)
+    _report(page, "held-out pairs", ("pairs where the chosen answer is preferred", "reward margin", "held-out pairs",
+                                     "chosen answer a higher probability", "General knowledge"))
     page.wait_for_selector("#eval-answers table")
     answers = page.inner_text("#eval-answers")
     assert "chosen answer" in answers and "tuned model" in answers, answers
@@ -138,12 +136,8 @@ def test_documents_flow(page, screenshots, tiny_llama):
     page.wait_for_function(_titles("#train-eval", "Held-out perplexity"), timeout=TIMEOUT_MS)
     _shot(page, screenshots, f"{prefix}-4-trained")
 
-    page.click("#train-next")
-    page.wait_for_function(f"() => {_text_of('#eval-report')}.includes('Perplexity on documents')", timeout=TIMEOUT_MS)
-    report = page.inner_text("#eval-report")
-    for words in ("perplexity on held-out text", "Perplexity on documents the model never trained on",
-                  "General knowledge"):
-        assert words in report, (words, report)
+    _report(page, "Perplexity on documents", ("perplexity on held-out text",
+                                              "Perplexity on documents the model never trained on", "General knowledge"))
     page.wait_for_selector("#eval-answers table")
     assert "how the document goes on" in page.inner_text("#eval-answers")
     _shot(page, screenshots, f"{prefix}-5-evaluate")
@@ -167,11 +161,7 @@ def test_image_regression_flow(page, screenshots):
     page.wait_for_function(_titles("#train-eval", "Validation error"), timeout=TIMEOUT_MS)
     _shot(page, screenshots, f"{prefix}-4-trained")
 
-    page.click("#train-next")
-    page.wait_for_function(f"() => {_text_of('#eval-report')}.includes('MAE')", timeout=TIMEOUT_MS)
-    report = page.inner_text("#eval-report")
-    for words in ("MAE", "RMSE", "R²", "Training mean", "circles"):
-        assert words in report, (words, report)
+    _report(page, "MAE", ("MAE", "RMSE", "R²", "Training mean", "circles"))
     page.wait_for_function(_titles("#eval-scatter", "Predicted against true"), timeout=TIMEOUT_MS)
     page.wait_for_selector("#eval-mistakes-gallery img")  # the worst-predicted scenes, true → predicted
     assert "Largest errors" in page.inner_text("#eval-mistakes-gallery")
