@@ -119,7 +119,8 @@ def test_lora_regression_folds_the_scale_into_the_saved_head_and_merges(home, be
     tokenizer = AutoTokenizer.from_pretrained(merged)
     with torch.no_grad():
         out = model(**tokenizer(ctx.data.validation["text"][:4], padding=True, return_tensors="pt")).logits
-    assert np.allclose(out.reshape(-1).numpy(), predicted[:4], atol=1e-3)
+    target = json.loads((ctx.run.model / "target.json").read_text())  # the studio keeps answers in this range
+    assert np.allclose(np.clip(out.reshape(-1).numpy(), target["min"], target["max"]), predicted[:4], atol=1e-3)
 
 
 def test_auto_regression_searches_ridge_and_mlp_with_a_leaderboard(home, bert_dir):
@@ -230,6 +231,27 @@ def test_ridge_fits_of_one_fold_share_one_gram_matrix_and_match_the_direct_solve
     finally:
         regression_objective.Gram.__init__ = original
     assert len(made) == 3  # unweighted, then the weighted fit, then unweighted again: never once per penalty
+
+
+def test_predictions_stay_within_the_training_targets_range():
+    """A ridge head extrapolates linearly; the objective (and so the search's scores and the saved run's answers)
+    keeps its predictions between the smallest and largest training target, and inside that range changes nothing."""
+    from core.engine.classify.fitting import HeadSpec
+    from core.engine.regression.objective import Regression
+    from core.models.regressors import within_range
+
+    values = np.array([1.0, 2.0, 3.0, 4.0, 5.0] * 8)
+    objective = Regression.of(values)
+    assert (objective.low, objective.high) == (1.0, 5.0)
+    assert objective.to_dict()["min"] == 1.0 and objective.to_dict()["max"] == 5.0
+    head = objective.fit(torch.tensor(values[:, None], dtype=torch.float32), objective.targets(values),
+                         HeadSpec(l2=1e-6))
+    asked = torch.tensor([[-3.0], [2.5], [4.0], [9.0]])
+    raw = head(asked).reshape(-1).detach().numpy()
+    assert raw[0] < 0 and raw[-1] > 8  # the head itself goes on past the data
+    assert objective.predict(head, asked) == pytest.approx([1.0, 2.5, 4.0, 5.0], abs=1e-3)
+    assert within_range(np.array([-1.0, 7.0]), None, 6.0).tolist() == [-1.0, 6.0]
+    assert within_range(np.array([-1.0, 7.0]), None, None).tolist() == [-1.0, 7.0]
 
 
 def test_the_penalty_rule_compares_absolute_errors_row_by_row():

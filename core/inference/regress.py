@@ -15,7 +15,7 @@ import torch
 
 from .. import saved
 from ..config import JobConfig
-from ..models.regressors import load_regressor, predict_values
+from ..models.regressors import load_regressor, predict_values, within_range
 from ..runs import RunDir
 from ..tasks import get_task
 from .classify import WHICH, Classifier
@@ -79,11 +79,15 @@ class Regressor(Classifier):
             self._base_head, self._base_config = None, {}
 
     # --- predicting ---------------------------------------------------------------------------------
+    def _within_range(self, predicted: np.ndarray) -> np.ndarray:
+        """Answers kept within the training targets' range (``target.json``), as the run was chosen and scored."""
+        return within_range(predicted, self.target.get("min"), self.target.get("max"))
+
     @torch.no_grad()
     def _tuned(self, items: list) -> np.ndarray:
         if self._head is not None:
-            return self._head(self._head_features(items).float()).reshape(-1).numpy().astype(np.float64)
-        return predict_values(self._model, self._inputs, items).astype(np.float64)
+            return self._within_range(self._head(self._head_features(items).float()).reshape(-1).numpy())
+        return self._within_range(predict_values(self._model, self._inputs, items))
 
     @torch.no_grad()
     def _base(self, items: list) -> np.ndarray:
@@ -91,4 +95,4 @@ class Regressor(Classifier):
             raise FileNotFoundError(f"{self.model_dir} has no base_head.safetensors, so the base model cannot be "
                                     "asked: retrain the run to get it.")
         tap = int(self._base_config["inputs"][0]["index"])
-        return self._base_head(self._features(items, tap).float()).reshape(-1).numpy().astype(np.float64)
+        return self._within_range(self._base_head(self._features(items, tap).float()).reshape(-1).numpy())

@@ -46,8 +46,7 @@ class RegressionBase(BaseRecipe):
         """``classifier.json`` (how to load and feed the model; no classes) and ``target.json``."""
         saved.write_info(folder, info, [])
         _, values = self.split("train")
-        saved.write_target(folder, {**self.objective.to_dict(), "min": float(min(values)),
-                                    "max": float(max(values)), "whole_numbers": all(v % 1 == 0 for v in values)})
+        saved.write_target(folder, {**self.objective.to_dict(), "whole_numbers": all(v % 1 == 0 for v in values)})
 
     def read_info(self) -> dict:
         info, _ = saved.read_info(self.ctx.run.model)

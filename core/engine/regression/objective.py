@@ -60,21 +60,28 @@ class Regression:
     outputs = 1
     labels: list[str] = []
 
-    def __init__(self, mean: float, std: float, column: str = "target") -> None:
+    def __init__(self, mean: float, std: float, column: str = "target", low: float | None = None,
+                 high: float | None = None) -> None:
         self._gram: Gram | None = None  # the last features' decomposition: each further penalty reuses it
         self._kernel_kept: tuple | None = None  # the last (features, width, RBF map, mapped rows)
         self.mean = float(mean)
         self.std = float(std) if std and np.isfinite(std) and std > 0 else 1.0
         self.column = column
+        # predictions are kept within the training targets' range (``regressors.within_range``), in the search's
+        # out-of-fold scores as in the saved run's answers, so the search chooses what the run will answer
+        self.low, self.high = low, high
 
     @classmethod
     def of(cls, values: Sequence[float], column: str = "target") -> "Regression":
         """The objective for these training targets."""
         values = np.asarray(values, dtype=np.float64)
-        return cls(float(values.mean()), float(values.std()), column)
+        return cls(float(values.mean()), float(values.std()), column, float(values.min()), float(values.max()))
 
     def to_dict(self) -> dict:
-        return {"column": self.column, "mean": self.mean, "std": self.std}
+        return {"column": self.column, "mean": self.mean, "std": self.std, "min": self.low, "max": self.high}
+
+    def within_range(self, predicted: np.ndarray) -> np.ndarray:
+        return regressors.within_range(predicted, self.low, self.high)
 
     # --- the search's heads ---------------------------------------------------------------------------
     def targets(self, values: Sequence[float]) -> torch.Tensor:
@@ -156,7 +163,7 @@ class Regression:
     def predict(self, head: nn.Module, x: torch.Tensor) -> np.ndarray:
         """(N,) predictions of a fitted head (or a feature head) in the target's units."""
         head.eval()
-        return head(x.float()).reshape(-1).numpy().astype(np.float64)
+        return self.within_range(head(x.float()).reshape(-1).numpy())
 
     def describe_head(self, spec: HeadSpec) -> str:
         if spec.hidden:
@@ -219,7 +226,7 @@ class Regression:
         return regressors.load_regressor(folder, resolved, task)
 
     def predict_items(self, model: nn.Module, inputs: ModelInputs, items: Sequence) -> np.ndarray:
-        return regressors.predict_values(model, inputs, list(items)).astype(np.float64)
+        return self.within_range(regressors.predict_values(model, inputs, list(items)))
 
     def row_scores(self, values: Sequence[float], predicted: np.ndarray) -> np.ndarray:
         """Per row, higher is better: minus the absolute error, in the target's units."""
@@ -229,7 +236,7 @@ class Regression:
                          values: Sequence[float]) -> np.ndarray:
         """``row_scores`` of a model in training (standardised outputs) on ``items``."""
         predicted = regressors.predict_values(model, inputs, list(items)) * self.std + self.mean
-        return self.row_scores(values, predicted)
+        return self.row_scores(values, self.within_range(predicted))
 
     def tune_loss(self, outputs: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return nn.functional.huber_loss(outputs.float().reshape(-1), y.float(), delta=HUBER_DELTA)
@@ -237,7 +244,7 @@ class Regression:
     def tune_score(self, model: nn.Module, inputs: ModelInputs, items: Sequence, values: Sequence) -> float:
         """Mean absolute error, in the target's units, of a model still in training (standardised outputs)."""
         predicted = regressors.predict_values(model, inputs, list(items)) * self.std + self.mean
-        return metrics.scores(values, predicted)["mae"]
+        return metrics.scores(values, self.within_range(predicted))["mae"]
 
     def finish(self, model: nn.Module) -> None:
         """Fold the target's scale into the trained model's output layer (once, when training has ended)."""
