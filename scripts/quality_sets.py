@@ -16,6 +16,11 @@ Nothing here is committed data: every set is built from sources on the machine i
   (8 uses), 480 train / 320 test, one package per source, sources disjoint from nothing else.
 - ``debian-chat``: "What is the Debian package X for?" questions answered with the package's synopsis and the
   first sentence of its description, 300 train / 80 test.
+- ``man-chat``: "What does the option -z of tar do?" questions answered with the first sentence the installed
+  manual page gives for that option (``man`` renders the pages under ``/usr/share/man/man1``), at most three
+  options per command, 300 train / 80 test, the test rows from commands never seen in training. Unlike the
+  Debian answers (a fact per package), these share a domain: options recur across commands (-v, --help,
+  --quiet), as the questions of one team's own Q&A file would.
 
 The Debian sets read the archive index apt keeps (``/var/lib/apt/lists/*_main_binary-amd64_Packages*``; run
 ``apt-get update`` once if it is missing).
@@ -38,7 +43,7 @@ from pathlib import Path
 
 import numpy as np
 
-SETS = ("digits", "glyphs", "debian-sections", "debian-use", "debian-chat")
+SETS = ("digits", "glyphs", "debian-sections", "debian-use", "debian-chat", "man-chat")
 REPO = Path(__file__).resolve().parent.parent
 SEED = 15
 
@@ -294,6 +299,56 @@ def build_debian_chat(out: Path, packages: list[dict], n_train: int = 300, n_tes
     return {"train": len(train), "test": len(test)}
 
 
+# An option line in a rendered manual page ("       -z, --gzip, --gunzip") and its description, indented deeper.
+_OPTION = re.compile(r"^ {7}(-{1,2}[A-Za-z0-9][^ ]*(?:,? -{1,2}[A-Za-z0-9][^ ]*)*)(?: [^ ].*)?$")
+
+
+def man_options(command: str, max_options: int = 3, rng: random.Random | None = None) -> list[dict]:
+    """(option, first sentence) pairs from one command's rendered manual page, at most ``max_options``."""
+    try:
+        text = subprocess.run(["man", "-P", "cat", command], capture_output=True, text=True, timeout=20,
+                              env={"MANWIDTH": "200", "LANG": "C.UTF-8", "PATH": "/usr/bin:/bin"}).stdout
+    except (subprocess.TimeoutExpired, OSError):
+        return []
+    lines, found = text.splitlines(), []
+    for i, line in enumerate(lines[:-1]):
+        match = _OPTION.match(line)
+        if not match:
+            continue
+        body = []
+        for following in lines[i + 1:]:
+            if not following.startswith(" " * 14) or not following.strip():
+                break
+            body.append(following.strip())
+        description = re.sub(r"\s+", " ", " ".join(body))
+        sentence = re.split(r"(?<=[.!?])\s", description, maxsplit=1)[0].rstrip(".")
+        if 15 <= len(sentence) <= 200 and sentence[:1].isalpha():
+            found.append({"option": match.group(1).rstrip(","), "sentence": sentence})
+    if rng is not None:
+        rng.shuffle(found)
+    return found[:max_options]
+
+
+def build_man_chat(out: Path, n_train: int = 300, n_test: int = 80) -> dict:
+    """Option Q&A from the machine's manual pages; training and test commands share nothing."""
+    rng = random.Random(SEED + 3)
+    commands = sorted({path.name.split(".")[0] for path in Path("/usr/share/man/man1").glob("*.1.gz")})
+    rng.shuffle(commands)
+    rows: dict[str, list[dict]] = {"train": [], "test": []}
+    for command in commands:
+        split = "train" if len(rows["train"]) < n_train else "test"
+        if split == "test" and len(rows["test"]) >= n_test:
+            break
+        for option in man_options(command, rng=rng):
+            first = option["option"].split(",")[0].split("=")[0]
+            answer = option["sentence"][:1].upper() + option["sentence"][1:] + "."
+            rows[split].append({"question": f"What does the option {first} of {command} do?", "answer": answer})
+    train, test = rows["train"][:n_train], rows["test"][:n_test]
+    _write_csv(out / "man-chat" / "train.csv", train, {"question": "question", "answer": "answer"})
+    _write_csv(out / "man-chat" / "test.csv", test, {"question": "question", "answer": "answer"})
+    return {"train": len(train), "test": len(test)}
+
+
 def _article(synopsis: str) -> str:
     """'a tool ...' from 'tool ...' (most synopses start with a noun phrase)."""
     first = synopsis.split()[0] if synopsis.split() else ""
@@ -315,7 +370,7 @@ def main() -> None:
     builders = {"digits": lambda: build_digits(out), "glyphs": lambda: build_glyphs(out),
                 "debian-sections": lambda: build_debian_sections(out, packages),
                 "debian-use": lambda: build_debian_use(out, packages),
-                "debian-chat": lambda: build_debian_chat(out, packages)}
+                "debian-chat": lambda: build_debian_chat(out, packages), "man-chat": lambda: build_man_chat(out)}
     manifest_path = out / "manifest.json"
     manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
     for name in args.only:
