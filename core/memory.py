@@ -29,6 +29,12 @@ SAVED_PER_TOKEN_LAYER_CHECKPOINTED = 1  # only each layer's input; one layer is 
 # bench/memory.py (2026-11-29, SmolLM2-135M LoRA, batch 4 x 160 tokens): 2.23 GB at the peak of training against
 # 1.42 GB estimated with the factor 1, so 3.7 times the activations counted above.
 CPU_AUTOCAST_ACTIVATIONS = 3.7
+# A decoder trained in fp32 on a CPU (QLoRA there, LoRA on CPUs without bf16 units, a full fine-tune) keeps more
+# than the fp32 width above says, for the same reasons. Counted with autograd's saved-tensor hooks on SmolLM2-135M
+# (batch 4 x 128): 17.5 hidden widths per token and layer are saved for the backward (the formula says 15.3); the
+# step's own transients and the allocator's slack double that in resident memory. Measured by bench/memory.py
+# (2026-11-29): QLoRA's training peak 2.50 GB, a full fine-tune's 3.84 GB; 2.2 puts both within 10 %.
+CPU_FP32_DECODER_ACTIVATIONS = 2.2
 
 
 @dataclass(frozen=True)
@@ -40,6 +46,7 @@ class ModelShape:
         hidden, layers, vocab: hidden width, decoder layers, vocabulary size (0 when unknown).
         intermediate: the MLP's width (0: four times the hidden width).
         file_bytes: bytes per parameter in the weight files (2 for bf16/fp16 checkpoints, 4 for fp32).
+        tied: the output layer shares the input embeddings' matrix (one vocabulary matrix, not two).
     """
 
     params_m: float
@@ -48,6 +55,12 @@ class ModelShape:
     vocab: int = 0
     intermediate: int = 0
     file_bytes: float = 2.0
+    tied: bool = True
+
+    @property
+    def vocabulary_params(self) -> float:
+        """The embedding matrix's parameters, and the output layer's when it is a matrix of its own."""
+        return float(self.vocab * self.hidden * (1 if self.tied else 2))
 
     @classmethod
     def guess(cls, params_m: float) -> "ModelShape":
@@ -65,8 +78,10 @@ class ModelShape:
             return cls.guess(params_m)
         dtype = str(getattr(text, "dtype", None) or getattr(text, "torch_dtype", None) or "float32")
         stored = file_bytes or (4.0 if "32" in dtype else 2.0)
+        tied = getattr(text, "tie_word_embeddings", None)
+        tied = getattr(config, "tie_word_embeddings", True) if tied is None else tied
         return cls(params_m, hidden, layers, getattr(text, "vocab_size", 0) or 0,
-                   getattr(text, "intermediate_size", 0) or 0, stored)
+                   getattr(text, "intermediate_size", 0) or 0, stored, bool(tied))
 
     @property
     def mlp_ratio(self) -> float:
@@ -77,9 +92,9 @@ class ModelShape:
 CATALOG_SHAPES: dict[str, ModelShape] = {
     "gemma-2-2b-it": ModelShape(2614.3, 2304, 26, 256000, 9216, 2.0),
     "qwen2.5-3b-instruct": ModelShape(3085.9, 2048, 36, 151936, 11008, 2.0),
-    "qwen2.5-7b-instruct": ModelShape(7615.6, 3584, 28, 152064, 18944, 2.0),
-    "mistral-7b-instruct": ModelShape(7248.0, 4096, 32, 32768, 14336, 2.0),
-    "llama-3.1-8b-instruct": ModelShape(8030.3, 4096, 32, 128256, 14336, 2.0),
+    "qwen2.5-7b-instruct": ModelShape(7615.6, 3584, 28, 152064, 18944, 2.0, tied=False),
+    "mistral-7b-instruct": ModelShape(7248.0, 4096, 32, 32768, 14336, 2.0, tied=False),
+    "llama-3.1-8b-instruct": ModelShape(8030.3, 4096, 32, 128256, 14336, 2.0, tied=False),
     "gemma-2-9b-it": ModelShape(9241.7, 3584, 42, 256000, 14336, 2.0),
     "smollm2-135m-instruct": ModelShape(134.5, 576, 30, 49152, 1536, 4.0),  # the studio's fp32 conversion
     "smollm2-1.7b-instruct": ModelShape(1711.4, 2048, 24, 49152, 8192, 2.0),
@@ -161,7 +176,12 @@ def _breakdown(shape: ModelShape, strategy: str, task: str, batch_size: int, max
     params = shape.params_m * 1e6
     traits = get_strategy(strategy)
     on_gpu = hardware.device == "cuda"
-    weights = params * (traits.weight_bytes or (2 if bf16_weights else 4))  # NF4: 4 bits + scales + fp32 norms
+    if traits.weight_bytes:  # 4-bit: the projections in NF4 (with their scales); the vocabulary matrices stay
+        # unquantised and peft's prepare_model_for_kbit_training makes them fp32 (SmolLM2: 113 MB of its 168 MB)
+        kept = min(params, shape.vocabulary_params)
+        weights = (params - kept) * traits.weight_bytes + kept * 4
+    else:
+        weights = params * (2 if bf16_weights else 4)
     optimiser = params * traits.trained_share * _state_bytes(traits, on_gpu and bf16_weights, eight_bit)
     tokens = batch_size * (197 if task in TASKS and get_task(task).modality == "image" else max_length)
     tokens *= get_task(task).sequences if task in TASKS else 1  # a preference pair runs two sequences
@@ -175,6 +195,8 @@ def _breakdown(shape: ModelShape, strategy: str, task: str, batch_size: int, max
             activations += tokens * shape.hidden * unit * (SAVED_PER_TOKEN_LAYER + 2 * shape.mlp_ratio)
         if bf16_weights and not on_gpu:
             activations *= CPU_AUTOCAST_ACTIVATIONS
+        elif not on_gpu and _generates(task):
+            activations *= CPU_FP32_DECODER_ACTIVATIONS
     logits = 0.0
     if _generates(task):  # answer positions only, a slice of rows at a time (loss.chunked_linear_ce)
         rows = max(64, min(1024, 2**26 // max(1, shape.vocab)))  # loss.chunk_rows

@@ -39,7 +39,8 @@ class Strategy:
         searches: chooses among the other strategies itself (``auto``: heads and fine-tunes compared by
             cross-validation on the training rows within a time budget).
         trained_share: the share of the model's weights that train (gradients and optimiser state).
-        weight_bytes: bytes per frozen weight when the base is loaded (None: by precision, 4 or 2).
+        weight_bytes: bytes per quantised frozen weight (None: not quantised, 4 or 2 by precision; the vocabulary
+            matrices a 4-bit model keeps unquantised are counted apart, in core.memory).
         prepare: wraps a loaded model for training, ``prepare(model, task, train_config, **extra)``; None for
             head-only, and for the preference objectives, whose TRL trainer wraps the model from ``lora_config``.
         objective: the preference objective it trains with (``dpo``, ``orpo``: the TRL trainer the preference

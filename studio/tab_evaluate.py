@@ -457,11 +457,14 @@ def _error_views(report: dict | None, task: Task) -> list:
 
 def _regression_views(report: dict, task: Task) -> list:
     """The predicted-against-true plot and the validation rows predicted worst (a table, or images)."""
-    target = (report.get("target") or {}).get("column") or "value"
+    info = report.get("target") or {}
+    target = info.get("column") or "value"
     plot = gr.update(value=charts.scatter_figure(report.get("points"), str(target)),
                      visible=bool((report.get("points") or {}).get("true")))
     worst = [w for w in report.get("worst") or [] if isinstance(w, dict)]
     label = f"Largest errors on the validation rows (tuned model; true → predicted {target})"
+    if isinstance(info.get("min"), (int, float)) and isinstance(info.get("max"), (int, float)):
+        label += f"; answers are kept within the training values, {info['min']:g} to {info['max']:g}"
     hidden = gr.update(visible=False)
     if task.modality == "image":
         items = [(w["item"], f"{w.get('true'):g} → {w.get('predicted'):.3g}") for w in worst

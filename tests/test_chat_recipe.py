@@ -151,3 +151,27 @@ def test_a_bf16_lora_run_keeps_fp32_adapters_and_scores_in_fp32(tmp_path):
     again.load_trained()  # a later re-evaluation scores the same fp32 model
     assert again.evaluate()["tuned"]["eval_loss"] == pytest.approx(report["tuned"]["eval_loss"], rel=1e-4)
     recipe.cleanup()
+
+
+def test_a_4bit_model_on_the_cpu_keeps_no_weight_in_the_checkpoint_file(tmp_path):
+    """The weights QLoRA leaves unquantised (embeddings, norms) are the model's own copies, so the checkpoint file's
+    memory mapping, with every page quantisation read, can go once loading ends."""
+    import re
+
+    from core.models import load_causal_lm
+    from core.strategies import quantization_config
+    from tests.test_chat_support import resolved, tiny_model_folder
+
+    folder = tiny_model_folder(tmp_path)
+    model = load_causal_lm(resolved(folder), quantization_config=quantization_config(torch.float32),
+                           device_map="cpu")
+    files = [str(p) for p in folder.glob("*.safetensors")]
+    ranges = []
+    for line in open("/proc/self/maps", encoding="utf-8"):
+        if any(line.rstrip().endswith(f) for f in files):
+            low, high = (int(x, 16) for x in re.match(r"([0-9a-f]+)-([0-9a-f]+)", line).groups())
+            ranges.append((low, high))
+    tensors = [*model.parameters(), *model.buffers()]
+    assert any(type(t).__name__ == "Params4bit" for t in tensors)  # it is a 4-bit model
+    inside = [t.shape for t in tensors if any(low <= t.untyped_storage().data_ptr() < high for low, high in ranges)]
+    assert not inside, f"weights still read from the checkpoint file: {inside}"

@@ -247,7 +247,8 @@ def _studio_python(run: RunDir, config: JobConfig) -> list[str]:
         return ["With the studio installed (`pip install` this repository), for any regression run:", "",
                 "```python", "from core.inference.regress import Regressor",
                 f'Regressor.from_run("{run.path}").predict({example})  # a number, in the target\'s units',
-                "```", ""]
+                "```", "", "Its answers are kept within the training values (`model/target.json`: `min`, `max`); the "
+                "exported model's raw output is not, so clip it to that range as the studio does.", ""]
     return ["With the studio installed (`pip install` this repository), for any classifier run:", "", "```python",
             "from core.inference.classify import Classifier",
             f'Classifier.from_run("{run.path}").predict({example})  # [(class, probability), ...] best first',

@@ -53,7 +53,27 @@ def load_causal_lm(resolved: ResolvedModel, dtype: torch.dtype = torch.float32, 
         kwargs["quantization_config"] = quantization_config
     if device_map is not None:
         kwargs["device_map"] = device_map
-    return AutoModelForCausalLM.from_pretrained(resolved.path, **kwargs)
+    model = AutoModelForCausalLM.from_pretrained(resolved.path, **kwargs)
+    if quantization_config is not None:
+        _own_unquantised_weights(model)
+    return model
+
+
+def _own_unquantised_weights(model) -> None:
+    """Give a 4-bit model on the CPU its own copies of the weights left unquantised (embeddings, norms).
+
+    Those weights still point into the checkpoint file, which safetensors maps into memory, and while one of them
+    does the whole mapping stays, with every page that quantising the other weights read: on SmolLM2-135M (an
+    fp32 file of 538 MB) 405 MB of the process's memory after loading, for 113 MB of embeddings. With copies the
+    mapping goes (loading 0.91 -> 0.61 GB). A GPU's weights are never the file's, so nothing is copied there.
+    """
+    from ..memory import release_memory
+
+    with torch.no_grad():
+        for tensor in [*model.parameters(), *model.buffers()]:
+            if tensor.device.type == "cpu" and type(tensor).__name__ != "Params4bit":
+                tensor.data = tensor.data.clone()
+    release_memory()
 
 
 def load_text_classifier(resolved: ResolvedModel, num_labels: int, id2label: dict[int, str],
