@@ -238,24 +238,6 @@ def _compare_phase(params: float, shape: ModelShape, traits, task: str, on_gpu: 
     return 0.0
 
 
-def release_memory() -> None:
-    """Collect what Python no longer references and hand the C heap's free pages back to the system.
-
-    glibc keeps the memory a phase freed (a trainer, its optimiser, a bf16 copy of the model) for the process's
-    next allocations, so without ``malloc_trim`` the next phase (the fp32 comparison with the base, which maps its
-    weights from the file and cannot reuse that heap) adds its memory on top: bench/memory.py measured the default
-    chat job's peak in that phase. Elsewhere (macOS, musl) only the garbage collection runs.
-    """
-    import ctypes
-    import gc
-
-    gc.collect()
-    try:
-        ctypes.CDLL(None).malloc_trim(0)
-    except (OSError, AttributeError):  # no glibc
-        pass
-
-
 def _generates(task: str) -> bool:
     """A causal LM tuned for text (chat, preference pairs, documents): it has logits over the vocabulary."""
     return task in TASKS and get_task(task).kind == "generation"

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from ..memory import release_memory
+from ..heap import release_memory
 from ..models.templates import render
 from ..presets import bf16_weights
 from ..strategies import get_strategy, quantization_config

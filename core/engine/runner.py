@@ -18,7 +18,8 @@ from ..config import ConfigError, JobConfig
 from ..distributed import is_main_process, world_size
 from ..hardware import Hardware, detect_hardware
 from ..home import Home
-from ..memory import ModelShape, estimate_memory, out_of_memory_advice, release_memory
+from ..heap import release_memory
+from ..memory import ModelShape, estimate_memory, out_of_memory_advice
 from ..plan import plan_job
 from ..presets import bf16_weights
 from ..runs import FINAL_STATUSES, RunDir

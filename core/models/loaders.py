@@ -67,13 +67,13 @@ def _own_unquantised_weights(model) -> None:
     fp32 file of 538 MB) 405 MB of the process's memory after loading, for 113 MB of embeddings. With copies the
     mapping goes (loading 0.91 -> 0.61 GB). A GPU's weights are never the file's, so nothing is copied there.
     """
-    from ..memory import release_memory
+    from ..heap import release_memory
 
     with torch.no_grad():
         for tensor in [*model.parameters(), *model.buffers()]:
             if tensor.device.type == "cpu" and type(tensor).__name__ != "Params4bit":
                 tensor.data = tensor.data.clone()
-    release_memory()
+    release_memory()  # the file's tensors, the mapping with them, and the heap quantising used go back now
 
 
 def load_text_classifier(resolved: ResolvedModel, num_labels: int, id2label: dict[int, str],

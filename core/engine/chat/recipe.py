@@ -20,7 +20,7 @@ import torch
 from transformers import TrainingArguments
 from transformers.trainer_callback import PrinterCallback, TrainerCallback
 
-from ...memory import release_memory
+from ...heap import release_memory
 from ...models.templates import render
 from ...presets import bf16_weights, choose_precision
 from ...strategies import apply_strategy, get_strategy, quantization_config, quantized_device_map, trainable_parameters

@@ -15,7 +15,7 @@ import torch
 
 from ... import saved
 from ...distributed import is_main_process
-from ...memory import release_memory
+from ...heap import release_memory
 from ...tasks import get_task
 from ...models import heads
 from ...models.encoders import load_encoder, open_image
