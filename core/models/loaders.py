@@ -6,6 +6,7 @@ from pathlib import Path
 
 import torch
 
+from ..heap import release_memory
 from ..stack import load as load_stack
 from .base import ModelUnavailable, ResolvedModel
 
@@ -67,11 +68,11 @@ def _own_unquantised_weights(model) -> None:
     fp32 file of 538 MB) 405 MB of the process's memory after loading, for 113 MB of embeddings. With copies the
     mapping goes (loading 0.91 -> 0.61 GB). A GPU's weights are never the file's, so nothing is copied there.
     """
-    from ..heap import release_memory
+    from bitsandbytes.nn import Params4bit  # loaded already: the model was just quantised with it
 
     with torch.no_grad():
         for tensor in [*model.parameters(), *model.buffers()]:
-            if tensor.device.type == "cpu" and type(tensor).__name__ != "Params4bit":
+            if tensor.device.type == "cpu" and not isinstance(tensor, Params4bit):
                 tensor.data = tensor.data.clone()
     release_memory()  # the file's tensors, the mapping with them, and the heap quantising used go back now
 
