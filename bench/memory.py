@@ -4,8 +4,9 @@
 
 Each case is a whole job (data checks, presets, training, saving, the comparison with the base) run through
 ``core.engine.runner.run_job`` in a process of its own, as the studio runs a job; its peak resident memory comes
-from ``wait4`` on that process. The estimate is ``core.memory.estimate_job`` for the job's filled config on this
-machine, what the runner checks before training. The goal: the estimate within 15 % of the measured peak for
+from ``wait4`` on that process. The estimate is the one the runner checked before training (``core.memory.estimate_job``
+for the job's filled config on this machine, an image job's input side chosen from its data), kept in the run
+folder's ``memory.json``. The goal: the estimate within 15 % of the measured peak for
 every case it approves. Training is cut to a few steps (memory peaks in the first steps, the evaluation included);
 ``--quick`` runs one chat and one classifier case. While a case runs, its resident memory is sampled ten times a
 second and laid against the run's phase events, so the table says which step of the job holds the peak (loading,
@@ -49,8 +50,6 @@ def run_case(task: str, model: str, strategy: str, data: Path, steps: int | None
     from core.engine.runner import run_job
     from core.hardware import detect_hardware
     from core.home import Home
-    from core.memory import estimate_job
-    from core.models import resolve_model
 
     studio_home = Home.resolve(str(home))
     hardware = detect_hardware()
@@ -58,9 +57,10 @@ def run_case(task: str, model: str, strategy: str, data: Path, steps: int | None
                        train=TrainConfig(max_steps=steps), name=f"memory-{strategy}")
     run = run_job(config, studio_home, hardware=hardware)
     filled = JobConfig.load(run.config)
-    estimate = estimate_job(filled, resolve_model(model, studio_home, task=task), hardware)
+    estimate = json.loads(run.memory_estimate.read_text(encoding="utf-8"))  # what the runner checked
     write_json(out, {"run": str(run.path), "status": run.read_status().get("status"),
-                     "estimate_gb": estimate.total_gb, "fits": estimate.fits, "breakdown": estimate.breakdown,
+                     "estimate_gb": estimate["total_gb"], "fits": estimate["fits"],
+                     "breakdown": estimate["breakdown"], "image_side": estimate["image_side"],
                      "batch_size": filled.train.batch_size, "max_length": filled.train.max_length,
                      "precision": filled.train.precision})
 
@@ -172,6 +172,8 @@ def rows_of(results: list[dict]) -> list[dict]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.memory", description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--only", default=None, metavar="TASK[:STRATEGY]",
+                        help="the cases of one task, or one task and strategy (image-classification:full)")
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--model-home", default=None, help="a studio home with SmolLM2 converted")
     parser.add_argument("--case", help=argparse.SUPPRESS)  # the child: TASK:MODEL:STRATEGY:DATA:STEPS
@@ -182,7 +184,11 @@ def main(argv: list[str] | None = None) -> int:
         task, model, strategy, data, steps = args.case.split(":", 4)
         run_case(task, model, strategy, Path(data), int(steps) or None, Path(args.home), args.json)
         return 0
-    cases = [c for c in CASES if not args.quick or (c[0], c[2]) in QUICK]
+    cases = [c for c in CASES if (not args.quick or (c[0], c[2]) in QUICK) and
+             (not args.only or f"{c[0]}:{c[2]}" == args.only or c[0] == args.only)]
+    if not cases:
+        parser.error(f"no case matches --only {args.only}: the cases are "
+                     + ", ".join(f"{c[0]}:{c[2]}" for c in CASES))
     with tempfile.TemporaryDirectory(prefix="studio-bench-memory-") as scratch:
         results = [measure(case, args.model_home, Path(scratch)) for case in cases]
     report = {"rows": rows_of(results), "details": {"cases": results}}

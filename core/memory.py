@@ -20,6 +20,10 @@ GB = 2**30
 RUNTIME_OVERHEAD_GB = 0.6  # a CPU job's process before any model: python, torch, transformers, peft, datasets
 CUDA_CONTEXT_GB = 0.6  # a GPU job: the CUDA context and the caching allocator's slack
 FIT_SHARE = 0.9  # leave a tenth of the budget free
+# An image model's activations are counted as a vision transformer's at 224 pixels (196 patches and the class
+# token); a job at another input side keeps them in proportion to its area (a CNN's feature maps scale the same).
+IMAGE_SIDE = 224
+IMAGE_TOKENS = 197
 # What autograd keeps per token per decoder layer, in units of the hidden width: the layer's inputs, norms,
 # projections, attention (SDPA: no score matrix) and the MLP's wide activations (counted through mlp_ratio).
 SAVED_PER_TOKEN_LAYER = 10
@@ -47,6 +51,8 @@ class ModelShape:
         intermediate: the MLP's width (0: four times the hidden width).
         file_bytes: bytes per parameter in the weight files (2 for bf16/fp16 checkpoints, 4 for fp32).
         tied: the output layer shares the input embeddings' matrix (one vocabulary matrix, not two).
+        pixel_bytes, image_bytes: for a convolutional image model, what autograd saves per input pixel of one
+            image in training, and per image beyond that (0: count it as a vision transformer's tokens).
     """
 
     params_m: float
@@ -56,6 +62,8 @@ class ModelShape:
     intermediate: int = 0
     file_bytes: float = 2.0
     tied: bool = True
+    pixel_bytes: float = 0.0
+    image_bytes: float = 0.0
 
     @property
     def vocabulary_params(self) -> float:
@@ -99,6 +107,10 @@ CATALOG_SHAPES: dict[str, ModelShape] = {
     "smollm2-135m-instruct": ModelShape(134.5, 576, 30, 49152, 1536, 4.0),  # the studio's fp32 conversion
     "smollm2-1.7b-instruct": ModelShape(1711.4, 2048, 24, 49152, 8192, 2.0),
     "llama-3.2-1b-instruct": ModelShape(1235.8, 2048, 16, 128256, 8192, 2.0),
+    # A CNN's feature maps scale with the input's area. Autograd's saved-tensor hooks on one training forward of
+    # EfficientNet-Lite0 (batch 16, fp32, 2026-12-06): 8.55 MB per image at 64 px, 28.7 at 128, 83.1 at 224;
+    # 1617 bytes per pixel plus 1.9 MB per image fits all three within 2 %.
+    "efficientnet-lite0": ModelShape(4.65, 1280, 16, 0, 0, 4.0, pixel_bytes=1617, image_bytes=1.9e6),
 }
 
 
@@ -133,7 +145,7 @@ class MemoryEstimate:
 
 def estimate_memory(shape: ModelShape, strategy: str, task: str, batch_size: int, max_length: int,
                     hardware: Hardware, gradient_checkpointing: bool = False,
-                    bf16_weights: bool = False) -> MemoryEstimate:
+                    bf16_weights: bool = False, image_side: int | None = None) -> MemoryEstimate:
     """Estimate peak memory for model x strategy x batch x length on ``hardware``; when it does not fit, the
     estimate with gradient checkpointing, then (on a GPU) with 8-bit optimiser states, is returned if that fits.
 
@@ -145,6 +157,7 @@ def estimate_memory(shape: ModelShape, strategy: str, task: str, batch_size: int
         hardware: where it runs; on a GPU the budget is GPU memory, on a CPU the free RAM.
         gradient_checkpointing: the user turned it on.
         bf16_weights: the weights are held in bf16 (``presets.bf16_weights``), half the bytes of fp32.
+        image_side: the input side an image job trains at (None: the backbone's 224 pixels).
     """
     options = [(gradient_checkpointing, False)]
     if not gradient_checkpointing and not get_strategy(strategy).on_features:
@@ -154,7 +167,7 @@ def estimate_memory(shape: ModelShape, strategy: str, task: str, batch_size: int
     available = hardware.gpu_memory_gb if hardware.device == "cuda" else hardware.available_memory_gb
     for checkpointing, eight_bit in options:
         breakdown = _breakdown(shape, strategy, task, batch_size, max_length, hardware, checkpointing, eight_bit,
-                               bf16_weights)
+                               bf16_weights, image_side)
         total = sum(v for v in breakdown.values() if isinstance(v, float))
         if total <= available * FIT_SHARE:
             break
@@ -162,7 +175,7 @@ def estimate_memory(shape: ModelShape, strategy: str, task: str, batch_size: int
     if not fits:  # report the plain settings' need, with what to change
         checkpointing, eight_bit = options[0]
         breakdown = _breakdown(shape, strategy, task, batch_size, max_length, hardware, checkpointing, False,
-                               bf16_weights)
+                               bf16_weights, image_side)
         total = sum(v for v in breakdown.values() if isinstance(v, float))
     advice = _advice(fits, strategy, batch_size, max_length, shape, hardware, checkpointing and not
                      gradient_checkpointing, eight_bit)
@@ -171,7 +184,7 @@ def estimate_memory(shape: ModelShape, strategy: str, task: str, batch_size: int
 
 
 def _breakdown(shape: ModelShape, strategy: str, task: str, batch_size: int, max_length: int, hardware: Hardware,
-               checkpointing: bool, eight_bit: bool, bf16_weights: bool) -> dict:
+               checkpointing: bool, eight_bit: bool, bf16_weights: bool, image_side: int | None = None) -> dict:
     """GB per part at the job's largest phase (load, train or compare), and that phase's name."""
     params = shape.params_m * 1e6
     traits = get_strategy(strategy)
@@ -183,10 +196,14 @@ def _breakdown(shape: ModelShape, strategy: str, task: str, batch_size: int, max
     else:
         weights = params * (2 if bf16_weights else 4)
     optimiser = params * traits.trained_share * _state_bytes(traits, on_gpu and bf16_weights, eight_bit)
-    tokens = batch_size * (197 if task in TASKS and get_task(task).modality == "image" else max_length)
+    image = task in TASKS and get_task(task).modality == "image"
+    tokens = batch_size * (image_tokens(image_side) if image else max_length)
     tokens *= get_task(task).sequences if task in TASKS else 1  # a preference pair runs two sequences
     if traits.on_features:
         activations = batch_size * shape.hidden * 4 * 64  # inference only, features cached
+    elif image and shape.pixel_bytes:
+        side = image_side or IMAGE_SIDE
+        activations = batch_size * (shape.pixel_bytes * side * side + shape.image_bytes)
     else:
         width = SAVED_PER_TOKEN_LAYER_CHECKPOINTED if checkpointing else SAVED_PER_TOKEN_LAYER + 2 * shape.mlp_ratio
         unit = 2 if (on_gpu or bf16_weights) else 4
@@ -213,6 +230,13 @@ def _breakdown(shape: ModelShape, strategy: str, task: str, batch_size: int, max
     else:
         parts["more at " + peak] = (phases[peak] - weights) / GB
     return {k: round(v, 3) for k, v in parts.items()}
+
+
+def image_tokens(side: int | None) -> float:
+    """What one image at ``side`` pixels counts as, in tokens (``IMAGE_TOKENS`` at ``IMAGE_SIDE``)."""
+    if not side:
+        return float(IMAGE_TOKENS)
+    return 1 + (IMAGE_TOKENS - 1) * (side / IMAGE_SIDE) ** 2
 
 
 def _state_bytes(traits, bf16_params: bool, eight_bit: bool) -> float:
@@ -243,19 +267,21 @@ def _generates(task: str) -> bool:
     return task in TASKS and get_task(task).kind == "generation"
 
 
-def estimate_job(config, resolved, hardware: Hardware) -> MemoryEstimate:
+def estimate_job(config, resolved, hardware: Hardware, image_side: int | None = None) -> MemoryEstimate:
     """The estimate for a filled job and its resolved model (what the runner checks before training).
 
     Args:
         config: the filled ``JobConfig``.
         resolved: its ``core.models.ResolvedModel``.
         hardware: the machine.
+        image_side: an image job's input side, chosen from its data (None: the backbone's own).
     """
     from .presets import bf16_weights
 
     t = config.train
     return estimate_memory(model_shape(resolved), config.strategy, config.task, t.batch_size or 1,
-                           t.max_length or 256, hardware, t.gradient_checkpointing, bf16_weights(config, hardware))
+                           t.max_length or 256, hardware, t.gradient_checkpointing, bf16_weights(config, hardware),
+                           image_side)
 
 
 def model_shape(resolved) -> ModelShape:

@@ -82,6 +82,11 @@ class RunDir:
     def data_summary(self) -> Path:
         return self.path / "data_summary.json"
 
+    @property
+    def memory_estimate(self) -> Path:
+        """The memory estimate the runner checked before training (``core.memory.MemoryEstimate``)."""
+        return self.path / "memory.json"
+
     def read_status(self) -> dict[str, Any]:
         """The run's status; a run whose process died while running reads as ``interrupted``."""
         try:

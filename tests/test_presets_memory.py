@@ -186,3 +186,29 @@ def test_when_a_job_does_not_fit_the_estimate_tries_checkpointing_then_8bit_stat
     assert "8-bit paged states" in full.advice
     too_big = estimate_memory(seven_b, "full", "chat", 4, 1024, gpu24, bf16_weights=True)
     assert not too_big.fits and "--gpus N" in too_big.advice and too_big.optimizer == "adamw_torch"
+
+
+def test_an_image_job_is_estimated_at_the_input_side_it_will_train_at(home, tmp_path):
+    from core.engine.runner import _image_side
+    from core.memory import CATALOG_SHAPES, IMAGE_TOKENS, estimate_job
+    from core.models import resolve_model
+    from tests.test_classify_support import image_data
+
+    data = image_data(tmp_path)  # 24 px images: the recipes feed them at 64 px, not EfficientNet's 224
+    config = fill_presets(JobConfig(task="image-classification", model="efficientnet-lite0", strategy="full"),
+                          len(data.train), CPU)
+    resolved = resolve_model("efficientnet-lite0", home, task="image-classification")
+    side = _image_side(config, data, resolved)
+    assert side == 64
+    at_side = estimate_job(config, resolved, CPU, image_side=side).breakdown["activations"]
+    at_native = estimate_job(config, resolved, CPU).breakdown["activations"]
+    cnn = CATALOG_SHAPES["efficientnet-lite0"]  # a CNN's saved maps scale with the input's area
+    per_image = [cnn.pixel_bytes * s * s + cnn.image_bytes for s in (64, 224)]
+    assert at_side == pytest.approx(at_native * per_image[0] / per_image[1], rel=0.05)
+    assert 0.08 < at_side < 0.2  # GB: batch 16 at 64 px, ~8.5 MB an image (saved-tensor hooks)
+    vit = ModelShape(86, 768, 12, 0)  # a vision transformer's tokens scale the same way
+    tokens = [estimate_memory(vit, "full", "image-classification", 8, 0, CPU, image_side=s).breakdown["activations"]
+              for s in (112, 224)]
+    assert tokens[0] == pytest.approx(tokens[1] * (1 + (IMAGE_TOKENS - 1) / 4) / IMAGE_TOKENS, rel=0.02)
+    text = JobConfig(task="text-classification", model="efficientnet-lite0", strategy="full")
+    assert _image_side(text, data, resolved) is None  # only image jobs have an input side

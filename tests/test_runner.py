@@ -49,6 +49,8 @@ def test_a_chat_job_leaves_a_complete_run_folder(chat_job, home):
     assert metadata["library_name"] == "peft" and "chat" in metadata["tags"]
     assert "Training rows: " in card and "eval_loss" in card
     assert "Memory: About" in run.log.read_text()
+    estimate = json.loads(run.memory_estimate.read_text())  # what the runner checked, kept for the bench
+    assert estimate["fits"] and estimate["total_gb"] > 0 and estimate["image_side"] is None
 
 
 def test_the_saved_config_reruns_from_the_command_line(chat_job, home, capsys):

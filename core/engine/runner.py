@@ -19,9 +19,8 @@ from ..distributed import is_main_process, world_size
 from ..hardware import Hardware, detect_hardware
 from ..home import Home
 from ..heap import release_memory
-from ..memory import ModelShape, estimate_memory, out_of_memory_advice
+from ..memory import out_of_memory_advice
 from ..plan import plan_job
-from ..presets import bf16_weights
 from ..runs import FINAL_STATUSES, RunDir
 from .context import TrainContext, TrainOutcome
 from .events import EventSink, Reporter, read_events
@@ -110,7 +109,7 @@ def _run(config: JobConfig, home: Home, run: RunDir, reporter: Reporter, stop: t
     if is_main_process():
         config.save(run.config)  # the filled-in job: `studio train config.yaml` reruns exactly this
         run.data_summary.write_text(json.dumps(data.summary, indent=1, default=str), encoding="utf-8")
-    _check_memory(config, resolved, hardware, reporter)
+    _check_memory(config, data, resolved, hardware, run, reporter)
     if config.train.threads:
         import torch
         torch.set_num_threads(config.train.threads)
@@ -199,26 +198,34 @@ def _write_rank_record(run: RunDir, recipe, outcome: TrainOutcome) -> None:
     (folder / f"rank-{record['rank']}.json").write_text(json.dumps(record), encoding="utf-8")
 
 
-def _check_memory(config: JobConfig, resolved, hardware: Hardware, reporter: Reporter) -> None:
-    from ..models import parameter_count
+def _check_memory(config: JobConfig, data, resolved, hardware: Hardware, run: RunDir, reporter: Reporter) -> None:
+    """Estimate the job's peak memory before it trains (kept in the run folder); fail in plain words when it
+    will not fit."""
+    from dataclasses import asdict
 
-    params = parameter_count(resolved)
-    if not params:
-        return
-    shape = ModelShape.guess(params / 1e6)
-    config_path = Path(resolved.path) / "config.json" if Path(resolved.path).is_dir() else None
-    if config_path and config_path.is_file():
-        from transformers import AutoConfig
-        try:
-            shape = ModelShape.from_config(params / 1e6, AutoConfig.from_pretrained(resolved.path))
-        except Exception:  # an unusual config only makes the estimate rougher
-            pass
-    t = config.train
-    estimate = estimate_memory(shape, config.strategy, config.task, t.batch_size or 1, t.max_length or 256,
-                               hardware, t.gradient_checkpointing, bf16_weights(config, hardware))
+    from ..memory import estimate_job
+
+    side = _image_side(config, data, resolved)
+    estimate = estimate_job(config, resolved, hardware, image_side=side)
+    if is_main_process():
+        record = {**asdict(estimate), "image_side": side, "hardware": hardware.describe()}
+        run.memory_estimate.write_text(json.dumps(record, indent=1), encoding="utf-8")
     reporter.line(f"Memory: {estimate.describe()}")
     if not estimate.fits:
         raise JobFailed(f"This job will not fit in memory. {estimate.describe()}")
+
+
+def _image_side(config: JobConfig, data, resolved) -> int | None:
+    """The input side an image job will train at, chosen from its training images as the recipes choose it."""
+    from ..tasks import get_task
+
+    train = getattr(data, "train", None)
+    if get_task(config.task).modality != "image" or train is None or "image" not in train.column_names:
+        return None
+    from ..models.backbones import native_image_side
+    from .classify.features import choose_image_size
+
+    return choose_image_size(list(train["image"]), native_image_side(resolved))
 
 
 def _set_status(run: RunDir, reporter: Reporter, status: str, message: str) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import inspect
 import json
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -237,6 +238,17 @@ def image_settings(folder, config) -> tuple[int, tuple, tuple]:
     mean = settings.get("image_mean") or IMAGENET_MEAN
     std = settings.get("image_std") or IMAGENET_STD
     return int(size), tuple(mean), tuple(std)
+
+
+def native_image_side(resolved: ResolvedModel) -> int:
+    """The input side an image model was trained at (EfficientNet-Lite0: 224; a transformers folder: its
+    preprocessor's), the largest side the studio feeds it."""
+    if resolved.kind == "efficientnet":
+        return 224
+    load_stack()
+    from transformers import AutoConfig
+
+    return image_settings(Path(resolved.path), AutoConfig.from_pretrained(resolved.path))[0]
 
 
 def load_image_backbone(resolved: ResolvedModel) -> ImageBackbone:

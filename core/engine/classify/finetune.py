@@ -17,6 +17,7 @@ from transformers import PrinterCallback, Trainer
 
 from ...distributed import is_main_process
 from ...models import classifiers as cm
+from ...models.backbones import native_image_side
 from ...presets import choose_precision, estimated_steps
 from ...strategies import apply_strategy, get_strategy, trainable_parameters
 from ..callbacks import ItemCounter, ReporterCallback
@@ -86,7 +87,7 @@ class FineTuneRecipe(BaseRecipe):
             self.tokenizer = load_tokenizer(self.ctx.model)
             return cm.ModelInputs(self.task, tokenizer=self.tokenizer,
                                   max_length=self.ctx.config.train.max_length or 256)
-        native = getattr(model, "image_size", None) or _native_size(self.ctx.model)
+        native = getattr(model, "image_size", None) or native_image_side(self.ctx.model)
         self.image_size = self.image_size or self.choose_size(native)
         inputs = cm.image_inputs(self.ctx.model, model, self.image_size)
         self.image_size = inputs.image_size
