@@ -65,3 +65,8 @@ class Home:
     def runs(self) -> Path:
         """One folder per training run."""
         return self.root / "runs"
+
+    @property
+    def cache(self) -> Path:
+        """What jobs compute once and reuse (compiled kernels, unpacked archives, the base's replayed answers)."""
+        return self.root / "cache"

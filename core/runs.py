@@ -83,6 +83,11 @@ class RunDir:
         return self.path / "data_summary.json"
 
     @property
+    def replay(self) -> Path:
+        """A chat run's general replay: the base model's answers trained beside the rows, one conversation a line."""
+        return self.path / "replay.jsonl"
+
+    @property
     def memory_estimate(self) -> Path:
         """The memory estimate the runner checked before training (``core.memory.MemoryEstimate``)."""
         return self.path / "memory.json"

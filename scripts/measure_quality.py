@@ -6,7 +6,10 @@ rows (RBF SVM on raw pixels for images; logistic regression on frozen mean-poole
 line says tuned vs every baseline. Prints one JSON line and appends it to ``<out>/results.jsonl``, with the load
 average (the machine is shared: times move with it).
 
-    .venv/bin/python scripts/measure_quality.py digits [--out /tmp/studio-quality]
+    .venv/bin/python scripts/measure_quality.py digits [--out /tmp/studio-quality] [--set train.replay=0]
+
+``--set`` changes one setting of the default config (as ``studio train --set`` does), to measure it beside the
+default; the row names what was set.
 """
 from __future__ import annotations
 
@@ -21,7 +24,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 IMAGE_SETS = {"digits", "glyphs"}
-CHAT_SETS = {"debian-chat"}
+CHAT_SETS = {"debian-chat", "man-chat"}
 
 
 def config_for(name: str, out: Path) -> Path:
@@ -83,6 +86,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("name")
     parser.add_argument("--out", default="/tmp/studio-quality")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="a setting changed from the default (studio train --set)")
     args = parser.parse_args()
     out = Path(args.out)
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "STUDIO_HOME": os.environ.get("STUDIO_HOME", str(out / "home"))}
@@ -90,11 +95,12 @@ def main() -> None:
     sys.path.insert(0, str(REPO))
     load_before = os.getloadavg()
     started = time.perf_counter()
-    run = studio("train", str(config_for(args.name, out)), env=env).strip().splitlines()[-1]
+    changes = [item for pair in args.set for item in ("--set", pair)]
+    run = studio("train", str(config_for(args.name, out)), *changes, env=env).strip().splitlines()[-1]
     trained = time.perf_counter() - started
     test = out / args.name / ("test" if args.name in IMAGE_SETS else "test.csv")
     report = json.loads(studio("eval", run, "--data", str(test), env=env))
-    row = {"set": args.name, "run": run, "train_s": round(trained, 1), "load_before": load_before,
+    row = {"set": args.name, "settings": args.set, "run": run, "train_s": round(trained, 1), "load_before": load_before,
            "load_after": os.getloadavg(), "tuned": report.get("tuned"), "examples": report.get("examples")}
     if args.name in CHAT_SETS:
         row.update(base=report.get("base"), change=report.get("change"), probe=report.get("probe"))

@@ -19,6 +19,10 @@ ADVANCED: dict[str, Setting] = {name: meta for name, meta in settings_of(TrainCo
 # Fields whose empty value is not "the preset decides" (the seed's 0 is a seed): 0 is kept as a value there.
 ZERO_IS_A_VALUE = frozenset(f.name for f in dataclasses.fields(TrainConfig)
                             if f.name in ADVANCED and f.default is not None)
+# What each advanced field shows before the user types: the setting's default where 0 is a value (the seed's 0,
+# the general replay share's 0.2), else 0 ("the preset decides").
+INITIAL: dict[str, float] = {f.name: (f.default if f.name in ZERO_IS_A_VALUE else 0)
+                             for f in dataclasses.fields(TrainConfig) if f.name in ADVANCED}
 # Choices after the number fields: (label, value) pairs; "auto" lets the presets decide for the job and machine.
 SWITCHES = {
     "precision": [("Automatic", "auto"), ("fp32: exact", "fp32"), ("bf16: faster on bf16 units", "bf16")],

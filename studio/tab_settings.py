@@ -17,7 +17,7 @@ from core.tasks import get_task
 
 from . import tab_model
 from .context import JobForm, Studio, chosen_model
-from .form import ADVANCED, SWITCHES, command_for
+from .form import ADVANCED, INITIAL, SWITCHES, command_for
 from .views import notice
 
 PRESET_CHOICES = [("Quick: a first look in minutes", "quick"), ("Balanced", "balanced"),
@@ -69,7 +69,7 @@ def build(st: Studio) -> SettingsTab:
                 validation = gr.Slider(0, 0.5, value=0, step=0.05, label="Validation share (0 = automatic)",
                                        elem_id="settings-validation")
                 with gr.Row():
-                    numbers = {key: gr.Number(value=0, label=meta.label, precision=0 if meta.integer else None,
+                    numbers = {key: gr.Number(value=INITIAL[key], label=meta.label, precision=0 if meta.integer else None,
                                               minimum=0, info=meta.help or None, elem_id=f"settings-{key}",
                                               min_width=150)
                                for key, meta in ADVANCED.items()}

@@ -175,3 +175,65 @@ def test_a_4bit_model_on_the_cpu_keeps_no_weight_in_the_checkpoint_file(tmp_path
     assert any(type(t).__name__ == "Params4bit" for t in tensors)  # it is a 4-bit model
     inside = [t.shape for t in tensors if any(low <= t.untyped_storage().data_ptr() < high for low, high in ranges)]
     assert not inside, f"weights still read from the checkpoint file: {inside}"
+
+
+def test_general_replay_trains_the_base_answers_beside_the_rows_and_keeps_them_for_the_next_job(tmp_path, monkeypatch):
+    from core.engine.chat import replay
+
+    # The tiny random model answers with whitespace only: nothing is replayed, and the log says why.
+    ctx, sink = context(tmp_path / "silent", "lora", replay=0.25, max_steps=2)
+    recipe = ChatRecipe(ctx)
+    recipe.setup()
+    n_train = len(ctx.data.train)
+    assert recipe.replayed == [] and len(recipe.train_rows) == n_train and not ctx.run.replay.exists()
+    assert any("gave no answer to the 12 everyday instructions" in e.get("message", "") for e in sink.events)
+    recipe.cleanup()
+
+    calls = []
+
+    def answering(model, tokenizer, questions, max_new_tokens, batch):
+        calls.append(list(questions))
+        return [replay.Answer(f"Here is a careful answer about {q.lower()}", finished=True) for q in questions]
+
+    monkeypatch.setattr(replay, "generate_answers", answering)
+    ctx, sink = context(tmp_path / "answering", "lora", replay=0.25, max_steps=2)
+    recipe = ChatRecipe(ctx)
+    recipe.setup()
+    count = replay.replay_count(0.25, n_train, len(replay.load_prompts()))
+    assert count == 12 and len(recipe.replayed) == count and len(calls[0]) == count
+    assert len(recipe.train_rows) == n_train + count
+    assert len(recipe.val_rows) == len(ctx.data.validation)  # the validation split stays the user's rows
+    cached = list((ctx.home.cache / "replay").glob("*.json"))
+    assert len(cached) == 1 and len(json.loads(cached[0].read_text())) == count
+    assert any("General replay: 12 answers" in e.get("message", "") for e in sink.events)
+    kept = [json.loads(line)["messages"] for line in ctx.run.replay.read_text().splitlines()]
+    assert len(kept) == count and kept[0][1]["content"].startswith("Here is a careful answer")  # in the run folder
+    from core.engine.model_card import model_card
+    assert "General replay: 12 answers of the base model" in model_card(ctx.run, ctx.config, {}, {})
+    assert recipe.train().extra["replay_rows"] == count
+    recipe.cleanup()
+
+    again_ctx, _ = context(tmp_path / "answering", "lora", replay=0.25, max_steps=2)  # same home, same base
+    again = ChatRecipe(again_ctx)
+    again.setup()
+    assert len(calls) == 1  # the cached answers were reused
+    assert [r["input_ids"] for r in again.replayed] == [r["input_ids"] for r in recipe.replayed]
+    again.cleanup()
+
+
+def test_the_replay_prompts_are_not_the_probe_questions():
+    from core.engine.chat import probe, replay
+
+    def words(text):
+        return " ".join("".join(c for c in text.lower() if c.isalnum() or c == " ").split())
+
+    questions = {words(i["q"]) for i in probe.load_probe()}
+    prompts = [words(p) for p in replay.load_prompts()]
+    assert len(prompts) == len(set(prompts)) >= 48
+    assert not any(q in p or p in q for p in prompts for q in questions)
+    assert replay.replay_count(0.0, 300, 64) == 0 and replay.replay_count(0.2, 300, 64) == 60
+    assert replay.replay_count(0.2, 1000, 64) == 64 and replay.replay_count(0.01, 10, 64) == 1
+    # an answer the token limit cut off keeps its whole sentences or lines only
+    assert replay.whole_sentences("First sentence. Second one is cu") == "First sentence."
+    assert replay.whole_sentences("1. Pack water\n2. Pack food\n3. Bring a") == "1. Pack water\n2. Pack food"
+    assert replay.whole_sentences("No sentence ends here") == ""

@@ -109,7 +109,7 @@ def context(tmp: Path, strategy: str = "lora", stop: threading.Event | None = No
     folder = tiny_model_folder(tmp)
     settings = dict(epochs=3.0, learning_rate=3e-3, batch_size=4, grad_accum=1, max_length=96, lora_r=8,
                     lora_alpha=16, eval_every=4, save_every=6, threads=1, lora_dropout=0.0, warmup_ratio=0.0,
-                    precision="fp32")  # the same on every machine; bf16 has its own tests
+                    precision="fp32", replay=0.0)  # the same on every machine; bf16 and replay have their own tests
     settings.update(train)
     config = JobConfig(task="chat", model=str(folder), strategy=strategy, data=DataConfig(path="chat.jsonl"),
                        train=TrainConfig(**settings))

@@ -18,7 +18,7 @@ from core.public import PublicPolicy  # noqa: E402
 from core.runs import RunDir  # noqa: E402
 from studio import tab_settings, tab_train  # noqa: E402
 from studio.app import build_app, start_session  # noqa: E402
-from studio.form import ADVANCED, DataChoice  # noqa: E402
+from studio.form import ADVANCED, INITIAL, DataChoice  # noqa: E402
 from tests.test_chat_support import conversations, tiny_model_folder  # noqa: E402
 
 
@@ -41,7 +41,7 @@ def _page(home, data_path, model, strategy, numbers):
     form = st.form
     got = {form.data: {"choice": choice, "prepared": prepared}, form.model_choice: None, form.model_custom: model,
            form.strategy: strategy, form.preset: "quick", form.name: "", form.validation: 0,
-           **{form.numbers[k]: numbers.get(k, 0) for k in ADVANCED}, st.session: start_session(None)}
+           **{form.numbers[k]: numbers.get(k, INITIAL[k]) for k in ADVANCED}, st.session: start_session(None)}
     return st, got
 
 

@@ -8,7 +8,7 @@ pytest.importorskip("gradio")
 
 import gradio as gr  # noqa: E402
 
-from core.config import ConfigError, JobConfig  # noqa: E402
+from core.config import ConfigError, JobConfig, TrainConfig  # noqa: E402
 from core.data import load_data  # noqa: E402
 from core.data.examples import example_path  # noqa: E402
 from core.hardware import detect_hardware  # noqa: E402
@@ -19,7 +19,7 @@ from core.uploads import session_export_dir, session_upload_dir  # noqa: E402
 from studio import charts, tab_data, tab_evaluate, tab_export, tab_settings, tab_train  # noqa: E402
 from studio.app import build_app, start_session  # noqa: E402
 from studio.context import Studio, new_owner, owner_of  # noqa: E402
-from studio.form import ADVANCED, DataChoice, JobValues, build_config, command_for  # noqa: E402
+from studio.form import ADVANCED, INITIAL, DataChoice, JobValues, build_config, command_for  # noqa: E402
 from studio.views import STATUS_WORDS, progress_html, status_html  # noqa: E402
 from tests.test_jobs import fake_trainer  # noqa: E402
 
@@ -38,7 +38,7 @@ def _studio(home, hardware, public=True, steps=400) -> Studio:
 
 
 def _advanced(**values) -> dict:
-    return {key: values.get(key, 0) for key in ADVANCED}
+    return {key: values.get(key, INITIAL[key]) for key in ADVANCED}  # what the page shows before any typing
 
 
 def _got(st: Studio, data, model, custom="", strategy="lora", preset="quick", name="", validation=0,
@@ -76,6 +76,11 @@ def test_build_config_turns_typed_widgets_into_a_job():
     # ... except the seed, where 0 is a seed, and a given seed is kept
     assert t.seed == 0
     assert build_config(JobValues(choice, "minilm-l6", "lora", "quick", "run-1", 0, _advanced(seed=7))).train.seed == 7
+    # ... and the general replay share, which the page shows at its default and where 0 turns replay off
+    assert INITIAL["replay"] == TrainConfig().replay == t.replay > 0
+    chat = DataChoice(path="/data/c.csv", task="chat", columns={})
+    assert build_config(JobValues(chat, "smollm2-135m-instruct", "lora", "quick", "", 0,
+                                  _advanced(replay=0))).train.replay == 0
     assert build_config(JobValues(choice, "minilm-l6", "lora", "quick", "run-1", 0, _advanced())) \
         .data.validation_fraction is None
     choice.columns["text"] = "changed"

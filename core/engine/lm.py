@@ -8,6 +8,7 @@ weights with the adapter switched off, so the comparison costs no second model.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -151,6 +152,51 @@ class base_of:
 def answer(model, tokenizer, messages: list[dict], max_new_tokens: int) -> str:
     """The model's greedy answer to a conversation (rendered with its chat template)."""
     return continuation(model, tokenizer, render(tokenizer, messages, add_generation_prompt=True), max_new_tokens)
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A generated answer, and whether the model ended it (an end-of-turn token) rather than the token limit."""
+
+    text: str
+    finished: bool
+
+
+def answers(model, tokenizer, questions: list[str], max_new_tokens: int, batch: int = 12) -> list[str]:
+    """Greedy answers to single-turn questions, generated in left-padded batches."""
+    return [a.text for a in generate_answers(model, tokenizer, questions, max_new_tokens, batch)]
+
+
+@torch.no_grad()
+def generate_answers(model, tokenizer, questions: list[str], max_new_tokens: int, batch: int = 12) -> list[Answer]:
+    """Greedy answers to single-turn questions, generated in left-padded batches, each saying whether it ended."""
+    side, was_training = tokenizer.padding_side, model.training
+    ends = _end_ids(model, tokenizer)
+    tokenizer.padding_side = "left"
+    model.eval()
+    out = []
+    try:
+        for start in range(0, len(questions), batch):
+            texts = [render(tokenizer, [{"role": "user", "content": q}], add_generation_prompt=True)
+                     for q in questions[start:start + batch]]
+            enc = tokenizer(texts, add_special_tokens=False, return_tensors="pt", padding=True).to(device(model))
+            generated = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False, use_cache=True,
+                                       pad_token_id=tokenizer.pad_token_id)
+            for g in generated[:, enc["input_ids"].shape[1]:]:
+                out.append(Answer(tokenizer.decode(g, skip_special_tokens=True).strip(),
+                                  any(int(t) in ends for t in g)))
+    finally:
+        tokenizer.padding_side = side
+        model.train(was_training)
+    return out
+
+
+def _end_ids(model, tokenizer) -> set[int]:
+    """The token ids that end an answer: the generation config's end tokens and the tokenizer's."""
+    configured = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
+    ids = set(configured if isinstance(configured, (list, tuple)) else [configured])
+    ids.add(tokenizer.eos_token_id)
+    return {int(i) for i in ids if i is not None}
 
 
 @torch.no_grad()

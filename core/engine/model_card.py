@@ -43,7 +43,7 @@ def model_card(run: RunDir, config: JobConfig, report: dict, summary: dict) -> s
         "", f"# {config.name or run.name}", "",
         f"Fine-tuned from `{base_model_id(config.model)}` for **{get_task(config.task).title.lower()}** with "
         f"**{how}** in Finetune Studio (run `{run.name}`).", "",
-        *_results(config, report), *_use(run, config), *_elsewhere(run, config), *_data(config, summary),
+        *_results(config, report), *_use(run, config), *_elsewhere(run, config), *_data(run, config, summary),
         *_settings(run, config),
     ]
     return "\n".join(lines).rstrip() + "\n"
@@ -326,7 +326,7 @@ def _api(run: RunDir, config: JobConfig) -> list[str]:
 
 
 # --- data and settings ----------------------------------------------------------------------------------------
-def _data(config: JobConfig, summary: dict) -> list[str]:
+def _data(run: RunDir, config: JobConfig, summary: dict) -> list[str]:
     rows = summary.get("rows") or {}
     lines = ["## Data", "", f"- Source: `{config.data.path}`" + (f" ({summary['format']})" if summary.get("format") else ""),
              f"- Training rows: {rows.get('train', '?')}, validation rows: {rows.get('validation', '?')}"
@@ -347,6 +347,11 @@ def _data(config: JobConfig, summary: dict) -> list[str]:
     dropped = {k: v for k, v in (summary.get("dropped") or {}).items() if v}
     if dropped:
         lines.append("- Rows left out: " + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in dropped.items()))
+    if run.replay.is_file():
+        count = sum(1 for line in run.replay.read_text(encoding="utf-8").splitlines() if line.strip())
+        lines.append(f"- General replay: {count} answers of the base model to everyday instructions were trained "
+                     f"beside the training rows (`train.replay: {config.train.replay:g}`; they are in the run's "
+                     f"`{run.replay.name}`), so the model keeps its general behaviour")
     return lines + [""]
 
 

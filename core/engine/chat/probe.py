@@ -16,9 +16,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-import torch
-
-from ...models.templates import render
+from ..lm import answers as greedy_answers
 from .collate import PaddedCollator, encode_all
 from .loss import answer_loss
 
@@ -45,32 +43,11 @@ def score(model, tokenizer, items: list[dict[str, Any]] | None = None) -> dict[s
     rows = encode_all(tokenizer, conversations, None)
     collate = PaddedCollator(tokenizer.pad_token_id)
     loss = answer_loss(model, [collate(rows[s:s + BATCH]) for s in range(0, len(rows), BATCH)])
-    answers = _answers(model, tokenizer, [i["q"] for i in items])
+    answers = greedy_answers(model, tokenizer, [i["q"] for i in items], ANSWER_TOKENS, BATCH)
     right = [_contains(answer, [item["a"], *item.get("accept", [])]) for item, answer in zip(items, answers)]
     return {"questions": len(items), "answer_loss": loss["loss"], "right": int(sum(right)),
             "answers": [{"question": i["q"], "reference": i["a"], "answer": a, "right": r}
                         for i, a, r in zip(items, answers, right)]}
-
-
-@torch.no_grad()
-def _answers(model, tokenizer, questions: list[str]) -> list[str]:
-    """Greedy answers, generated in left-padded batches."""
-    side = tokenizer.padding_side
-    tokenizer.padding_side = "left"
-    device = next(model.parameters()).device
-    out = []
-    try:
-        for start in range(0, len(questions), BATCH):
-            texts = [render(tokenizer, [{"role": "user", "content": q}], add_generation_prompt=True)
-                     for q in questions[start:start + BATCH]]
-            enc = tokenizer(texts, add_special_tokens=False, return_tensors="pt", padding=True).to(device)
-            generated = model.generate(**enc, max_new_tokens=ANSWER_TOKENS, do_sample=False, use_cache=True,
-                                       pad_token_id=tokenizer.pad_token_id)
-            out += [tokenizer.decode(g[enc["input_ids"].shape[1]:], skip_special_tokens=True).strip()
-                    for g in generated]
-    finally:
-        tokenizer.padding_side = side
-    return out
 
 
 def _normal(text: str) -> str:

@@ -12,6 +12,7 @@ fp32; long runs compile the decoder layers after the first step (``compile_layer
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import os
 from typing import Any
@@ -27,7 +28,7 @@ from ...strategies import apply_strategy, get_strategy, quantization_config, qua
 from ..callbacks import ItemCounter, ReporterCallback
 from ..context import TrainContext, TrainOutcome
 from ..tracking import trainer_report_to
-from . import probe
+from . import probe, replay
 from .collate import PackedCollator, PaddedCollator, TokenRows, encode_all
 from .compile import eager
 from .loss import ChatTrainer, answer_loss
@@ -123,6 +124,7 @@ class ChatRecipe:
         self.model = None
         self.trainer = None
         self.train_rows: TokenRows | None = None
+        self.replayed: list[dict[str, Any]] = []
         self.val_rows: TokenRows | None = None
         self.fast: FastPath | None = None
         self.device: DeviceChoices | None = None
@@ -202,11 +204,37 @@ class ChatRecipe:
     def _tokenise(self) -> None:
         data, max_length = self.ctx.data, self.ctx.config.train.max_length
         self.ctx.reporter.phase("tokenizing", f"Applying the chat template to {len(data.train)} conversations")
-        self.train_rows = TokenRows(encode_all(self.tokenizer, data.train["messages"], max_length))
-        if not len(self.train_rows):
+        rows = encode_all(self.tokenizer, data.train["messages"], max_length)
+        if not rows:
             raise ValueError("No training conversation has an assistant answer left after truncation: check "
                              "the response column, or raise train.max_length.")
+        self.replayed = encode_all(self.tokenizer, self._replay(len(rows)), max_length)
+        self.train_rows = TokenRows(rows + self.replayed)
         self.val_rows = self._validation_rows()
+
+    def _replay(self, n_train: int) -> list[list[dict]]:
+        """The base model's answers to everyday instructions, trained beside the user's rows (``replay.py``)."""
+        t = self.ctx.config.train
+        drawn = replay.replay_count(t.replay, n_train, len(replay.load_prompts()))
+        if not drawn:
+            return []
+        self.ctx.reporter.phase("tokenizing", f"Writing the base model's answers to {drawn} everyday instructions "
+                                              "(general replay; kept for the next job)")
+        conversations = replay.replay_conversations(self.model, self.tokenizer, t.replay, n_train, t.seed,
+                                                    self.ctx.home.cache / "replay", str(self.ctx.model.path))
+        if not conversations:
+            self.ctx.reporter.line(f"General replay: the base model gave no answer to the {drawn} everyday "
+                                   "instructions drawn, so nothing is replayed.", level="warning")
+            return []
+        if _is_main(None):
+            self.ctx.run.replay.write_text("".join(json.dumps({"messages": c}) + "\n" for c in conversations),
+                                           encoding="utf-8")
+        self.ctx.reporter.line(
+            f"General replay: {len(conversations)} answers of the base model to everyday instructions are trained "
+            f"beside the {n_train} training rows (train.replay {t.replay:g}; they are in the run's "
+            f"{self.ctx.run.replay.name}), so tuning keeps its general behaviour; the validation split is the user's "
+            "rows only.")
+        return conversations
 
     def _validation_rows(self) -> TokenRows | None:
         validation = getattr(self.ctx.data, "validation", None)
@@ -242,7 +270,7 @@ class ChatRecipe:
         finally:
             self.fast.detach()
             _drop_optimiser(self.trainer)
-        extra = {"tokens": counter.total}
+        extra = {"tokens": counter.total, **({"replay_rows": len(self.replayed)} if self.replayed else {})}
         if keep_best is not None and keep_best.summary():
             restored = keep_best.restore()
             ctx.reporter.line(keep_best.summary() + (f" The weights of step {keep_best.best_step} are the ones kept."

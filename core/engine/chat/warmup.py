@@ -52,7 +52,8 @@ def warm_kernels(config, home, say=print) -> float:
 
     started = time.perf_counter()
     train = dataclasses.replace(config.train, compile=True, max_steps=3, batch_size=4, grad_accum=1,
-                                eval_every=None, save_every=10_000, max_length=config.train.max_length or 256)
+                                eval_every=None, save_every=10_000, max_length=config.train.max_length or 256,
+                                replay=0.0)
     job = dataclasses.replace(config, train=train)
     with tempfile.TemporaryDirectory(prefix="studio-warmup-") as scratch:
         run = RunDir.create(Path(scratch), "warmup", "chat")
@@ -91,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     from ...home import Home
 
     home = Home.resolve(args.home)
-    lock = home.root / "cache" / LOCK_FILE
+    lock = home.cache / LOCK_FILE
     try:
         config = JobConfig.load(args.config) if args.config else _default_config(home)
         if config.task != "chat":
