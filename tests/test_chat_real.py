@@ -1,6 +1,7 @@
 """A few real steps of chat LoRA and QLoRA on the packaged SmolLM2-135M-Instruct (offline)."""
 from __future__ import annotations
 
+import json
 import math
 import threading
 from pathlib import Path
@@ -58,6 +59,10 @@ def test_smollm2_chat_lora_a_few_steps(tmp_path, packaged_home):
     losses = [e["loss"] for e in sink.of_type("train") if "loss" in e]
     assert outcome.global_step == 3 and all(math.isfinite(x) for x in losses)
     assert (ctx.run.model / "adapter_model.safetensors").is_file()
+    # general replay (the default): the real base model's own answers, whole sentences, trained beside the 8 rows
+    replayed = [json.loads(line)["messages"] for line in ctx.run.replay.read_text().splitlines()]
+    assert len(replayed) == len(recipe.replayed) == 2 and len(recipe.train_rows) == 10
+    assert all(len(answer["content"].split()) >= 3 for _, answer in replayed)
     report = recipe.evaluate()
     assert math.isfinite(report["base"]["eval_loss"]) and math.isfinite(report["tuned"]["eval_loss"])
     assert report["examples"] and report["examples"][0]["base"]  # the instruct model answers something
