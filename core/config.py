@@ -140,8 +140,8 @@ class TrainConfig:
                                  maximum=100, **POSITIVE)
     # chat: the base model's own answers to everyday instructions, as a share of the training rows, trained beside
     # them so tuning on a narrow set keeps its general behaviour (core/engine/chat/replay.py); 0 turns it off
-    replay: float = setting(0.2, label="General replay share", help="chat: the base's own general answers mixed "
-                            "in, to keep what it knew (0: off)", minimum=0, maximum=1)
+    replay: float = setting(0.2, label="General replay share", help="chat: the base's own answers mixed in, so it "
+                            "forgets less (0: off)", minimum=0, maximum=1)
     # steps between evaluations; chosen from the run length when None
     eval_every: int | None = setting(None, label="Evaluate every (steps)", maximum=10_000_000, integer=True,
                                      **POSITIVE)
