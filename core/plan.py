@@ -212,3 +212,18 @@ def _file_key(path: str | None) -> tuple:
 def _token_lengths(summary: dict) -> dict | None:
     value = summary.get("token_lengths")
     return value if isinstance(value, dict) else None
+
+
+def image_side(config: JobConfig, data, resolved) -> int | None:
+    """The input side an image job will train at, chosen from its training images as the recipes choose it (the
+    memory estimate's input for image jobs); None for other tasks, or when the data or the model is not at hand."""
+    from .tasks import get_task
+
+    train = getattr(data, "train", None)
+    if resolved is None or get_task(config.task).modality != "image" or train is None \
+            or "image" not in train.column_names:
+        return None
+    from .engine.classify.features import choose_image_size
+    from .models.backbones import native_image_side
+
+    return choose_image_size(list(train["image"]), native_image_side(resolved))

@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 import gradio as gr
 
 from core.config import ConfigError, JobConfig
-from core.memory import ModelShape, estimate_memory
+from core.memory import CATALOG_SHAPES, ModelShape, estimate_job, estimate_memory
+from core.plan import image_side
 from core.presets import bf16_weights
 from core.strategies import get_strategy, strategies_for
 from core.tasks import get_task
@@ -169,28 +170,36 @@ def panel(st: Studio, got: dict) -> dict:
         message = notice(" ".join(exc.problems), "info")
         return {tab.yaml: "", tab.command: "", tab.memory: message, st.model_tab.memory: message}
     job = plan.config
-    memory = _memory_html(st, job)
+    memory = _memory_html(st, job, plan)
     if plan.problems:
         memory = notice(" ".join(plan.problems), "error", "Fix these settings:") + memory
     return {tab.yaml: job.to_yaml(), tab.command: command_for("config.yaml"), tab.memory: memory,
             st.model_tab.memory: memory}
 
 
-def _memory_html(st: Studio, job: JobConfig) -> str:
+def _memory_html(st: Studio, job: JobConfig, plan) -> str:
+    """The memory estimate the run will check (``core.memory.estimate_job``) when the model is at hand, else the
+    catalog entry's shape."""
     entry = tab_model.model_entry(job.model)
-    if entry is None:
+    if entry is None and plan.model is None:
         return notice("No memory estimate for a typed model: its size is known once it is loaded.", "info")
     try:
         strategy = get_strategy(job.strategy)
     except KeyError:
         return ""
     t = job.train
-    estimate = estimate_memory(ModelShape.guess(entry.params_m), job.strategy, job.task, t.batch_size or 8,
-                               t.max_length or 256, st.hardware, t.gradient_checkpointing,
-                               bf16_weights(job, st.hardware))
+    try:
+        estimate = estimate_job(job, plan.model, st.hardware, image_side=image_side(job, plan.data, plan.model))
+    except Exception:  # the model's files could not be read here: its catalog shape says as much before a download
+        if entry is None:
+            return notice("No memory estimate for this model: its files could not be read.", "info")
+        estimate = estimate_memory(CATALOG_SHAPES.get(entry.key) or ModelShape.guess(entry.params_m), job.strategy,
+                                   job.task, t.batch_size or 1, t.max_length or 256, st.hardware,
+                                   t.gradient_checkpointing, bf16_weights(job, st.hardware))
+    title = entry.title if entry is not None else job.model
     parts = ", ".join(f"{k} {v:.2f} GB" for k, v in estimate.breakdown.items())
     verdict = "fits" if estimate.fits else "does not fit"
     length = f", length {t.max_length}" if t.max_length else ""
-    text = (f"{entry.title} with {strategy.title}, batch {t.batch_size}{length}: about "
+    text = (f"{title} with {strategy.title}, batch {t.batch_size}{length}: about "
             f"{estimate.total_gb:.1f} GB of {estimate.available_gb:.1f} GB available ({parts}). {estimate.advice}")
     return notice(text, "ok" if estimate.fits else "error", f"Memory: {verdict} on this machine.")

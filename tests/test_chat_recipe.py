@@ -187,12 +187,14 @@ def test_general_replay_trains_the_base_answers_beside_the_rows_and_keeps_them_f
     n_train = len(ctx.data.train)
     assert recipe.replayed == [] and len(recipe.train_rows) == n_train and not ctx.run.replay.exists()
     assert any("gave no answer to the 12 everyday instructions" in e.get("message", "") for e in sink.events)
+    assert [e["current"] for e in sink.events if e["type"] == "phase" and e.get("total") == 12] == [12]  # a batch
     recipe.cleanup()
 
     calls = []
 
-    def answering(model, tokenizer, questions, max_new_tokens, batch):
+    def answering(model, tokenizer, questions, max_new_tokens, batch, progress):
         calls.append(list(questions))
+        progress(len(questions), len(questions))
         return [replay.Answer(f"Here is a careful answer about {q.lower()}", finished=True) for q in questions]
 
     monkeypatch.setattr(replay, "generate_answers", answering)
@@ -206,6 +208,7 @@ def test_general_replay_trains_the_base_answers_beside_the_rows_and_keeps_them_f
     cached = list((ctx.home.cache / "replay").glob("*.json"))
     assert len(cached) == 1 and len(json.loads(cached[0].read_text())) == count
     assert any("General replay: 12 answers" in e.get("message", "") for e in sink.events)
+    assert any(e["type"] == "phase" and e.get("current") == 12 and e.get("total") == 12 for e in sink.events)
     kept = [json.loads(line)["messages"] for line in ctx.run.replay.read_text().splitlines()]
     assert len(kept) == count and kept[0][1]["content"].startswith("Here is a careful answer")  # in the run folder
     from core.engine.model_card import model_card

@@ -189,7 +189,7 @@ def test_when_a_job_does_not_fit_the_estimate_tries_checkpointing_then_8bit_stat
 
 
 def test_an_image_job_is_estimated_at_the_input_side_it_will_train_at(home, tmp_path):
-    from core.engine.runner import _image_side
+    from core.plan import image_side
     from core.memory import CATALOG_SHAPES, IMAGE_TOKENS, estimate_job
     from core.models import resolve_model
     from tests.test_classify_support import image_data
@@ -198,7 +198,7 @@ def test_an_image_job_is_estimated_at_the_input_side_it_will_train_at(home, tmp_
     config = fill_presets(JobConfig(task="image-classification", model="efficientnet-lite0", strategy="full"),
                           len(data.train), CPU)
     resolved = resolve_model("efficientnet-lite0", home, task="image-classification")
-    side = _image_side(config, data, resolved)
+    side = image_side(config, data, resolved)
     assert side == 64
     at_side = estimate_job(config, resolved, CPU, image_side=side).breakdown["activations"]
     at_native = estimate_job(config, resolved, CPU).breakdown["activations"]
@@ -211,4 +211,4 @@ def test_an_image_job_is_estimated_at_the_input_side_it_will_train_at(home, tmp_
               for s in (112, 224)]
     assert tokens[0] == pytest.approx(tokens[1] * (1 + (IMAGE_TOKENS - 1) / 4) / IMAGE_TOKENS, rel=0.02)
     text = JobConfig(task="text-classification", model="efficientnet-lite0", strategy="full")
-    assert _image_side(text, data, resolved) is None  # only image jobs have an input side
+    assert image_side(text, data, resolved) is None  # only image jobs have an input side

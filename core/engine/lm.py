@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import torch
 
@@ -168,8 +169,10 @@ def answers(model, tokenizer, questions: list[str], max_new_tokens: int, batch: 
 
 
 @torch.no_grad()
-def generate_answers(model, tokenizer, questions: list[str], max_new_tokens: int, batch: int = 12) -> list[Answer]:
-    """Greedy answers to single-turn questions, generated in left-padded batches, each saying whether it ended."""
+def generate_answers(model, tokenizer, questions: list[str], max_new_tokens: int, batch: int = 12,
+                     progress: Callable[[int, int], None] | None = None) -> list[Answer]:
+    """Greedy answers to single-turn questions, generated in left-padded batches, each saying whether it ended;
+    ``progress(done, total)`` after each batch."""
     side, was_training = tokenizer.padding_side, model.training
     ends = _end_ids(model, tokenizer)
     tokenizer.padding_side = "left"
@@ -185,6 +188,8 @@ def generate_answers(model, tokenizer, questions: list[str], max_new_tokens: int
             for g in generated[:, enc["input_ids"].shape[1]:]:
                 out.append(Answer(tokenizer.decode(g, skip_special_tokens=True).strip(),
                                   any(int(t) in ends for t in g)))
+            if progress is not None:
+                progress(len(out), len(questions))
     finally:
         tokenizer.padding_side = side
         model.train(was_training)

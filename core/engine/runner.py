@@ -20,7 +20,7 @@ from ..hardware import Hardware, detect_hardware
 from ..home import Home
 from ..heap import release_memory
 from ..memory import out_of_memory_advice
-from ..plan import plan_job
+from ..plan import image_side, plan_job
 from ..runs import FINAL_STATUSES, RunDir
 from .context import TrainContext, TrainOutcome
 from .events import EventSink, Reporter, read_events
@@ -205,7 +205,7 @@ def _check_memory(config: JobConfig, data, resolved, hardware: Hardware, run: Ru
 
     from ..memory import estimate_job
 
-    side = _image_side(config, data, resolved)
+    side = image_side(config, data, resolved)
     estimate = estimate_job(config, resolved, hardware, image_side=side)
     if is_main_process():
         record = {**asdict(estimate), "image_side": side, "hardware": hardware.describe()}
@@ -213,19 +213,6 @@ def _check_memory(config: JobConfig, data, resolved, hardware: Hardware, run: Ru
     reporter.line(f"Memory: {estimate.describe()}")
     if not estimate.fits:
         raise JobFailed(f"This job will not fit in memory. {estimate.describe()}")
-
-
-def _image_side(config: JobConfig, data, resolved) -> int | None:
-    """The input side an image job will train at, chosen from its training images as the recipes choose it."""
-    from ..tasks import get_task
-
-    train = getattr(data, "train", None)
-    if get_task(config.task).modality != "image" or train is None or "image" not in train.column_names:
-        return None
-    from ..models.backbones import native_image_side
-    from .classify.features import choose_image_size
-
-    return choose_image_size(list(train["image"]), native_image_side(resolved))
 
 
 def _set_status(run: RunDir, reporter: Reporter, status: str, message: str) -> None:

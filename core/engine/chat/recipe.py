@@ -218,10 +218,15 @@ class ChatRecipe:
         drawn = replay.replay_count(t.replay, n_train, len(replay.load_prompts()))
         if not drawn:
             return []
-        self.ctx.reporter.phase("tokenizing", f"Writing the base model's answers to {drawn} everyday instructions "
-                                              "(general replay; kept for the next job)")
+        words = f"Writing the base model's answers to {drawn} everyday instructions (general replay; kept for the next job)"
+        self.ctx.reporter.phase("tokenizing", words)
+
+        def progress(done: int, total: int) -> None:
+            self.ctx.reporter.phase("tokenizing", words, current=done, total=total)
+
         conversations = replay.replay_conversations(self.model, self.tokenizer, t.replay, n_train, t.seed,
-                                                    self.ctx.home.cache / "replay", str(self.ctx.model.path))
+                                                    self.ctx.home.cache / "replay", str(self.ctx.model.path),
+                                                    progress=progress)
         if not conversations:
             self.ctx.reporter.line(f"General replay: the base model gave no answer to the {drawn} everyday "
                                    "instructions drawn, so nothing is replayed.", level="warning")

@@ -17,12 +17,15 @@ import os
 import random
 import re
 from pathlib import Path
+from typing import Callable
 
 from ..lm import Answer, generate_answers
 
 REPLAY_FILE = Path(__file__).resolve().parents[3] / "assets" / "probes" / "replay_prompts.json"
-ANSWER_TOKENS = 96
-BATCH = 8
+# SmolLM2-135M's answers to these run to 100-200 tokens; 64 keep two or three whole sentences and cost a third less
+# than 96 (the answers are generated once per base model; batches of 16 use a 2-core CPU better than 8)
+ANSWER_TOKENS = 64
+BATCH = 16
 
 
 def load_prompts(path: Path = REPLAY_FILE) -> list[str]:
@@ -38,7 +41,8 @@ def replay_count(share: float, n_train: int, available: int) -> int:
 
 
 def replay_conversations(model, tokenizer, share: float, n_train: int, seed: int, cache: Path | None,
-                         model_key: str, prompts: list[str] | None = None) -> list[list[dict]]:
+                         model_key: str, prompts: list[str] | None = None,
+                         progress: Callable[[int, int], None] | None = None) -> list[list[dict]]:
     """Conversations of the base model answering a seeded sample of the replay prompts.
 
     Args:
@@ -48,6 +52,7 @@ def replay_conversations(model, tokenizer, share: float, n_train: int, seed: int
         cache: a folder where the base's answers are kept between jobs (None: not kept).
         model_key: names the base model in the cache (its resolved path).
         prompts: the instructions (``load_prompts()`` when None).
+        progress: called with (answers written, answers to write) while the base answers.
     """
     prompts = prompts if prompts is not None else load_prompts()
     count = replay_count(share, n_train, len(prompts))
@@ -55,7 +60,7 @@ def replay_conversations(model, tokenizer, share: float, n_train: int, seed: int
         return []
     chosen = random.Random(seed).sample(prompts, count)
     answers = [a.text if a.finished else whole_sentences(a.text)
-               for a in _base_answers(model, tokenizer, chosen, cache, model_key)]
+               for a in _base_answers(model, tokenizer, chosen, cache, model_key, progress)]
     return [[{"role": "user", "content": q}, {"role": "assistant", "content": a}]
             for q, a in zip(chosen, answers) if a]
 
@@ -68,7 +73,8 @@ def whole_sentences(answer: str) -> str:
     return text[:ends[-1]].strip() if ends else ""
 
 
-def _base_answers(model, tokenizer, prompts: list[str], cache: Path | None, model_key: str) -> list[Answer]:
+def _base_answers(model, tokenizer, prompts: list[str], cache: Path | None, model_key: str,
+                  progress: Callable[[int, int], None] | None = None) -> list[Answer]:
     """The base's greedy answers, read from the cache where known; the new ones are generated and added."""
     template = getattr(tokenizer, "chat_template", "") or ""
     digest = hashlib.sha256(f"{model_key}\x00{template}\x00{ANSWER_TOKENS}".encode()).hexdigest()[:16]
@@ -82,7 +88,7 @@ def _base_answers(model, tokenizer, prompts: list[str], cache: Path | None, mode
             known = {}
     missing = [p for p in prompts if p not in known]
     if missing:
-        known.update(zip(missing, generate_answers(model, tokenizer, missing, ANSWER_TOKENS, BATCH)))
+        known.update(zip(missing, generate_answers(model, tokenizer, missing, ANSWER_TOKENS, BATCH, progress)))
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
             partial = path.with_suffix(f".{os.getpid()}.tmp")
