@@ -47,7 +47,9 @@ def _typed_model(page, screenshots, folder, prefix: str) -> None:
     box = page.locator("#model-custom textarea, #model-custom input").first
     box.fill(str(folder))
     box.press("Tab")
-    page.wait_for_function(f"() => {_text_of('#model-memory')}.includes('typed model')", timeout=TIMEOUT_MS)
+    # a typed local folder gets the memory estimate its run will check, named by its path
+    page.wait_for_function(f"t => {_text_of('#model-memory')}.includes(t)", arg=f"{folder} with ", timeout=TIMEOUT_MS)
+    assert "fits on this machine" in page.inner_text("#model-memory")
     _shot(page, screenshots, f"{prefix}-2-model")
     page.click("#model-next")
 

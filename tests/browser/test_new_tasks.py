@@ -56,7 +56,9 @@ def test_text_regression_flow(page, screenshots, tiny_model):
     box = page.locator("#model-custom textarea, #model-custom input").first
     box.fill(str(tiny_model))
     box.press("Tab")
-    page.wait_for_function(f"() => {_text_of('#model-memory')}.includes('typed model')")
+    # a typed local folder gets the memory estimate its run will check, named by its path
+    page.wait_for_function(f"t => {_text_of('#model-memory')}.includes(t)", arg=f"{tiny_model} with ")
+    assert "fits on this machine" in page.inner_text("#model-memory")
     _shot(page, screenshots, "2-model")
     page.click("#model-next")
 
