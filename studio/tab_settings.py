@@ -10,9 +10,8 @@ from dataclasses import dataclass, field
 import gradio as gr
 
 from core.config import ConfigError, JobConfig
-from core.memory import CATALOG_SHAPES, ModelShape, estimate_job, estimate_memory
+from core.memory import CATALOG_SHAPES, ModelShape, estimate_config, model_shape
 from core.plan import image_side
-from core.presets import bf16_weights
 from core.strategies import get_strategy, strategies_for
 from core.tasks import get_task
 
@@ -189,13 +188,12 @@ def _memory_html(st: Studio, job: JobConfig, plan) -> str:
         return ""
     t = job.train
     try:
-        estimate = estimate_job(job, plan.model, st.hardware, image_side=image_side(job, plan.data, plan.model))
+        shape, side = model_shape(plan.model), image_side(job, plan.data, plan.model)
     except Exception:  # the model's files could not be read here: its catalog shape says as much before a download
         if entry is None:
             return notice("No memory estimate for this model: its files could not be read.", "info")
-        estimate = estimate_memory(CATALOG_SHAPES.get(entry.key) or ModelShape.guess(entry.params_m), job.strategy,
-                                   job.task, t.batch_size or 1, t.max_length or 256, st.hardware,
-                                   t.gradient_checkpointing, bf16_weights(job, st.hardware))
+        shape, side = CATALOG_SHAPES.get(entry.key) or ModelShape.guess(entry.params_m), None
+    estimate = estimate_config(job, shape, st.hardware, side)
     title = entry.title if entry is not None else job.model
     parts = ", ".join(f"{k} {v:.2f} GB" for k, v in estimate.breakdown.items())
     verdict = "fits" if estimate.fits else "does not fit"

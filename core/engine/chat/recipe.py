@@ -214,8 +214,8 @@ class ChatRecipe:
 
     def _replay(self, n_train: int) -> list[list[dict]]:
         """The base model's answers to everyday instructions, trained beside the user's rows (``replay.py``)."""
-        t = self.ctx.config.train
-        drawn = replay.replay_count(t.replay, n_train, len(replay.load_prompts()))
+        t, prompts = self.ctx.config.train, replay.load_prompts()
+        drawn = replay.replay_count(t.replay, n_train, len(prompts))
         if not drawn:
             return []
         words = f"Writing the base model's answers to {drawn} everyday instructions (general replay; kept for the next job)"
@@ -226,7 +226,7 @@ class ChatRecipe:
 
         conversations = replay.replay_conversations(self.model, self.tokenizer, t.replay, n_train, t.seed,
                                                     self.ctx.home.cache / "replay", str(self.ctx.model.path),
-                                                    progress=progress)
+                                                    prompts, progress)
         if not conversations:
             self.ctx.reporter.line(f"General replay: the base model gave no answer to the {drawn} everyday "
                                    "instructions drawn, so nothing is replayed.", level="warning")
