@@ -147,6 +147,11 @@ class TrainConfig:
                                      **POSITIVE)
     save_every: int | None = setting(None, label="Save a checkpoint every (steps)", maximum=10_000_000,
                                      integer=True, advanced=False, **POSITIVE)  # steps between checkpoints
+    # automatic search (classifiers, regressors): once the report is written, the chosen head is fitted again on
+    # the training and validation rows together, so the saved model has learnt from every row the user gave (the
+    # report keeps the scores measured before, on rows the model had not seen); only when the validation split
+    # was cut from the training file, never with a validation file of the user's own
+    refit_all: bool = True
     gradient_checkpointing: bool = False
     compile: bool | None = None  # torch.compile the model; None: the preset decides (long chat runs on CPU)
     precision: str | None = None  # fp32 | bf16 (mixed: bf16 matmuls, fp32 adapters); None: the preset decides

@@ -24,7 +24,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 IMAGE_SETS = {"digits", "glyphs"}
-CHAT_SETS = {"debian-chat", "man-chat"}
+CHAT_SETS = {"debian-chat", "debian-summary", "man-chat"}
 
 
 def config_for(name: str, out: Path) -> Path:

@@ -16,6 +16,10 @@ Nothing here is committed data: every set is built from sources on the machine i
   (8 uses), 480 train / 320 test, one package per source, sources disjoint from nothing else.
 - ``debian-chat``: "What is the Debian package X for?" questions answered with the package's synopsis and the
   first sentence of its description, 300 train / 80 test.
+- ``debian-summary``: "Write the one-line synopsis for this package description" with the first paragraph of a
+  Debian long description as the question and the maintainer's own synopsis as the answer, 300 train / 80 test,
+  sources disjoint: a task a model can learn from the rows (the synopsis says in a few words what the question's
+  paragraph says), where ``debian-chat`` asks for facts about packages the test never trained on.
 - ``man-chat``: "What does the option -z of tar do?" questions answered with the first sentence the installed
   manual page gives for that option (``man`` renders the pages under ``/usr/share/man/man1``), at most three
   options per command, 300 train / 80 test, the test rows from commands never seen in training. Unlike the
@@ -43,7 +47,7 @@ from pathlib import Path
 
 import numpy as np
 
-SETS = ("digits", "glyphs", "debian-sections", "debian-use", "debian-chat", "man-chat")
+SETS = ("digits", "glyphs", "debian-sections", "debian-use", "debian-chat", "debian-summary", "man-chat")
 REPO = Path(__file__).resolve().parent.parent
 SEED = 15
 
@@ -299,6 +303,26 @@ def build_debian_chat(out: Path, packages: list[dict], n_train: int = 300, n_tes
     return {"train": len(train), "test": len(test)}
 
 
+def build_debian_summary(out: Path, packages: list[dict], n_train: int = 300, n_test: int = 80) -> dict:
+    """Q&A rows: the question gives a package's description (its first paragraph), the answer is its synopsis."""
+    rng = random.Random(SEED + 4)
+    rows = []
+    for p in packages:
+        long, synopsis = p["long"], p["synopsis"]
+        if not (80 <= len(long) <= 600) or not (10 <= len(synopsis) <= 80) or \
+                p.get("Section", "").split("/")[-1] in ("libs", "libdevel", "doc"):
+            continue
+        question = f"Write the one-line synopsis of a Debian package with this description:\n\n{long}"
+        rows.append({"text": synopsis, "question": question, "answer": synopsis, "source": p["source"],
+                     "Package": p["Package"]})
+    rows = _one_per_source(rows, rng)
+    rng.shuffle(rows)
+    train, test = rows[:n_train], rows[n_train:n_train + n_test]
+    _write_csv(out / "debian-summary" / "train.csv", train, {"question": "question", "answer": "answer"})
+    _write_csv(out / "debian-summary" / "test.csv", test, {"question": "question", "answer": "answer"})
+    return {"train": len(train), "test": len(test)}
+
+
 # An option line in a rendered manual page ("       -z, --gzip, --gunzip") and its description, indented deeper.
 _OPTION = re.compile(r"^ {7}(-{1,2}[A-Za-z0-9][^ ]*(?:,? -{1,2}[A-Za-z0-9][^ ]*)*)(?: [^ ].*)?$")
 
@@ -370,7 +394,8 @@ def main() -> None:
     builders = {"digits": lambda: build_digits(out), "glyphs": lambda: build_glyphs(out),
                 "debian-sections": lambda: build_debian_sections(out, packages),
                 "debian-use": lambda: build_debian_use(out, packages),
-                "debian-chat": lambda: build_debian_chat(out, packages), "man-chat": lambda: build_man_chat(out)}
+                "debian-chat": lambda: build_debian_chat(out, packages),
+                "debian-summary": lambda: build_debian_summary(out, packages), "man-chat": lambda: build_man_chat(out)}
     manifest_path = out / "manifest.json"
     manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
     for name in args.only:

@@ -326,6 +326,9 @@ def _leaderboard_view(report: dict | None) -> tuple:
     used = search.get("used_s")
     timing = f" It used {used:.0f} s of its {budget:.0f} s budget." if budget and used is not None else ""
     note = f"{esc(search.get('why', ''))}{timing} Scored by {esc(search.get('metric', 'cross-validation'))}."
+    if search.get("final_rows"):
+        note += (f" After the report, the saved model was fitted again on all {int(search['final_rows'])} rows "
+                 "(validation included), so it has learnt from every row; the scores above are from before.")
     return gr.update(visible=True, value=pd.DataFrame(rows)), note
 
 

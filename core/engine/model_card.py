@@ -115,8 +115,9 @@ def _results(config: JobConfig, report: dict) -> list[str]:
     titles = {"tuned": "tuned", **{b["key"]: b["title"] for b in report.get("baselines", [])}}
     values = {side: _numbers(report.get(side)) for side in sides}
     notes = [f"- **{b['title']}**: {b['description']}" for b in report.get("baselines", [])]
+    refit = [str(report["final_fit"]), ""] if report.get("final_fit") else []
     return head + [f"Scored on {where}; the tuned model against its base and simple baselines fitted on the "
-                   "same training rows.", "", *_table(sides, values, titles), "", *notes, "",
+                   "same training rows.", "", *_table(sides, values, titles), "", *notes, "", *refit,
                    *_per_class(report.get("per_class") or []), ""]
 
 

@@ -1,13 +1,14 @@
 """What a training recipe is, and which recipe trains which job.
 
 A recipe is one class per way of training (torchtune's recipes share the same verbs and no base class). The
-runner calls ``setup -> train -> save -> evaluate -> cleanup``; ``studio eval`` calls ``load_trained ->
+runner calls ``setup -> train -> save -> evaluate -> cleanup`` (and, for a recipe that ``RefitsAllRows``,
+``refit_all_rows -> save`` after ``evaluate``); ``studio eval`` calls ``load_trained ->
 evaluate -> cleanup``. ``recipe_for`` is the one table from a job to its recipe: by task, and for classifiers
 and regressors by whether the strategy searches (auto), trains on cached features, or fine-tunes.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Protocol
+from typing import Any, Callable, Protocol, runtime_checkable
 
 from ..strategies import get_strategy
 from .context import TrainContext, TrainOutcome
@@ -33,6 +34,18 @@ class Recipe(Protocol):
 
     def cleanup(self) -> None:
         """Free models and data (the job manager runs many jobs in one process)."""
+
+
+@runtime_checkable
+class RefitsAllRows(Protocol):
+    """A recipe whose model can learn from the validation rows too once the report has been written (the
+    automatic search's heads: seconds to fit again). The runner calls it after ``evaluate``, then ``save``."""
+
+    def refit_all_rows(self) -> str | None:
+        """Fit the chosen model again on the training and validation rows; what was done, or None if nothing."""
+
+    def extra_report(self) -> dict[str, Any]:
+        """The report's sections that change with the refit (the leaderboard)."""
 
 
 def _chat(ctx: TrainContext) -> Recipe:

@@ -25,7 +25,7 @@ from ..runs import FINAL_STATUSES, RunDir
 from .context import TrainContext, TrainOutcome
 from .events import EventSink, Reporter, read_events
 from .interrupt import StopNow, stop_interrupts
-from .recipes import recipe_for
+from .recipes import RefitsAllRows, recipe_for
 from .tracking import sinks_for as tracking_sinks
 
 logger = logging.getLogger("studio")
@@ -151,11 +151,38 @@ def _run(config: JobConfig, home: Home, run: RunDir, reporter: Reporter, stop: t
                 _finish(run, reporter, "stopped", "Stopped during the evaluation; the trained weights are saved in "
                                                   "the run's model folder (`studio eval` compares later).")
                 return
+            report = _refit_all_rows(recipe, report, stop, reporter)
             run.eval.write_text(json.dumps(report, indent=1, default=str), encoding="utf-8")
             _write_card(run, config, report, data.summary)
         _finish(run, reporter, "completed", _headline(run.read_eval()))
     finally:
         recipe.cleanup()
+
+
+def _refit_all_rows(recipe, report: dict, stop: threading.Event, reporter: Reporter) -> dict:
+    """Once the report is written, a recipe that can (the automatic search's heads) learns from the validation
+    rows too and is saved again; the report says so. Stop keeps the model that was evaluated."""
+    if not isinstance(recipe, RefitsAllRows) or stop.is_set():
+        return report
+    note = recipe.refit_all_rows()
+    if not note or stop.is_set():
+        return report
+    reporter.phase("saving", "Saving the model fitted on every row.")
+    recipe.save()
+    return {**report, **recipe.extra_report(), "final_fit": note}
+
+
+def _require_unseen_validation(run: RunDir) -> None:
+    """``studio eval RUN`` on the run's own validation split needs a model that has not trained on it."""
+    from .classify.search import read_leaderboard
+
+    board = read_leaderboard(run.path)
+    if board and board.get("final_rows"):
+        raise JobFailed(f"This run's saved model was fitted on all {board['final_rows']} rows, its validation rows "
+                        "included, after its report was written (eval.json keeps that report, measured on rows the "
+                        "model had not seen then). Scoring it on the validation split again would flatter it: give "
+                        "a file it has never seen, `studio eval RUN --data FILE`, or train with "
+                        "`--set train.refit_all=false` to keep the validation rows out.")
 
 
 def _require_resumable(run: RunDir | None) -> None:
@@ -339,6 +366,8 @@ def evaluate_run(run_dir: Path, home: Home, data_path: str | None = None) -> dic
     """
     run = RunDir(Path(run_dir))
     config = JobConfig.load(run.config)
+    if data_path is None:
+        _require_unseen_validation(run)
     hardware = detect_hardware()
     plan = plan_job(config, home, hardware, data_path=data_path)
     if not plan.ok:

@@ -14,7 +14,11 @@ cross-validation over the training rows and the validation split stays untouched
    them apart), and the winner keeps its temperature;
 2. fine-tunes (LoRA and full, at the learning rates that suit each), each trained on four fifths of the training
    rows with early stopping on the fifth held out, when the budget leaves time for them;
-3. the winner retrained on all training rows (a fine-tune for the epochs its held-out run found best).
+3. the winner retrained on all training rows (a fine-tune for the epochs its held-out run found best);
+4. once the runner has written the report (on the validation split, which the search never saw), a winning head
+   is fitted once more on the training and validation rows together and saved again (``refit_all_rows``,
+   ``train.refit_all``): on a few hundred rows every row counts, and a head fits in a second. Not when the
+   validation rows are a file of the user's own, and not for a fine-tune (another full training run).
 
 Everything goes on a leaderboard (``leaderboard.json``, and eval.json's ``search``) with scores, times and why the
 winner won. The model folder is a feature head (``core.saved.save_feature_head``) or a fine-tuned model in the
@@ -106,6 +110,8 @@ class AutoRecipe(BaseRecipe):
         self.winner_strategy = "head-only"
         self.winner_name = ""
         self.seconds_per_item: float | None = None
+        self.chosen_head: Candidate | None = None  # the head the search kept, for ``refit_all_rows``
+        self.final_rows: int | None = None  # rows the saved head was fitted on, when more than the training rows
 
     # --- setup ----------------------------------------------------------------------------------------
     def setup(self) -> None:
@@ -535,21 +541,59 @@ class AutoRecipe(BaseRecipe):
         winner: HeadWinner = best._winner
         self.ctx.reporter.phase("training", f"Retraining the winner on all {len(y_train)} training rows: {best.name}.")
         x, flags, dims = self._matrix(winner.view, kernel=bool(winner.spec.kernel_width))
-        extra = self._augmented_matrix(winner.view) if winner.view.augmented else []
-        head = FeatureHead(dims, self.objective.outputs, winner.spec.hidden)
-        head.set_scale(x, flags)
-        y = self.objective.targets(y_train)
-        rows = torch.cat([x] + extra)
-        head.body = self.objective.fit(head.prepare(rows), torch.cat([y] * (1 + len(extra))), winner.spec,
-                                       self.ctx.config.train.seed)
-        if best.temperature:  # the cross-validated temperature: its probabilities mean what they say
-            apply_temperature(head.body, best.temperature)
-        self.head = head.eval()
+        self.head = self._fit_head(best, x, flags, dims, y_train)
         self.head_config = {"inputs": self._inputs_spec(winner.view), "winner": best.name,
                             "head": self.objective.describe_head(winner.spec),
                             **({"temperature": round(best.temperature, 4)} if best.temperature else {})}
         self.winner_strategy, self.winner_name = "head-only", best.name
         self.board.winner = best.name
+        self.chosen_head = best
+
+    def _fit_head(self, best: Candidate, x: torch.Tensor, flags, dims, y_rows: list) -> FeatureHead:
+        """The winning head fitted on ``x`` (the rows of ``y_rows``, training rows first), with the augmented
+        copies of the training rows when its view has them, and the cross-validated temperature."""
+        winner: HeadWinner = best._winner
+        extra = self._augmented_matrix(winner.view) if winner.view.augmented else []
+        _, y_train = self.split("train")
+        head = FeatureHead(dims, self.objective.outputs, winner.spec.hidden)
+        head.set_scale(x, flags)
+        rows = torch.cat([x] + extra)
+        y = self.objective.targets(list(y_rows) + list(y_train) * len(extra))
+        head.body = self.objective.fit(head.prepare(rows), y, winner.spec, self.ctx.config.train.seed)
+        if best.temperature:  # the cross-validated temperature: its probabilities mean what they say
+            apply_temperature(head.body, best.temperature)
+        return head.eval()
+
+    def refit_all_rows(self) -> str | None:
+        """After the report: the chosen head fitted again on the training and validation rows together, so the
+        saved model has learnt from every row the user gave (a few hundred rows: each one counts). The report
+        keeps the scores measured before, on rows that model had not seen. Returns what was done, in words, or
+        None when the model stays as it was evaluated (``train.refit_all`` off, a validation file of the user's
+        own, a fine-tune won, or Stop was pressed)."""
+        best = self.chosen_head
+        train = self.ctx.config.train
+        if (best is None or self.head is None or not train.refit_all or self.ctx.config.data.validation_path
+                or self.ctx.stop.is_set()):
+            return None
+        winner: HeadWinner = best._winner
+        kernel = bool(winner.spec.kernel_width)
+        x_train, flags, dims = self._matrix(winner.view, "train", kernel)
+        x_val, _, _ = self._matrix(winner.view, "validation", kernel)
+        _, y_train = self.split("train")
+        _, y_val = self.split("validation")
+        rows = len(y_train) + len(y_val)
+        self.ctx.reporter.phase("training", f"Fitting the chosen head again on all {rows} rows (training and "
+                                            "validation together) for the saved model.")
+        with _threads(1):
+            self.head = self._fit_head(best, torch.cat([x_train, x_val]), flags, dims, y_train + y_val)
+        self.final_rows = rows
+        note = (f"The saved model is the chosen head fitted again on all {rows} rows, the {len(y_val)} validation "
+                f"rows included, after the report; the report's scores are those of the same head trained on the "
+                f"{len(y_train)} training rows, on validation rows it had not seen.")
+        self.board.final_rows = rows
+        self.board.write(self.ctx.run.path / LEADERBOARD_FILE)
+        self.ctx.reporter.line(note)
+        return note
 
     def _inputs_spec(self, view: View) -> list[dict]:
         names = self.features.tap_names
@@ -601,7 +645,7 @@ class AutoRecipe(BaseRecipe):
     # --- saving, loading, predicting ------------------------------------------------------------------
     def input_info(self) -> dict:
         return {**super().input_info(), "strategy": self.winner_strategy, "search": "auto",
-                "winner": self.winner_name}
+                "winner": self.winner_name, **({"fitted_on_rows": self.final_rows} if self.final_rows else {})}
 
     def save(self) -> None:
         """The winner in its usual format, labels.json, classifier.json and the base centroids."""
