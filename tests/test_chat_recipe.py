@@ -222,6 +222,12 @@ def test_general_replay_trains_the_base_answers_beside_the_rows_and_keeps_them_f
     assert len(calls) == 1  # the cached answers were reused
     assert [r["input_ids"] for r in again.replayed] == [r["input_ids"] for r in recipe.replayed]
     again.cleanup()
+    other = "bf16" if again_ctx.config.train.precision != "bf16" else "fp32"
+    precise_ctx, _ = context(tmp_path / "answering", "lora", replay=0.25, max_steps=2, precision=other)
+    precise = ChatRecipe(precise_ctx)
+    precise.setup()  # the same base in another precision answers anew (its greedy answers can differ)
+    assert len(calls) == 2 and len(list((ctx.home.cache / "replay").glob("*.json"))) == 2
+    precise.cleanup()
 
 
 def test_the_replay_prompts_are_not_the_probe_questions():

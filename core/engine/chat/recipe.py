@@ -225,7 +225,8 @@ class ChatRecipe:
             self.ctx.reporter.phase("tokenizing", words, current=done, total=total)
 
         conversations = replay.replay_conversations(self.model, self.tokenizer, t.replay, n_train, t.seed,
-                                                    self.ctx.home.cache / "replay", str(self.ctx.model.path),
+                                                    self.ctx.home.cache / "replay",
+                                                    f"{self.ctx.model.path} ({t.precision or 'fp32'})",
                                                     prompts, progress)
         if not conversations:
             self.ctx.reporter.line(f"General replay: the base model gave no answer to the {drawn} everyday "

@@ -50,7 +50,8 @@ def replay_conversations(model, tokenizer, share: float, n_train: int, seed: int
         tokenizer: its tokenizer, with the chat template.
         share: ``train.replay``; ``n_train``: the user's training rows; ``seed``: which prompts are drawn.
         cache: a folder where the base's answers are kept between jobs (None: not kept).
-        model_key: names the base model in the cache (its resolved path).
+        model_key: names the base model in the cache (its resolved path and the precision it runs in: bf16 and
+            fp32 greedy answers can differ, and a job replays the answers of the model it trains).
         prompts: the instructions (``load_prompts()`` when None).
         progress: called with (answers written, answers to write) while the base answers.
     """

@@ -576,6 +576,12 @@ class AutoRecipe(BaseRecipe):
                 or self.ctx.stop.is_set()):
             return None
         winner: HeadWinner = best._winner
+        if winner.view.classical:  # TF-IDF learns the validation rows' words too (raw pixels have nothing to fit)
+            train_items, _ = self.split("train")
+            val_items, _ = self.split("validation")
+            self.classical_features = classical_for(self.task).fit(train_items + val_items)
+            self.classical_train = self.classical_features.transform(train_items)
+            self.classical_val = self.classical_features.transform(val_items)
         kernel = bool(winner.spec.kernel_width)
         x_train, flags, dims = self._matrix(winner.view, "train", kernel)
         x_val, _, _ = self._matrix(winner.view, "validation", kernel)
@@ -586,6 +592,7 @@ class AutoRecipe(BaseRecipe):
                                             "validation together) for the saved model.")
         with _threads(1):
             self.head = self._fit_head(best, torch.cat([x_train, x_val]), flags, dims, y_train + y_val)
+        self.head_config["inputs"] = self._inputs_spec(winner.view)  # TF-IDF's width changed with its vocabulary
         self.final_rows = rows
         note = (f"The saved model is the chosen head fitted again on all {rows} rows, the {len(y_val)} validation "
                 f"rows included, after the report; the report's scores are those of the same head trained on the "
