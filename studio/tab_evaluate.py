@@ -329,6 +329,9 @@ def _leaderboard_view(report: dict | None) -> tuple:
     if search.get("final_rows"):
         note += (f" After the report, the saved model was fitted again on all {int(search['final_rows'])} rows "
                  "(validation included), so it has learnt from every row; the scores above are from before.")
+    elif search.get("rows") and search.get("retrained_on_all_rows", True):
+        note += (f" The saved model learnt from the {int(search['rows'])} training rows; the validation rows were "
+                 "kept out of it.")
     return gr.update(visible=True, value=pd.DataFrame(rows)), note
 
 

@@ -72,3 +72,17 @@ def test_a_validation_file_of_the_users_own_stays_out_of_the_model(home, bert_di
     assert json.loads((run.path / "leaderboard.json").read_text())["final_rows"] is None
     assert "final_fit" not in run.read_eval()
     assert evaluate_run(run.path, home)["examples"] == 24
+
+
+def test_the_evaluate_tab_says_which_rows_the_saved_model_learnt_from():
+    from studio.tab_evaluate import _leaderboard_view
+
+    candidate = {"name": "Logistic regression on TF-IDF", "status": "scored", "cv_accuracy": 0.8, "seconds": 0.2}
+    board = {"candidates": [candidate], "winner": candidate["name"], "why": "It scored best.", "rows": 384,
+             "budget_s": 110, "used_s": 50, "retrained_on_all_rows": True, "final_rows": None}
+    _, kept = _leaderboard_view({"search": board})
+    _, refit = _leaderboard_view({"search": {**board, "final_rows": 480}})
+    _, partial = _leaderboard_view({"search": {**board, "retrained_on_all_rows": False}})
+    assert "learnt from the 384 training rows" in kept and "fitted again" not in kept
+    assert "fitted again on all 480 rows" in refit
+    assert "training rows" not in partial  # a fine-tune trained on four fifths: its own sentence in "why" says so

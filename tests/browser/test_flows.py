@@ -126,6 +126,8 @@ def _classifier_flow(page, screenshots, prefix: str, example: str, model: str, g
         page.get_by_text("How the model was chosen").click()
         page.wait_for_selector("#eval-leaderboard table")
         assert "★" in page.inner_text("#eval-leaderboard")
+        note = page.inner_text("#eval-search-note")  # which rows the saved model learnt from
+        assert "fitted again on all" in note or "validation rows were kept out" in note, note
     _shot(page, screenshots, f"{prefix}-5-evaluate")
     _export_step(page, screenshots, prefix)
     _tab(page, "5 · Evaluate & try")

@@ -138,7 +138,7 @@ class Leaderboard:
                       f"{self.rows} training rows (the validation split is kept for the report)",
             "budget_s": round(self.budget_s, 1), "used_s": round(self.used_s, 1), "winner": self.winner,
             "why": self.why, "retrained_on_all_rows": self.retrained_on_all_rows,
-            "final_rows": self.final_rows,
+            "rows": self.rows, "final_rows": self.final_rows,
             "score": self.metric, "higher_is_better": self.higher_is_better,  # cv_<score>, holdout_<score>
             "candidates": [c.to_dict() for c in ranked],
         }
