@@ -86,3 +86,14 @@ def test_the_evaluate_tab_says_which_rows_the_saved_model_learnt_from():
     assert "learnt from the 384 training rows" in kept and "fitted again" not in kept
     assert "fitted again on all 480 rows" in refit
     assert "training rows" not in partial  # a fine-tune trained on four fifths: its own sentence in "why" says so
+
+
+def test_the_report_caption_says_the_rows_scored_the_model_before_it_learnt_them():
+    from core.tasks import get_task
+    from studio.tab_evaluate import _caption
+
+    config = JobConfig(task="text-classification", model="minilm-l6", data=DataConfig(path="a.csv"))
+    task = get_task("text-classification")
+    assert _caption({"examples": 96}, task, config) == "On 96 validation rows."
+    refit = _caption({"examples": 96, "final_fit": "fitted again"}, task, config)
+    assert refit.startswith("On 96 validation rows.") and "Scored before the saved model was fitted again" in refit
