@@ -575,6 +575,7 @@ class AutoRecipe(BaseRecipe):
         if (best is None or self.head is None or not train.refit_all or self.ctx.config.data.validation_path
                 or self.ctx.stop.is_set()):
             return None
+        started = time.perf_counter()
         winner: HeadWinner = best._winner
         if winner.view.classical:  # TF-IDF learns the validation rows' words too (raw pixels have nothing to fit)
             train_items, _ = self.split("train")
@@ -599,7 +600,7 @@ class AutoRecipe(BaseRecipe):
                 f"{len(y_train)} training rows, on validation rows it had not seen.")
         self.board.final_rows = rows
         self.board.write(self.ctx.run.path / LEADERBOARD_FILE)
-        self.ctx.reporter.line(note)
+        self.ctx.reporter.line(f"{note} ({time.perf_counter() - started:.1f} s)")
         return note
 
     def _inputs_spec(self, view: View) -> list[dict]:
