@@ -372,8 +372,7 @@ def _caption(report: dict, task: Task, config: JobConfig) -> str:
     n = next((report[k] for k in ("rows", "examples") if isinstance(report.get(k), int)), None)
     caption = f"On {n} validation rows." if n else "On the validation split."
     if report.get("final_fit"):  # the automatic search's head learnt from these rows after they scored it
-        caption += (" Scored before the saved model was fitted again on every row, these included (see How the "
-                    "model was chosen).")
+        caption += " Scored before the saved model was fitted again on every row, these included."
     if task.kind == "regression":
         caption += (f" MAE and RMSE are in the units of '{_target_name(report, config)}'; the base column is a "
                     "ridge head fitted on the untouched model's features, since a model never trained for a number "

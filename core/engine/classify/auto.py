@@ -598,8 +598,7 @@ class AutoRecipe(BaseRecipe):
         note = (f"The saved model is the chosen head fitted again on all {rows} rows, the {len(y_val)} validation "
                 f"rows included, after the report; the report's scores are those of the same head trained on the "
                 f"{len(y_train)} training rows, on validation rows it had not seen.")
-        self.board.final_rows = rows
-        self.board.write(self.ctx.run.path / LEADERBOARD_FILE)
+        self.board.final_rows = rows  # leaderboard.json says so once ``save`` has written this head
         self.ctx.reporter.line(f"{note} ({time.perf_counter() - started:.1f} s)")
         return note
 
@@ -674,6 +673,8 @@ class AutoRecipe(BaseRecipe):
             self.ctx.reporter.line("No model was chosen, so nothing was saved.", level="warning")
             return
         self.save_centroids()
+        if self.board is not None:  # after the model: its final_rows never names a head that is not saved yet
+            self.board.write(self.ctx.run.path / LEADERBOARD_FILE)
 
     def load_trained(self) -> None:
         """Load the saved winner and the features the evaluation needs (for ``studio eval``)."""
