@@ -97,3 +97,18 @@ def test_the_report_caption_says_the_rows_scored_the_model_before_it_learnt_them
     assert _caption({"examples": 96}, task, config) == "On 96 validation rows."
     refit = _caption({"examples": 96, "final_fit": "fitted again"}, task, config)
     assert refit.startswith("On 96 validation rows.") and "Scored before the saved model was fitted again" in refit
+
+
+def test_a_refit_that_fails_keeps_the_evaluated_model_and_its_report(home, bert_dir, tmp_path, monkeypatch):
+    from core.engine.classify.auto import AutoRecipe
+
+    def fails(self):
+        raise RuntimeError("not enough memory for the kernel")
+
+    monkeypatch.setattr(AutoRecipe, "refit_all_rows", fails)
+    train = _write(tmp_path / "train.csv", text_rows(48, 1))
+    run = run_job(_job(bert_dir, train), home, [])
+    assert run.read_status()["status"] == "completed", run.read_status()
+    assert run.read_eval()["tuned"]["accuracy"] is not None and "final_fit" not in run.read_eval()
+    assert "failed (not enough memory for the kernel)" in (run.path / "train.log").read_text()
+    assert Classifier.from_run(run.path, home).predict("rain and storm and wind today")[0][0] == "weather"

@@ -164,7 +164,12 @@ def _refit_all_rows(recipe, report: dict, stop: threading.Event, reporter: Repor
     rows too and is saved again; the report says so. Stop keeps the model that was evaluated."""
     if not isinstance(recipe, RefitsAllRows) or stop.is_set():
         return report
-    note = recipe.refit_all_rows()
+    try:
+        note = recipe.refit_all_rows()
+    except (RuntimeError, ValueError, MemoryError) as exc:  # a best-effort step: the evaluated model stays saved
+        reporter.line(f"Fitting the chosen model again on every row failed ({exc}); the saved model is the one the "
+                      "report scored, trained on the training rows.", level="warning")
+        return report
     if not note or stop.is_set():
         return report
     reporter.phase("saving", "Saving the model fitted on every row.")
