@@ -250,6 +250,25 @@ def _write_csv(path: Path, rows: list[dict], columns: dict[str, str]) -> None:
             writer.writerow([row[key] for key in columns.values()])
 
 
+def _write_chat(out: Path, name: str, train: list[dict], test: list[dict]) -> dict:
+    """A chat set's train.csv and test.csv (question, answer), and their row counts for the manifest."""
+    for split, rows in (("train", train), ("test", test)):
+        _write_csv(out / name / f"{split}.csv", rows, {"question": "question", "answer": "answer"})
+    return {"train": len(train), "test": len(test)}
+
+
+def _chat_split(rows: list[dict], rng: random.Random, n_train: int, n_test: int) -> tuple[list[dict], list[dict]]:
+    """One package per source package (siblings would leak across the split), shuffled, then train and test."""
+    rows = _one_per_source(rows, rng)
+    rng.shuffle(rows)
+    return rows[:n_train], rows[n_train:n_train + n_test]
+
+
+def _library_or_doc(package: dict) -> bool:
+    """Libraries and documentation packages: their descriptions say little a question can ask about."""
+    return package.get("Section", "").split("/")[-1] in ("libs", "libdevel", "doc")
+
+
 SECTIONS = ["database", "editors", "games", "graphics", "mail", "science", "sound", "video"]
 USES = ["use::gameplaying", "use::converting", "use::checking", "use::editing", "use::monitor",
         "use::configuring", "use::viewing", "use::playing"]
@@ -289,18 +308,13 @@ def build_debian_chat(out: Path, packages: list[dict], n_train: int = 300, n_tes
     rows = []
     for p in packages:
         first = re.split(r"(?<=[.!?])\s", p["long"], maxsplit=1)[0] if p["long"] else ""
-        if not (20 <= len(first) <= 220) or p.get("Section", "").split("/")[-1] in ("libs", "libdevel", "doc"):
+        if not (20 <= len(first) <= 220) or _library_or_doc(p):
             continue
         synopsis = p["synopsis"].rstrip(".")
         answer = f"{p['Package']} is {_article(synopsis)}. {first}"
         rows.append({"text": answer, "question": f"What is the Debian package {p['Package']} for?",
                      "answer": answer, "source": p["source"], "Package": p["Package"]})
-    rows = _one_per_source(rows, rng)
-    rng.shuffle(rows)
-    train, test = rows[:n_train], rows[n_train:n_train + n_test]
-    _write_csv(out / "debian-chat" / "train.csv", train, {"question": "question", "answer": "answer"})
-    _write_csv(out / "debian-chat" / "test.csv", test, {"question": "question", "answer": "answer"})
-    return {"train": len(train), "test": len(test)}
+    return _write_chat(out, "debian-chat", *_chat_split(rows, rng, n_train, n_test))
 
 
 def build_debian_summary(out: Path, packages: list[dict], n_train: int = 300, n_test: int = 80) -> dict:
@@ -309,18 +323,12 @@ def build_debian_summary(out: Path, packages: list[dict], n_train: int = 300, n_
     rows = []
     for p in packages:
         long, synopsis = p["long"], p["synopsis"]
-        if not (80 <= len(long) <= 600) or not (10 <= len(synopsis) <= 80) or \
-                p.get("Section", "").split("/")[-1] in ("libs", "libdevel", "doc"):
+        if not (80 <= len(long) <= 600) or not (10 <= len(synopsis) <= 80) or _library_or_doc(p):
             continue
         question = f"Write the one-line synopsis of a Debian package with this description:\n\n{long}"
         rows.append({"text": synopsis, "question": question, "answer": synopsis, "source": p["source"],
                      "Package": p["Package"]})
-    rows = _one_per_source(rows, rng)
-    rng.shuffle(rows)
-    train, test = rows[:n_train], rows[n_train:n_train + n_test]
-    _write_csv(out / "debian-summary" / "train.csv", train, {"question": "question", "answer": "answer"})
-    _write_csv(out / "debian-summary" / "test.csv", test, {"question": "question", "answer": "answer"})
-    return {"train": len(train), "test": len(test)}
+    return _write_chat(out, "debian-summary", *_chat_split(rows, rng, n_train, n_test))
 
 
 # An option line in a rendered manual page ("       -z, --gzip, --gunzip") and its description, indented deeper.
@@ -367,10 +375,7 @@ def build_man_chat(out: Path, n_train: int = 300, n_test: int = 80) -> dict:
             first = option["option"].split(",")[0].split("=")[0]
             answer = option["sentence"][:1].upper() + option["sentence"][1:] + "."
             rows[split].append({"question": f"What does the option {first} of {command} do?", "answer": answer})
-    train, test = rows["train"][:n_train], rows["test"][:n_test]
-    _write_csv(out / "man-chat" / "train.csv", train, {"question": "question", "answer": "answer"})
-    _write_csv(out / "man-chat" / "test.csv", test, {"question": "question", "answer": "answer"})
-    return {"train": len(train), "test": len(test)}
+    return _write_chat(out, "man-chat", rows["train"][:n_train], rows["test"][:n_test])
 
 
 def _article(synopsis: str) -> str:

@@ -187,12 +187,16 @@ def _memory_html(st: Studio, job: JobConfig, plan) -> str:
     except KeyError:
         return ""
     t = job.train
-    try:
-        shape, side = model_shape(plan.model), image_side(job, plan.data, plan.model)
-    except Exception:  # the model's files could not be read here: its catalog shape says as much before a download
+    shape = side = None
+    if plan.model is not None:  # the model is at hand: the shape and image side the run will check
+        try:
+            shape, side = model_shape(plan.model), image_side(job, plan.data, plan.model)
+        except Exception:  # its files could not be read here
+            shape = side = None
+    if shape is None:  # not downloaded (or unreadable): the catalog entry's shape says as much before a download
         if entry is None:
             return notice("No memory estimate for this model: its files could not be read.", "info")
-        shape, side = CATALOG_SHAPES.get(entry.key) or ModelShape.guess(entry.params_m), None
+        shape = CATALOG_SHAPES.get(entry.key) or ModelShape.guess(entry.params_m)
     estimate = estimate_config(job, shape, st.hardware, side)
     title = entry.title if entry is not None else job.model
     parts = ", ".join(f"{k} {v:.2f} GB" for k, v in estimate.breakdown.items())

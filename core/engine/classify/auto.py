@@ -577,17 +577,15 @@ class AutoRecipe(BaseRecipe):
             return None
         started = time.perf_counter()
         winner: HeadWinner = best._winner
+        train_items, y_train = self.split("train")
+        val_items, y_val = self.split("validation")
         if winner.view.classical:  # TF-IDF learns the validation rows' words too (raw pixels have nothing to fit)
-            train_items, _ = self.split("train")
-            val_items, _ = self.split("validation")
             self.classical_features = classical_for(self.task).fit(train_items + val_items)
             self.classical_train = self.classical_features.transform(train_items)
             self.classical_val = self.classical_features.transform(val_items)
         kernel = bool(winner.spec.kernel_width)
         x_train, flags, dims = self._matrix(winner.view, "train", kernel)
         x_val, _, _ = self._matrix(winner.view, "validation", kernel)
-        _, y_train = self.split("train")
-        _, y_val = self.split("validation")
         rows = len(y_train) + len(y_val)
         self.ctx.reporter.phase("training", f"Fitting the chosen head again on all {rows} rows (training and "
                                             "validation together) for the saved model.")
