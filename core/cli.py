@@ -207,8 +207,7 @@ def cmd_train(args, home: Home) -> int:
     except JobFailed as exc:
         print(f"\nFailed: {exc}", file=sys.stderr)
         return 1
-    if is_main_process():
-        print(f"\n{run.read_status().get('message', '')}")
+    if is_main_process():  # the last status line was printed as it came; the run folder is the last line
         print(run.path)
     return 0
 

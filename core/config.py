@@ -165,8 +165,8 @@ class TrainConfig:
 
 @dataclass
 class JobConfig:
-    task: str = "chat"
-    model: str = "smollm2-135m-instruct"
+    task: str | None = None  # None: read from the data when the job starts (``core.plan.with_detected_task``)
+    model: str | None = None  # None: the task's offline default (SmolLM2 for chat, MiniLM for text, ...)
     strategy: str | None = None  # None: the task's default (auto for classifiers, LoRA for chat)
     data: DataConfig = field(default_factory=DataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
@@ -174,16 +174,24 @@ class JobConfig:
     trust_remote_code: bool = False
 
     def __post_init__(self) -> None:
+        if self.task is None:  # the model and strategy follow the task, once the data has said which it is
+            return
+        if self.model is None:
+            self.model = _default_model(self.task)
         if self.strategy is None:
-            try:
-                self.strategy = get_task(self.task).default_strategy
-            except KeyError:  # an unknown task is reported by problems(); the strategy is then moot
-                self.strategy = "lora"
+            self.strategy = _task_strategy(self.task)
+
+    def for_task(self, task: str) -> "JobConfig":
+        """This job for ``task`` (the one its data was found to be for): a model and strategy left unset become
+        that task's defaults."""
+        return dataclasses.replace(self, task=task)
 
     def problems(self) -> list[str]:
         """Every problem with these settings, as sentences a user can act on."""
         out: list[str] = []
-        if self.task not in TASKS:
+        if self.task is None:
+            pass  # read from the data when the job starts; its model and strategy are checked then
+        elif self.task not in TASKS:
             out.append(f"task '{self.task}' is unknown: use one of {', '.join(TASKS)}.")
         else:
             allowed = strategies_for(self.task)
@@ -191,7 +199,7 @@ class JobConfig:
                 out.append(
                     f"strategy '{self.strategy}' does not apply to {self.task}: use one of {', '.join(allowed)}."
                 )
-        if not str(self.model).strip():
+        if self.model is not None and not str(self.model).strip():
             out.append("model is empty: name a catalog model (see `studio models`), a hub id or a local folder.")
         if not str(self.data.path).strip():
             out.append("data.path is empty: give a CSV/JSONL/Excel/Parquet file, an image folder or a zip.")
@@ -285,7 +293,34 @@ class JobConfig:
                 node[parts[-1]] = yaml.safe_load(value) if value.strip() else None
         if problems:
             raise ConfigError(problems)
+        if raw.get("task") != self.task:
+            # another task: a model and strategy that were only the old task's defaults follow the new task
+            if raw.get("model") == self.model == _default_model(self.task):
+                raw["model"] = None
+            if raw.get("strategy") == self.strategy == _task_strategy(self.task):
+                raw["strategy"] = None
         return type(self).from_dict(raw)
+
+
+def _task_strategy(task: str) -> str:
+    """The task's default strategy; an unknown task is reported by problems(), its strategy is then moot."""
+    try:
+        return get_task(task).default_strategy
+    except KeyError:
+        return "lora"
+
+
+def _default_model(task: str | None) -> str | None:
+    """The catalog's offline default for ``task``; an unknown task gets the chat default (problems() reports the
+    task); None while the task is not known yet."""
+    from .catalog import default_for
+
+    if task is None:
+        return None
+    try:
+        return default_for(task).key
+    except KeyError:
+        return default_for("chat").key
 
 
 def _tracker_problems(report_to: list[str]) -> list[str]:

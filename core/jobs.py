@@ -121,7 +121,7 @@ class _Job:
             try:
                 self.config_ = JobConfig.load(self.run.config)
             except Exception:  # a run folder removed since (public-mode expiry): keep the job listable
-                self.config_ = JobConfig(name=self.run.name)
+                self.config_ = JobConfig(task="chat", name=self.run.name)
         return self.config_
 
     def record(self, state: str) -> JobRecord:

@@ -108,7 +108,8 @@ class PlanCache:
 
 
 def plan_job(config: JobConfig, home: Home, hardware: Hardware, *, data_path: str | None = None,
-             cache: PlanCache | None = None, limits=None, progress: Progress | None = None) -> JobPlan:
+             cache: PlanCache | None = None, limits=None, progress: Progress | None = None,
+             task_from_data: bool = False) -> JobPlan:
     """Plan ``config`` on ``hardware``: find the model, read the data with its tokenizer, fill the presets.
 
     Never raises for a problem the user can fix: the settings', the model's and the data's problems all come back
@@ -122,6 +123,8 @@ def plan_job(config: JobConfig, home: Home, hardware: Hardware, *, data_path: st
         cache: a ``PlanCache`` to reuse tokenizers and data read before (the page); None reads afresh.
         limits: ``core.data.DataLimits`` for untrusted uploads; the generous defaults when None.
         progress: called with a sentence before each slow step (finding or converting a model, reading data).
+        task_from_data: the config's task was read from its data (``with_detected_task``): the data is read the
+            same way again, so its reasons are detection's, not "as you chose".
     """
     say = progress or (lambda message: None)
     plan = JobPlan(config=config, hardware=hardware, setting_problems=config.problems())
@@ -129,13 +132,35 @@ def plan_job(config: JobConfig, home: Home, hardware: Hardware, *, data_path: st
         return plan  # nothing to read: the settings' problems say what is missing
     plan.model, plan.tokenizer, plan.model_problem = _model(config, home, cache, say)
     say("Reading and checking the data.")
-    plan.data = _data(config, home, plan.tokenizer, data_path, cache, limits)
+    plan.data = _data(config, home, plan.tokenizer, data_path, cache, limits, task_from_data)
     if not plan.ok or plan.data.train is None:
         return plan
     filled = fill_presets(config, len(plan.data.train), hardware, _token_lengths(plan.data.summary))
     plan.setting_problems = filled.problems()
     plan.config = filled
     return plan
+
+
+def with_detected_task(config: JobConfig, home: Home, limits=None) -> tuple[JobConfig, list[str]]:
+    """A job whose config names no task, for the task its data is for (as the page detects it on upload), with
+    that task's default model and strategy where the config named none; and the problems when the data cannot
+    say (unreadable, or columns that fit no task). A config that names its task comes back as it is.
+
+    Args:
+        config: the job as the user wrote it.
+        home: the studio home (where an uploaded archive is unpacked).
+        limits: ``core.data.DataLimits`` for untrusted uploads; the generous defaults when None.
+    """
+    if config.task is not None or not str(config.data.path).strip():
+        return config, []
+    from .data import load_data
+
+    found = load_data(config.data.path, columns=config.data.columns or None, limits=limits, home=home)
+    if found.task is None:  # a task found with other problems goes on: the job's data check reports them
+        said = " ".join(f"{p.message} {p.fix}".strip() for p in found.report.errors)
+        return config, [f"the config names no task, and its data does not say which: {said} Or name the task in "
+                        f"the config, for example `task: text-classification` (one of {', '.join(_known_tasks())})."]
+    return config.for_task(found.task), []
 
 
 def _known_tasks() -> tuple[str, ...]:
@@ -178,22 +203,24 @@ def _needs_tokenizer(config: JobConfig, resolved) -> bool:
     return resolved.kind == "transformers" and get_task(config.task).modality == "text"
 
 
-def _data(config: JobConfig, home: Home, tokenizer, data_path: str | None, cache: PlanCache | None, limits):
+def _data(config: JobConfig, home: Home, tokenizer, data_path: str | None, cache: PlanCache | None, limits,
+          task_from_data: bool = False):
     from .data import load_data
 
     d = config.data
     validation = data_path or d.validation_path
 
     def load():
-        return load_data(d.path, task=config.task, columns=d.columns or None, validation_path=validation,
-                         validation_fraction=d.validation_fraction, seed=config.train.seed, tokenizer=tokenizer,
-                         max_length=config.train.max_length, limits=limits, home=home)
+        return load_data(d.path, task=None if task_from_data else config.task, columns=d.columns or None,
+                         validation_path=validation, validation_fraction=d.validation_fraction,
+                         seed=config.train.seed, tokenizer=tokenizer, max_length=config.train.max_length,
+                         limits=limits, home=home)
 
     if cache is None:
         return load()
-    key = ("data", _file_key(d.path), config.task, tuple(sorted((d.columns or {}).items())), _file_key(validation),
-           d.validation_fraction, config.train.seed, (str(config.model).strip(), tokenizer is None),
-           config.train.max_length, limits, str(home.root))
+    key = ("data", _file_key(d.path), config.task, task_from_data, tuple(sorted((d.columns or {}).items())),
+           _file_key(validation), d.validation_fraction, config.train.seed,
+           (str(config.model).strip(), tokenizer is None), config.train.max_length, limits, str(home.root))
     return cache.data(key, load)
 
 

@@ -39,9 +39,24 @@ def load() -> None:
         from transformers.trainer_callback import PrinterCallback  # noqa: F401
         import peft  # noqa: F401
         from peft import LoraConfig, PeftModel, get_peft_model  # noqa: F401
+        _quiet(transformers)
         _loaded = True
         logger.debug("training stack (transformers %s) imported in %.1f s", transformers.__version__,
                      time.perf_counter() - start)
+
+
+def _quiet(transformers) -> None:
+    """The studio says what it loads and why: transformers' own load reports ("classifier.weight MISSING", which
+    is the new head) and weight-loading bars only repeat it in a user's log. TRANSFORMERS_VERBOSITY, when set,
+    wins (an engineer who wants them back)."""
+    import os
+    import warnings
+
+    if not os.environ.get("TRANSFORMERS_VERBOSITY"):
+        transformers.utils.logging.set_verbosity_error()
+        transformers.utils.logging.disable_progress_bar()
+    # peft asks the model whether it checkpoints through a name transformers 5 renamed; nothing a user can change
+    warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*is deprecated", category=FutureWarning)
 
 
 def warm_up(then: Callable[[], None] | None = None) -> threading.Thread:

@@ -50,6 +50,7 @@ def test_the_chosen_head_is_fitted_again_on_every_row_after_the_report(home, ber
         evaluate_run(run.path, home)
     scored = evaluate_run(run.path, home, data_path=str(test))
     assert scored["examples"] == 30 and scored["tuned"]["accuracy"] > scored["majority"]["accuracy"]
+    assert " on test.csv" in scored["verdict"]["message"] and "validation split" not in scored["verdict"]["message"]
     assert Classifier.from_run(run.path, home).predict("rain and storm and wind today")[0][0] == "weather"
 
     kept = run_job(_job(bert_dir, train, refit_all=False), home, [])
@@ -71,6 +72,8 @@ def test_a_validation_file_of_the_users_own_stays_out_of_the_model(home, bert_di
     assert run.read_status()["status"] == "completed", run.read_status()
     assert json.loads((run.path / "leaderboard.json").read_text())["final_rows"] is None
     assert "final_fit" not in run.read_eval()
+    assert " on validation.csv" in run.read_eval()["verdict"]["message"]
+    assert run.read_status()["message"].endswith(" on validation.csv.")
     assert evaluate_run(run.path, home)["examples"] == 24
 
 

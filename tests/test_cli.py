@@ -46,3 +46,34 @@ def test_train_with_a_bad_config_lists_every_problem(home, tmp_path, capsys):
 def test_export_needs_a_target(home, capsys):
     assert main(["export", "somewhere", "--home", str(home.root)]) == 2
     assert "--merged OUT" in capsys.readouterr().err
+
+
+def test_a_first_config_names_only_its_data(home, bert_dir, tmp_path, capsys):
+    """The shortest config a new user writes: the task is read from the data as the page reads an upload (its
+    reasons, not "as you chose"), the model and strategy are that task's; the end of the run is said once."""
+    import json
+    from pathlib import Path
+
+    from tests.test_classify_support import WORDS, text_rows
+
+    rows = text_rows(48, 1)
+    (tmp_path / "tickets.csv").write_text("text,label\n" + "".join(
+        f"{text},{list(WORDS)[label]}\n" for text, label in zip(rows["text"], rows["label"])))
+    config = tmp_path / "job.yaml"
+    config.write_text(f"model: {bert_dir}\ndata:\n  path: tickets.csv\ntrain:\n  preset: quick\n  threads: 1\n"
+                      "  max_minutes: 0.3\n")
+    assert main(["train", str(config), "--home", str(home.root)]) == 0
+    printed = capsys.readouterr()
+    run, out = Path(printed.out.strip().splitlines()[-1]), printed.err  # progress on stderr, the run folder on stdout
+    assert run.name.endswith("-text-classification")
+    saved = (run / "config.yaml").read_text()
+    assert "task: text-classification" in saved and "strategy: auto" in saved
+    assert "The task is text classification:" in out and "as you chose" not in out
+    assert out.count("Finished: accuracy") == 1 and "fine-tune fine-tune" not in out
+    assert json.loads((run / "eval.json").read_text())["task"] == "text-classification"
+
+    (tmp_path / "odd.csv").write_text("x\n1\n2\n3\n")
+    config.write_text("data:\n  path: odd.csv\n")
+    assert main(["train", str(config), "--home", str(home.root)]) == 2
+    err = capsys.readouterr().err
+    assert "names no task" in err and "task: text-classification" in err

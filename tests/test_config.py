@@ -86,3 +86,21 @@ def test_absurd_numbers_are_refused():
         config.validate()
     assert "train.max_length is 1000000000" in str(err.value)
     assert "train.lora_dropout is 1.5" in str(err.value)
+
+
+def test_a_config_without_a_model_gets_its_tasks_default():
+    """A user's first config names the task and the data only: the model follows the task (a chat model for a
+    classifier failed the job)."""
+    from core.catalog import default_for
+
+    for task in ("chat", "text-classification", "image-classification", "text-regression"):
+        config = JobConfig.from_yaml(f"task: {task}\ndata:\n  path: x.csv\n")
+        assert config.model == default_for(task).key
+        assert JobConfig.from_yaml(config.to_yaml()).model == config.model  # the saved config names it
+    assert JobConfig.from_yaml("task: text-classification\nmodel: my-encoder\n").model == "my-encoder"
+    switched = JobConfig().with_overrides(["task=image-classification"])
+    assert switched.model == default_for("image-classification").key and switched.strategy == "auto"
+    kept = JobConfig.from_yaml("task: chat\nmodel: qwen2.5-0.5b\nstrategy: full\n").with_overrides(
+        ["task=preference"])
+    assert kept.model == "qwen2.5-0.5b" and kept.strategy == "full"
+    assert JobConfig.from_yaml("task: nonsense\n").problems()[0].startswith("task 'nonsense' is unknown")

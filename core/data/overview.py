@@ -5,6 +5,8 @@ class, a sheet left out) is seen while it costs nothing.
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 from .regression import target_lines
 
 TASK_NAMES = {"chat": "chat (instruction tuning)", "text-classification": "text classification",
@@ -63,6 +65,15 @@ def _task_name(task: str | None) -> str:
         return TASK_NAMES.get(task) or get_task(task).title.lower()
     except KeyError:
         return "not recognised"
+
+
+def scored_on(summary: dict) -> str:
+    """Where a report's scores were measured, in words: "on the validation split", "on test.csv" (a validation
+    file of the user's, or the file `studio eval --data` scores), "on the validation folder"."""
+    validation = summary.get("validation") or {}
+    if validation.get("source") == "file" and validation.get("path"):
+        return f"on {Path(str(validation['path'])).name}"
+    return "on the validation folder" if validation.get("source") == "folder" else "on the validation split"
 
 
 def _rows(summary: dict) -> list[str]:

@@ -15,12 +15,13 @@ from pathlib import Path
 from typing import Iterable
 
 from ..config import ConfigError, JobConfig
+from ..data.overview import scored_on
 from ..distributed import is_main_process, world_size
 from ..hardware import Hardware, detect_hardware
 from ..home import Home
 from ..heap import release_memory
 from ..memory import out_of_memory_advice
-from ..plan import image_side, plan_job
+from ..plan import image_side, plan_job, with_detected_task
 from ..runs import FINAL_STATUSES, RunDir
 from .context import TrainContext, TrainOutcome
 from .events import EventSink, Reporter, read_events
@@ -70,6 +71,10 @@ def run_job(config: JobConfig | None, home: Home, sinks: Iterable[EventSink] = (
             raise ConfigError(["give a config or a run folder to resume."])
         config = JobConfig.load(run.config)
     config.validate()
+    task_from_data = config.task is None
+    config, problems = with_detected_task(config, home)
+    if problems:
+        raise ConfigError(problems)
     run = run or create_run(config, home)
     stop = stop or threading.Event()
     hardware = hardware or detect_hardware()
@@ -78,7 +83,7 @@ def run_job(config: JobConfig | None, home: Home, sinks: Iterable[EventSink] = (
                         elapsed_offset=offset)
     with _log_to(run.log if is_main_process() else None):
         try:
-            _run(config, home, run, reporter, stop, resume, hardware)
+            _run(config, home, run, reporter, stop, resume, hardware, task_from_data)
         except JobFailed as exc:
             _finish(run, reporter, "failed", str(exc))
             raise
@@ -94,12 +99,13 @@ def run_job(config: JobConfig | None, home: Home, sinks: Iterable[EventSink] = (
 
 
 def _run(config: JobConfig, home: Home, run: RunDir, reporter: Reporter, stop: threading.Event,
-         resume: bool, hardware: Hardware) -> None:
+         resume: bool, hardware: Hardware, task_from_data: bool = False) -> None:
     from .. import stack
 
     _set_status(run, reporter, "preparing", f"Preparing on {hardware.describe()}.")
     stack.load()  # at once if the studio imported it in the background; never two threads at a time
-    plan = plan_job(config, home, hardware, progress=lambda message: reporter.phase("loading", message))
+    plan = plan_job(config, home, hardware, progress=lambda message: reporter.phase("loading", message),
+                    task_from_data=task_from_data)
     if plan.data is not None:  # what was understood, before anything trains (and before a failure, to explain it)
         for line in plan.data.understood(problems=plan.ok):  # a failure lists the problems itself
             reporter.line(line)
@@ -143,7 +149,6 @@ def _run(config: JobConfig, home: Home, run: RunDir, reporter: Reporter, stop: t
             return
         if is_main_process():
             _set_status(run, reporter, "evaluating", "Comparing the tuned model with the base on the validation split.")
-            reporter.phase("evaluating", "Evaluating the base and the tuned model on the validation split.")
             try:
                 with stop_interrupts(stop):  # the comparison never checks Stop itself
                     report = recipe.evaluate()
@@ -154,7 +159,7 @@ def _run(config: JobConfig, home: Home, run: RunDir, reporter: Reporter, stop: t
             report = _refit_all_rows(recipe, report, stop, reporter)
             run.eval.write_text(json.dumps(report, indent=1, default=str), encoding="utf-8")
             _write_card(run, config, report, data.summary)
-        _finish(run, reporter, "completed", _headline(run.read_eval()))
+        _finish(run, reporter, "completed", _headline(run.read_eval(), scored_on(data.summary)))
     finally:
         recipe.cleanup()
 
@@ -258,17 +263,17 @@ def _finish(run: RunDir, reporter: Reporter, status: str, message: str) -> None:
     (logger.error if status == "failed" else logger.info)(message)
 
 
-def _headline(report: dict | None) -> str:
+def _headline(report: dict | None, where: str = "on the validation split") -> str:
     if not report:
         return "Finished."
     tuned, base = report.get("tuned", {}), report.get("base", {})
     if "accuracy" in tuned:
-        return f"Finished: accuracy {tuned['accuracy']:.1%} on the validation split."
+        return f"Finished: accuracy {tuned['accuracy']:.1%} {where}."
     if "eval_loss" in tuned and "eval_loss" in base:
         return f"Finished: validation loss {base['eval_loss']:.3f} -> {tuned['eval_loss']:.3f}."
     metric = _task_metric(report)
     if metric in tuned and metric in base:  # the task's headline metric (preference accuracy...), base -> tuned
-        return f"Finished: {metric.replace('_', ' ')} {base[metric]:.3g} -> {tuned[metric]:.3g} on the validation split."
+        return f"Finished: {metric.replace('_', ' ')} {base[metric]:.3g} -> {tuned[metric]:.3g} {where}."
     return "Finished."
 
 

@@ -456,8 +456,8 @@ class AutoRecipe(BaseRecipe):
 
     def _run_fine_tune(self, key: str, lr: float, items, y_train, train_idx, held_idx, allowed: float):
         settings = TuneSettings(key, lr, FINE_TUNE_EPOCHS, augment=self.augments, seed=self.ctx.config.train.seed)
-        self.ctx.reporter.phase("training", f"Trying a {get_strategy(key).title} fine-tune on "
-                                            f"{len(train_idx)} training rows, scored on the other {len(held_idx)}.")
+        self.ctx.reporter.phase("training", f"Trying a {_fine_tune_title(key)} on {len(train_idx)} training rows, "
+                                            f"scored on the other {len(held_idx)}.")
         started = time.perf_counter()
         torch.manual_seed(self.ctx.config.train.seed)
         model, inputs = build(self.ctx.model, self.task, self.labels, key, self.ctx.config.train, self.image_size,
@@ -722,9 +722,14 @@ class AutoRecipe(BaseRecipe):
         super().cleanup()
 
 
-def _tune_name(key: str, lr: float) -> str:
+def _fine_tune_title(key: str) -> str:
+    """"LoRA fine-tune", "Full fine-tune": the strategy's title, "fine-tune" said once."""
     title = get_strategy(key).title
-    return f"{title} (lr {lr:g})" if "fine-tune" in title.lower() else f"{title} fine-tune (lr {lr:g})"
+    return title if "fine-tune" in title.lower() else f"{title} fine-tune"
+
+
+def _tune_name(key: str, lr: float) -> str:
+    return f"{_fine_tune_title(key)} (lr {lr:g})"
 
 
 @contextmanager

@@ -15,6 +15,7 @@ import torch
 
 from ... import saved
 from ...distributed import is_main_process
+from ...data.overview import scored_on
 from ...heap import release_memory
 from ...tasks import get_task
 from ...models import heads
@@ -158,7 +159,8 @@ class BaseRecipe:
         """eval.json: the tuned model and three real baselines on the validation split, with deltas."""
         items, y_val = self.split("validation")
         _, y_train = self.split("train")
-        self.ctx.reporter.phase("evaluating", "Scoring the tuned model on the validation split.")
+        where = scored_on(self.ctx.data.summary)
+        self.ctx.reporter.phase("evaluating", f"Scoring the tuned model {where}.")
         probs = self.tuned_probs()
         tuned = {**baselines.scores(probs, y_val, self.n_classes), "eval_loss": metrics.log_loss(probs, y_val)}
         report = {
@@ -172,7 +174,7 @@ class BaseRecipe:
         report["baselines"] = [{"key": k, "title": t, "description": d} for k, (_, t, d) in described.items()]
         report["deltas"] = {k: {m: tuned[m] - s[m] for m in ("accuracy", "macro_f1")}
                             for k, (s, _, _) in described.items()}
-        report["verdict"] = baselines.verdict(tuned, described, len(y_val))
+        report["verdict"] = baselines.verdict(tuned, described, len(y_val), where)
         pred = probs.argmax(axis=1)
         report["per_class"] = metrics.per_class(y_val, pred, self.labels)
         report["confusion_matrix"] = metrics.confusion(y_val, pred, self.labels)

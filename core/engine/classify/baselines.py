@@ -71,7 +71,8 @@ def image_pixels(paths: Sequence[str], open_image: Callable, size: int = PIXEL_S
     return np.stack(rows)
 
 
-def verdict(tuned: dict[str, float], baselines: dict[str, tuple[dict, str, str]], examples: int) -> dict:
+def verdict(tuned: dict[str, float], baselines: dict[str, tuple[dict, str, str]], examples: int,
+            where: str = "on the validation split") -> dict:
     """Whether the tuned model beats every baseline on the validation split, in plain words, and what to try
     when it does not (the page shows ``message`` and ``try`` as they are).
 
@@ -89,19 +90,19 @@ def verdict(tuned: dict[str, float], baselines: dict[str, tuple[dict, str, str]]
     if ours > theirs:
         close = ours - theirs < noise
         out.update(status="tuned-wins", message=(
-            f"The tuned model beats every baseline on the validation split: {ours:.1%} against {theirs:.1%} for "
+            f"The tuned model beats every baseline {where}: {ours:.1%} against {theirs:.1%} for "
             f"the strongest, {title}." + (f" On {examples} rows a margin this small could be chance." if close
                                           else "")))
         return out
     if ours == theirs:
         out.update(status="tie", message=(
-            f"The tuned model and {title} both score {ours:.1%} on the validation split: fine-tuning has not "
+            f"The tuned model and {title} both score {ours:.1%} {where}: fine-tuning has not "
             "shown an advantage on these rows."), **{"try": ["more validation rows tell them apart",
                                                              f"or keep the {title} baseline: it needs no neural "
                                                              "network"]})
         return out
     out.update(status="baseline-wins", message=(
-        f"{title} scores {theirs:.1%} on the validation split and the tuned model {ours:.1%}: on this data "
+        f"{title} scores {theirs:.1%} {where} and the tuned model {ours:.1%}: on this data "
         "fine-tuning has not paid yet, so the simpler baseline is the better model for now."),
         **{"try": ["more training rows (a few hundred per class)", "another base model from the catalog",
                    "the Thorough preset (a longer automatic search, with fine-tunes)",

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from ... import saved
+from ...data.overview import scored_on
 from ...models.encoders import open_image
 from ...models.heads import FeatureHead
 from ..classify.base import BaseRecipe
@@ -104,7 +105,8 @@ class RegressionBase(BaseRecipe):
         predicted-against-true points and the worst errors."""
         items, y_val = self.split("validation")
         _, y_train = self.split("train")
-        self.ctx.reporter.phase("evaluating", "Scoring the tuned model on the validation split.")
+        where = scored_on(self.ctx.data.summary)
+        self.ctx.reporter.phase("evaluating", f"Scoring the tuned model {where}.")
         predicted = self.tuned_outputs()
         tuned = metrics.scores(y_val, predicted)
         report = {"task": self.task, "strategy": self.ctx.config.strategy, "model": self.ctx.config.model,
@@ -117,7 +119,8 @@ class RegressionBase(BaseRecipe):
         report["baselines"] = [{"key": k, "title": t, "description": d} for k, (_, t, d) in described.items()]
         report["deltas"] = {k: {m: tuned[m] - s[m] for m in ("mae", "rmse", "r2")} for k, (s, _, _) in
                             described.items()}
-        report["verdict"] = baselines.verdict(tuned, described, metrics.mae_standard_error(y_val, predicted))
+        report["verdict"] = baselines.verdict(tuned, described, metrics.mae_standard_error(y_val, predicted),
+                                               where)
         report["points"] = metrics.points(y_val, predicted)
         report["worst"] = metrics.worst(items, y_val, predicted, MAX_WORST)
         report.update(self.extra_report())

@@ -64,7 +64,8 @@ def classical(image: bool, train_items: Sequence, train_values: Sequence[float],
             f"Ridge regression on the {PIXEL_SIZE}x{PIXEL_SIZE} pixels, no neural network.")
 
 
-def verdict(tuned: dict[str, float], baselines: dict[str, tuple[dict, str, str]], noise: float) -> dict:
+def verdict(tuned: dict[str, float], baselines: dict[str, tuple[dict, str, str]], noise: float,
+            where: str = "on the validation split") -> dict:
     """Whether the tuned model's mean absolute error beats every baseline on the validation split, in plain words,
     and what to try when it does not (the page shows ``message`` and ``try`` as they are).
 
@@ -80,18 +81,18 @@ def verdict(tuned: dict[str, float], baselines: dict[str, tuple[dict, str, str]]
     if ours < theirs:
         close = theirs - ours < 2 * noise
         out.update(status="tuned-wins", message=(
-            f"The tuned model beats every baseline on the validation split: a mean absolute error of {ours:.4g} "
+            f"The tuned model beats every baseline {where}: a mean absolute error of {ours:.4g} "
             f"against {theirs:.4g} for the strongest, {title}." + (" A margin this small could be chance on these "
                                                                    "rows." if close else "")))
         return out
     if ours == theirs:
         out.update(status="tie", message=(
-            f"The tuned model and {title} both err by {ours:.4g} on average on the validation split: fine-tuning "
+            f"The tuned model and {title} both err by {ours:.4g} on average {where}: fine-tuning "
             "has not shown an advantage on these rows."), **{"try": ["more validation rows tell them apart",
                                                                      f"or keep the {title} baseline"]})
         return out
     out.update(status="baseline-wins", message=(
-        f"{title} errs by {theirs:.4g} on average on the validation split and the tuned model by {ours:.4g}: on this "
+        f"{title} errs by {theirs:.4g} on average {where} and the tuned model by {ours:.4g}: on this "
         "data fine-tuning has not paid yet, so the simpler baseline is the better model for now."),
         **{"try": ["more training rows (a few hundred or more)", "another base model from the catalog",
                    "the Thorough preset (a longer automatic search, with fine-tunes)",
