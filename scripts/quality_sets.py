@@ -26,6 +26,12 @@ Nothing here is committed data: every set is built from sources on the machine i
   Debian answers (a fact per package), these share a domain: options recur across commands (-v, --help,
   --quiet), as the questions of one team's own Q&A file would.
 
+- ``man-sections``: the one-line description from a manual page's NAME section ("create an asynchronous I/O
+  context") labelled with what its manual section says the page is (user command, system call, library function,
+  file format, overview, admin command), read from the page sources under ``/usr/share/man/man{1,2,3,5,7,8}``;
+  480 train / 318 test (80 / 53 per class), no description in two sections or two splits. Not Debian's
+  index: another vocabulary and another author for every row.
+
 The Debian sets read the archive index apt keeps (``/var/lib/apt/lists/*_main_binary-amd64_Packages*``; run
 ``apt-get update`` once if it is missing).
 
@@ -47,7 +53,8 @@ from pathlib import Path
 
 import numpy as np
 
-SETS = ("digits", "glyphs", "debian-sections", "debian-use", "debian-chat", "debian-summary", "man-chat")
+SETS = ("digits", "glyphs", "debian-sections", "debian-use", "debian-chat", "debian-summary", "man-chat",
+        "man-sections")
 REPO = Path(__file__).resolve().parent.parent
 SEED = 15
 
@@ -378,6 +385,50 @@ def build_man_chat(out: Path, n_train: int = 300, n_test: int = 80) -> dict:
     return _write_chat(out, "man-chat", rows["train"][:n_train], rows["test"][:n_test])
 
 
+MAN_SECTIONS = {"1": "user command", "2": "system call", "3": "library function", "5": "file format",
+                "7": "overview", "8": "admin command"}
+_NAME = re.compile(r'^\.S[Hh]\s+"?NAME"?\s*\n(.*?)(?=^\.S[Hh])', re.M | re.S)
+_TROFF_ESCAPES = re.compile(r"\\f[BIRP]|\\\(em|\\&|\\e")
+
+
+def man_description(path: Path) -> str | None:
+    """The description after "name \\- " in a manual page source's NAME section, as plain text."""
+    import gzip
+
+    try:
+        with gzip.open(path, "rt", errors="replace") as fh:
+            source = fh.read(20000)
+    except (OSError, EOFError):
+        return None
+    match = _NAME.search(source)
+    if not match:
+        return None
+    body = " ".join(line for line in match.group(1).splitlines() if not line.startswith((".", "'")))
+    body = _TROFF_ESCAPES.sub("", body.replace("\\-", "-"))
+    if " - " not in body:
+        return None
+    text = re.sub(r"\s+", " ", body.split(" - ", 1)[1]).strip().strip('"')
+    return text if 8 <= len(text) <= 160 else None
+
+
+def build_man_sections(out: Path, n_train: int = 480, n_test: int = 318) -> dict:
+    """Manual page descriptions labelled with their section's kind; balanced, no text in two sections."""
+    rng = random.Random(SEED + 4)
+    found: dict[str, set[str]] = defaultdict(set)
+    for number in MAN_SECTIONS:
+        for path in sorted(Path(f"/usr/share/man/man{number}").glob("*.gz")):
+            text = man_description(path)
+            if text:
+                found[text.lower()].add(number)
+    rows = [{"text": text, "label": MAN_SECTIONS[next(iter(numbers))]} for text, numbers in sorted(found.items())
+            if len(numbers) == 1]
+    labels = list(MAN_SECTIONS.values())
+    train, test = _split_balanced(rows, labels, n_train, n_test, rng)
+    for split, part in (("train", train), ("test", test)):
+        _write_csv(out / "man-sections" / f"{split}.csv", part, {"description": "text", "kind": "label"})
+    return {"train": len(train), "test": len(test), "classes": labels}
+
+
 def _article(synopsis: str) -> str:
     """'a tool ...' from 'tool ...' (most synopses start with a noun phrase)."""
     first = synopsis.split()[0] if synopsis.split() else ""
@@ -400,7 +451,8 @@ def main() -> None:
                 "debian-sections": lambda: build_debian_sections(out, packages),
                 "debian-use": lambda: build_debian_use(out, packages),
                 "debian-chat": lambda: build_debian_chat(out, packages),
-                "debian-summary": lambda: build_debian_summary(out, packages), "man-chat": lambda: build_man_chat(out)}
+                "debian-summary": lambda: build_debian_summary(out, packages), "man-chat": lambda: build_man_chat(out),
+                "man-sections": lambda: build_man_sections(out)}
     manifest_path = out / "manifest.json"
     manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
     for name in args.only:
