@@ -86,8 +86,8 @@ class EvaluateTab:
 
 
 def build(st: Studio) -> EvaluateTab:
-    gr.Markdown("## Did it learn?\nThe tuned model against the model you started from, on validation rows it "
-                "never trained on. Then try it yourself.")
+    gr.Markdown("## Did it learn?\nThe tuned model against the model you started from, scored on rows kept out of "
+                "its training. Then try it yourself.")
     with gr.Row():
         run = gr.Dropdown(label="Run", choices=[], scale=5, elem_id="eval-run", allow_custom_value=False)
         refresh = gr.Button("↻ Refresh", size="sm", scale=1, elem_id="eval-refresh")
