@@ -169,12 +169,12 @@ class BaseRecipe:
         }
         self.ctx.reporter.phase("evaluating", "Measuring the baselines (majority class, base model, classical).")
         described = self.baselines(y_train, y_val)
-        for key, (scores, _, _) in described.items():
-            report[key] = scores
-        report["baselines"] = [{"key": k, "title": t, "description": d} for k, (_, t, d) in described.items()]
-        report["deltas"] = {k: {m: tuned[m] - s[m] for m in ("accuracy", "macro_f1")}
-                            for k, (s, _, _) in described.items()}
-        report["verdict"] = baselines.verdict(tuned, described, len(y_val), where)
+        for key, baseline in described.items():
+            report[key] = baseline.scores
+        report["baselines"] = [{"key": k, "title": b.title, "description": b.description} for k, b in described.items()]
+        report["deltas"] = {k: {m: tuned[m] - b.scores[m] for m in ("accuracy", "macro_f1")}
+                            for k, b in described.items()}
+        report["verdict"] = baselines.verdict(tuned, baselines.right_rows(probs, y_val), described, where)
         pred = probs.argmax(axis=1)
         report["per_class"] = metrics.per_class(y_val, pred, self.labels)
         report["confusion_matrix"] = metrics.confusion(y_val, pred, self.labels)
@@ -185,33 +185,37 @@ class BaseRecipe:
     def extra_report(self) -> dict:
         return {}
 
-    def baselines(self, y_train: list[int], y_val: list[int]) -> dict[str, tuple[dict, str, str]]:
-        """key -> (scores, title, description) for the majority, base-model and classical baselines."""
+    def baselines(self, y_train: list[int], y_val: list[int]) -> dict[str, baselines.Baseline]:
+        """key -> ``Baseline`` for the majority, base-model and classical baselines."""
         n = self.n_classes
-        out = {"majority": (baselines.scores(baselines.majority(y_train, n, len(y_val)), y_val, n),
-                            "Majority class", "Always answers the most frequent training class.")}
+        out = {"majority": self._baseline(baselines.majority(y_train, n, len(y_val)), y_val, "Majority class",
+                                          "Always answers the most frequent training class.")}
         features = self.base_features()
         if features is not None:
             centroids = heads.class_centroids(features.train[-1], y_train, n)
-            probs = heads.centroid_probs(centroids, features.validation[-1])
-            out["base"] = (baselines.scores(probs, y_val, n), "Base model (no training)",
-                           f"Nearest class centroid on {self.ctx.config.model}'s frozen embeddings (cosine).")
+            out["base"] = self._baseline(heads.centroid_probs(centroids, features.validation[-1]), y_val,
+                                         "Base model (no training)", "Nearest class centroid on "
+                                         f"{self.ctx.config.model}'s frozen embeddings (cosine).")
         out.update(self.classical(y_train, y_val))
         return out
 
-    def classical(self, y_train: list[int], y_val: list[int]) -> dict[str, tuple[dict, str, str]]:
+    def _baseline(self, probs: np.ndarray, y_val: list[int], title: str, description: str) -> baselines.Baseline:
+        return baselines.Baseline(baselines.scores(probs, y_val, self.n_classes), title, description,
+                                  baselines.right_rows(probs, y_val))
+
+    def classical(self, y_train: list[int], y_val: list[int]) -> dict[str, baselines.Baseline]:
         train_items, _ = self.split("train")
         val_items, _ = self.split("validation")
         n, seed = self.n_classes, self.ctx.config.train.seed
         if not self.image:
             probs = baselines.tfidf_logreg(train_items, y_train, val_items, n, seed)
-            return {"tfidf_logreg": (baselines.scores(probs, y_val, n), "TF-IDF + logistic regression",
-                                     "Word and word-pair counts, no neural network.")}
+            return {"tfidf_logreg": self._baseline(probs, y_val, "TF-IDF + logistic regression",
+                                                   "Word and word-pair counts, no neural network.")}
         size = baselines.PIXEL_SIZE
         probs = baselines.pixel_logreg(baselines.image_pixels(train_items, open_image, size), y_train,
                                        baselines.image_pixels(val_items, open_image, size), n, seed)
-        return {"pixel_logreg": (baselines.scores(probs, y_val, n), "Raw-pixel logistic regression",
-                                 f"Logistic regression on the {size}x{size} pixels, no neural network.")}
+        return {"pixel_logreg": self._baseline(probs, y_val, "Raw-pixel logistic regression",
+                                               f"Logistic regression on the {size}x{size} pixels, no neural network.")}
 
     def cleanup(self) -> None:
         """Free the models and features (the job manager runs many jobs in one process)."""

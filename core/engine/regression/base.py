@@ -14,6 +14,7 @@ from ...data.overview import scored_on
 from ...models.encoders import open_image
 from ...models.heads import FeatureHead
 from ..classify.base import BaseRecipe
+from ..classify.baselines import Baseline
 from ..classify.fitting import HeadSpec, cross_val_predict
 from . import baselines, metrics
 from .objective import Regression
@@ -114,34 +115,36 @@ class RegressionBase(BaseRecipe):
         self.ctx.reporter.phase("evaluating", "Measuring the baselines (the mean, the base model's features with a "
                                               "ridge head, a classical ridge regression).")
         described = self.baselines(y_train, y_val)
-        for key, (scores, _, _) in described.items():
-            report[key] = scores
-        report["baselines"] = [{"key": k, "title": t, "description": d} for k, (_, t, d) in described.items()]
-        report["deltas"] = {k: {m: tuned[m] - s[m] for m in ("mae", "rmse", "r2")} for k, (s, _, _) in
-                            described.items()}
-        report["verdict"] = baselines.verdict(tuned, described, metrics.mae_standard_error(y_val, predicted),
-                                               where)
+        for key, baseline in described.items():
+            report[key] = baseline.scores
+        report["baselines"] = [{"key": k, "title": b.title, "description": b.description} for k, b in described.items()]
+        report["deltas"] = {k: {m: tuned[m] - b.scores[m] for m in ("mae", "rmse", "r2")} for k, b in described.items()}
+        report["verdict"] = baselines.verdict(tuned, metrics.error_rows(y_val, predicted), described, where)
         report["points"] = metrics.points(y_val, predicted)
         report["worst"] = metrics.worst(items, y_val, predicted, MAX_WORST)
         report.update(self.extra_report())
         return report
 
-    def baselines(self, y_train: list[float], y_val: list[float]) -> dict[str, tuple[dict, str, str]]:
-        """key -> (scores, title, description) for the mean, the base model's ridge head and a classical ridge."""
-        out = {"mean": (metrics.scores(y_val, baselines.mean(y_train, len(y_val))), "Training mean",
-                        "Always answers the training targets' mean (R² 0).")}
+    def baselines(self, y_train: list[float], y_val: list[float]) -> dict[str, Baseline]:
+        """key -> ``Baseline`` for the mean, the base model's ridge head and a classical ridge."""
+        def measured(predicted, title: str, description: str) -> Baseline:
+            return Baseline(metrics.scores(y_val, predicted), title, description, metrics.error_rows(y_val, predicted))
+
+        out = {"mean": measured(baselines.mean(y_train, len(y_val)), "Training mean",
+                                "Always answers the training targets' mean (R² 0).")}
         head = self.fit_base_head()
         if head is not None:
-            predicted = self.objective.predict(head, self.features.validation[-1])
-            out["base"] = (metrics.scores(y_val, predicted), "Base model + ridge head (trained)",
-                           f"Ridge regression fitted on {self.ctx.config.model}'s frozen features: the untouched "
-                           "model cannot answer with a number, so this head is the least training that makes it.")
+            out["base"] = measured(self.objective.predict(head, self.features.validation[-1]),
+                                   "Base model + ridge head (trained)",
+                                   f"Ridge regression fitted on {self.ctx.config.model}'s frozen features: the "
+                                   "untouched model cannot answer with a number, so this head is the least training "
+                                   "that makes it.")
         train_items, _ = self.split("train")
         val_items, _ = self.split("validation")
         key, predicted, title, description = baselines.classical(self.image, train_items, y_train, val_items,
                                                                  open_image)
         # under the rule the tuned model's answers follow (kept within the training values), so neither side gains
-        out[key] = (metrics.scores(y_val, self.objective.within_range(predicted)), title, description)
+        out[key] = measured(self.objective.within_range(predicted), title, description)
         return out
 
     def cleanup(self) -> None:

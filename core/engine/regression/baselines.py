@@ -13,7 +13,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from ..classify.baselines import PIXEL_SIZE, image_pixels
+from ..classify.baselines import PIXEL_SIZE, Baseline, image_pixels, paired_noise
 
 ALPHAS = (0.01, 0.1, 1.0, 10.0, 100.0, 1000.0)
 
@@ -64,36 +64,48 @@ def classical(image: bool, train_items: Sequence, train_values: Sequence[float],
             f"Ridge regression on the {PIXEL_SIZE}x{PIXEL_SIZE} pixels, no neural network.")
 
 
-def verdict(tuned: dict[str, float], baselines: dict[str, tuple[dict, str, str]], noise: float,
+def verdict(tuned: dict[str, float], tuned_rows: np.ndarray, baselines: dict[str, Baseline],
             where: str = "on the validation split") -> dict:
-    """Whether the tuned model's mean absolute error beats every baseline on the validation split, in plain words,
-    and what to try when it does not (the page shows ``message`` and ``try`` as they are).
+    """Whether the tuned model's mean absolute error beats every baseline on the report's rows, in plain words, and
+    what to try when it does not (the page shows ``message`` and ``try`` as they are). A gap within what chance
+    moves on these rows (``paired_noise`` of the row-by-row errors) is said to be one, either way.
 
     Args:
         tuned: the tuned model's scores (``mae``...).
-        baselines: key -> (scores, title, description).
-        noise: the standard error of the tuned model's MAE on these rows (how much of a margin could be chance).
+        tuned_rows: minus its absolute error on every row (``metrics.error_rows``).
+        baselines: key -> ``Baseline``.
+        where: where the rows are, in words ("on the validation split", "on test.csv").
     """
-    key, (best, title, _) = min(baselines.items(), key=lambda kv: kv[1][0]["mae"])
-    ours, theirs = float(tuned["mae"]), float(best["mae"])
+    key, best = min(baselines.items(), key=lambda kv: kv[1].scores["mae"])
+    title = best.title
+    ours, theirs = float(tuned["mae"]), float(best.scores["mae"])
+    noise = paired_noise(tuned_rows, best.rows)
     out = {"strongest_baseline": key, "baseline_title": title, "baseline_mae": theirs, "tuned_mae": ours,
-           "margin": theirs - ours}
+           "margin": theirs - ours, "noise": noise}
+    chance = f"±{noise:.3g}" if np.isfinite(noise) else "any gap"
     if ours < theirs:
-        close = theirs - ours < 2 * noise
+        close = theirs - ours <= noise
         out.update(status="tuned-wins", message=(
-            f"The tuned model beats every baseline {where}: a mean absolute error of {ours:.4g} "
-            f"against {theirs:.4g} for the strongest, {title}." + (" A margin this small could be chance on these "
-                                                                   "rows." if close else "")))
+            f"The tuned model beats every baseline {where}: a mean absolute error of {ours:.4g} against {theirs:.4g} "
+            f"for the strongest, {title}." + (f" A margin this small could be chance on these rows ({chance})."
+                                              if close else "")))
         return out
+    more_rows = "score more rows with a true value: `studio eval RUN --data FILE`, or predict a whole file below"
     if ours == theirs:
         out.update(status="tie", message=(
-            f"The tuned model and {title} both err by {ours:.4g} on average {where}: fine-tuning "
-            "has not shown an advantage on these rows."), **{"try": ["more validation rows tell them apart",
-                                                                     f"or keep the {title} baseline"]})
+            f"The tuned model and {title} both err by {ours:.4g} on average {where}: fine-tuning has not shown an "
+            "advantage on these rows."), **{"try": [more_rows, f"or keep the {title} baseline"]})
+        return out
+    if ours - theirs <= noise:
+        out.update(status="tie", message=(
+            f"{title} errs by {theirs:.4g} on average {where} and the tuned model by {ours:.4g}: within what chance "
+            f"alone moves on these rows ({chance}), so neither is shown to be the better model."),
+            **{"try": [more_rows, "more training rows (a few hundred or more)",
+                       "the Thorough preset (a longer automatic search, with fine-tunes)"]})
         return out
     out.update(status="baseline-wins", message=(
-        f"{title} errs by {theirs:.4g} on average {where} and the tuned model by {ours:.4g}: on this "
-        "data fine-tuning has not paid yet, so the simpler baseline is the better model for now."),
+        f"{title} errs by {theirs:.4g} on average {where} and the tuned model by {ours:.4g}: on this data "
+        "fine-tuning has not paid yet, so the simpler baseline is the better model for now."),
         **{"try": ["more training rows (a few hundred or more)", "another base model from the catalog",
                    "the Thorough preset (a longer automatic search, with fine-tunes)",
                    f"or keep the {title} baseline: it needs no neural network" if key != "base"

@@ -24,10 +24,10 @@ def scores(y_true: Sequence[float], y_pred: Sequence[float]) -> dict[str, float]
     return {"mae": float(np.abs(error).mean()), "rmse": float(np.sqrt((error ** 2).mean())), "r2": r2}
 
 
-def mae_standard_error(y_true: Sequence[float], y_pred: Sequence[float]) -> float:
-    """The standard error of a mean absolute error measured on these rows (how much of it could be chance)."""
-    errors = np.abs(np.asarray(y_pred, dtype=np.float64) - np.asarray(y_true, dtype=np.float64))
-    return float(errors.std() / np.sqrt(max(1, len(errors))))
+def error_rows(y_true: Sequence[float], y_pred: Sequence[float]) -> np.ndarray:
+    """Minus the absolute error of every row (higher is better, as a classifier's 1 right / 0 wrong), for the
+    paired comparison of two models on the same rows."""
+    return -np.abs(np.asarray(y_pred, dtype=np.float64) - np.asarray(y_true, dtype=np.float64))
 
 
 def points(y_true: Sequence[float], y_pred: Sequence[float], limit: int = MAX_POINTS) -> dict[str, list[float]]:
