@@ -174,7 +174,8 @@ def class_balance_figure(counts: dict[str, int]) -> go.Figure:
         return empty_figure("Class balance", "No classes: this task has no labels.")
     items = sorted(counts.items(), key=lambda kv: (-kv[1], str(kv[0])))
     fig = go.Figure(go.Bar(x=[str(k) for k, _ in items], y=[v for _, v in items], marker_color=PALETTE[0],
-                           text=[v for _, v in items], textposition="outside"))
+                           text=[v for _, v in items], textposition="outside", cliponaxis=False))
+    fig.update_yaxes(range=[0, max(v for _, v in items) * 1.15])  # room above the tallest bar for its count
     return _layout(fig, "Class balance", "class", "rows")
 
 
