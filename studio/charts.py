@@ -21,11 +21,23 @@ def _layout(fig: go.Figure, title: str, x: str, y: str, height: int = HEIGHT) ->
 def empty_figure(title: str, hint: str) -> go.Figure:
     """A blank chart that says why it is blank, instead of an empty grid."""
     fig = go.Figure()
-    fig.add_annotation(text=hint, showarrow=False, font={"size": 13, "color": "#64748b"},
+    fig.add_annotation(text=_wrapped(hint, 44), showarrow=False, font={"size": 13, "color": "#64748b"},
                        xref="paper", yref="paper", x=0.5, y=0.5)
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False)
     return _layout(fig, title, "", "")
+
+
+def _wrapped(text: str, width: int, lines: int | None = None) -> str:
+    """``text`` broken into lines of at most ``width`` characters for plotly (which never wraps), at most
+    ``lines`` of them, the last ending in an ellipsis when cut."""
+    import textwrap
+
+    parts = textwrap.wrap(text, width, break_on_hyphens=False) or [""]
+    if lines is not None and len(parts) > lines:
+        parts = parts[:lines]
+        parts[-1] = parts[-1][:width - 1].rstrip() + "…"
+    return "<br>".join(parts)
 
 
 def ema(values: Sequence[float], alpha: float = 0.2) -> list[float]:
@@ -99,7 +111,7 @@ def candidates_figure(events: list[dict[str, Any]]) -> go.Figure | None:
     accuracy = key == "cv_accuracy"
     scored = sorted((e for e in candidates if isinstance(e.get(key), (int, float))), key=lambda e: e[key],
                     reverse=not accuracy)[-12:]  # the best at the top: the highest accuracy, the lowest error
-    names = [str(e.get("name", "?"))[:48] for e in scored]
+    names = [_wrapped(str(e.get("name", "?")), 30, lines=2) for e in scored]  # narrow labels leave room for bars
     shown = [f"{e[key]:.1%}" if accuracy else f"{e[key]:.4g}" for e in scored]
     fig = go.Figure(go.Bar(x=[e[key] for e in scored], y=names, orientation="h", marker_color=PALETTE[3],
                            text=shown, textposition="auto",
@@ -110,7 +122,8 @@ def candidates_figure(events: list[dict[str, Any]]) -> go.Figure | None:
         fig = _layout(fig, "Candidates tried (cross-validated accuracy)", "accuracy", "")
     else:
         fig = _layout(fig, "Candidates tried (cross-validated MAE, lower is better)", "mean absolute error", "")
-    fig.update_layout(margin={"l": 220, "r": 16, "t": 44, "b": 42}, showlegend=False)
+    fig.update_layout(margin={"l": 16, "r": 16, "t": 44, "b": 42}, showlegend=False)
+    fig.update_yaxes(automargin=True)
     return fig
 
 
@@ -161,6 +174,9 @@ def eval_figure(events: list[dict[str, Any]]) -> go.Figure:
 
 def lr_figure(events: list[dict[str, Any]]) -> go.Figure:
     xs, ys = _points(events, "train", "learning_rate")
+    if not xs and any(e.get("type") == "search" for e in events):
+        return empty_figure("Learning rate", "Heads fitted on the frozen features have no schedule; a fine-tune the "
+                                             "search tries draws its schedule here.")
     if not xs:
         return empty_figure("Learning rate", "The schedule appears with the first steps.")
     fig = go.Figure(go.Scatter(x=xs, y=ys, mode="lines", name="learning rate", line={"color": PALETTE[1]}))

@@ -206,7 +206,8 @@ def _poll(st: Studio, session: dict, seen: Any):
     if session.get("job_id") != snap.job_id or (done and session.get("run") != run):
         out[st.session] = {**session, "job_id": snap.job_id, "run": run if done else session.get("run")}
     events = snap.events
-    progress = _search_progress(events, snap.progress) if snap.status == "training" else snap.progress
+    progress = _search_progress(events, snap.progress) if snap.status in ("training", "completed") \
+        else snap.progress
     out.update({
         tab.status: status_html(snap.status, snap.message, snap.queue_position, snap.error),
         tab.progress: progress_html(progress, snap.status), tab.speed: _speed(events),
@@ -250,7 +251,7 @@ def _search_progress(events: list[dict], progress: dict) -> dict:
     scored = sum(1 for e in events if e.get("type") == "candidate" and e.get("time", 0) >= search.get("time", 0))
     used = max(0.0, time.time() - float(search.get("time", time.time())))
     budget = float(search["budget_s"])
-    return {**progress, "current": int(min(used, budget)), "total": int(budget), "unit": "s",
+    return {**progress, "current": int(min(used, budget)), "total": int(budget), "unit": "s", "candidates": scored,
             "phase_message": f"Automatic search: {scored} candidate(s) scored so far, within its budget"}
 
 

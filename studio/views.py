@@ -78,7 +78,9 @@ def progress_html(progress: dict[str, Any] | None, status: str) -> str:
     current, sub_total = progress.get("current"), progress.get("total")
     phase_message = progress.get("phase_message") or ""
     if status in ("completed",):
-        fraction, label = 1.0, f"Done: {step or total} steps"
+        scored = progress.get("candidates")
+        fraction, label = 1.0, (f"Done: {step or total} steps" if step or total else
+                                f"Done: {scored} candidate(s) scored" if scored else "Done.")
     elif status == "training" and total:
         fraction = min(1.0, step / total)
         eta = progress.get("eta_s")

@@ -416,3 +416,24 @@ def test_the_page_asks_which_column_and_which_sheet_when_the_data_does_not_say(h
     assert sheets["visible"] and "Jan" in sheets["choices"]
     picked = tab_data._load(st, session, tab_data._with_sheets(str(book), ["Jan"]), None, {})
     assert picked[st.data] is not None and picked[st.data]["prepared"].labels == ["x", "y"]
+
+
+def test_a_finished_search_reads_as_finished_on_the_train_tab():
+    """An automatic search that kept a head has no steps: the bar says how many candidates it scored (it said
+    "Done: 0 steps"), the loss and learning-rate charts say why they are empty in lines that fit, and long
+    candidate names wrap instead of squeezing the bars."""
+    events = [{"type": "search", "budget_s": 60, "time": 0.0},
+              {"type": "candidate", "name": "RBF kernel logistic regression on mean-pooled + TF-IDF",
+               "cv_accuracy": 0.674, "time": 1.0},
+              {"type": "candidate", "name": "Logistic regression on TF-IDF", "cv_accuracy": 0.63, "time": 2.0}]
+    progress = tab_train._search_progress(events, {})
+    assert "Done: 2 candidate(s) scored" in progress_html(progress, "completed")
+    assert "Done: 12 steps" in progress_html({"step": 12, "total_steps": 12}, "completed")
+    assert "Done." in progress_html({}, "completed")
+    for fig in (charts.loss_figure(events), charts.lr_figure(events)):
+        text = fig.layout.annotations[0].text
+        assert "<br>" in text and all(len(line) <= 44 for line in text.split("<br>"))
+    assert "have no schedule" in charts.lr_figure(events).layout.annotations[0].text.replace("<br>", " ")
+    names = list(charts.candidates_figure(events).data[0].y)
+    assert "RBF kernel logistic regression<br>on mean-pooled + TF-IDF" in names
+    assert "Logistic regression on TF-IDF" in names
