@@ -63,8 +63,8 @@ def loss_figure(events: list[dict[str, Any]]) -> go.Figure:
     """The training loss (raw and smoothed) with the evaluation loss; an automatic search without a fine-tune says
     why there is no curve."""
     if not _points(events, "train", "loss")[0] and any(e.get("type") == "search" for e in events):
-        return empty_figure("Training loss", "The search scores heads by cross-validation (no loss curve); a "
-                                             "fine-tune it tries draws its curve here.")
+        return empty_figure("Training loss", "No curve: the search scores each candidate (its scores are beside "
+                                             "this); a fine-tune that wins draws its curve here as it trains again.")
     return _loss_figure(events)
 
 
@@ -175,8 +175,8 @@ def eval_figure(events: list[dict[str, Any]]) -> go.Figure:
 def lr_figure(events: list[dict[str, Any]]) -> go.Figure:
     xs, ys = _points(events, "train", "learning_rate")
     if not xs and any(e.get("type") == "search" for e in events):
-        return empty_figure("Learning rate", "Heads fitted on the frozen features have no schedule; a fine-tune the "
-                                             "search tries draws its schedule here.")
+        return empty_figure("Learning rate", "Heads fitted on the frozen features have no schedule; a fine-tune that "
+                                             "wins draws its schedule here as it trains again.")
     if not xs:
         return empty_figure("Learning rate", "The schedule appears with the first steps.")
     fig = go.Figure(go.Scatter(x=xs, y=ys, mode="lines", name="learning rate", line={"color": PALETTE[1]}))

@@ -68,6 +68,8 @@ def test_a_fine_tuned_classifier_agrees_with_eval_when_eval_leaves_rows_out(tmp_
     assert result.accuracy["examples"] == report["examples"]  # ...and so does the accuracy here
     assert result.accuracy["accuracy"] == report["tuned"]["accuracy"]
     assert result.accuracy["macro_f1"] == report["tuned"]["macro_f1"]
+    said = result.summary()  # why fewer rows were scored than predicted, in the data checks' words
+    assert f"on the {report['examples']:,} labelled rows" in said and "Not scored: test.csv:" in said
 
 
 def test_images_in_a_zip_are_predicted_with_their_class_folders_as_truth(tmp_path_factory, tmp_path):

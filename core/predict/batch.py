@@ -63,12 +63,20 @@ class PredictResult:
         if self.accuracy:
             a = self.accuracy
             text.append(f"Accuracy {a['accuracy']:.1%} (macro-F1 {a['macro_f1']:.3f}) on the {a['examples']:,} "
-                        "labelled rows `studio eval --data` scores.")
+                        "labelled rows `studio eval --data` scores." + _left_out(a, self.predicted))
         if self.errors:
             e = self.errors
             text.append(f"Mean absolute error {e['mae']:.4g} (RMSE {e['rmse']:.4g}, R² {e['r2']:.3f}) on the "
-                        f"{e['examples']:,} rows with a true value that `studio eval --data` scores.")
+                        f"{e['examples']:,} rows with a true value that `studio eval --data` scores."
+                        + _left_out(e, self.predicted))
         return " ".join(text + self.notes)
+
+
+def _left_out(scored: dict, predicted: int) -> str:
+    """Why fewer rows were scored than predicted, in the data checks' words (a row that is also a training row,
+    a duplicate...): " Not scored: ..." or nothing."""
+    why = [str(w).rstrip(".") + "." for w in scored.get("why") or []]
+    return f" Not scored: {' '.join(why)}" if why and scored.get("examples", predicted) < predicted else ""
 
 
 def default_output(home, run_dir: Path, data_path: Path) -> Path:
