@@ -229,3 +229,21 @@ def test_training_stack_imports_once_from_many_threads():
         t.join(timeout=120)
     assert not errors
     assert stack._loaded
+
+
+def test_a_phases_progress_is_logged_once(caplog):
+    """Progress updates repeat their phase's message: train.log gets it once, not once per batch."""
+    import logging
+
+    from core.engine.events import Reporter
+
+    reporter = Reporter(None, [])
+    with caplog.at_level(logging.INFO, logger="studio"):
+        reporter.phase("tokenizing", "Writing the base model's answers")
+        for done in (16, 32, 48):
+            reporter.phase("tokenizing", "Writing the base model's answers", current=done, total=48)
+        reporter.phase("loading", "Computing features", current=1, total=2)
+        reporter.phase("loading", "Computing features", current=2, total=2)
+        reporter.phase("tokenizing", "Writing the base model's answers")
+    said = [r.getMessage() for r in caplog.records]
+    assert said == ["Writing the base model's answers", "Computing features", "Writing the base model's answers"]

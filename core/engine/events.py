@@ -73,6 +73,7 @@ class Reporter:
         self.enabled = enabled
         self.started = time.time() - elapsed_offset
         self._lock = threading.Lock()
+        self._logged_phase: str | None = None  # a phase's progress updates repeat its message: logged once
 
     def emit(self, type: str, **fields: Any) -> dict[str, Any]:
         now = time.time()
@@ -90,7 +91,9 @@ class Reporter:
 
     def phase(self, phase: str, message: str, current: int | None = None, total: int | None = None) -> None:
         self.emit("phase", phase=phase, message=message, current=current, total=total)
-        logger.info(message)
+        if current is None or message != self._logged_phase:
+            logger.info(message)
+        self._logged_phase = message
 
     def line(self, message: str, level: str = "info") -> None:
         self.emit("log", message=message, level=level)
