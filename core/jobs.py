@@ -33,7 +33,7 @@ from typing import Any, Callable
 
 from .config import ConfigError, JobConfig
 from .engine.events import Reporter, read_events
-from .engine.runner import JobFailed, create_run, run_job
+from .engine.runner import JobFailed, create_run, run_job, settle_task
 from .home import Home
 from .queue_store import JobRecord, JobStore
 from .runs import FINAL_STATUSES, ResumeCheck, RunDir, list_runs, resume_check
@@ -209,7 +209,7 @@ class JobManager:
         """
         if resume_run is not None:
             return self.resume(resume_run, owner)
-        config.validate()
+        config = settle_task(config.validate(), self.home)
         run = create_run(config, self.home)
         return self._enqueue(_Job("", owner, run, False, config_=config))
 

@@ -181,6 +181,22 @@ def test_invalid_settings_are_refused_at_submit(manager):
     assert jobs.jobs() == []
 
 
+def test_a_config_naming_no_task_is_queued_for_its_datas(manager, tmp_path):
+    """As `studio train` does: the run folder and the job's settings carry the task the data is for."""
+    from core.config import DataConfig, JobConfig
+
+    jobs = manager(partial(fake_train))
+    table = tmp_path / "tickets.csv"
+    table.write_text("text,label\n" + "".join(f"ticket number {i} about billing,{'ab'[i % 2]}\n" for i in range(20)))
+    job = jobs.submit(JobConfig(data=DataConfig(path=str(table))))
+    queued = jobs.snapshot(job)
+    assert queued.run_dir.name.endswith("-text-classification")
+    assert "task: text-classification" in (queued.run_dir / "config.yaml").read_text()
+    (tmp_path / "numbers.csv").write_text("x\n1\n2\n3\n")
+    with pytest.raises(ConfigError, match="names no task"):
+        jobs.submit(JobConfig(data=DataConfig(path=str(tmp_path / "numbers.csv"))))
+
+
 def _until(predicate, timeout=20.0):
     deadline = time.time() + timeout
     while time.time() < deadline:

@@ -231,19 +231,31 @@ def test_training_stack_imports_once_from_many_threads():
     assert stack._loaded
 
 
-def test_a_phases_progress_is_logged_once(caplog):
+def test_a_phases_progress_is_logged_once():
     """Progress updates repeat their phase's message: train.log gets it once, not once per batch."""
     import logging
 
     from core.engine.events import Reporter
 
-    reporter = Reporter(None, [])
-    with caplog.at_level(logging.INFO, logger="studio"):
+    said: list[str] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            said.append(record.getMessage())
+
+    studio_logger, handler = logging.getLogger("studio"), Keep(level=logging.INFO)
+    studio_logger.addHandler(handler)  # as the runner's train.log handler is (the logger may not propagate)
+    level = studio_logger.level
+    studio_logger.setLevel(logging.INFO)
+    try:
+        reporter = Reporter(None, [])
         reporter.phase("tokenizing", "Writing the base model's answers")
         for done in (16, 32, 48):
             reporter.phase("tokenizing", "Writing the base model's answers", current=done, total=48)
         reporter.phase("loading", "Computing features", current=1, total=2)
         reporter.phase("loading", "Computing features", current=2, total=2)
         reporter.phase("tokenizing", "Writing the base model's answers")
-    said = [r.getMessage() for r in caplog.records]
+    finally:
+        studio_logger.removeHandler(handler)
+        studio_logger.setLevel(level)
     assert said == ["Writing the base model's answers", "Computing features", "Writing the base model's answers"]

@@ -36,6 +36,18 @@ class JobFailed(RuntimeError):
     """A job ended in failure; the message is the plain-words reason shown to the user."""
 
 
+def settle_task(config: JobConfig, home: Home) -> JobConfig:
+    """The job with its task known: a config naming none gets its data's (``core.plan.with_detected_task``).
+
+    Raises:
+        ConfigError: the data does not say which task it is for; the message says what to add.
+    """
+    config, problems = with_detected_task(config, home)
+    if problems:
+        raise ConfigError(problems)
+    return config
+
+
 def create_run(config: JobConfig, home: Home) -> RunDir:
     """Make the run folder and keep the job as the user set it (presets are filled in later)."""
     run = _shared_run_dir(config, home)
@@ -72,9 +84,7 @@ def run_job(config: JobConfig | None, home: Home, sinks: Iterable[EventSink] = (
         config = JobConfig.load(run.config)
     config.validate()
     task_from_data = config.task is None
-    config, problems = with_detected_task(config, home)
-    if problems:
-        raise ConfigError(problems)
+    config = settle_task(config, home)
     run = run or create_run(config, home)
     stop = stop or threading.Event()
     hardware = hardware or detect_hardware()
