@@ -113,6 +113,8 @@ def test_a_clear_gap_is_a_verdict_either_way():
     assert close["status"] == "tuned-wins" and "could be chance (±" in close["message"]
     same = _verdict(_rows(55, 96), _rows(55, 96))  # the same rows right: no gap, no noise
     assert same["status"] == "tie" and same["noise"] == 0.0
+    one = _verdict(_rows(0, 1), _rows(1, 1))  # one row says nothing: no number that JSON cannot hold
+    assert one["status"] == "tie" and one["noise"] is None and "any gap" in one["message"]
 
 
 def test_a_regression_baseline_ahead_by_chance_is_not_called_the_better_model():

@@ -122,7 +122,8 @@ def verdict(tuned: dict[str, float], tuned_rows: np.ndarray, baselines: dict[str
     examples = len(tuned_rows)
     noise = paired_noise(tuned_rows, best.rows)
     out = {"strongest_baseline": key, "baseline_title": title, "baseline_accuracy": theirs,
-           "tuned_accuracy": ours, "margin": ours - theirs, "noise": noise}
+           "tuned_accuracy": ours, "margin": ours - theirs,
+           "noise": noise if np.isfinite(noise) else None}  # None: too few rows to say
     chance = f"±{noise:.1%}" if np.isfinite(noise) else "any gap"
     if ours > theirs:
         close = ours - theirs <= noise

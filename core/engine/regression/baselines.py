@@ -81,7 +81,8 @@ def verdict(tuned: dict[str, float], tuned_rows: np.ndarray, baselines: dict[str
     ours, theirs = float(tuned["mae"]), float(best.scores["mae"])
     noise = paired_noise(tuned_rows, best.rows)
     out = {"strongest_baseline": key, "baseline_title": title, "baseline_mae": theirs, "tuned_mae": ours,
-           "margin": theirs - ours, "noise": noise}
+           "margin": theirs - ours,
+           "noise": noise if np.isfinite(noise) else None}  # None: too few rows to say
     chance = f"±{noise:.3g}" if np.isfinite(noise) else "any gap"
     if ours < theirs:
         close = theirs - ours <= noise
