@@ -106,7 +106,9 @@ def test_a_baseline_ahead_by_chance_is_not_called_the_better_model():
 def test_a_clear_gap_is_a_verdict_either_way():
     beaten = _verdict(_rows(50, 96), _rows(80, 96))
     assert beaten["status"] == "baseline-wins" and "simpler baseline is the better model" in beaten["message"]
-    assert any("keep the TF-IDF" in tip for tip in beaten["try"])
+    assert any("the Automatic strategy tries TF-IDF alone" in tip for tip in beaten["try"])
+    assert baselines.keep_tip("pixel_logreg")[0].count("raw pixels") == 1 and baselines.keep_tip("majority") == []
+    assert "Head only" in baselines.keep_tip("base")[0]
     clear = _verdict(_rows(80, 96), _rows(50, 96))
     assert clear["status"] == "tuned-wins" and "could be chance" not in clear["message"]
     close = _verdict(_rows(57, 96, offset=5), _rows(55, 96))

@@ -103,6 +103,19 @@ def image_pixels(paths: Sequence[str], open_image: Callable, size: int = PIXEL_S
     return np.stack(rows)
 
 
+def keep_tip(key: str) -> list[str]:
+    """How to keep a model like the baseline ``key`` (``tfidf_logreg``, ``pixel_ridge``, ``base``...) in the
+    studio, as a tip; none for always answering the same. The automatic search has the classical features alone
+    among its candidates, and Head only is a head on the untouched model's features."""
+    words = "raw pixels" if key.startswith("pixel") else "TF-IDF"
+    if key == "base":
+        return ["or keep the untouched model with a small head on its features: the Head only strategy"]
+    if key.startswith(("tfidf", "pixel")):
+        return [f"or keep a model without a neural network: the Automatic strategy tries {words} alone among its "
+                "candidates, and keeps it when it scores best in cross-validation"]
+    return []
+
+
 def verdict(tuned: dict[str, float], tuned_rows: np.ndarray, baselines: dict[str, Baseline],
             where: str = "on the validation split") -> dict:
     """Whether the tuned model beats every baseline on the report's rows, in plain words, and what to try when it
@@ -135,7 +148,7 @@ def verdict(tuned: dict[str, float], tuned_rows: np.ndarray, baselines: dict[str
     if ours == theirs:
         out.update(status="tie", message=(
             f"The tuned model and {title} both score {ours:.1%} {where}: fine-tuning has not shown an advantage on "
-            "these rows."), **{"try": [more_rows, f"or keep the {title} baseline: it needs no neural network"]})
+            "these rows."), **{"try": [more_rows, *keep_tip(key)]})
         return out
     if theirs - ours <= noise:
         apart = round((theirs - ours) * examples)
@@ -149,8 +162,7 @@ def verdict(tuned: dict[str, float], tuned_rows: np.ndarray, baselines: dict[str
         f"{title} scores {theirs:.1%} {where} and the tuned model {ours:.1%}: on this data fine-tuning has not paid "
         "yet, so the simpler baseline is the better model for now."),
         **{"try": ["more training rows (a few hundred per class)", "another base model from the catalog",
-                   "the Thorough preset (a longer automatic search, with fine-tunes)",
-                   f"or keep the {title} baseline: it needs no neural network"]})
+                   "the Thorough preset (a longer automatic search, with fine-tunes)", *keep_tip(key)]})
     return out
 
 

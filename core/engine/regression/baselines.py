@@ -13,7 +13,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from ..classify.baselines import PIXEL_SIZE, Baseline, image_pixels, paired_noise
+from ..classify.baselines import PIXEL_SIZE, Baseline, image_pixels, keep_tip, paired_noise
 
 ALPHAS = (0.01, 0.1, 1.0, 10.0, 100.0, 1000.0)
 
@@ -95,7 +95,7 @@ def verdict(tuned: dict[str, float], tuned_rows: np.ndarray, baselines: dict[str
     if ours == theirs:
         out.update(status="tie", message=(
             f"The tuned model and {title} both err by {ours:.4g} on average {where}: fine-tuning has not shown an "
-            "advantage on these rows."), **{"try": [more_rows, f"or keep the {title} baseline"]})
+            "advantage on these rows."), **{"try": [more_rows, *keep_tip(key)]})
         return out
     if ours - theirs <= noise:
         out.update(status="tie", message=(
@@ -108,7 +108,5 @@ def verdict(tuned: dict[str, float], tuned_rows: np.ndarray, baselines: dict[str
         f"{title} errs by {theirs:.4g} on average {where} and the tuned model by {ours:.4g}: on this data "
         "fine-tuning has not paid yet, so the simpler baseline is the better model for now."),
         **{"try": ["more training rows (a few hundred or more)", "another base model from the catalog",
-                   "the Thorough preset (a longer automatic search, with fine-tunes)",
-                   f"or keep the {title} baseline: it needs no neural network" if key != "base"
-                   else "or keep the ridge head on the base model's features"]})
+                   "the Thorough preset (a longer automatic search, with fine-tunes)", *keep_tip(key)]})
     return out
