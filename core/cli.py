@@ -239,7 +239,27 @@ def cmd_eval(args, home: Home) -> int:
 
     report = evaluate_run(Path(args.run_dir), home, data_path=args.data)
     print(json.dumps(report, indent=1, default=str))
+    for line in eval_summary(report):  # the JSON above is for scripts; these lines for the person who asked
+        print(line, file=sys.stderr)
     return 0
+
+
+def eval_summary(report: dict) -> list[str]:
+    """A report's verdict in the words the Evaluate tab uses: whether tuning paid, and what to try."""
+    lines = []
+    verdict = report.get("verdict")
+    if isinstance(verdict, dict) and verdict.get("message"):
+        lines.append(verdict["message"])
+        lines += [f"  Try: {tip}" for tip in verdict.get("try") or []]
+    base, tuned = report.get("base") or {}, report.get("tuned") or {}
+    if "eval_loss" in tuned and "eval_loss" in base and not verdict:
+        change = (tuned["eval_loss"] - base["eval_loss"]) / base["eval_loss"] if base["eval_loss"] else 0.0
+        lines.append(f"Loss on the answers: {base['eval_loss']:.3f} for the base, {tuned['eval_loss']:.3f} tuned "
+                     f"({change:+.1%}) on {report.get('rows') or report.get('examples') or '?'} rows.")
+    probe = report.get("probe")
+    if isinstance(probe, dict) and probe.get("message"):
+        lines.append(probe["message"])
+    return lines
 
 
 def cmd_export(args, home: Home) -> int:
