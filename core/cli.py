@@ -252,8 +252,8 @@ def eval_summary(report: dict) -> list[str]:
         lines.append(verdict["message"])
         lines += [f"  Try: {tip}" for tip in verdict.get("try") or []]
     base, tuned = report.get("base") or {}, report.get("tuned") or {}
-    if "eval_loss" in tuned and "eval_loss" in base and not verdict:
-        change = (tuned["eval_loss"] - base["eval_loss"]) / base["eval_loss"] if base["eval_loss"] else 0.0
+    change = (report.get("change") or {}).get("eval_loss")  # chat and documents: the recipe's relative change
+    if isinstance(change, (int, float)) and "eval_loss" in tuned and "eval_loss" in base and not verdict:
         lines.append(f"Loss on the answers: {base['eval_loss']:.3f} for the base, {tuned['eval_loss']:.3f} tuned "
                      f"({change:+.1%}) on {report.get('rows') or report.get('examples') or '?'} rows.")
     probe = report.get("probe")

@@ -85,7 +85,7 @@ def test_eval_says_the_verdict_in_words_after_its_json():
     classified = {"tuned": {"accuracy": 0.6}, "base": {"accuracy": 0.5},
                   "verdict": {"message": "No clear winner: 4 of 96 rows apart.", "try": ["score more labelled rows"]}}
     assert eval_summary(classified) == ["No clear winner: 4 of 96 rows apart.", "  Try: score more labelled rows"]
-    chat = {"rows": 80, "base": {"eval_loss": 4.0}, "tuned": {"eval_loss": 2.76},
+    chat = {"rows": 80, "base": {"eval_loss": 4.0}, "tuned": {"eval_loss": 2.76}, "change": {"eval_loss": -0.31},
             "probe": {"message": "Kept 110% of its general answers."}}
     assert eval_summary(chat) == ["Loss on the answers: 4.000 for the base, 2.760 tuned (-31.0%) on 80 rows.",
                                   "Kept 110% of its general answers."]

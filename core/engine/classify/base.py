@@ -169,11 +169,7 @@ class BaseRecipe:
         }
         self.ctx.reporter.phase("evaluating", "Measuring the baselines (majority class, base model, classical).")
         described = self.baselines(y_train, y_val)
-        for key, baseline in described.items():
-            report[key] = baseline.scores
-        report["baselines"] = [{"key": k, "title": b.title, "description": b.description} for k, b in described.items()]
-        report["deltas"] = {k: {m: tuned[m] - b.scores[m] for m in ("accuracy", "macro_f1")}
-                            for k, b in described.items()}
+        baselines.add_to_report(report, tuned, described, ("accuracy", "macro_f1"))
         report["verdict"] = baselines.verdict(tuned, baselines.right_rows(probs, y_val), described, where)
         pred = probs.argmax(axis=1)
         report["per_class"] = metrics.per_class(y_val, pred, self.labels)

@@ -35,6 +35,16 @@ class Baseline(NamedTuple):
     rows: np.ndarray
 
 
+def add_to_report(report: dict, tuned: dict[str, float], described: dict[str, Baseline],
+                  compared: tuple[str, ...]) -> None:
+    """Each baseline's scores under its key, its title and description under ``baselines``, and the tuned model's
+    difference from it on the ``compared`` metrics under ``deltas`` (classifiers and regressors alike)."""
+    for key, baseline in described.items():
+        report[key] = baseline.scores
+    report["baselines"] = [{"key": k, "title": b.title, "description": b.description} for k, b in described.items()]
+    report["deltas"] = {k: {m: tuned[m] - b.scores[m] for m in compared} for k, b in described.items()}
+
+
 def right_rows(probs: np.ndarray, y_true: Sequence[int]) -> np.ndarray:
     """1.0 where the top class of ``probs`` is the true one, else 0.0."""
     return (np.asarray(probs).argmax(axis=1) == np.asarray(y_true)).astype(np.float64)

@@ -14,7 +14,7 @@ from ...data.overview import scored_on
 from ...models.encoders import open_image
 from ...models.heads import FeatureHead
 from ..classify.base import BaseRecipe
-from ..classify.baselines import Baseline
+from ..classify.baselines import Baseline, add_to_report
 from ..classify.fitting import HeadSpec, cross_val_predict
 from . import baselines, metrics
 from .objective import Regression
@@ -115,10 +115,7 @@ class RegressionBase(BaseRecipe):
         self.ctx.reporter.phase("evaluating", "Measuring the baselines (the mean, the base model's features with a "
                                               "ridge head, a classical ridge regression).")
         described = self.baselines(y_train, y_val)
-        for key, baseline in described.items():
-            report[key] = baseline.scores
-        report["baselines"] = [{"key": k, "title": b.title, "description": b.description} for k, b in described.items()]
-        report["deltas"] = {k: {m: tuned[m] - b.scores[m] for m in ("mae", "rmse", "r2")} for k, b in described.items()}
+        add_to_report(report, tuned, described, ("mae", "rmse", "r2"))
         report["verdict"] = baselines.verdict(tuned, metrics.error_rows(y_val, predicted), described, where)
         report["points"] = metrics.points(y_val, predicted)
         report["worst"] = metrics.worst(items, y_val, predicted, MAX_WORST)
