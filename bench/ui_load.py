@@ -50,7 +50,9 @@ def serve(home: str, port: int, state: str) -> None:
     submitted = time.time()
     job_id = manager.submit(config, owner="bench")
     snap = manager.snapshot(job_id)
-    Path(state).write_text(json.dumps({"submitted": submitted, "job_id": job_id, "run": str(snap.run_dir)}))
+    written = Path(state).with_suffix(".partial")  # the measuring side polls for ``state``: never let it see half
+    written.write_text(json.dumps({"submitted": submitted, "job_id": job_id, "run": str(snap.run_dir)}))
+    os.replace(written, state)
     while True:
         time.sleep(3600)
 
