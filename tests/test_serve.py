@@ -111,6 +111,19 @@ def test_text_and_image_classifiers_answer_classify(tmp_path_factory):
     encoded = base64.b64encode(buffer.getvalue()).decode()
     answer = http.post("/v1/classify", json={"input": f"data:image/png;base64,{encoded}"}).json()["data"][0]
     assert answer["label"] == "red" and sum(s["score"] for s in answer["scores"]) == pytest.approx(1.0, abs=1e-4)
+    # a transparent PNG (an icon, a logo) is flattened on white as the training images were, not on the black
+    # its transparent pixels hide: the served scores are the classifier's own for the white-backed image
+    icon = Image.new("RGBA", (24, 24), (0, 0, 0, 0))
+    icon.paste((200, 40, 40, 255), (6, 6, 18, 18))
+    buffer = io.BytesIO()
+    icon.save(buffer, format="PNG")
+    served = http.post("/v1/classify", json={"input": base64.b64encode(buffer.getvalue()).decode(), "top_k": 3})
+    scores = {s["label"]: s["score"] for s in served.json()["data"][0]["scores"]}
+    classifier = Classifier.from_run(image_run.path, home)
+    on_white, on_black = (dict(classifier.predict(Image.alpha_composite(Image.new("RGBA", (24, 24), back), icon)
+                                                  .convert("RGB"))) for back in ((255, 255, 255, 255), (0, 0, 0, 255)))
+    assert on_white != pytest.approx(on_black, abs=1e-3)
+    assert scores == pytest.approx(on_white, abs=1e-5)
     refused = http.post("/v1/classify", json={"input": "not base64!"})
     assert refused.status_code == 400 and "base64" in refused.json()["error"]["message"]
 

@@ -96,9 +96,11 @@ class Served:
             return value
         from PIL import Image, UnidentifiedImageError
 
+        from ..data.images import to_rgb
+
         raw = value.split(",", 1)[1] if value.startswith("data:") else value
-        try:
-            return Image.open(io.BytesIO(base64.b64decode(raw, validate=True))).convert("RGB")
+        try:  # flattened as training flattened it: a transparent PNG's background is white, not its hidden black
+            return to_rgb(Image.open(io.BytesIO(base64.b64decode(raw, validate=True))))
         except (binascii.Error, ValueError, UnidentifiedImageError, OSError):
             raise ValueError(f"input[{index}] is not a base64-encoded image (PNG, JPEG...): send the file's bytes "
                              "base64-encoded, or a data:image/png;base64,... URL.") from None
