@@ -259,6 +259,10 @@ def eval_summary(report: dict) -> list[str]:
     probe = report.get("probe")
     if isinstance(probe, dict) and probe.get("message"):
         lines.append(probe["message"])
+    left_out = report.get("left_out") or []
+    if left_out:  # the file had more rows than were scored: say which and why, as the data checks do
+        lines.append(f"Scored {report.get('examples') or report.get('rows') or 0} rows; left out:")
+        lines += [f"  {reason}" for reason in left_out]
     return lines
 
 

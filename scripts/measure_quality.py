@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-IMAGE_SETS = {"digits", "glyphs"}
+IMAGE_SETS = {"digits", "glyphs", "icons"}
 CHAT_SETS = {"debian-chat", "debian-summary", "man-chat"}
 
 

@@ -31,6 +31,14 @@ Nothing here is committed data: every set is built from sources on the machine i
   file format, overview, admin command), read from the page sources under ``/usr/share/man/man{1,2,3,5,7,8}``;
   480 train / 318 test (80 / 53 per class), no description in two sections or two splits. Not Debian's
   index: another vocabulary and another author for every row.
+- ``icons``: the desktop's own symbolic icons (the Adwaita theme under ``/usr/share/icons/Adwaita/64x64``: dark
+  strokes on a transparent background, RGBA PNGs) labelled with the theme's context folder, which says what the
+  icon stands for (an action, a status, a device, a place, a file type, an emote, an emblem, a UI part, an
+  application category): all 9 contexts, 11 to 229 icons each. Copied as they are, transparency included, so the
+  studio's own flattening is what gets tested. Icons are split by family (the first two words of the name:
+  ``battery-level-10`` and ``battery-level-20`` go to the same side), about 60 % of each context's families
+  for training, families that share a picture joined, one copy of each picture, none found in two contexts;
+  the sizes are unbalanced as the theme is (status and actions are most of it).
 
 The Debian sets read the archive index apt keeps (``/var/lib/apt/lists/*_main_binary-amd64_Packages*``; run
 ``apt-get update`` once if it is missing).
@@ -53,7 +61,7 @@ from pathlib import Path
 
 import numpy as np
 
-SETS = ("digits", "glyphs", "debian-sections", "debian-use", "debian-chat", "debian-summary", "man-chat",
+SETS = ("digits", "glyphs", "icons", "debian-sections", "debian-use", "debian-chat", "debian-summary", "man-chat",
         "man-sections")
 REPO = Path(__file__).resolve().parent.parent
 SEED = 15
@@ -154,6 +162,68 @@ def build_glyphs(out: Path, n_train: int = 300, n_test: int = 500) -> dict:
                 render_glyph(letter, font, rng).save(folder / f"{letter}_{k:03d}.png")
         counts[split] = per_class * 10
     return {**counts, "train_fonts": len(split_fonts["train"]), "test_fonts": len(split_fonts["test"])}
+
+
+ICON_THEME = Path("/usr/share/icons/Adwaita/64x64")
+ICON_CONTEXTS = ("actions", "status", "devices", "emotes", "ui", "categories", "mimetypes", "places", "emblems")
+
+
+def _icon_family(name: str) -> str:
+    """``battery-level-10-charging-symbolic.symbolic.png`` -> ``battery-level``: icons drawn as variants of one."""
+    return "-".join(name.split(".")[0].removesuffix("-symbolic").split("-")[:2])
+
+
+def build_icons(out: Path, train_share: float = 0.6) -> dict:
+    """Symbolic icons in class folders by their theme context; families never straddle the split.
+
+    The theme draws some icons twice under two names (``go-last-symbolic-rtl`` is ``go-first-symbolic``) or in
+    two contexts: families that share a picture are joined, a picture found in two contexts is left out, and one
+    copy of each picture is kept, so that every test icon is one the training folders do not hold.
+    """
+    if not ICON_THEME.is_dir():
+        raise SystemExit(f"{ICON_THEME} is missing: install the theme (apt-get install adwaita-icon-theme).")
+    rng = random.Random(SEED + 5)
+    pictures: dict[str, list[tuple[str, Path]]] = defaultdict(list)  # content hash -> (context, file)
+    for context in ICON_CONTEXTS:
+        for path in sorted((ICON_THEME / context).glob("*symbolic*.png")):
+            pictures[hashlib.sha256(path.read_bytes()).hexdigest()].append((context, path))
+    parent: dict[str, str] = {}
+
+    def root_of(family: str) -> str:
+        while parent.setdefault(family, family) != family:
+            family = parent[family]
+        return family
+
+    kept = []
+    for copies in pictures.values():
+        if len({context for context, _ in copies}) > 1:
+            continue  # the same picture stands for two contexts: no label to learn
+        families = [root_of(_icon_family(path.name)) for _, path in copies]
+        for family in families[1:]:
+            parent[family] = families[0]
+        kept.append(copies[0])
+    by_context: dict[str, dict[str, list[Path]]] = defaultdict(lambda: defaultdict(list))
+    for context, path in kept:
+        by_context[context][root_of(_icon_family(path.name))].append(path)
+    root = out / "icons"
+    shutil.rmtree(root, ignore_errors=True)
+    counts = {"train": 0, "test": 0}
+    per_class = {}
+    for context in ICON_CONTEXTS:
+        families = by_context[context]
+        names = sorted(families)
+        rng.shuffle(names)
+        cut = max(1, round(len(names) * train_share))
+        for split, chosen in (("train", names[:cut]), ("test", names[cut:])):
+            folder = root / split / context
+            folder.mkdir(parents=True, exist_ok=True)
+            for family in chosen:
+                for path in families[family]:
+                    shutil.copyfile(path, folder / path.name.replace(".symbolic.png", ".png"))
+                    counts[split] += 1
+        per_class[context] = sum(len(v) for v in families.values())
+    return {**counts, "classes": per_class, "pictures_in_two_contexts": sum(
+        len({c for c, _ in copies}) > 1 for copies in pictures.values())}
 
 
 # --- Debian package index -----------------------------------------------------------------------------
@@ -448,6 +518,7 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     packages = debian_packages() if any(s.startswith("debian") for s in args.only) else []
     builders = {"digits": lambda: build_digits(out), "glyphs": lambda: build_glyphs(out),
+                "icons": lambda: build_icons(out),
                 "debian-sections": lambda: build_debian_sections(out, packages),
                 "debian-use": lambda: build_debian_use(out, packages),
                 "debian-chat": lambda: build_debian_chat(out, packages),

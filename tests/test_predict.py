@@ -11,7 +11,7 @@ import threading
 import pandas as pd
 import pytest
 
-from core.cli import main
+from core.cli import eval_summary, main
 from core.engine.runner import evaluate_run
 from core.inference.classify import Classifier
 from core.predict import PredictError, default_output, predict_file
@@ -70,6 +70,12 @@ def test_a_fine_tuned_classifier_agrees_with_eval_when_eval_leaves_rows_out(tmp_
     assert result.accuracy["macro_f1"] == report["tuned"]["macro_f1"]
     said = result.summary()  # why fewer rows were scored than predicted, in the data checks' words
     assert f"on the {report['examples']:,} labelled rows" in said and "Not scored: test.csv:" in said
+    # studio eval gives the same reasons in its report, and says them after its verdict
+    assert report["left_out"] == result.accuracy["why"] and len(report["left_out"]) == 2
+    assert any("repeat an earlier row" in r for r in report["left_out"])
+    assert any("also appear in the training data" in r for r in report["left_out"])
+    said = eval_summary(report)
+    assert said[-3:] == [f"Scored {report['examples']} rows; left out:", *(f"  {r}" for r in report["left_out"])]
 
 
 def test_images_in_a_zip_are_predicted_with_their_class_folders_as_truth(tmp_path_factory, tmp_path):

@@ -58,6 +58,12 @@ class DataReport:
     def warn(self, code: str, message: str, fix: str, rows=(), options=()) -> None:
         self.warnings.append(Problem(code, message, fix, tuple(rows)[:MAX_LISTED], tuple(options)))
 
+    def left_out(self, name: str) -> list[str]:
+        """Why rows of the file ``name`` (a scored file, as ``studio eval --data`` reads it) were not scored, in
+        the checks' own words: its duplicates, rows also in the training data, unknown classes, empty or
+        unreadable values."""
+        return [w.message for w in self.warnings if name in w.message and w.code.startswith(LEFT_OUT_CODES)]
+
     def codes(self) -> list[str]:
         return [p.code for p in self.errors + self.warnings]
 
@@ -74,6 +80,10 @@ class DataReport:
 
     def __str__(self) -> str:
         return "\n".join(self.lines()) or "No problems found."
+
+
+# warnings whose rows reading drops (the rest, class imbalance and the like, keep every row)
+LEFT_OUT_CODES = ("duplicate", "leak", "unknown_validation", "empty_cells", "missing_values", "not_a_number")
 
 
 def report_lines(errors, warnings) -> list[str]:

@@ -403,7 +403,8 @@ def evaluate_run(run_dir: Path, home: Home, data_path: str | None = None) -> dic
     finally:
         recipe.cleanup()
     if data_path is not None and isinstance(report, dict):  # every row of the given file, not the run's split
-        report = {**report, "split": "file", "data": str(data_path)}
+        report = {**report, "split": "file", "data": str(data_path),
+                  "left_out": data.report.left_out(Path(data_path).name)}
     target = run.eval if data_path is None else run.path / f"eval-{Path(data_path).stem}.json"
     target.write_text(json.dumps(report, indent=1, default=str), encoding="utf-8")
     return report

@@ -70,9 +70,7 @@ def eval_scores(config, home, data_path: Path, scores: Scores, classifier) -> di
         scores.keep([items[i] for i in missing], classifier.predict_batch([items[i] for i in missing]))
     probs = np.stack([scores.probs[scores.key(item)] for item in items])
     result = headline_scores(probs, labels, len(classifier.labels))
-    named = Path(data_path).name
-    why = [w.message for w in data.report.warnings if named in w.message
-           and w.code.startswith(("duplicate", "leak", "unknown_validation", "empty_cells", "missing_values"))]
+    why = data.report.left_out(Path(data_path).name)
     return {**result, "examples": len(items), "why": why}
 
 
@@ -105,9 +103,7 @@ def eval_errors(config, home, data_path: Path, scores: Scores, regressor) -> dic
     if missing:
         scores.keep([items[i] for i in missing], regressor.predict_batch([items[i] for i in missing]))
     predicted = np.array([float(scores.probs[scores.key(item)]) for item in items])
-    named = Path(data_path).name
-    why = [w.message for w in data.report.warnings if named in w.message
-           and w.code.startswith(("duplicate", "leak", "empty_cells", "missing_values", "not_a_number"))]
+    why = data.report.left_out(Path(data_path).name)
     return {**error_scores(values, predicted), "examples": len(items), "why": why}
 
 
