@@ -259,6 +259,9 @@ def eval_summary(report: dict) -> list[str]:
     probe = report.get("probe")
     if isinstance(probe, dict) and probe.get("message"):
         lines.append(probe["message"])
+    checked = report.get("against_validation")
+    if isinstance(checked, dict) and checked.get("message"):
+        lines.append(checked["message"])
     left_out = report.get("left_out") or []
     if left_out:  # the file had more rows than were scored: say which and why, as the data checks do
         lines.append(f"Scored {report.get('examples') or report.get('rows') or 0} rows; left out:")

@@ -74,7 +74,10 @@ def test_a_fine_tuned_classifier_agrees_with_eval_when_eval_leaves_rows_out(tmp_
     assert report["left_out"] == result.accuracy["why"] and len(report["left_out"]) == 2
     assert any("repeat an earlier row" in r for r in report["left_out"])
     assert any("also appear in the training data" in r for r in report["left_out"])
+    checked = report["against_validation"]  # the file's figure beside the run's validation figure
+    assert checked["file"] == report["tuned"]["accuracy"] and checked["message"] in result.summary()
     said = eval_summary(report)
+    assert checked["message"] in said
     assert said[-3:] == [f"Scored {report['examples']} rows; left out:", *(f"  {r}" for r in report["left_out"])]
 
 

@@ -403,8 +403,12 @@ def evaluate_run(run_dir: Path, home: Home, data_path: str | None = None) -> dic
     finally:
         recipe.cleanup()
     if data_path is not None and isinstance(report, dict):  # every row of the given file, not the run's split
+        from .holds_up import against_validation
+
         report = {**report, "split": "file", "data": str(data_path),
                   "left_out": data.report.left_out(Path(data_path).name)}
+        scored = {**(report.get("tuned") or {}), "examples": report.get("examples") or report.get("rows")}
+        report["against_validation"] = against_validation(run.eval, scored, Path(data_path).name)
     target = run.eval if data_path is None else run.path / f"eval-{Path(data_path).stem}.json"
     target.write_text(json.dumps(report, indent=1, default=str), encoding="utf-8")
     return report

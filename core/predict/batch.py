@@ -17,6 +17,7 @@ from typing import Callable
 
 import pandas as pd
 
+from ..engine.holds_up import against_validation
 from .source import PredictError, Source, open_images, open_table
 
 Progress = Callable[[str, float | None], None]
@@ -141,6 +142,9 @@ def predict_file(run_dir: Path, data_path: Path, out_path: Path, home, *, column
                 result.accuracy = eval_scores(config, home, data_path, rows.scores, rows.classifier)
         except PredictError as exc:
             result.notes.append(str(exc))
+        checked = against_validation(run.eval, result.accuracy or result.errors or {}, data_path.name)
+        if checked:  # does the run's validation figure hold on this file?
+            result.notes.append(checked["message"])
     result.seconds = time.perf_counter() - started
     return result
 

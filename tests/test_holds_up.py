@@ -1,0 +1,49 @@
+"""A labelled file scored after training is set beside the run's validation figure (core/engine/holds_up.py)."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from core.engine.holds_up import against_validation
+
+
+def _eval(tmp_path, tuned: dict, examples: int):
+    path = tmp_path / "eval.json"
+    path.write_text(json.dumps({"tuned": tuned, "examples": examples, "split": "validation"}))
+    return path
+
+
+def test_a_file_far_below_the_validation_figure_is_called_out(tmp_path):
+    # the icons run: 70.0 % on 60 validation icons split off the upload, 47.3 % on 182 icons of new families
+    checked = against_validation(_eval(tmp_path, {"accuracy": 0.70}, 60), {"accuracy": 0.473, "examples": 182},
+                                 "icons-test.zip")
+    assert checked["lower"] and checked["gap"] == pytest.approx(0.227)
+    assert 0.12 < checked["noise"] < 0.16  # two standard errors of the difference of two proportions
+    said = checked["message"]
+    assert said.startswith("On icons-test.zip the tuned model scored 47.3%, against 70.0% on its validation split")
+    assert "worse by 22.7 points" in said and "data.validation_path" in said
+
+
+def test_a_gap_within_chance_holds_up(tmp_path):
+    checked = against_validation(_eval(tmp_path, {"accuracy": 0.70}, 60), {"accuracy": 0.64, "examples": 182},
+                                 "new.csv")
+    assert not checked["lower"] and checked["message"].startswith("This holds up the validation split's figure")
+    better = against_validation(_eval(tmp_path, {"accuracy": 0.70}, 60), {"accuracy": 0.95, "examples": 500}, "x")
+    assert not better["lower"]  # a file that scores higher is not a warning
+    perfect = against_validation(_eval(tmp_path, {"accuracy": 1.0}, 40), {"accuracy": 1.0, "examples": 40}, "x")
+    assert perfect["noise"] > 0 and not perfect["lower"]  # 100 % on both sides still has a finite noise
+
+
+def test_regressors_compare_mean_absolute_errors(tmp_path):
+    run = _eval(tmp_path, {"mae": 0.50, "rmse": 0.65, "r2": 0.3}, 160)
+    worse = against_validation(run, {"mae": 0.80, "rmse": 1.0, "examples": 300}, "prices.csv")
+    assert worse["lower"] and "mean absolute error of 0.8," in worse["message"]
+    assert not against_validation(run, {"mae": 0.52, "rmse": 0.66, "examples": 300}, "prices.csv")["lower"]
+
+
+def test_nothing_is_said_without_two_comparable_figures(tmp_path):
+    assert against_validation(tmp_path / "missing.json", {"accuracy": 0.5, "examples": 10}, "x") is None
+    chat = _eval(tmp_path, {"eval_loss": 2.7}, 80)
+    assert against_validation(chat, {"eval_loss": 2.9, "examples": 80}, "x") is None
+    assert against_validation(_eval(tmp_path, {"accuracy": 0.7}, 60), {"accuracy": 0.5, "examples": 0}, "x") is None
