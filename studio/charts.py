@@ -114,15 +114,17 @@ def candidates_figure(events: list[dict[str, Any]]) -> go.Figure | None:
     names = [_wrapped(str(e.get("name", "?")), 30, lines=2) for e in scored]  # narrow labels leave room for bars
     shown = [f"{e[key]:.1%}" if accuracy else f"{e[key]:.4g}" for e in scored]
     fig = go.Figure(go.Bar(x=[e[key] for e in scored], y=names, orientation="h", marker_color=PALETTE[3],
-                           text=shown, textposition="auto",
-                           hovertemplate="%{y}: %{x:.1%}<extra></extra>" if accuracy else
-                           "%{y}: MAE %{x:.4g}<extra></extra>"))
+                           text=shown, textposition="auto", customdata=[str(e.get("name", "?")) for e in scored],
+                           hovertemplate="%{customdata}: %{x:.1%}<extra></extra>" if accuracy else
+                           "%{customdata}: MAE %{x:.4g}<extra></extra>"))
     if accuracy:
         fig.update_xaxes(range=[0, 1.02], tickformat=".0%")
         fig = _layout(fig, "Candidates tried (cross-validated accuracy)", "accuracy", "")
     else:
         fig = _layout(fig, "Candidates tried (cross-validated MAE, lower is better)", "mean absolute error", "")
-    fig.update_layout(margin={"l": 16, "r": 16, "t": 44, "b": 42}, showlegend=False)
+    # two-line names need about 28 px a bar: past seven candidates the chart grows rather than overlap them
+    fig.update_layout(margin={"l": 16, "r": 16, "t": 44, "b": 42}, showlegend=False,
+                      height=max(HEIGHT, 90 + 28 * len(scored)))
     fig.update_yaxes(automargin=True)
     return fig
 
@@ -184,14 +186,23 @@ def lr_figure(events: list[dict[str, Any]]) -> go.Figure:
     return _layout(fig, "Learning rate", "step", "lr")
 
 
-def class_balance_figure(counts: dict[str, int]) -> go.Figure:
-    """Rows per class, largest first; a skew shows at a glance."""
+def class_balance_figure(counts: dict[str, int], validation: dict[str, int] | None = None) -> go.Figure:
+    """Rows per class, largest first, training and validation stacked (so the totals are the counts the data
+    checks give); a skew shows at a glance."""
     if not counts:
         return empty_figure("Class balance", "No classes: this task has no labels.")
-    items = sorted(counts.items(), key=lambda kv: (-kv[1], str(kv[0])))
-    fig = go.Figure(go.Bar(x=[str(k) for k, _ in items], y=[v for _, v in items], marker_color=PALETTE[0],
-                           text=[v for _, v in items], textposition="outside", cliponaxis=False))
-    fig.update_yaxes(range=[0, max(v for _, v in items) * 1.15])  # room above the tallest bar for its count
+    validation = {k: v for k, v in (validation or {}).items() if v}
+    total = {k: counts.get(k, 0) + validation.get(k, 0) for k in set(counts) | set(validation)}
+    names = sorted(total, key=lambda k: (-total[k], str(k)))
+    parts = [("training", counts, PALETTE[0])] + ([("validation", validation, PALETTE[2])] if validation else [])
+    fig = go.Figure([go.Bar(x=[str(k) for k in names], y=[part.get(k, 0) for k in names], name=name,
+                            marker_color=colour, hovertemplate=f"%{{x}}: %{{y}} {name} rows<extra></extra>")
+                     for name, part, colour in parts])
+    fig.add_trace(go.Scatter(x=[str(k) for k in names], y=[total[k] for k in names], mode="text",
+                             text=[total[k] for k in names], textposition="top center", showlegend=False,
+                             hoverinfo="skip", cliponaxis=False))  # each class's total above its bar
+    fig.update_layout(barmode="stack", showlegend=bool(validation), legend_traceorder="normal")
+    fig.update_yaxes(range=[0, max(total.values()) * 1.18])  # room above the tallest bar for its count
     return _layout(fig, "Class balance", "class", "rows")
 
 

@@ -94,6 +94,12 @@ def build(st: Studio) -> DataTab:
                         'the images with a metadata.csv (file_name and a number per image). A '
                         'folder cannot be dropped here as it is: the page receives its files without their '
                         'sub-folder names (checked with this Gradio, 6.31), so the classes would be lost.</span>')
+            validation_upload = gr.File(label="Validation data (optional): scored, never trained on",
+                                        file_count="single", height=90, elem_id="data-validation")
+            gr.Markdown('<span class="st-muted">In the same layout as your data. Its rows score the run instead of '
+                        'a share split off your upload: give one when your data holds near copies (one item drawn '
+                        'or photographed several times, one customer\'s several messages), so that the score says '
+                        'how the model does on new data.</span>')
     status = gr.HTML(notice("No data yet: pick an example or upload a file to see what the studio makes of it.",
                             "info"), elem_id="data-status")
     with gr.Group(visible=False) as found:
@@ -126,15 +132,22 @@ def build(st: Studio) -> DataTab:
     # preparation takes half a minute), the second reads the data. The status line is not a target of the
     # second step's progress overlay, so the message stays readable while it works.
     load = {"fn": _load_step(st), "inputs": [pending, session], "outputs": outs, "show_progress_on": [report]}
+    # new data drops the validation file chosen for the old (it must match the data's layout)
     for key, button in buttons:
-        button.click(_example_step(st, key), None, [pending, status], queue=False).then(**load)
-    upload.upload(_upload_step(st), [upload, session], [pending, status, session]).then(**load)
-    task.input(lambda t, sess, d: _pending(st, _path_of(d, sess), t, {}), [task, session, data],
-               [pending, status], queue=False).then(**load)
+        button.click(_example_step(st, key), None, [pending, status, validation_upload], queue=False).then(**load)
+    upload.upload(_upload_step(st), [upload, session], [pending, status, session, validation_upload]).then(**load)
+    validation_upload.upload(_validation_step(st), [validation_upload, session, data],
+                             [pending, status, session]).then(**load)
+    validation_upload.clear(lambda sess, d: _pending(st, _path_of(d, sess), *_asked(sess)), [session, data],
+                            [pending, status], queue=False).then(**load)
+    task.input(lambda t, sess, d: _pending(st, _path_of(d, sess), t, {}, validation=_validation_of(sess)),
+               [task, session, data], [pending, status], queue=False).then(**load)
     for slot in roles:
-        slot.input(lambda sess, d, t, *values: _pending(st, _path_of(d, sess), t, _roles_from(t, values)),
+        slot.input(lambda sess, d, t, *values: _pending(st, _path_of(d, sess), t, _roles_from(t, values),
+                                                        validation=_validation_of(sess)),
                    [session, data, task, *roles], [pending, status], queue=False).then(**load)
-    sheets.input(lambda sess, d, chosen: _pending(st, _with_sheets(_path_of(d, sess), chosen), None, {}),
+    sheets.input(lambda sess, d, chosen: _pending(st, _with_sheets(_path_of(d, sess), chosen), None, {},
+                                                  validation=_validation_of(sess)),
                  [session, data, sheets], [pending, status], queue=False).then(**load)
     next_button.click(lambda: gr.Tabs(selected="model"), None, st.tabs)
     return tab
@@ -172,11 +185,11 @@ def preparing_message() -> str:
 
 
 def _pending(st: Studio, path: str | None, task: str | None, columns: dict[str, str],
-             fallback: str | None = None) -> tuple[dict, str]:
+             fallback: str | None = None, validation: str | None = None) -> tuple[dict, str]:
     """The load to run next and the status line to show meanwhile (``fallback``: the task to read the data as when
-    detection does not find one, for the bundled examples)."""
+    detection does not find one, for the bundled examples; ``validation``: a separate validation file)."""
     pending = {"path": str(path) if path else None, "task": task, "columns": columns, "error": None,
-               "fallback": fallback}
+               "fallback": fallback, "validation": str(validation) if validation else None}
     if not path:
         return {**pending, "error": "Nothing was uploaded. Choose a file again."}, gr.skip()
     slow = needs_preparing(st, task or fallback)
@@ -190,7 +203,7 @@ def _pending(st: Studio, path: str | None, task: str | None, columns: dict[str, 
 def _example_step(st: Studio, key: str):
     def handler():
         # detected like an upload (the page then says why it is that task), the example's own task as a fallback
-        return _pending(st, str(example_path(key)), None, {}, fallback=_example_task(key))
+        return (*_pending(st, str(example_path(key)), None, {}, fallback=_example_task(key)), None)
     return handler
 
 
@@ -210,10 +223,44 @@ def _upload_step(st: Studio):
             limits = st.policy.data_limits()
             path = save_upload(st.home, owner_of(session), files[0], Path(files[0]).name, limits=limits)
         except UploadError as exc:
-            return {"path": None, "error": str(exc)}, notice(str(exc), "error", "Upload refused."), session
+            return {"path": None, "error": str(exc)}, notice(str(exc), "error", "Upload refused."), session, None
         pending, status = _pending(st, str(path), None, {})
+        return pending, status, session, None
+    return handler
+
+
+def _validation_step(st: Studio):
+    """A validation file uploaded beside the data: the data is read again with it as the validation split."""
+    def handler(files, session, data, request: gr.Request = None):
+        files = [f for f in (files if isinstance(files, list) else [files]) if f]
+        session = st.own(session, request)
+        path = _path_of(data, session)
+        if not path:
+            message = "Bring your data first (an example or an upload), then its validation file."
+            return {"path": None, "error": message}, notice(message, "error", "Not yet."), session
+        try:
+            if not files:
+                raise UploadError("Nothing was uploaded. Choose the validation file again.")
+            saved = save_upload(st.home, owner_of(session), files[0], Path(files[0]).name,
+                                limits=st.policy.data_limits())
+        except UploadError as exc:
+            return {"path": None, "error": str(exc)}, notice(str(exc), "error", "Upload refused."), session
+        pending, status = _pending(st, path, *_asked(session), validation=str(saved))
         return pending, status, session
     return handler
+
+
+def _asked(session: dict | None) -> tuple[str | None, dict[str, str]]:
+    """The task and roles the user chose for the loaded data (None and {} where detection decided)."""
+    choice = (session or {}).get("data")
+    asked = choice.get("asked") if isinstance(choice, dict) and isinstance(choice.get("asked"), dict) else {}
+    return asked.get("task"), dict(asked.get("columns") or {})
+
+
+def _validation_of(session: dict | None) -> str | None:
+    """The validation file chosen for the loaded data, if any."""
+    choice = (session or {}).get("data")
+    return choice.get("validation_path") if isinstance(choice, dict) else None
 
 
 # --- step two: read the data ------------------------------------------------------------------------------
@@ -224,11 +271,13 @@ def _load_step(st: Studio):
             return gr.skip()
         if pending.get("error"):
             return _empty(st, session, pending["error"])
-        if not st.may_read(owner_of(session), pending.get("path")):
+        validation = pending.get("validation")
+        if not st.may_read(owner_of(session), pending.get("path")) or (
+                validation and not st.may_read(owner_of(session), validation)):
             return _empty(st, session, "This data is not available to this browser session: upload the file "
                                        "again or pick an example.")
         return _load(st, st.own(session, request), pending["path"], pending.get("task"), pending.get("columns") or {},
-                     progress, pending.get("fallback"))
+                     progress, pending.get("fallback"), validation)
     return handler
 
 
@@ -239,7 +288,10 @@ def restore(st: Studio, session: dict | None) -> dict:
     if not path or not st.may_read(owner_of(session), path) or not Path(path).exists():
         return gr.skip()
     asked = choice.get("asked") if isinstance(choice.get("asked"), dict) else choice  # sessions before "asked"
-    shown = _load(st, session, path, asked.get("task"), asked.get("columns") or {}, None)
+    validation = choice.get("validation_path")
+    if validation and not (st.may_read(owner_of(session), validation) and Path(validation).exists()):
+        validation = None
+    shown = _load(st, session, path, asked.get("task"), asked.get("columns") or {}, None, validation=validation)
     # never the session itself: reading the data again can take seconds, and a Resume or Start clicked meanwhile
     # has written a new job into the session that this stale copy would overwrite
     return {key: value for key, value in shown.items() if key is not st.session} if isinstance(shown, dict) else shown
@@ -279,17 +331,17 @@ def _tokenizer_for(st: Studio, task: str | None):
 
 
 def _load(st: Studio, session: dict, path: str | None, task: str | None, columns: dict[str, str],
-          progress=None, fallback: str | None = None) -> dict:
+          progress=None, fallback: str | None = None, validation: str | None = None) -> dict:
     progress = progress or (lambda *a, **k: None)
     session = with_owner(session)  # a click racing the page load gets the session before its owner id
     if not path:
         return _empty(st, session, "Nothing was uploaded. Choose a file again.")
     limits = st.policy.data_limits()
     progress(0.1, desc="Reading the data")
-    first = load_data(path, task=task, columns=columns or None, limits=limits)
+    first = load_data(path, task=task, columns=columns or None, limits=limits, validation_path=validation)
     if task is None and fallback and first.task != fallback:  # an example detection misreads: read it as meant
         task = fallback
-        first = load_data(path, task=task, columns=columns or None, limits=limits)
+        first = load_data(path, task=task, columns=columns or None, limits=limits, validation_path=validation)
     tokenizer = None
     if _modality(first.task) == "text":
         slow = needs_preparing(st, first.task)
@@ -299,17 +351,20 @@ def _load(st: Studio, session: dict, path: str | None, task: str | None, columns
     if tokenizer is not None:
         progress(0.7, desc="Counting tokens")
         # the user's own choices only: what detection found is found again, and its reasons stay its own
-        prepared = load_data(path, task=task, columns=columns or None, tokenizer=tokenizer, limits=limits)
-    choice = DataChoice(path=str(path), task=prepared.task or "", columns=dict(prepared.columns or {}))
+        prepared = load_data(path, task=task, columns=columns or None, tokenizer=tokenizer, limits=limits,
+                             validation_path=validation)
+    choice = DataChoice(path=str(path), task=prepared.task or "", columns=dict(prepared.columns or {}),
+                        validation_path=validation)
     # what was found, for the other steps, and what the user asked for, so a reload reads the data as they did (the
     # found task passed back as their choice would turn detection's reasons into "as you chose")
     session = {**(session or {}), "data": {"path": choice.path, "task": choice.task, "columns": choice.columns,
-                                           "asked": {"task": task, "columns": dict(columns or {})}}}
+                                           "asked": {"task": task, "columns": dict(columns or {})},
+                                           "validation_path": validation}}
     try:
         columns = [str(c) for c in inspect_columns(path, limits)]
     except Exception:  # an unreadable file is already explained by the report; the roles just stay empty
         columns = []
-    return _render(st, prepared, choice, session, columns)
+    return _render(st, prepared, choice, session, columns, validation)
 
 
 def _empty(st: Studio, session: dict, message: str) -> dict:
@@ -321,17 +376,17 @@ def _empty(st: Studio, session: dict, message: str) -> dict:
             tab.preview: None, tab.example: "", tab.next: gr.update(interactive=False)}
 
 
-def _render(st: Studio, prepared, choice: DataChoice, session: dict, columns: list[str]) -> dict:
+def _render(st: Studio, prepared, choice: DataChoice, session: dict, columns: list[str],
+            validation: str | None = None) -> dict:
     tab = st.data_tab
     ok = prepared.report.ok and prepared.task is not None
     summary = prepared.summary or {}
     candidates = prepared.candidates or {}
     role_updates = _role_updates(prepared.task, prepared.columns or {}, columns, candidates)
     detection = "\n".join(f"- {esc(line)}" for line in (prepared.detection or []))
-    headline = _headline(prepared, summary)
+    headline = _headline(prepared, summary, Path(validation).name if validation else None)
     status = notice(headline, "ok" if ok else "error", "Ready." if ok else "Not ready yet.")
-    counts = _class_counts(summary)
-    balance = _balance_figure(prepared, summary, counts)
+    balance = _balance_figure(prepared, summary)
     lengths = _lengths_view(prepared, summary)
     gallery = _gallery(prepared)
     return {
@@ -356,10 +411,12 @@ def _lengths_figure(summary: dict):
     return charts.token_length_figure(summary.get("token_lengths"), (summary.get("truncated") or {}).get("max_length"))
 
 
-def _balance_figure(prepared, summary: dict, counts: dict[str, int]):
-    """The left chart: rows per class, the spread of the number to predict, or the documents and their split."""
+def _balance_figure(prepared, summary: dict):
+    """The left chart: rows per class (training and validation), the spread of the number to predict, or the
+    documents and their split."""
+    counts = _class_counts(summary)
     if counts:
-        return charts.class_balance_figure(counts)
+        return charts.class_balance_figure(counts, _class_counts(summary, "validation"))
     if _kind(prepared.task) == "regression" and summary.get("target"):
         return charts.target_figure(summary["target"])
     if prepared.task == "text-completion" and _has_rows(prepared):
@@ -374,7 +431,7 @@ def _lengths_view(prepared, summary: dict):
     return _lengths_figure(summary)
 
 
-def _headline(prepared, summary: dict) -> str:
+def _headline(prepared, summary: dict, validation_file: str | None = None) -> str:
     if prepared.task is None and not prepared.report.ok:
         return "The data could not be used as it is: see the problems below."
     if prepared.task is None:
@@ -386,7 +443,8 @@ def _headline(prepared, summary: dict) -> str:
     if prepared.task == "text-completion" and summary.get("blocks", {}).get("length"):
         unit = f"blocks of {summary['blocks']['length']} tokens"
     if rows is not None:
-        text += f": {rows} training {unit}" + (f" and {val} for validation" if val is not None else "")
+        text += f": {rows} training {unit}" + (f" and {val} for validation" if val is not None else "") \
+            + (f" (from {validation_file})" if validation_file and val is not None else "")
     if prepared.task == "text-completion" and summary.get("documents"):
         text += f", from {len(summary['documents'])} documents"
     if prepared.labels:
@@ -428,9 +486,11 @@ def _role_updates(task: str | None, chosen: dict[str, str], columns: list[str],
     return updates
 
 
-def _class_counts(summary: dict) -> dict[str, int]:
+def _class_counts(summary: dict, split: str = "train") -> dict[str, int]:
     if summary.get("classes"):
-        return {str(c["label"]): int(c.get("train", 0)) for c in summary["classes"]}
+        return {str(c["label"]): int(c.get(split, 0)) for c in summary["classes"]}
+    if split != "train":
+        return {}
     counts = summary.get("class_counts") or {}
     return {str(k): int(v) for k, v in counts.items()} if isinstance(counts, dict) else {}
 
@@ -455,6 +515,8 @@ def _preview_frame(prepared) -> Any:
     if frame is None:
         return None
     frame = frame.head(PREVIEW_ROWS).copy()
+    if "image" in frame.columns and "row" in frame.columns:  # the row names the file in the upload; the image
+        frame = frame.drop(columns="image")  # column holds where the studio keeps its copy, which says nothing
     if "text" in frame.columns and ("target" in frame.columns or "label" in frame.columns):
         # the short column first: a long text would push what is predicted out of sight
         answer = "target" if "target" in frame.columns else "label"

@@ -217,8 +217,9 @@ def test_public_upload_lands_in_the_session_folder_and_bad_ones_are_refused(home
     upload = tab_data._upload_step(st)
     good = tmp_path / "tickets.csv"
     good.write_bytes(TICKETS.read_bytes())
-    pending, status, kept = upload(str(good), session)
+    pending, status, kept, validation = upload(str(good), session)
     assert pending["error"] is None and "Reading" in status and kept == session
+    assert validation is None  # new data drops a validation file chosen for the old
     assert st.may_read(session["owner"], pending["path"])
     assert session_upload_dir(home, session["owner"]) in Path(pending["path"]).parents
     out = tab_data._load_step(st)(pending, session, None)
@@ -228,15 +229,41 @@ def test_public_upload_lands_in_the_session_folder_and_bad_ones_are_refused(home
 
     script = tmp_path / "evil.py"
     script.write_text("import os\n")
-    pending, status, _ = upload(str(script), session)
+    pending, status, _, _ = upload(str(script), session)
     assert pending["path"] is None and "Upload refused" in status and "not a data file" in status
     refused = tab_data._load_step(st)(pending, session, None)
     assert "not a data file" in refused[status_box] and set(refused) == set(st.data_tab.outputs(st))
     # a file dropped before the page gave this browser its owner id (or with a forged one) is not refused: the
     # browser gets a server-made id, and the file lands in that id's folder, never in the forged one's
-    pending, status, fresh = upload(str(good), {"owner": "../../elsewhere"})
+    pending, status, fresh, _ = upload(str(good), {"owner": "../../elsewhere"})
     assert pending["error"] is None and owner_of(fresh) and fresh["owner"] != "../../elsewhere"
     assert session_upload_dir(home, fresh["owner"]) in Path(pending["path"]).parents
+
+
+def test_a_validation_file_is_read_with_the_data_and_kept_to_the_session(home, hardware, tmp_path):
+    st = _studio(home, hardware)
+    session = start_session(None)
+    lines = TICKETS.read_text(encoding="utf-8").splitlines()
+    (tmp_path / "tickets.csv").write_text("\n".join(lines[:-40]) + "\n", encoding="utf-8")
+    (tmp_path / "held.csv").write_text("\n".join(lines[:1] + lines[-40:]) + "\n", encoding="utf-8")
+    validate = tab_data._validation_step(st)
+    pending, status, _ = validate(str(tmp_path / "held.csv"), session, None)
+    assert pending["path"] is None and "Bring your data first" in status  # nothing to validate yet
+    pending, _, session, _ = tab_data._upload_step(st)(str(tmp_path / "tickets.csv"), session)
+    out = tab_data._load_step(st)(pending, session, None)
+    session, data = out[st.session], out[st.data]
+    pending, status, session = validate(str(tmp_path / "held.csv"), session, data)
+    assert pending["validation"] and st.may_read(session["owner"], pending["validation"])
+    out = tab_data._load_step(st)(pending, session, None)
+    assert "and 40 for validation (from held.csv)" in out[st.data_tab.status]
+    assert out[st.data]["choice"].validation_path == pending["validation"]
+    assert out[st.session]["data"]["validation_path"] == pending["validation"]  # a reload reads it again
+    restored = tab_data.restore(st, out[st.session])
+    assert "(from held.csv)" in restored[st.data_tab.status]
+    # another browser's session may not name this validation file
+    other = start_session(None)
+    refused = tab_data._load_step(st)({**pending, "path": pending["path"]}, other, None)
+    assert "not available to this browser session" in refused[st.data_tab.status]
 
 
 def test_public_data_outside_the_session_folder_is_refused(home, hardware, tmp_path):
@@ -244,7 +271,7 @@ def test_public_data_outside_the_session_folder_is_refused(home, hardware, tmp_p
     mine, theirs = start_session(None), start_session(None)
     outside = tmp_path / "server-file.csv"
     outside.write_bytes(TICKETS.read_bytes())
-    pending, _, _ = tab_data._upload_step(st)(str(outside), theirs)
+    pending, _, _, _ = tab_data._upload_step(st)(str(outside), theirs)
     for path in (str(outside), pending["path"], "/etc/passwd"):
         assert not st.may_read(mine["owner"], path)
         out = tab_data._load_step(st)({"path": path, "task": None, "columns": {}, "error": None}, mine, None)
@@ -437,3 +464,20 @@ def test_a_finished_search_reads_as_finished_on_the_train_tab():
     names = list(charts.candidates_figure(events).data[0].y)
     assert "RBF kernel logistic regression<br>on mean-pooled + TF-IDF" in names
     assert "Logistic regression on TF-IDF" in names
+    # twelve candidates with two-line names: the chart grows to about 28 px a bar instead of overlapping them
+    many = events + [{"type": "candidate", "name": f"Logistic regression on all {i} taps + raw pixels",
+                      "cv_accuracy": 0.5 + i / 100, "time": 3.0 + i} for i in range(10)]
+    grown = charts.candidates_figure(many)
+    assert len(grown.data[0].y) == 12 and len(set(grown.data[0].y)) == 12 and grown.layout.height >= 12 * 28
+    assert charts.candidates_figure(events).layout.height == charts.HEIGHT
+
+
+def test_the_class_balance_stacks_training_and_validation_rows_so_totals_match_the_checks():
+    figure = charts.class_balance_figure({"status": 100, "actions": 73, "mimetypes": 3},
+                                         {"status": 25, "actions": 18, "mimetypes": 1})
+    training, validation, totals = figure.data
+    assert list(training.x) == ["status", "actions", "mimetypes"] and list(training.y) == [100, 73, 3]
+    assert list(validation.y) == [25, 18, 1] and list(totals.text) == ["125", "91", "4"]  # as "'status' has 125"
+    assert figure.layout.barmode == "stack" and figure.layout.showlegend
+    alone = charts.class_balance_figure({"a": 5, "b": 2})  # no validation rows (a separate file, say)
+    assert len(alone.data) == 2 and list(alone.data[1].text) == ["5", "2"] and not alone.layout.showlegend

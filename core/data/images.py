@@ -195,7 +195,10 @@ def scan_images(root: Path, report: DataReport, limits: DataLimits, name: str) -
                      f"Add images ({', '.join(sorted(IMAGE_SUFFIXES))}) to the class folders.")
         return None
     count = sum(len(c) for c in layout.splits.values())
-    found.notes.append(f"Found {len(found.paths)} images in {count} class folders under {layout.root.name}.")
+    # named as the user knows it (their file, and the folder inside it), never the unpacked copy's cache folder
+    inner = layout.root.relative_to(root).as_posix() if layout.root.is_relative_to(root) else layout.root.name
+    where = name if inner in ("", ".") else f"{name}/{inner}"
+    found.notes.append(f"Found {len(found.paths)} images in {count} class folders in {where}.")
     return found
 
 
