@@ -17,7 +17,7 @@ def _eval(tmp_path, tuned: dict, examples: int):
 def test_a_file_far_below_the_validation_figure_is_called_out(tmp_path):
     # the icons run: 70.0 % on 60 validation icons split off the upload, 47.3 % on 182 icons of new families
     checked = against_validation(_eval(tmp_path, {"accuracy": 0.70}, 60), {"accuracy": 0.473, "examples": 182},
-                                 "icons-test.zip")
+                                 tmp_path / "icons-test.zip")
     assert checked["lower"] and checked["gap"] == pytest.approx(0.227)
     assert 0.12 < checked["noise"] < 0.16  # two standard errors of the difference of two proportions
     said = checked["message"]
@@ -27,23 +27,41 @@ def test_a_file_far_below_the_validation_figure_is_called_out(tmp_path):
 
 def test_a_gap_within_chance_holds_up(tmp_path):
     checked = against_validation(_eval(tmp_path, {"accuracy": 0.70}, 60), {"accuracy": 0.64, "examples": 182},
-                                 "new.csv")
+                                 tmp_path / "new.csv")
     assert not checked["lower"] and checked["message"].startswith("This holds up the validation split's figure")
-    better = against_validation(_eval(tmp_path, {"accuracy": 0.70}, 60), {"accuracy": 0.95, "examples": 500}, "x")
+    run = _eval(tmp_path, {"accuracy": 0.70}, 60)
+    better = against_validation(run, {"accuracy": 0.95, "examples": 500}, tmp_path / "x")
     assert not better["lower"]  # a file that scores higher is not a warning
-    perfect = against_validation(_eval(tmp_path, {"accuracy": 1.0}, 40), {"accuracy": 1.0, "examples": 40}, "x")
+    run = _eval(tmp_path, {"accuracy": 1.0}, 40)
+    perfect = against_validation(run, {"accuracy": 1.0, "examples": 40}, tmp_path / "x")
     assert perfect["noise"] > 0 and not perfect["lower"]  # 100 % on both sides still has a finite noise
 
 
 def test_regressors_compare_mean_absolute_errors(tmp_path):
     run = _eval(tmp_path, {"mae": 0.50, "rmse": 0.65, "r2": 0.3}, 160)
-    worse = against_validation(run, {"mae": 0.80, "rmse": 1.0, "examples": 300}, "prices.csv")
+    worse = against_validation(run, {"mae": 0.80, "rmse": 1.0, "examples": 300}, tmp_path / "prices.csv")
     assert worse["lower"] and "mean absolute error of 0.8," in worse["message"]
-    assert not against_validation(run, {"mae": 0.52, "rmse": 0.66, "examples": 300}, "prices.csv")["lower"]
+    assert not against_validation(run, {"mae": 0.52, "rmse": 0.66, "examples": 300}, tmp_path / "prices.csv")["lower"]
+
+
+def test_the_runs_own_validation_file_scored_again_says_nothing(tmp_path):
+    run = _eval(tmp_path, {"accuracy": 0.538}, 182)
+    held = tmp_path / "held.zip"
+    held.write_bytes(b"the same bytes")
+    copy = tmp_path / "uploads" / "held.zip"  # the page's own copy of the same upload
+    copy.parent.mkdir()
+    copy.write_bytes(b"the same bytes")
+    scored = {"accuracy": 0.538, "examples": 182}
+    assert against_validation(run, scored, held, str(held)) is None
+    assert against_validation(run, scored, copy, str(held)) is None
+    other = tmp_path / "other.zip"
+    other.write_bytes(b"other bytes!!!")
+    assert against_validation(run, scored, other, str(held)) is not None
 
 
 def test_nothing_is_said_without_two_comparable_figures(tmp_path):
-    assert against_validation(tmp_path / "missing.json", {"accuracy": 0.5, "examples": 10}, "x") is None
+    assert against_validation(tmp_path / "missing.json", {"accuracy": 0.5, "examples": 10}, tmp_path / "x") is None
     chat = _eval(tmp_path, {"eval_loss": 2.7}, 80)
-    assert against_validation(chat, {"eval_loss": 2.9, "examples": 80}, "x") is None
-    assert against_validation(_eval(tmp_path, {"accuracy": 0.7}, 60), {"accuracy": 0.5, "examples": 0}, "x") is None
+    assert against_validation(chat, {"eval_loss": 2.9, "examples": 80}, tmp_path / "x") is None
+    run = _eval(tmp_path, {"accuracy": 0.7}, 60)
+    assert against_validation(run, {"accuracy": 0.5, "examples": 0}, tmp_path / "x") is None

@@ -20,19 +20,24 @@ ADVICE = ("The validation rows are likely more like the training rows than new d
           "a file like it as the validation data (data.validation_path in the job's config).")
 
 
-def against_validation(run_eval: Path, scored: dict, file_name: str) -> dict | None:
+def against_validation(run_eval: Path, scored: dict, file: Path, validation_file: str | None = None) -> dict | None:
     """The file's figure beside the run's validation figure, and whether the gap is more than chance.
 
     Args:
         run_eval: the run's ``eval.json`` (its validation report); nothing is said when it is missing.
         scored: the file's scores: ``accuracy`` (classifiers) or ``mae`` and ``rmse`` (regressors), with
             ``examples``, the rows scored.
-        file_name: the file's name, as the message gives it.
+        file: the scored file (its name is what the message gives).
+        validation_file: the run's own validation file, when it had one: the same file scored again says
+            nothing new, so nothing is said.
 
     Returns ``{"validation", "file", "gap", "noise", "lower", "message"}`` (gap: how much worse the file is, in
     the metric's own units; noise: two standard errors of that difference), or None when the two cannot be
     compared (no validation report, another metric, no rows).
     """
+    if validation_file and _same_file(Path(file), Path(validation_file)):
+        return None
+    file_name = Path(file).name
     try:
         report = json.loads(Path(run_eval).read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -65,6 +70,28 @@ def against_validation(run_eval: Path, scored: dict, file_name: str) -> dict | N
         message = (f"This holds up the validation split's figure ({say(val)} on {n_val:,} rows): the gap is within "
                    f"what chance moves it (±{apart(noise)}).")
     return {"validation": val, "file": got, "gap": gap, "noise": noise, "lower": lower, "message": message}
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    """The same path, or two files with the same bytes (the page keeps its own copy of each upload)."""
+    try:
+        if a.resolve() == b.resolve():
+            return True
+        if not (a.is_file() and b.is_file()) or a.stat().st_size != b.stat().st_size:
+            return False
+        return _digest(a) == _digest(b)
+    except OSError:
+        return False
+
+
+def _digest(path: Path) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def _share_var(p: float, n: int) -> float:

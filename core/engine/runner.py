@@ -408,7 +408,8 @@ def evaluate_run(run_dir: Path, home: Home, data_path: str | None = None) -> dic
         report = {**report, "split": "file", "data": str(data_path),
                   "left_out": data.report.left_out(Path(data_path).name)}
         scored = {**(report.get("tuned") or {}), "examples": report.get("examples") or report.get("rows")}
-        report["against_validation"] = against_validation(run.eval, scored, Path(data_path).name)
+        report["against_validation"] = against_validation(run.eval, scored, Path(data_path),
+                                                          config.data.validation_path)
     target = run.eval if data_path is None else run.path / f"eval-{Path(data_path).stem}.json"
     target.write_text(json.dumps(report, indent=1, default=str), encoding="utf-8")
     return report

@@ -142,7 +142,8 @@ def predict_file(run_dir: Path, data_path: Path, out_path: Path, home, *, column
                 result.accuracy = eval_scores(config, home, data_path, rows.scores, rows.classifier)
         except PredictError as exc:
             result.notes.append(str(exc))
-        checked = against_validation(run.eval, result.accuracy or result.errors or {}, data_path.name)
+        checked = against_validation(run.eval, result.accuracy or result.errors or {}, data_path,
+                                     config.data.validation_path)
         if checked:  # does the run's validation figure hold on this file?
             result.notes.append(checked["message"])
     result.seconds = time.perf_counter() - started
