@@ -111,9 +111,13 @@ def candidates_figure(events: list[dict[str, Any]]) -> go.Figure | None:
     accuracy = key == "cv_accuracy"
     scored = sorted((e for e in candidates if isinstance(e.get(key), (int, float))), key=lambda e: e[key],
                     reverse=not accuracy)[-12:]  # the best at the top: the highest accuracy, the lowest error
-    names = [_wrapped(str(e.get("name", "?")), 30, lines=2) for e in scored]  # narrow labels leave room for bars
+    # the kept candidate (chosen by calibrated log-loss or on held-out rows, so not always the longest bar) starred
+    winner = next((e.get("name") for e in reversed(events) if e.get("type") == "winner"), None)
+    names = [_wrapped(("★ " if e.get("name") == winner else "") + str(e.get("name", "?")), 30, lines=2)
+             for e in scored]  # narrow labels leave room for the bars
     shown = [f"{e[key]:.1%}" if accuracy else f"{e[key]:.4g}" for e in scored]
-    fig = go.Figure(go.Bar(x=[e[key] for e in scored], y=names, orientation="h", marker_color=PALETTE[3],
+    colours = [PALETTE[0] if e.get("name") == winner else PALETTE[3] for e in scored]
+    fig = go.Figure(go.Bar(x=[e[key] for e in scored], y=names, orientation="h", marker_color=colours,
                            text=shown, textposition="auto", customdata=[str(e.get("name", "?")) for e in scored],
                            hovertemplate="%{customdata}: %{x:.1%}<extra></extra>" if accuracy else
                            "%{customdata}: MAE %{x:.4g}<extra></extra>"))

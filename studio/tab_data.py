@@ -515,8 +515,12 @@ def _preview_frame(prepared) -> Any:
     if frame is None:
         return None
     frame = frame.head(PREVIEW_ROWS).copy()
-    if "image" in frame.columns and "row" in frame.columns:  # the row names the file in the upload; the image
-        frame = frame.drop(columns="image")  # column holds where the studio keeps its copy, which says nothing
+    if "image" in frame.columns:  # the path of the studio's own copy says nothing: the file's name, or nothing
+        names = frame["image"].map(lambda v: Path(str(v)).name)  # when the row already gives it with its folder
+        if "row" in frame.columns and all(str(r).endswith(n) for r, n in zip(frame["row"], names)):
+            frame = frame.drop(columns="image")
+        else:
+            frame["image"] = names
     if "text" in frame.columns and ("target" in frame.columns or "label" in frame.columns):
         # the short column first: a long text would push what is predicted out of sight
         answer = "target" if "target" in frame.columns else "label"

@@ -103,7 +103,7 @@ def build(st: Studio) -> EvaluateTab:
     scatter = gr.Plot(visible=False, show_label=False, elem_id="eval-scatter")
     mistakes_table = gr.Dataframe(visible=False, label="Misclassified examples (most confident first)",
                                   interactive=False, wrap=True, max_height=320, elem_id="eval-mistakes")
-    mistakes_gallery = gr.Gallery(visible=False, label="Misclassified images: true → predicted", columns=10,
+    mistakes_gallery = gr.Gallery(visible=False, label="Misclassified images: true → predicted", columns=8,
                                   height="auto", object_fit="contain", elem_id="eval-mistakes-gallery")
     answers = gr.Dataframe(visible=False, label="Validation prompts: the base and the tuned answers",
                            interactive=False, wrap=True, max_height=420, elem_id="eval-answers")

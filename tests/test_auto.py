@@ -47,6 +47,7 @@ def test_auto_text_leaderboard_verdict_and_reload(home, bert_dir):
     info = json.loads((ctx.run.model / "classifier.json").read_text())
     assert info["search"] == "auto" and info["winner"] == board["winner"]
     assert any(e["message"].startswith("Automatic search: at most") for e in ctx.reporter.sinks[0].of_type("log"))
+    assert [e["name"] for e in ctx.reporter.sinks[0].of_type("winner")] == [board["winner"]]  # the page marks it
     classifier = Classifier.from_run(ctx.run.path, home)
     ranked = classifier.predict("rain and storm and wind today")
     assert ranked[0][0] == "weather" and sum(p for _, p in ranked) == pytest.approx(1.0, abs=1e-4)

@@ -470,6 +470,10 @@ def test_a_finished_search_reads_as_finished_on_the_train_tab():
     grown = charts.candidates_figure(many)
     assert len(grown.data[0].y) == 12 and len(set(grown.data[0].y)) == 12 and grown.layout.height >= 12 * 28
     assert charts.candidates_figure(events).layout.height == charts.HEIGHT
+    # the kept candidate is starred and coloured apart, wherever its bar falls
+    kept = charts.candidates_figure(events + [{"type": "winner", "name": "Logistic regression on TF-IDF"}])
+    assert "★ Logistic regression on<br>TF-IDF" in list(kept.data[0].y)
+    assert list(kept.data[0].marker.color).count(charts.PALETTE[0]) == 1
 
 
 def test_the_class_balance_stacks_training_and_validation_rows_so_totals_match_the_checks():

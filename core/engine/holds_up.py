@@ -17,7 +17,8 @@ from pathlib import Path
 
 ADVICE = ("The validation rows are likely more like the training rows than new data is (near copies, the same "
           "source or session on both sides of the split): trust this file's figure, and when you train again give "
-          "a file like it as the validation data (data.validation_path in the job's config).")
+          "a file like it as the validation data (on the page: the Data step's \"Validation data\"; in a "
+          "config: data.validation_path).")
 
 
 def against_validation(run_eval: Path, scored: dict, file: Path, validation_file: str | None = None) -> dict | None:

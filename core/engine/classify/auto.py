@@ -537,6 +537,11 @@ class AutoRecipe(BaseRecipe):
         return float(gap.mean()), float(gap.std(ddof=1) / np.sqrt(len(gap)))
 
     # --- the winner -----------------------------------------------------------------------------------
+    def _announce(self, name: str) -> None:
+        """The leaderboard's winner, and an event for the live page (its candidates chart marks the bar)."""
+        self.board.winner = name
+        self.ctx.reporter.emit("winner", name=name, why=self.board.why)
+
     def _retrain_head(self, best: Candidate, y_train: list) -> None:
         winner: HeadWinner = best._winner
         self.ctx.reporter.phase("training", f"Retraining the winner on all {len(y_train)} training rows: {best.name}.")
@@ -546,7 +551,7 @@ class AutoRecipe(BaseRecipe):
                             "head": self.objective.describe_head(winner.spec),
                             **({"temperature": round(best.temperature, 4)} if best.temperature else {})}
         self.winner_strategy, self.winner_name = "head-only", best.name
-        self.board.winner = best.name
+        self._announce(best.name)
         self.chosen_head = best
 
     def _fit_head(self, best: Candidate, x: torch.Tensor, flags, dims, y_rows: list) -> FeatureHead:
@@ -614,7 +619,7 @@ class AutoRecipe(BaseRecipe):
         projected = result.seconds_per_epoch * len(items) / max(1, len(items) - len(items) // FOLDS) \
             * max(1, result.best_epoch)
         self.winner_strategy, self.winner_name = key, candidate.name
-        self.board.winner = candidate.name
+        self._announce(candidate.name)
         if projected < self.clock.left and not self.ctx.stop.is_set():
             self.ctx.reporter.phase("training", f"Retraining the winner on all {len(items)} training rows for "
                                                 f"{result.best_epoch} epochs: {candidate.name}.")
