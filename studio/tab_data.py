@@ -505,6 +505,9 @@ def _preview_update(prepared) -> dict:
     if frame is None or not len(frame.columns):
         return gr.update(value=frame)
     short = [c for c in frame.columns if c in SHORT_COLUMNS]
+    if len(short) == len(frame.columns):  # nothing long (images: the file and its class): the file name is widest
+        rest = 100 - 20 * (len(frame.columns) - 1)
+        return gr.update(value=frame, column_widths=[f"{rest if i == 0 else 20}%" for i in range(len(frame.columns))])
     long_share = (100 - 8 * len(short)) / max(1, len(frame.columns) - len(short))
     widths = [f"{8 if c in short else long_share:.0f}%" for c in frame.columns]
     return gr.update(value=frame, column_widths=widths)

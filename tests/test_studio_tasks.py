@@ -60,6 +60,8 @@ def test_regression_examples_are_detected_and_show_their_numbers(home, key, expe
     # the number before a long text (it would push the number out of sight)
     # (an image row already names its file: the path of the studio's copy is not shown)
     assert list(preview.columns) == (["row", "target", "text"] if key == "debian-sizes" else ["row", "target"])
+    if key != "debian-sizes":  # only short columns: the table's own widths, not 8 % each with the rest left empty
+        assert out[tab.preview]["column_widths"] == ["80%", "20%"]
     if key == "debian-sizes":
         assert _shown(out[tab.lengths]) and "target: 1.342" in out[tab.example]["value"]
         assert [u["label"].split(":")[0] for u in (out[s] for s in tab.roles) if u.get("visible")] == ["text", "target"]
