@@ -117,7 +117,7 @@ def build(st: Studio) -> DataTab:
         lengths = gr.Plot(label="Token lengths", show_label=False, elem_id="data-lengths")
     with gr.Accordion("Preview and one example as the model sees it", open=True, visible=False) as details:
         gallery = gr.Gallery(label="Some training images", columns=12, height=140, visible=False,
-                             elem_id="data-gallery")
+                             object_fit="contain", elem_id="data-gallery")  # whole images, not cropped to squares
         preview = gr.Dataframe(label="First rows", interactive=False, max_height=320, wrap=True)
         example = gr.Code(label="One training example, rendered", language=None, lines=8, interactive=False,
                           wrap_lines=True, elem_id="data-example")
