@@ -87,6 +87,19 @@ def _leak(tmp):
     return tmp / "train.csv"
 
 
+def _near_copy_file(tmp):
+    classification_csv(tmp / "train.csv")
+    write(tmp / "val.csv", "text,label\n\"Example A: number 99!\",a\nfresh text,b\n")  # a training row, renumbered
+    return tmp / "train.csv"
+
+
+def _templated(tmp):
+    lines = ["text,label"] + [f"Order {1000 + i} has not arrived,late" for i in range(30)] + \
+        [f"Refund invoice {500 + i} please,refund" for i in range(30)]
+    write(tmp / "tickets.csv", "\n".join(lines) + "\n")
+    return tmp / "tickets.csv"
+
+
 def _unknown_val_label(tmp):
     classification_csv(tmp / "train.csv")
     write(tmp / "val.csv", "text,label\nnew one,a\nnew two,zebra\n")
@@ -147,6 +160,10 @@ CASES_TABLE = [
      ["folder"]),
     ("bad fraction", _messy_header, {"validation_fraction": 1.5}, "error", "bad_fraction", ["1.5"]),
     ("leakage", _leak, {"validation_path": "val.csv"}, "warning", "leakage", ["row 2"]),
+    ("near copy in a validation file", _near_copy_file, {"validation_path": "val.csv"}, "warning", "near_copies",
+     ["val.csv: row 2 is the text of a training row", "1 of 2", "Validation data"]),
+    ("one template on both sides of the split", _templated, {}, "warning", "near_copies",
+     ["the validation split:", "higher than on new text", "studio eval RUN --data FILE"]),
     ("unknown validation label", _unknown_val_label, {"validation_path": "val.csv"}, "warning",
      "unknown_validation_label", ["zebra"]),
     ("imbalance", _imbalance, {}, "warning", "imbalance", ["'big' has 40", "only 3"]),

@@ -5,6 +5,8 @@ content as one string, hashed for duplicates and leakage) and, for classifiers, 
 """
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 
@@ -118,3 +120,38 @@ def drop_leakage(train: pd.DataFrame, validation: pd.DataFrame, report: DataRepo
                     f"the training data{what} and {were} removed from {split} ({len(bad)} in all).",
                     f"Keep {split} examples out of the training data.", rows=bad)
     return validation[~leaked]
+
+
+NEAR_COPY_SHARE = 0.05  # below this share of the validation rows, near copies cannot move its figure much
+
+
+def loose_text(text: str) -> str:
+    """A text with case, numbers, punctuation and spacing evened out: "Order #1234 hasn't arrived!" and "order 98
+    hasnt arrived" read the same."""
+    text = re.sub(r"\d+", "0", str(text).casefold())
+    return " ".join(re.sub(r"[\W_]+", " ", text.replace("'", "")).split())
+
+
+def near_copies(train: pd.DataFrame, validation: pd.DataFrame, report: DataReport, unit: str, name: str) -> None:
+    """Warn when validation rows are a training row's text but for case, numbers or punctuation (one template
+    filled in twice, one message resent with another order number). They are real rows and stay, but a split that
+    keeps such twins on both sides scores higher than the model will on new text; exact copies are dropped before
+    this (``drop_leakage``)."""
+    if validation is None or not len(validation) or "_leak" not in validation:
+        return
+    seen: dict[str, object] = {}
+    for key, row in zip(map(loose_text, train["_leak"].tolist()), train["_row"].tolist()):
+        if key:
+            seen.setdefault(key, row)
+    pairs = [(row, seen[key]) for key, row in zip(map(loose_text, validation["_leak"].tolist()),
+                                                  validation["_row"].tolist()) if key in seen]
+    if not pairs or len(pairs) < NEAR_COPY_SHARE * len(validation):
+        return
+    bad = [row for row, _ in pairs]
+    first, twin = pairs[0]
+    report.warn("near_copies", f"{name}: {describe_rows(bad, unit)} {plural(bad, 'is', 'are')} the text of a "
+                f"training row but for case, numbers or punctuation ({len(bad)} of {len(validation)} validation "
+                f"{unit}s; row {first} and training row {twin}, for one). The validation score will be higher than "
+                "on new text.", "Give a validation file of texts written apart from the training ones (the Data "
+                "step's \"Validation data\", or data.validation_path in a config), or score the run on one after "
+                "training (studio eval RUN --data FILE).", rows=bad)

@@ -167,6 +167,9 @@ def _assemble(prepared, source: Source, validation_path, fraction, seed, tokeniz
         return
     prepared.preview = _preview(train, task)
     train, validation = _split(prepared, train, validation, fraction, seed, validation_path)
+    if source.unit == "row":  # texts; images have no loose form to compare (see core/engine/holds_up.py)
+        checks.near_copies(train, validation, report, source.unit,
+                           Path(validation_path).name if validation_path else "the validation split")
     if regression.is_regression(task):
         regression.check_validation_size(len(validation), report, source.name)
     else:
