@@ -21,17 +21,17 @@ def test_a_file_far_below_the_validation_figure_is_called_out(tmp_path):
     assert checked["lower"] and checked["gap"] == pytest.approx(0.227)
     assert 0.12 < checked["noise"] < 0.16  # two standard errors of the difference of two proportions
     said = checked["message"]
-    assert said.startswith("On icons-test.zip the tuned model scored 47.3%, against 70.0% on its validation split")
+    assert said.startswith("On icons-test.zip the tuned model scored 47.3%, against 70.0% on its validation rows")
     assert "worse by 22.7 points" in said and "data.validation_path" in said
 
 
 def test_a_gap_within_chance_holds_up(tmp_path):
     checked = against_validation(_eval(tmp_path, {"accuracy": 0.70}, 60), {"accuracy": 0.64, "examples": 182},
                                  tmp_path / "new.csv")
-    assert not checked["lower"] and checked["message"].startswith("This holds up the validation split's figure")
+    assert not checked["lower"] and checked["message"].startswith("This holds up the figure on the validation rows")
     run = _eval(tmp_path, {"accuracy": 0.70}, 60)
     better = against_validation(run, {"accuracy": 0.95, "examples": 500}, tmp_path / "x")
-    assert not better["lower"]  # a file that scores higher is not a warning
+    assert not better["lower"] and "easier than the validation rows" in better["message"]  # not a warning
     run = _eval(tmp_path, {"accuracy": 1.0}, 40)
     perfect = against_validation(run, {"accuracy": 1.0, "examples": 40}, tmp_path / "x")
     assert perfect["noise"] > 0 and not perfect["lower"]  # 100 % on both sides still has a finite noise

@@ -64,11 +64,15 @@ def against_validation(run_eval: Path, scored: dict, file: Path, validation_file
         return None
     lower = gap > noise
     if lower:
-        message = (f"On {file_name} the tuned model {what} {say(got)}, against {say(val)} on its validation split: "
+        message = (f"On {file_name} the tuned model {what} {say(got)}, against {say(val)} on its validation rows: "
                    f"worse by {apart(gap)}, more than chance moves it on {n_file:,} and {n_val:,} rows "
                    f"(±{apart(noise)}). {ADVICE}")
+    elif -gap > noise:
+        message = (f"On {file_name} the tuned model {what} {say(got)}, better than on its validation rows "
+                   f"({say(val)} on {n_val:,}) by more than chance moves it (±{apart(noise)}): this file is easier "
+                   "than the validation rows were.")
     else:
-        message = (f"This holds up the validation split's figure ({say(val)} on {n_val:,} rows): the gap is within "
+        message = (f"This holds up the figure on the validation rows ({say(val)} on {n_val:,}): the gap is within "
                    f"what chance moves it (±{apart(noise)}).")
     return {"validation": val, "file": got, "gap": gap, "noise": noise, "lower": lower, "message": message}
 
