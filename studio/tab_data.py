@@ -211,20 +211,32 @@ def _example_task(key: str) -> str | None:
     return next((ex.task for ex in EXAMPLES if ex.key == key), None)
 
 
+def _saved(st: Studio, files, session: dict, again: str) -> tuple[str | None, str | None]:
+    """The uploaded file copied into the session's folder, or why it was refused: ``(path, None)`` or
+    ``(None, message)``; ``again`` says what to choose again when nothing came."""
+    files = [f for f in (files if isinstance(files, list) else [files]) if f]
+    try:
+        if not files:
+            raise UploadError(f"Nothing was uploaded. Choose {again} again.")
+        return str(save_upload(st.home, owner_of(session), files[0], Path(files[0]).name,
+                               limits=st.policy.data_limits())), None
+    except UploadError as exc:
+        return None, str(exc)
+
+
+def _refused(message: str, title: str) -> tuple[dict, str]:
+    return {"path": None, "error": message}, notice(message, "error", title)
+
+
 def _upload_step(st: Studio):
     def handler(files, session, request: gr.Request = None):
-        files = [f for f in (files if isinstance(files, list) else [files]) if f]
         # A file dropped before the page-load handler ran arrives with a session that has no owner yet: give it
         # the page's one here (and send it back), rather than asking the visitor to reload.
         session = st.own(session, request)
-        try:
-            if not files:
-                raise UploadError("Nothing was uploaded. Choose a file again.")
-            limits = st.policy.data_limits()
-            path = save_upload(st.home, owner_of(session), files[0], Path(files[0]).name, limits=limits)
-        except UploadError as exc:
-            return {"path": None, "error": str(exc)}, notice(str(exc), "error", "Upload refused."), session, None
-        pending, status = _pending(st, str(path), None, {})
+        path, refused = _saved(st, files, session, "a file")
+        if refused:
+            return (*_refused(refused, "Upload refused."), session, None)
+        pending, status = _pending(st, path, None, {})
         return pending, status, session, None
     return handler
 
@@ -232,20 +244,15 @@ def _upload_step(st: Studio):
 def _validation_step(st: Studio):
     """A validation file uploaded beside the data: the data is read again with it as the validation split."""
     def handler(files, session, data, request: gr.Request = None):
-        files = [f for f in (files if isinstance(files, list) else [files]) if f]
         session = st.own(session, request)
         path = _path_of(data, session)
         if not path:
-            message = "Bring your data first (an example or an upload), then its validation file."
-            return {"path": None, "error": message}, notice(message, "error", "Not yet."), session
-        try:
-            if not files:
-                raise UploadError("Nothing was uploaded. Choose the validation file again.")
-            saved = save_upload(st.home, owner_of(session), files[0], Path(files[0]).name,
-                                limits=st.policy.data_limits())
-        except UploadError as exc:
-            return {"path": None, "error": str(exc)}, notice(str(exc), "error", "Upload refused."), session
-        pending, status = _pending(st, path, *_asked(session), validation=str(saved))
+            return (*_refused("Bring your data first (an example or an upload), then its validation file.",
+                              "Not yet."), session)
+        saved, refused = _saved(st, files, session, "the validation file")
+        if refused:
+            return (*_refused(refused, "Upload refused."), session)
+        pending, status = _pending(st, path, *_asked(session), validation=saved)
         return pending, status, session
     return handler
 
@@ -364,7 +371,7 @@ def _load(st: Studio, session: dict, path: str | None, task: str | None, columns
         columns = [str(c) for c in inspect_columns(path, limits)]
     except Exception:  # an unreadable file is already explained by the report; the roles just stay empty
         columns = []
-    return _render(st, prepared, choice, session, columns, validation)
+    return _render(st, prepared, choice, session, columns)
 
 
 def _empty(st: Studio, session: dict, message: str) -> dict:
@@ -376,14 +383,14 @@ def _empty(st: Studio, session: dict, message: str) -> dict:
             tab.preview: None, tab.example: "", tab.next: gr.update(interactive=False)}
 
 
-def _render(st: Studio, prepared, choice: DataChoice, session: dict, columns: list[str],
-            validation: str | None = None) -> dict:
+def _render(st: Studio, prepared, choice: DataChoice, session: dict, columns: list[str]) -> dict:
     tab = st.data_tab
     ok = prepared.report.ok and prepared.task is not None
     summary = prepared.summary or {}
     candidates = prepared.candidates or {}
     role_updates = _role_updates(prepared.task, prepared.columns or {}, columns, candidates)
     detection = "\n".join(f"- {esc(line)}" for line in (prepared.detection or []))
+    validation = choice.validation_path
     headline = _headline(prepared, summary, Path(validation).name if validation else None)
     status = notice(headline, "ok" if ok else "error", "Ready." if ok else "Not ready yet.")
     balance = _balance_figure(prepared, summary)

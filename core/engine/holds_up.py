@@ -79,24 +79,16 @@ def against_validation(run_eval: Path, scored: dict, file: Path, validation_file
 
 def _same_file(a: Path, b: Path) -> bool:
     """The same path, or two files with the same bytes (the page keeps its own copy of each upload)."""
+    from ..data.images import file_key  # the bytes' hash the data checks use (PIL loads only when it is needed)
+
     try:
         if a.resolve() == b.resolve():
             return True
         if not (a.is_file() and b.is_file()) or a.stat().st_size != b.stat().st_size:
             return False
-        return _digest(a) == _digest(b)
+        return file_key(str(a)) == file_key(str(b))
     except OSError:
         return False
-
-
-def _digest(path: Path) -> str:
-    import hashlib
-
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _share_var(p: float, n: int) -> float:
