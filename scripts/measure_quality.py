@@ -108,7 +108,8 @@ def main() -> None:
         row.update({key: report[key]["accuracy"] for key in ("majority", "base", "pixel_logreg", "tfidf_logreg")
                     if key in report})
         row.update(outside_baselines(args.name, out), winner=report.get("winner"),
-                   verdict=report.get("verdict", {}).get("message"))
+                   verdict=report.get("verdict", {}).get("message"),
+                   against_validation=report.get("against_validation"))
         board = report.get("search") or {}
         if board:  # how much of the search ran: on a busy machine the budget may cover only the first candidates
             states = [c.get("status") for c in board.get("candidates", [])]

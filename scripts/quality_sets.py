@@ -56,12 +56,12 @@ import random
 import re
 import shutil
 import subprocess
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
 
 import numpy as np
 
-SETS = ("digits", "glyphs", "icons", "debian-sections", "debian-use", "debian-chat", "debian-summary", "man-chat",
+SETS = ("digits", "glyphs", "icons", "debian-sections", "debian-siblings", "debian-use", "debian-chat", "debian-summary", "man-chat",
         "man-sections")
 REPO = Path(__file__).resolve().parent.parent
 SEED = 15
@@ -362,6 +362,56 @@ def build_debian_sections(out: Path, packages: list[dict], n_train: int = 480, n
     return {"train": len(train), "test": len(test), "classes": SECTIONS}
 
 
+def build_debian_siblings(out: Path, packages: list[dict], per_class_train: int = 60, per_class_test: int = 40,
+                          max_siblings: int = 6) -> dict:
+    """Synopses labelled with their section, as debian-sections, but the training rows keep every binary package
+    of a source (up to ``max_siblings``): "Futuristic racing game" beside "Futuristic racing game - developer
+    tools". The ``source`` column names the source package; the test rows are one package of each of sources
+    never seen in training. A random split of the training file puts siblings on both sides."""
+    rng = random.Random(SEED + 5)
+    by_source: dict[str, list[dict]] = defaultdict(list)
+    for p in packages:
+        section = p.get("Section", "").split("/")[-1]
+        if section in SECTIONS:
+            by_source[p["source"]].append({"text": p["synopsis"], "label": section, "source": p["source"],
+                                           "Package": p["Package"]})
+    by_section: dict[str, list[str]] = defaultdict(list)
+    for source, items in sorted(by_source.items()):
+        sections = Counter(r["label"] for r in items)
+        by_section[sections.most_common(1)[0][0]].append(source)
+    train, test, seen = [], [], set()
+    for section in SECTIONS:
+        sources = by_section[section]
+        rng.shuffle(sources)
+        siblings = [s for s in sources if len(by_source[s]) > 1]
+        singles = [s for s in sources if len(by_source[s]) == 1]
+        taken = 0
+        for source in siblings + singles:  # sources with siblings first: the case this set is for
+            if taken >= per_class_train:
+                break
+            items = sorted(by_source[source], key=lambda r: r["Package"])[:max_siblings]
+            items = [r for r in items if r["label"] == section and r["text"].lower() not in seen]
+            seen.update(r["text"].lower() for r in items)
+            train += items[:per_class_train - taken]
+            taken += len(items[:per_class_train - taken])
+            by_source.pop(source)
+        rest = [s for s in sources if s in by_source]
+        for source in rest[:per_class_test * 2]:
+            row = rng.choice(sorted(by_source[source], key=lambda r: r["Package"]))
+            if row["label"] == section and row["text"].lower() not in seen and \
+                    sum(r["label"] == section for r in test) < per_class_test:
+                seen.add(row["text"].lower())
+                test.append(row)
+    assert not {r["source"] for r in train} & {r["source"] for r in test}
+    rng.shuffle(train)
+    rng.shuffle(test)
+    columns = {"description": "text", "section": "label", "source": "source"}
+    _write_csv(out / "debian-siblings" / "train.csv", train, columns)
+    _write_csv(out / "debian-siblings" / "test.csv", test, columns)
+    return {"train": len(train), "test": len(test), "classes": SECTIONS,
+            "sources_train": len({r["source"] for r in train}), "sources_test": len({r["source"] for r in test})}
+
+
 def build_debian_use(out: Path, packages: list[dict], n_train: int = 480, n_test: int = 320) -> dict:
     rng = random.Random(SEED + 1)
     rows = []
@@ -520,6 +570,7 @@ def main() -> None:
     builders = {"digits": lambda: build_digits(out), "glyphs": lambda: build_glyphs(out),
                 "icons": lambda: build_icons(out),
                 "debian-sections": lambda: build_debian_sections(out, packages),
+                "debian-siblings": lambda: build_debian_siblings(out, packages),
                 "debian-use": lambda: build_debian_use(out, packages),
                 "debian-chat": lambda: build_debian_chat(out, packages),
                 "debian-summary": lambda: build_debian_summary(out, packages), "man-chat": lambda: build_man_chat(out),

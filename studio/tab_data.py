@@ -13,7 +13,7 @@ from typing import Any
 import gradio as gr
 
 from core.catalog import default_for
-from core.data import inspect_columns, load_data
+from core.data import groups, inspect_columns, load_data
 from core.data.examples import EXAMPLES, example_path
 from core.models import ModelUnavailable, load_tokenizer, model_status, resolve_model
 from core.tasks import TASK_LIST, get_task
@@ -26,11 +26,11 @@ from .views import esc, notice, problems_html
 
 ROLES = {  # the columns a table may give each task a role for (image folders and documents have none to choose)
     "chat": ("prompt", "response", "system", "input", "messages", "conversation", "speaker", "content"),
-    "text-classification": ("text", "label"),
+    "text-classification": ("text", "label", groups.ROLE),
     "image-classification": (),
     "preference": ("prompt", "chosen", "rejected", "system"),
     "text-completion": (),
-    "text-regression": ("text", "target"),
+    "text-regression": ("text", "target", groups.ROLE),
     "image-regression": ("image", "target"),
 }
 ROLE_HELP = {"prompt": "what the user says", "response": "what the model should answer",
@@ -40,7 +40,7 @@ ROLE_HELP = {"prompt": "what the user says", "response": "what the model should 
              "speaker": "who says the row's message (chat logs)", "content": "the row's message (chat logs)",
              "text": "the text the model reads", "label": "the class to predict",
              "chosen": "the preferred answer", "rejected": "the answer that was not preferred",
-             "target": "the number to predict", "image": "the image file of each row"}
+             "target": "the number to predict", "image": "the image file of each row", groups.ROLE: groups.HELP}
 SLOTS = max(len(roles) for roles in ROLES.values())
 TASK_NAMES = {t.key: t.title for t in TASK_LIST}
 PREVIEW_ROWS = 20
@@ -95,11 +95,12 @@ def build(st: Studio) -> DataTab:
                         'folder cannot be dropped here as it is: the page receives its files without their '
                         'sub-folder names (checked with this Gradio, 6.31), so the classes would be lost.</span>')
             validation_upload = gr.File(label="Validation data (optional): scored, never trained on",
-                                        file_count="single", height=90, elem_id="data-validation")
+                                        file_count="single", height=120, elem_id="data-validation")
             gr.Markdown('<span class="st-muted">In the same layout as your data. Its rows score the run instead of '
                         'a share split off your upload: give one when your data holds near copies (one item drawn '
                         'or photographed several times, one customer\'s several messages), so that the score says '
-                        'how the model does on new data.</span>')
+                        'how the model does on new data. For a table, choosing a group column (below, once the data '
+                        'is read) keeps each customer or source on one side of the split instead.</span>')
     status = gr.HTML(notice("No data yet: pick an example or upload a file to see what the studio makes of it.",
                             "info"), elem_id="data-status")
     with gr.Group(visible=False) as found:
@@ -488,7 +489,7 @@ def _role_updates(task: str | None, chosen: dict[str, str], columns: list[str],
         likely = [c for c in (candidates or {}).get(role, []) if c in columns and role not in chosen]
         choices = [("(not used)", "")] + [(f"{c} (could be the {role})", c) for c in likely] + \
             [(c, c) for c in columns if c not in likely]
-        label = f"{role}: {ROLE_HELP.get(role, '')}" + (" (choose one)" if likely else "")
+        label = f"{role}: {ROLE_HELP.get(role, '')}" + (" (choose one)" if likely and role != groups.ROLE else "")
         updates.append(gr.update(visible=True, label=label, choices=choices, value=chosen.get(role, "")))
     return updates
 

@@ -266,6 +266,28 @@ def test_a_validation_file_is_read_with_the_data_and_kept_to_the_session(home, h
     assert "not available to this browser session" in refused[st.data_tab.status]
 
 
+def test_the_group_list_offers_a_repeating_column_and_choosing_it_groups_the_split(home, hardware, tmp_path):
+    st = _studio(home, hardware, public=False)
+    tab, session = st.data_tab, start_session(None)
+    lines = ["description,section,source"] + [f"{['racing game', 'mail client'][i % 2]} {i}{part},"
+                                              f"{['games', 'mail'][i % 2]},src{i}"
+                                              for i in range(30) for part in ("", " data", " tools")]
+    path = tmp_path / "packages.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    out = tab_data._load(st, session, str(path), None, {})
+    group = next(u for u in (out[slot] for slot in tab.roles) if str(u.get("label", "")).startswith("group"))
+    assert group["visible"] and group["value"] == "" and "(choose one)" not in group["label"]  # optional
+    assert group["choices"][1] == ("source (could be the group)", "source")
+    assert "choose it as the group" in out[tab.detection]
+    assert out[st.data]["choice"].columns.get("group") is None  # offered, not chosen
+    chosen = tab_data._load(st, session, str(path), "text-classification", {"group": "source"})
+    assert "stay on one side of the split" in chosen[tab.detection]
+    choice = chosen[st.data]["choice"]
+    assert choice.columns["group"] == "source"
+    assert build_config(JobValues(data=choice, model="minilm-l6", strategy="auto",
+                                  preset="quick")).data.columns["group"] == "source"
+
+
 def test_public_data_outside_the_session_folder_is_refused(home, hardware, tmp_path):
     st = _studio(home, hardware)
     mine, theirs = start_session(None), start_session(None)

@@ -18,6 +18,7 @@ from .columns import METADATA_WORDS, Profile, head_word, label_name, profile_col
 from .readers import header_key
 from .turns import find_turn_columns
 from ..tasks import TASKS as TASK_KEYS
+from . import groups
 from .report import DataReport, quoted
 
 TASKS = TASK_KEYS  # every task the studio knows (core/tasks.py); the loader refuses others
@@ -25,7 +26,8 @@ CHAT_ROLES = ("prompt", "input", "response", "system", "messages", "speaker", "c
 CLASSIFICATION_ROLES = ("text", "label")
 PREFERENCE_ROLES = ("chosen", "rejected")  # with prompt and system (core/data/preference.py)
 REGRESSION_ROLES = ("target",)  # with text (core/data/regression.py)
-ROLES = CHAT_ROLES + CLASSIFICATION_ROLES + PREFERENCE_ROLES + REGRESSION_ROLES
+GROUP_ROLES = (groups.ROLE,)  # optional, for classification and regression (core/data/groups.py); never guessed
+ROLES = CHAT_ROLES + CLASSIFICATION_ROLES + PREFERENCE_ROLES + REGRESSION_ROLES + GROUP_ROLES
 
 # Recognised chat header names, most specific first; matched on the whole header, then on one of its words.
 NAMES = {
@@ -82,6 +84,7 @@ def detect(frame: pd.DataFrame, report: DataReport, task: str | None = None,
     for role, col in given.items():
         found.reasons.append(f"'{col}' is the {role} column, as you chose.")
     profiles = profile_columns(frame)
+    profiles.pop(found.columns.get(groups.ROLE), None)  # the group column is no candidate for another role
     if task is None:
         found.task = _guess_task(frame, given, profiles, found.reasons)
         if found.task is None:
@@ -91,6 +94,7 @@ def detect(frame: pd.DataFrame, report: DataReport, task: str | None = None,
             return found
     else:
         found.reasons.append(f"The task is {task}, as you chose.")
+    _check_group(found, report, name)
     if found.task == "preference":
         preference.fill_columns(frame, found.columns, found.reasons, report, name)
     elif found.task == "chat":
@@ -100,7 +104,28 @@ def detect(frame: pd.DataFrame, report: DataReport, task: str | None = None,
         _fill_classification(frame, profiles, found, report, name)
     elif found.task == "text-regression":
         _fill_regression(frame, profiles, found, report, name)
+    if found.task in ("text-classification", "text-regression") and groups.ROLE not in found.columns:
+        offered = groups.suggest(profiles, set(found.columns.values()), len(frame))
+        if offered is not None:
+            found.candidates[groups.ROLE] = [offered.column]
+            found.reasons.append(groups.suggestion(offered.column, offered.distinct, offered.filled))
     return found
+
+
+def _check_group(found: Detection, report, name) -> None:
+    """A group column serves the tasks that split rows (classifiers, regressors) and no other role."""
+    column = found.columns.get(groups.ROLE)
+    if column is None:
+        return
+    if found.task not in ("text-classification", "text-regression"):
+        found.columns.pop(groups.ROLE)
+        found.reasons.append(f"'{column}' is not used as the group: {found.task} keeps no groups apart.")
+        return
+    other = [role for role, col in found.columns.items() if col == column and role != groups.ROLE]
+    if other:
+        report.error("group_is_" + other[0], f"{name}: '{column}' cannot be both the {other[0]} and the group.",
+                     f"Choose another column as the group (the rows that belong together), or set it to "
+                     "'(not used)'.")
 
 
 def _resolve_given(frame, columns, report, name) -> dict[str, str] | None:
@@ -265,12 +290,12 @@ def _note_unused_labels(frame, found: Detection) -> None:
 def _fill_classification(frame, profiles: dict[str, Profile], found: Detection, report, name) -> None:
     cols = found.columns
     if "label" not in cols:
-        taken = {cols.get("text")}
+        taken = {cols.get("text"), cols.get(groups.ROLE)}
         col = _choose_label(profiles, taken, found, report, name)
         if col is not None:
             cols["label"] = col
     if "text" not in cols:
-        col = _choose_text(profiles, {cols.get("label")}, found, report, name)
+        col = _choose_text(profiles, {cols.get("label"), cols.get(groups.ROLE)}, found, report, name)
         if col is not None:
             cols["text"] = col
     _note_constants(profiles, cols, found)
@@ -296,14 +321,14 @@ def _fill_regression(frame, profiles: dict[str, Profile], found: Detection, repo
     if "target" not in cols and "label" in cols:  # a label chosen for a regression task is its target
         cols["target"] = cols.pop("label")
     if "target" not in cols:
-        col = regression.choose_target(profiles, {cols.get("text")}, found, report, name)
+        col = regression.choose_target(profiles, {cols.get("text"), cols.get(groups.ROLE)}, found, report, name)
         if col is not None:
             cols["target"] = col
     if "target" in cols:
         regression.offer_other_reading(profiles[cols["target"]], found, "text-regression",
                                        regression.numbers(frame[cols["target"]]))
     if "text" not in cols:
-        col = _choose_text(profiles, {cols.get("target")}, found, report, name)
+        col = _choose_text(profiles, {cols.get("target"), cols.get(groups.ROLE)}, found, report, name)
         if col is not None:
             cols["text"] = col
         elif "target" in cols:

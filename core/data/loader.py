@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import checks, corpus, pairs, regression, sanity
+from . import checks, corpus, groups, pairs, regression, sanity
 from .detect import TASKS
 from .limits import DataLimits
 from .normalise import Source, load_source
@@ -165,8 +165,16 @@ def _assemble(prepared, source: Source, validation_path, fraction, seed, tokeniz
     if not report.ok:
         prepared.summary["rows"] = {"usable": int(len(train))}
         return
+    group = prepared.columns.get(groups.ROLE) if groups.has_groups(train) else None
+    if group and not groups.check(train, group, report, source.unit, source.name):
+        prepared.summary["rows"] = {"usable": int(len(train))}
+        return
     prepared.preview = _preview(train, task)
     train, validation = _split(prepared, train, validation, fraction, seed, validation_path)
+    if group and validation_path:
+        groups.shared_with_training(train, validation, group, report, source.unit, Path(validation_path).name)
+    elif group:
+        prepared.detection.append(groups.describe(train, validation, group, source.unit))
     if source.unit == "row":  # texts; images have no loose form to compare (see core/engine/holds_up.py)
         checks.near_copies(train, validation, report, source.unit,
                            Path(validation_path).name if validation_path else "the validation split")
@@ -219,9 +227,14 @@ def _split(prepared, train, validation, fraction, seed, validation_path):
         fraction = fraction or default_fraction(len(train))
         ids = regression.value_bins(train["target"]) if regression.is_regression(prepared.task) \
             else _label_ids(train, prepared.labels)
-        train_pos, val_pos = split_indices(len(train), fraction, seed, ids)
+        if groups.has_groups(train):
+            train_pos, val_pos = groups.split_indices(train["_group"].to_numpy(), fraction, seed, ids)
+        else:
+            train_pos, val_pos = split_indices(len(train), fraction, seed, ids)
         train, validation = train.iloc[train_pos], train.iloc[val_pos]
         prepared.summary["validation"] = {"source": "split", "fraction": round(fraction, 4), "seed": seed}
+        if groups.has_groups(train):
+            prepared.summary["validation"]["group"] = prepared.columns.get(groups.ROLE)
     elif validation_path:
         prepared.summary["validation"] = {"source": "file", "path": str(validation_path)}
     else:
@@ -264,7 +277,7 @@ def _validation_rows(prepared, source: Source, train: pd.DataFrame, path: Path, 
     report = prepared.report
     columns = None if prepared.task == "image-classification" else prepared.columns  # same columns as training
     other = load_source(path, report, context.limits, prepared.task, columns, context.unpack(path), None,
-                        context.special_tokens)
+                        context.special_tokens, optional=(groups.ROLE,))
     if other is None or other.rows.empty:
         if report.ok:
             report.error("no_rows", f"The validation file {path.name} has no usable rows.", "Fill it in.")
@@ -360,6 +373,10 @@ def _dataset(rows: pd.DataFrame, task: str, labels):
         key = "text" if task == "text-classification" else "image"
         features = datasets.Features({key: datasets.Value("string"), "label": datasets.ClassLabel(names=labels)})
         columns = {key: rows[key].tolist(), "label": _label_ids(rows, labels)}
+    if groups.has_groups(rows):  # the search's folds keep each group in one fold (core/data/groups.py)
+        features[groups.ROLE] = datasets.Value("string")
+        columns[groups.ROLE] = rows["_group"].tolist()
+        digest.update("\x1e".join(columns[groups.ROLE]).encode("utf-8", "surrogatepass"))
     schema = features.arrow_schema
     table = pa.table({k: pa.array(v, type=schema.field(k).type) for k, v in columns.items()}, schema=schema)
     return datasets.Dataset(datasets.table.InMemoryTable(table), info=datasets.DatasetInfo(features=features),

@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import chat, checks, documents, preference, regression, turns
+from . import chat, checks, documents, groups, preference, regression, turns
 from .archive import unpack_zip
-from .detect import NAMES, Detection, detect
+from .detect import NAMES, Detection, detect, find_column
 from .images import scan_images
 from .labels import merges_text, normalise_labels, similar_names
 from .limits import DataLimits
@@ -47,7 +47,7 @@ class Source:
 
 def load_source(path: Path, report: DataReport, limits: DataLimits, task: str | None, columns: dict | None,
                 unpack_dir=None, sheet: str | None = None,
-                special_tokens: tuple[str, ...] = ()) -> Source | None:
+                special_tokens: tuple[str, ...] = (), optional: tuple[str, ...] = ()) -> Source | None:
     """Read a file or folder and normalise its rows; None when nothing usable came out.
 
     Args:
@@ -58,6 +58,7 @@ def load_source(path: Path, report: DataReport, limits: DataLimits, task: str | 
         unpack_dir: where zips are unpacked (a folder in the studio home, or a function giving it); never beside
             the zip.
         sheet: for a workbook, the sheet to read (every sheet when None).
+        optional: roles in ``columns`` that the file may lack (a validation file without the group column).
         special_tokens: the tokenizer's special tokens, looked for inside chat text.
     """
     name = path.name or str(path)
@@ -82,6 +83,9 @@ def load_source(path: Path, report: DataReport, limits: DataLimits, task: str | 
                      "Put the table beside the images as metadata.csv and upload the folder as a zip.")
         return None
     _check_header(table.frame, report, name)
+    if optional and columns:
+        columns = {role: col for role, col in columns.items()
+                   if role not in optional or find_column(table.frame, str(col)) is not None}
     found = detect(table.frame, report, task, columns, name)
     if found.task is None or not _has_roles(found) or not report.ok:
         return Source(name, pd.DataFrame(), table.unit, len(table.frame), table.format, found, table.encoding,
@@ -96,6 +100,7 @@ def load_source(path: Path, report: DataReport, limits: DataLimits, task: str | 
         rows = regression.table_rows(table.frame, table.rows, found.columns, report, table.unit, name, text)
     else:
         rows = _classification_rows(table.frame, table.rows, found.columns, report, table.unit, name)
+    rows = groups.attach(rows, table.frame, table.rows, found.columns.get(groups.ROLE))
     return Source(name, rows, table.unit, len(table.frame), table.format, found, table.encoding, table.notes)
 
 

@@ -16,9 +16,10 @@ import math
 from pathlib import Path
 
 ADVICE = ("The validation rows are likely more like the training rows than new data is (near copies, the same "
-          "source or session on both sides of the split): trust this file's figure, and when you train again give "
-          "a file like it as the validation data (on the page: the Data step's \"Validation data\"; in a "
-          "config: data.validation_path).")
+          "source or session on both sides of the split): trust this file's figure. When you train again, give a "
+          "file like it as the validation data (on the page: the Data step's \"Validation data\"; in a config: "
+          "data.validation_path), or, when a column says which rows belong together (a customer, a source), choose "
+          "it as the group (the Data step's \"group\" list; data.columns.group) so no group is on both sides.")
 
 
 def against_validation(run_eval: Path, scored: dict, file: Path, validation_file: str | None = None) -> dict | None:

@@ -36,6 +36,7 @@ import numpy as np
 import torch
 
 from ... import saved
+from ...data import groups
 from ...distributed import is_main_process
 from ...models import classifiers as cm
 from ...models.classical import classical_for, classical_from_dict
@@ -154,9 +155,11 @@ class AutoRecipe(BaseRecipe):
         if self.features is None:
             return TrainOutcome(stopped=True, extra={"trained": False})
         _, y_train = self.split("train")
-        folds = self.objective.folds(y_train, FOLDS, self.ctx.config.train.seed)
+        folds = self.objective.folds(y_train, FOLDS, self.ctx.config.train.seed, self.train_groups)
         self.board = Leaderboard(budget_s=self.clock.budget, folds=len(folds), rows=len(y_train),
-                                 metric=self.objective.metric, higher_is_better=self.objective.higher_is_better)
+                                 metric=self.objective.metric, higher_is_better=self.objective.higher_is_better,
+                                 grouped_by=(self.ctx.data.columns or {}).get(groups.ROLE) if self.train_groups
+                                 else None)
         with _threads(1):  # heads on a few hundred rows: one thread avoids oversubscription
             best_head = self._search_heads(folds, y_train)
         tuned = self._search_fine_tunes(folds, y_train, best_head)
@@ -178,7 +181,8 @@ class AutoRecipe(BaseRecipe):
         if n_taps == 1:
             taps_sets = [(0,)]
         else:
-            scores = self.objective.tap_scores(self.features.train, y_train, self.ctx.config.train.seed)
+            scores = self.objective.tap_scores(self.features.train, y_train, self.ctx.config.train.seed,
+                                               self.train_groups)
             order = sorted(range(n_taps), key=lambda i: (-(scores[i] or 0.0), -i))
             taps_sets = [(order[0],), tuple(sorted(order[:TOP_TAPS])), tuple(range(n_taps))]
             taps_sets = list(dict.fromkeys(taps_sets))

@@ -15,6 +15,7 @@ import torch
 
 from ... import saved
 from ...distributed import is_main_process
+from ...data import groups
 from ...data.overview import scored_on
 from ...heap import release_memory
 from ...tasks import get_task
@@ -57,6 +58,15 @@ class BaseRecipe:
         if dataset is None or len(dataset) == 0:
             raise ValueError(f"the {name} split is empty: give more data or a larger validation fraction.")
         return list(dataset[self.column]), [int(v) for v in dataset["label"]]
+
+    @property
+    def train_groups(self) -> list[str] | None:
+        """The group of each training row (the data's group column), or None: the search's folds keep each
+        group in one fold (``core.data.groups``)."""
+        dataset = self.ctx.data.train
+        if dataset is None or groups.ROLE not in dataset.column_names:
+            return None
+        return list(dataset[groups.ROLE])
 
     @property
     def n_classes(self) -> int:

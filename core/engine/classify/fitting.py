@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ...data.groups import folds as group_folds
 from ...models.heads import RBFMap, make_body
 
 # Measured on 384 Debian package descriptions (MiniLM features): the best penalty on unseen rows was 3e-3, with
@@ -186,12 +187,16 @@ def cross_val_predict(prepare_fold: Callable[[np.ndarray, np.ndarray], tuple], n
     return [None if s else o for o, s in zip(out, stopped)]
 
 
-def folds_for(labels: Sequence[int], k: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+def folds_for(labels: Sequence[int], k: int, seed: int,
+              groups: Sequence[str] | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
     """Stratified k folds over the training rows (fewer when the smallest class has fewer examples; one
-    random fifth held out when a class has a single example)."""
+    random fifth held out when a class has a single example). With ``groups`` (the data's group column) each
+    group lies in one fold, stratified as well as whole groups allow (``core.data.groups.folds``)."""
     from sklearn.model_selection import StratifiedKFold
 
     labels = np.asarray(labels)
+    if groups is not None:
+        return group_folds(np.asarray(groups), k, seed, labels)
     counts = np.bincount(labels)
     smallest = int(counts[counts > 0].min())
     k = min(k, smallest)

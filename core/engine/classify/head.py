@@ -129,7 +129,8 @@ def _cosine_with_warmup(total: int) -> Callable[[int], float]:
 
 # --- choosing the depth ---------------------------------------------------------------------------
 def tap_scores(taps: Sequence[torch.Tensor], labels: Sequence[int], n_classes: int, seed: int = 0,
-               folds: int = 3, stop: threading.Event | None = None) -> list[float | None]:
+               folds: int = 3, stop: threading.Event | None = None,
+               groups: Sequence[str] | None = None) -> list[float | None]:
     """Cross-validated accuracy of a ridge classifier on each tap's training features.
 
     A stratified k-fold split of the training split only; a tap not scored (stop pressed) gets None.
@@ -141,8 +142,11 @@ def tap_scores(taps: Sequence[torch.Tensor], labels: Sequence[int], n_classes: i
         seed: fold assignment.
         folds: at most this many folds (fewer when a class has fewer examples).
         stop: checked between taps.
+        groups: the group of each row, kept within one fold (the data's group column).
     """
-    splits = _folds(np.asarray(labels), folds, seed)
+    from .fitting import folds_for
+
+    splits = folds_for(labels, folds, seed, groups)
     y = torch.as_tensor(list(labels), dtype=torch.long)
     out: list[float | None] = []
     for features in taps:
@@ -152,20 +156,6 @@ def tap_scores(taps: Sequence[torch.Tensor], labels: Sequence[int], n_classes: i
         correct = sum(_ridge_correct(features.float(), y, tr, te, n_classes) for tr, te in splits)
         out.append(correct / sum(len(te) for _, te in splits))
     return out
-
-
-def _folds(labels: np.ndarray, folds: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    from sklearn.model_selection import StratifiedKFold
-
-    counts = np.bincount(labels)
-    smallest = int(counts[counts > 0].min())
-    k = min(folds, smallest)
-    if k < 2:  # a class with one example: hold out a random fifth instead of stratifying
-        order = np.random.default_rng(seed).permutation(len(labels))
-        cut = max(1, len(labels) // 5)
-        return [(order[cut:], order[:cut])]
-    splitter = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed)
-    return list(splitter.split(np.zeros(len(labels)), labels))
 
 
 def _ridge_correct(x: torch.Tensor, y: torch.Tensor, train_idx, test_idx, n_classes: int,

@@ -71,7 +71,7 @@ class HeadOnlyRecipe(BaseRecipe):
                                             "(cross-validation on the training split).")
         _, y_train = self.split("train")
         scores = tap_scores(features.train, y_train, self.n_classes, seed=self.ctx.config.train.seed,
-                            stop=self.ctx.stop)
+                            stop=self.ctx.stop, groups=self.train_groups)
         self.tap_scores = scores
         scored = [(s, i) for i, s in enumerate(scores) if s is not None]
         if not scored:

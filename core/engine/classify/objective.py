@@ -52,13 +52,14 @@ class Classification:
     def targets(self, values: Sequence) -> torch.Tensor:
         return torch.as_tensor(list(values), dtype=torch.long)
 
-    def folds(self, values: Sequence, k: int, seed: int):
-        return folds_for(values, k, seed)
+    def folds(self, values: Sequence, k: int, seed: int, groups: Sequence[str] | None = None):
+        return folds_for(values, k, seed, groups)
 
-    def tap_scores(self, taps, values: Sequence, seed: int) -> list[float | None]:
+    def tap_scores(self, taps, values: Sequence, seed: int, groups: Sequence[str] | None = None
+                   ) -> list[float | None]:
         """Cross-validated accuracy of a ridge classifier per tap (higher is better)."""
         from .head import tap_scores
-        return tap_scores(taps, values, self.outputs, seed=seed)
+        return tap_scores(taps, values, self.outputs, seed=seed, groups=groups)
 
     def fit(self, x: torch.Tensor, y: torch.Tensor, spec: HeadSpec, seed: int = 0,
             weights: torch.Tensor | None = None) -> nn.Module:

@@ -121,6 +121,7 @@ class Leaderboard:
     final_rows: int | None = None  # the saved head was fitted again on this many rows (training + validation)
     metric: str = "accuracy"  # the candidates' cv_/holdout_ score that ranks them
     higher_is_better: bool = True
+    grouped_by: str | None = None  # the data's group column: each group lay in one fold
 
     def add(self, candidate: Candidate) -> Candidate:
         self.candidates.append(candidate)
@@ -135,7 +136,8 @@ class Leaderboard:
                                        key=lambda pair: (self._rank_key(pair[1]), pair[0]))]
         return {
             "metric": f"{METRIC_WORDS.get(self.metric, self.metric)} over {self.folds}-fold cross-validation on the "
-                      f"{self.rows} training rows (the validation split is kept for the report)",
+                      f"{self.rows} training rows" + (f", each '{self.grouped_by}' in one fold" if self.grouped_by
+                                                      else "") + " (the validation split is kept for the report)",
             "budget_s": round(self.budget_s, 1), "used_s": round(self.used_s, 1), "winner": self.winner,
             "why": self.why, "retrained_on_all_rows": self.retrained_on_all_rows,
             "rows": self.rows, "final_rows": self.final_rows,

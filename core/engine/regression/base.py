@@ -86,7 +86,7 @@ class RegressionBase(BaseRecipe):
         head.set_scale(x, [True])
         prepared, y = head.prepare(x), self.objective.targets(y_train)
         specs = [HeadSpec(l2=l2) for l2 in self.objective.l2_grid]
-        folds = self.objective.folds(y_train, 5, self.ctx.config.train.seed)
+        folds = self.objective.folds(y_train, 5, self.ctx.config.train.seed, self.train_groups)
 
         def prepare(train_idx, test_idx):
             return prepared[train_idx], y[train_idx], None, prepared[test_idx]

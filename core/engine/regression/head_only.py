@@ -71,7 +71,8 @@ class RegressionHeadOnlyRecipe(RegressionBase):
             return 0
         self.ctx.reporter.phase("training", f"Choosing the feature depth among {len(names)} taps (cross-validated "
                                             "R² of a ridge regression on the training split).")
-        self.tap_scores = self.objective.tap_scores(self.features.train, y_train, self.ctx.config.train.seed)
+        self.tap_scores = self.objective.tap_scores(self.features.train, y_train, self.ctx.config.train.seed,
+                                                   self.train_groups)
         best = max(range(len(names)), key=lambda i: (self.tap_scores[i], i))  # ties go to the deeper tap
         self.ctx.reporter.line(f"Feature depth: {names[best]} (tap {best + 1} of {len(names)}) with a cross-"
                                f"validated R² of {self.tap_scores[best]:.3f} (the last layer: "
@@ -83,7 +84,7 @@ class RegressionHeadOnlyRecipe(RegressionBase):
         from ..classify.search import Candidate
 
         specs = [HeadSpec(l2=l2) for l2 in self.objective.l2_grid]
-        folds = self.objective.folds(y_train, FOLDS, seed)
+        folds = self.objective.folds(y_train, FOLDS, seed, self.train_groups)
 
         def prepare(train_idx, test_idx):
             return prepared[train_idx], y[train_idx], None, prepared[test_idx]

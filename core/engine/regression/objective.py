@@ -88,24 +88,29 @@ class Regression:
         """Standardised targets, what heads and fine-tunes fit."""
         return (torch.as_tensor(np.asarray(values, dtype=np.float64), dtype=torch.float32) - self.mean) / self.std
 
-    def folds(self, values: Sequence[float], k: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    def folds(self, values: Sequence[float], k: int, seed: int,
+              groups: Sequence[str] | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
         """k shuffled folds, each with low, middle and high values (stratified by quantile bins when every bin
-        has k rows)."""
+        has k rows); with ``groups`` each group lies in one fold (``core.data.groups.folds``)."""
         from sklearn.model_selection import KFold, StratifiedKFold
 
+        from ...data.groups import folds as group_folds
         from ...data.regression import value_bins
 
         values = np.asarray(values, dtype=np.float64)
-        k = max(2, min(k, len(values)))
         bins = value_bins(values)
+        if groups is not None:
+            return group_folds(np.asarray(groups), k, seed, bins)
+        k = max(2, min(k, len(values)))
         if bins is not None and np.bincount(bins).min() >= k:
             return list(StratifiedKFold(n_splits=k, shuffle=True, random_state=seed).split(values, bins))
         return list(KFold(n_splits=k, shuffle=True, random_state=seed).split(values))
 
-    def tap_scores(self, taps, values: Sequence[float], seed: int) -> list[float | None]:
+    def tap_scores(self, taps, values: Sequence[float], seed: int,
+                   groups: Sequence[str] | None = None) -> list[float | None]:
         """Cross-validated R² of a ridge regression on each tap's standardised features (higher is better)."""
         y = self.targets(values).double()
-        folds = self.folds(values, 3, seed)
+        folds = self.folds(values, 3, seed, groups)
         out = []
         for features in taps:
             x = features.double()
