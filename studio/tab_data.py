@@ -144,7 +144,7 @@ def build(st: Studio) -> DataTab:
     task.input(lambda t, sess, d: _pending(st, _path_of(d, sess), t, {}, validation=_validation_of(sess)),
                [task, session, data], [pending, status], queue=False).then(**load)
     for slot in roles:
-        slot.input(lambda sess, d, t, *values: _pending(st, _path_of(d, sess), t, _roles_from(t, values),
+        slot.input(lambda sess, d, t, *values: _pending(st, _path_of(d, sess), *_role_choice(sess, d, t, values),
                                                         validation=_validation_of(sess)),
                    [session, data, task, *roles], [pending, status], queue=False).then(**load)
     sheets.input(lambda sess, d, chosen: _pending(st, _with_sheets(_path_of(d, sess), chosen), None, {},
@@ -323,6 +323,21 @@ def _with_sheets(path: str | None, sheets: list[str] | None) -> str | None:
 
 def _roles_from(task: str, values) -> dict[str, str]:
     return {role: value for role, value in zip(ROLES.get(task, ()), values) if value}
+
+
+def _role_choice(session: dict | None, data: dict | None, task: str, values) -> tuple[str | None, dict[str, str]]:
+    """The task and roles to read the data with after the user changed one role: what they asked for before, and
+    each role now set to another column than the studio read. The roles left alone stay detection's, and keep
+    saying why ("the only column of free text"), instead of turning into "as you chose"."""
+    asked_task, asked = _asked(session)
+    choice = data["choice"] if data else None
+    read = choice.columns if choice else {}
+    chosen = _roles_from(task, values)
+    asked.update({role: column for role, column in chosen.items() if read.get(role) != column})
+    for role in ROLES.get(task, ()):
+        if role not in chosen:
+            asked.pop(role, None)  # set back to "(not used)": detection decides again (an optional role stays out)
+    return asked_task or (task if choice is None or task != choice.task else None), asked
 
 
 def _tokenizer_for(st: Studio, task: str | None):

@@ -292,6 +292,8 @@ def _verdict_html(report: dict | None) -> str:
     kind = VERDICT_KINDS.get(verdict.get("status"), "info")
     title = {"ok": "Fine-tuning paid.", "warn": "No clear winner.", "error": "A simple baseline does better."}.get(
         kind, "Verdict.")
+    if kind == "ok" and verdict.get("within_chance"):  # ahead, but by less than chance moves on these rows
+        kind, title = "info", "Ahead, within chance."
     body = esc(verdict["message"]) + (f'<br><span class="st-fix">Try:</span><ul>{tips}</ul>' if tips else "")
     return f'<div class="st-notice st-{kind}" id="eval-verdict-box"><strong>{esc(title)}</strong> {body}</div>'
 

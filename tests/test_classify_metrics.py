@@ -111,8 +111,9 @@ def test_a_clear_gap_is_a_verdict_either_way():
     assert "Head only" in baselines.keep_tip("base")[0]
     clear = _verdict(_rows(80, 96), _rows(50, 96))
     assert clear["status"] == "tuned-wins" and "could be chance" not in clear["message"]
+    assert not clear["within_chance"]
     close = _verdict(_rows(57, 96, offset=5), _rows(55, 96))
-    assert close["status"] == "tuned-wins" and "could be chance (±" in close["message"]
+    assert close["status"] == "tuned-wins" and "could be chance (±" in close["message"] and close["within_chance"]
     same = _verdict(_rows(55, 96), _rows(55, 96))  # the same rows right: no gap, no noise
     assert same["status"] == "tie" and same["noise"] == 0.0
     one = _verdict(_rows(0, 1), _rows(1, 1))  # one row says nothing: no number that JSON cannot hold

@@ -8,6 +8,7 @@ import pytest
 
 from core.data import load_data
 from core.data.groups import folds, split_indices
+from core.data.overview import scored_on
 from core.engine.classify.fitting import folds_for
 from core.engine.regression.objective import Regression
 from tests.conftest_data import write
@@ -36,6 +37,7 @@ def test_a_group_never_straddles_the_split_and_the_datasets_carry_it(tmp_path):
     assert set(data.validation["label"]) == {0, 1, 2}  # stratified as well as whole groups allow
     assert 0.1 < len(data.validation) / (len(data.train) + len(data.validation)) < 0.35
     assert data.summary["validation"]["group"] == "customer"
+    assert scored_on(data.summary) == "on the validation split (whole 'customer' groups)"  # the verdict's words
     said = [line for line in data.detection if "stay on one side" in line]
     assert said and f"{len(validation)} validate" in said[0]
     again = load_data(grouped_csv(tmp_path / "t.csv"), columns={"group": "customer"})

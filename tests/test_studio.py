@@ -280,12 +280,28 @@ def test_the_group_list_offers_a_repeating_column_and_choosing_it_groups_the_spl
     assert group["choices"][1] == ("source (could be the group)", "source")
     assert "choose it as the group" in out[tab.detection]
     assert out[st.data]["choice"].columns.get("group") is None  # offered, not chosen
-    chosen = tab_data._load(st, session, str(path), "text-classification", {"group": "source"})
+    slots = [(u.get("value") or "") for u in (out[slot] for slot in tab.roles)]
+    slots[[str(u.get("label", "")).startswith("group") for u in (out[slot] for slot in tab.roles)].index(True)] = \
+        "source"  # the user picks the group; the other lists keep what the studio read
+    task, columns = tab_data._role_choice(out[st.session], out[st.data], "text-classification", slots)
+    assert (task, columns) == (None, {"group": "source"})
+    chosen = tab_data._load(st, out[st.session], str(path), task, columns)
     assert "stay on one side of the split" in chosen[tab.detection]
+    assert chosen[tab.detection].count("as you chose") == 1 and "the only column of free text" in chosen[tab.detection]
     choice = chosen[st.data]["choice"]
     assert choice.columns["group"] == "source"
     assert build_config(JobValues(data=choice, model="minilm-l6", strategy="auto",
                                   preset="quick")).data.columns["group"] == "source"
+
+
+def test_the_verdicts_headline_does_not_say_paid_for_a_lead_within_chance():
+    clear = {"status": "tuned-wins", "within_chance": False, "message": "The tuned model beats every baseline."}
+    close = {**clear, "within_chance": True, "message": "... On 95 rows a margin this small could be chance."}
+    assert "Fine-tuning paid." in tab_evaluate._verdict_html({"verdict": clear})
+    shown = tab_evaluate._verdict_html({"verdict": close})
+    assert "Ahead, within chance." in shown and "paid" not in shown and "st-info" in shown
+    old = {k: v for k, v in clear.items() if k != "within_chance"}  # reports written before the field
+    assert "Fine-tuning paid." in tab_evaluate._verdict_html({"verdict": old})
 
 
 def test_public_data_outside_the_session_folder_is_refused(home, hardware, tmp_path):

@@ -73,7 +73,10 @@ def scored_on(summary: dict) -> str:
     validation = summary.get("validation") or {}
     if validation.get("source") == "file" and validation.get("path"):
         return f"on {Path(str(validation['path'])).name}"
-    return "on the validation folder" if validation.get("source") == "folder" else "on the validation split"
+    if validation.get("source") == "folder":
+        return "on the validation folder"
+    return f"on the validation split (whole '{validation['group']}' groups)" if validation.get("group") \
+        else "on the validation split"
 
 
 def _rows(summary: dict) -> list[str]:
@@ -86,7 +89,9 @@ def _rows(summary: dict) -> list[str]:
     how = (summary.get("validation") or {}).get("source")
     stratified = ", stratified by class" if summary.get("classes") else ", stratified by value" \
         if summary.get("target") else ""
-    source = {"split": f" (split at random{stratified})",
+    group = (summary.get("validation") or {}).get("group")
+    whole = f", each '{group}' on one side" if group else ""
+    source = {"split": f" (split at random{stratified}{whole})",
               "file": " (from the validation file)", "folder": " (from the validation folder)"}.get(how, "")
     return [f"Rows: {rows.get('read', 0):,} read; {', '.join(parts)}{source}."]
 

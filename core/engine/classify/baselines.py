@@ -150,7 +150,7 @@ def verdict(tuned: dict[str, float], tuned_rows: np.ndarray, baselines: dict[str
     chance = f"±{noise:.1%}" if np.isfinite(noise) else "any gap"
     if ours > theirs:
         close = ours - theirs <= noise
-        out.update(status="tuned-wins", message=(
+        out.update(status="tuned-wins", within_chance=bool(close), message=(
             f"The tuned model beats every baseline {where}: {ours:.1%} against {theirs:.1%} for the strongest, "
             f"{title}." + (f" On {examples} rows a margin this small could be chance ({chance})." if close else "")))
         return out

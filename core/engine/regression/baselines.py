@@ -86,7 +86,7 @@ def verdict(tuned: dict[str, float], tuned_rows: np.ndarray, baselines: dict[str
     chance = f"±{noise:.3g}" if np.isfinite(noise) else "any gap"
     if ours < theirs:
         close = theirs - ours <= noise
-        out.update(status="tuned-wins", message=(
+        out.update(status="tuned-wins", within_chance=bool(close), message=(
             f"The tuned model beats every baseline {where}: a mean absolute error of {ours:.4g} against {theirs:.4g} "
             f"for the strongest, {title}." + (f" A margin this small could be chance on these rows ({chance})."
                                               if close else "")))
