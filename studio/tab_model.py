@@ -39,6 +39,22 @@ class ModelTab:
     listed: Any = None
 
 
+class ChoiceRadio(gr.Radio):
+    """The model list: a Radio that reads a value no longer among its choices as no choice.
+
+    New data replaces the list (an image example's models, then a text example's); an event the browser sent
+    with the old list's value can arrive after the new list, and a plain Radio then raises ("not in the list of
+    choices"), which the page shows as an "Error" toast although the next event carries the right value.
+    """
+
+    is_template = True  # drawn by the frontend's own Radio
+
+    def preprocess(self, payload):
+        if payload is not None and payload not in [value for _, value in self.choices]:
+            return None
+        return super().preprocess(payload)
+
+
 def build(st: Studio) -> ModelTab:
     gr.Markdown("## Choose the model to teach\nSmaller models train faster; the ones marked *ships with the "
                 "studio* work without internet.")
@@ -47,7 +63,7 @@ def build(st: Studio) -> ModelTab:
     note = gr.HTML(elem_id="model-note")
     table = gr.Dataframe(headers=COLUMNS, interactive=False, wrap=True, visible=False, elem_id="model-table",
                          column_widths=["20%", "9%", "11%", "20%", "40%"])
-    choice = gr.Radio(label="Model", choices=[], visible=False, elem_id="model-choice")
+    choice = ChoiceRadio(label="Model", choices=[], visible=False, elem_id="model-choice")
     if st.public:  # catalog models only: no box to type a hub id or a server folder into
         custom = gr.State("")
     else:

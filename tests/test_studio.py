@@ -304,6 +304,17 @@ def test_the_verdicts_headline_does_not_say_paid_for_a_lead_within_chance():
     assert "Fine-tuning paid." in tab_evaluate._verdict_html({"verdict": old})
 
 
+def test_a_model_value_from_the_previous_list_reads_as_no_choice_not_an_error():
+    from studio.tab_model import ChoiceRadio
+
+    radio = ChoiceRadio(choices=[("MiniLM", "minilm-l6")])
+    assert radio.get_block_name() == "radio"  # the frontend draws it as a Radio
+    assert radio.preprocess("minilm-l6") == "minilm-l6" and radio.preprocess(None) is None
+    assert radio.preprocess("efficientnet-lite0") is None  # an image example's model, sent after a text example
+    with pytest.raises(gr.Error):
+        gr.Radio(choices=[("MiniLM", "minilm-l6")]).preprocess("efficientnet-lite0")  # what it guards against
+
+
 def test_public_data_outside_the_session_folder_is_refused(home, hardware, tmp_path):
     st = _studio(home, hardware)
     mine, theirs = start_session(None), start_session(None)
