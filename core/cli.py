@@ -262,6 +262,7 @@ def eval_summary(report: dict) -> list[str]:
     checked = report.get("against_validation")
     if isinstance(checked, dict) and checked.get("message"):
         lines.append(checked["message"])
+    lines += report.get("cautions") or []  # the scored rows are easier than new data (near copies, shared groups)
     left_out = report.get("left_out") or []
     if left_out:  # the file had more rows than were scored: say which and why, as the data checks do
         lines.append(f"Scored {report.get('examples') or report.get('rows') or 0} rows; left out:")

@@ -95,6 +95,9 @@ def test_a_validation_file_sharing_training_groups_is_warned_about(tmp_path):
     data = load_data(path, columns={"group": "customer"}, validation_path=same)
     warned = next(p for p in data.report.warnings if p.code == "groups_in_training")
     assert "same.csv" in warned.message and "not how it does on new ones" in warned.message
+    assert warned.message in data.report.cautions()  # what studio eval --data and predict repeat
+    from core.cli import eval_summary
+    assert warned.message in eval_summary({"cautions": data.report.cautions()})
     new = write(tmp_path / "new.csv", "ticket,topic,customer\n" + "\n".join(
         f"someone else asks about {TOPICS[t].split()[i % 4]} {i},{t},n{i}" for i, t in enumerate(list(TOPICS) * 4))
         + "\n")

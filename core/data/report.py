@@ -64,6 +64,11 @@ class DataReport:
         unreadable values."""
         return [w.message for w in self.warnings if name in w.message and w.code.startswith(LEFT_OUT_CODES)]
 
+    def cautions(self) -> list[str]:
+        """Warnings that the scored rows make the score read higher than on new data (near copies of training
+        rows, groups the training rows share), in the checks' own words: a report scored on them repeats them."""
+        return [w.message for w in self.warnings if w.code in CAUTION_CODES]
+
     def codes(self) -> list[str]:
         return [p.code for p in self.errors + self.warnings]
 
@@ -84,6 +89,8 @@ class DataReport:
 
 # warnings whose rows reading drops (the rest, class imbalance and the like, keep every row)
 LEFT_OUT_CODES = ("duplicate", "leak", "unknown_validation", "empty_cells", "missing_values", "not_a_number")
+# warnings that the validation rows are easier than new data (core/data/checks.near_copies, core/data/groups)
+CAUTION_CODES = ("near_copies", "groups_in_training")
 
 
 def report_lines(errors, warnings) -> list[str]:

@@ -406,7 +406,7 @@ def evaluate_run(run_dir: Path, home: Home, data_path: str | None = None) -> dic
         from .holds_up import against_validation
 
         report = {**report, "split": "file", "data": str(data_path),
-                  "left_out": data.report.left_out(Path(data_path).name)}
+                  "left_out": data.report.left_out(Path(data_path).name), "cautions": data.report.cautions()}
         scored = {**(report.get("tuned") or {}), "examples": report.get("examples") or report.get("rows")}
         report["against_validation"] = against_validation(run.eval, scored, Path(data_path),
                                                           config.data.validation_path)

@@ -71,7 +71,7 @@ def eval_scores(config, home, data_path: Path, scores: Scores, classifier) -> di
     probs = np.stack([scores.probs[scores.key(item)] for item in items])
     result = headline_scores(probs, labels, len(classifier.labels))
     why = data.report.left_out(Path(data_path).name)
-    return {**result, "examples": len(items), "why": why}
+    return {**result, "examples": len(items), "why": why, "cautions": data.report.cautions()}
 
 
 def eval_errors(config, home, data_path: Path, scores: Scores, regressor) -> dict:
@@ -104,7 +104,8 @@ def eval_errors(config, home, data_path: Path, scores: Scores, regressor) -> dic
         scores.keep([items[i] for i in missing], regressor.predict_batch([items[i] for i in missing]))
     predicted = np.array([float(scores.probs[scores.key(item)]) for item in items])
     why = data.report.left_out(Path(data_path).name)
-    return {**error_scores(values, predicted), "examples": len(items), "why": why}
+    return {**error_scores(values, predicted), "examples": len(items), "why": why,
+            "cautions": data.report.cautions()}
 
 
 def _require_rows(items: list, data, data_path: Path, what: str) -> None:

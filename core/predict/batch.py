@@ -146,6 +146,7 @@ def predict_file(run_dir: Path, data_path: Path, out_path: Path, home, *, column
                                      config.data.validation_path)
         if checked:  # does the run's validation figure hold on this file?
             result.notes.append(checked["message"])
+        result.notes += (result.accuracy or result.errors or {}).get("cautions") or []  # rows easier than new data
     result.seconds = time.perf_counter() - started
     return result
 
