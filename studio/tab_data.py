@@ -31,7 +31,7 @@ ROLES = {  # the columns a table may give each task a role for (image folders an
     "preference": ("prompt", "chosen", "rejected", "system"),
     "text-completion": (),
     "text-regression": ("text", "target", groups.ROLE),
-    "image-regression": ("image", "target"),
+    "image-regression": ("image", "target", groups.ROLE),
 }
 ROLE_HELP = {"prompt": "what the user says", "response": "what the model should answer",
              "system": "instructions for every row (optional)", "input": "extra context (optional)",

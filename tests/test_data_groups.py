@@ -112,8 +112,9 @@ def test_a_validation_file_sharing_training_groups_is_warned_about(tmp_path):
 
 def test_regression_rows_keep_groups_apart(tmp_path):
     rng = np.random.default_rng(0)
-    lines = ["review,score,shop"] + [f"shop {s} review {j} says {'great' if s % 2 else 'poor'},{s % 5 + rng.random():.2f},s{s}"
-                                     for s in range(25) for j in range(4)]
+    lines = ["review,score,shop"] + [
+        f"shop {s} review {j} says {'great' if s % 2 else 'poor'},{s % 5 + rng.random():.2f},s{s}"
+        for s in range(25) for j in range(4)]
     data = load_data(write(tmp_path / "r.csv", "\n".join(lines) + "\n"), columns={"group": "shop"})
     assert data.task == "text-regression" and data.report.ok, data.report.errors
     assert not set(data.train["group"]) & set(data.validation["group"])
@@ -124,7 +125,8 @@ def test_split_and_folds_keep_groups_whole():
     groups = np.repeat(np.arange(40), rng.integers(1, 6, 40)).astype(str)
     labels = np.array([int(g) % 4 for g in groups])
     train, val = split_indices(groups, 0.2, 0, labels)
-    assert not set(groups[train]) & set(groups[val]) and sorted(np.concatenate([train, val])) == list(range(len(groups)))
+    assert not set(groups[train]) & set(groups[val])
+    assert sorted(np.concatenate([train, val])) == list(range(len(groups)))
     for make in (lambda: folds(groups, 5, 0, labels), lambda: folds_for(labels, 5, 0, groups),
                  lambda: Regression.of(labels.astype(float), "y").folds(labels.astype(float), 5, 0, groups),
                  lambda: folds(groups, 5, 0)):
@@ -147,3 +149,24 @@ def test_the_search_keeps_groups_in_one_fold_and_says_so(home, bert_dir, tmp_pat
     board = json.loads((ctx.run.path / "leaderboard.json").read_text())
     assert "each 'customer' in one fold" in board["metric"] and board["winner"]
     assert report["tuned"]["accuracy"] is not None
+
+
+def test_image_regression_takes_a_group_column_from_metadata_csv(tmp_path):
+    import pandas as pd
+    from tests.test_regression_data import _images
+
+    folder = _images(tmp_path / "specimens", n=60)
+    meta = pd.read_csv(folder / "metadata.csv")
+    meta["specimen"] = [f"s{i // 3}" for i in range(len(meta))]  # three photos of each specimen
+    meta.to_csv(folder / "metadata.csv", index=False)
+    offered = load_data(folder)
+    assert offered.report.ok and offered.candidates.get("group") == ["specimen"]
+    assert "group" not in offered.columns and any("choose it as the group" in r for r in offered.detection)
+    data = load_data(folder, columns={"group": "specimen"})
+    assert data.task == "image-regression" and data.report.ok, data.report.errors
+    assert data.columns["group"] == "specimen"
+    assert not set(data.train["group"]) & set(data.validation["group"])
+    wrong = load_data(folder, columns={"group": "specimn"})
+    assert "unknown_column" in wrong.report.codes() and "'specimen'" in wrong.report.errors[0].message
+    clash = load_data(folder, columns={"group": "count"})
+    assert "group_is_target" in clash.report.codes()

@@ -64,7 +64,8 @@ def test_regression_examples_are_detected_and_show_their_numbers(home, key, expe
         assert out[tab.preview]["column_widths"] == ["80%", "20%"]
     if key == "debian-sizes":
         assert _shown(out[tab.lengths]) and "target: 1.342" in out[tab.example]["value"]
-        assert [u["label"].split(":")[0] for u in (out[s] for s in tab.roles) if u.get("visible")] == ["text", "target"]
+        shown = [u["label"].split(":")[0] for u in (out[s] for s in tab.roles) if u.get("visible")]
+        assert shown == ["text", "target", "group"]
     else:  # images: thumbnails captioned with their number, no token chart and no text example
         gallery = out[tab.gallery]["value"]
         assert gallery and all(caption.isdigit() for _, caption in gallery)

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from . import groups
 from .columns import Profile, header_words
 from .readers import header_key
 from .report import DataReport, describe_rows, plural, quoted
@@ -251,7 +252,37 @@ def image_rows(files: list[Path], by_split: bool, report: DataReport, limits, na
     frame = pd.concat(frames, ignore_index=True)
     if not _image_roles(frame.drop(columns=["_folder", "_split"]), columns or {}, report, name, found):
         return None
-    return _checked_images(frame, found.columns, report, limits, name)
+    rows = _checked_images(frame, found.columns, report, limits, name)
+    return _image_groups(frame, rows, (columns or {}).get(groups.ROLE), report, found)
+
+
+def _image_groups(frame: pd.DataFrame, rows: pd.DataFrame, wanted: str | None, report: DataReport,
+                  found) -> pd.DataFrame | None:
+    """The group column of metadata.csv (one specimen's several photos), as the user chose it; else one to offer."""
+    from .columns import profile_columns
+
+    shown = [str(Path(f).as_posix()) for f in as_text(frame[found.columns["image"]]).str.strip()]
+    if not wanted:
+        offered = groups.suggest(profile_columns(frame.drop(columns=["_folder", "_split"])),
+                                 set(found.columns.values()), len(frame))
+        if offered is not None:
+            found.candidates[groups.ROLE] = [offered.column]
+            found.reasons.append(groups.suggestion(offered.column, offered.distinct, offered.filled))
+        return rows
+    column = _find_column(frame, wanted)
+    listed = ", ".join(map(repr, frame.columns.drop(["_folder", "_split"])))
+    fix = "Pick another column as the group (the images that belong together), or set it to '(not used)'."
+    if column is None:
+        report.error("unknown_column", f"The group column '{wanted}' is not in metadata.csv; its columns are "
+                     f"{listed}.", fix)
+        return None
+    taken = next((role for role, col in found.columns.items() if col == column), None)
+    if taken is not None:
+        report.error(f"group_is_{taken}", f"metadata.csv: '{column}' cannot be both the {taken} and the group.", fix)
+        return None
+    found.columns[groups.ROLE] = column
+    found.reasons.append(f"'{column}' is the group column, as you chose.")
+    return groups.attach(rows, frame, shown, column)
 
 
 def _read_metadata(path: Path, report: DataReport, limits) -> pd.DataFrame | None:
@@ -289,7 +320,8 @@ def _image_roles(frame: pd.DataFrame, given: dict, report: DataReport, name: str
             return False
         found.reasons.append(f"'{target}' is the target, as you chose.")
     else:
-        target = choose_target(profile_columns(frame), {files}, found, report, f"{name} (metadata.csv)")
+        group = _find_column(frame, given[groups.ROLE]) if given.get(groups.ROLE) else None
+        target = choose_target(profile_columns(frame), {files, group}, found, report, f"{name} (metadata.csv)")
         if target is None:
             return False
     found.columns["target"] = target
