@@ -168,5 +168,6 @@ def test_image_regression_takes_a_group_column_from_metadata_csv(tmp_path):
     assert not set(data.train["group"]) & set(data.validation["group"])
     wrong = load_data(folder, columns={"group": "specimn"})
     assert "unknown_column" in wrong.report.codes() and "'specimen'" in wrong.report.errors[0].message
-    clash = load_data(folder, columns={"group": "count"})
+    clash = load_data(folder, columns={"group": "count", "target": "count"})
     assert "group_is_target" in clash.report.codes()
+    assert not load_data(folder, columns={"group": "count"}).report.ok  # the group is never the number to predict
