@@ -209,3 +209,21 @@ def test_the_cli_writes_into_the_home_by_default_and_reports_accuracy(tmp_path_f
     assert "does not exist" in capsys.readouterr().err
     assert default_output(home, run.path, data).parent == home.root / "predictions"
     shutil.rmtree(home.root / "predictions")
+
+
+def test_a_config_naming_one_role_keeps_the_detected_others(tmp_path):
+    """A config that names only the group (or only the label) trained on the text column detection found: a file
+    with that column is predicted, not refused for lacking a column called 'text'."""
+    from types import SimpleNamespace
+
+    from core.config import DataConfig
+    from core.predict.batch import _trained_columns
+    from core.runs import RunDir
+
+    run = RunDir(tmp_path / "run")
+    run.path.mkdir()
+    run.data_summary.write_text(json.dumps({"columns": {"text": "description", "label": "section"}}))
+    config = SimpleNamespace(data=DataConfig(path="x.csv", columns={"group": "source"}))
+    assert _trained_columns(run, config) == {"text": "description", "label": "section", "group": "source"}
+    config = SimpleNamespace(data=DataConfig(path="x.csv", columns={"label": "kind"}))  # the user's own choice wins
+    assert _trained_columns(run, config)["label"] == "kind"

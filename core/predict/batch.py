@@ -164,14 +164,13 @@ def _output(out: Path, data_path: Path, overwrite: bool) -> Path:
 
 
 def _trained_columns(run, config) -> dict[str, str]:
-    """Role -> column the run trained on: the config's, else what the data module detected (data_summary)."""
-    if config.data.columns:
-        return dict(config.data.columns)
+    """Role -> column the run trained on: what the data module read (data_summary), with the config's own choices
+    over it (a config may name one role, the group or the label, and leave the rest to detection)."""
     try:
         summary = json.loads(run.data_summary.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         summary = {}
-    return dict(summary.get("columns") or {})
+    return {**(summary.get("columns") or {}), **(config.data.columns or {})}
 
 
 def _source(config, run, data_path: Path, home, override: dict, limits) -> Source:
