@@ -6,10 +6,12 @@ for this machine is drawn by the settings step's wiring, because it depends on t
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import gradio as gr
+from gradio import component_meta
 import pandas as pd
 
 from core.catalog import entries_for, get_entry
@@ -39,20 +41,37 @@ class ModelTab:
     listed: Any = None
 
 
-class ChoiceRadio(gr.Radio):
-    """The model list: a Radio that reads a value no longer among its choices as no choice.
+@contextmanager
+def _no_stub_file():
+    """Gradio writes a ``.pyi`` stub beside the source of any module that subclasses one of its components, each
+    time the module is imported; the studio writes nothing beside its own code (or a user's files)."""
+    writer = getattr(component_meta, "create_or_modify_pyi", None)
+    if writer is not None:
+        component_meta.create_or_modify_pyi = lambda *args, **kwargs: None
+    try:
+        yield
+    finally:
+        if writer is not None:
+            component_meta.create_or_modify_pyi = writer
 
-    New data replaces the list (an image example's models, then a text example's); an event the browser sent
-    with the old list's value can arrive after the new list, and a plain Radio then raises ("not in the list of
-    choices"), which the page shows as an "Error" toast although the next event carries the right value.
-    """
 
-    is_template = True  # drawn by the frontend's own Radio
+with _no_stub_file():
+    class ChoiceRadio(gr.Radio):
+        """The model list: a Radio that reads a value no longer among its choices as no choice.
 
-    def preprocess(self, payload):
-        if payload is not None and payload not in [value for _, value in self.choices]:
-            return None
-        return super().preprocess(payload)
+        New data replaces the list (an image example's models, then a text example's); an event the browser sent
+        with the old list's value can arrive after the new list, and a plain Radio then raises ("not in the list
+        of choices"), which the page shows as an "Error" toast although the next event carries the right value.
+        Gradio re-creates a component from its class for each session's update, so this is a class, not a patched
+        instance.
+        """
+
+        is_template = True  # drawn by the frontend's own Radio
+
+        def preprocess(self, payload):
+            if payload is not None and payload not in [value for _, value in self.choices]:
+                return None
+            return super().preprocess(payload)
 
 
 def build(st: Studio) -> ModelTab:

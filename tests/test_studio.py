@@ -313,6 +313,7 @@ def test_a_model_value_from_the_previous_list_reads_as_no_choice_not_an_error():
     assert radio.preprocess("efficientnet-lite0") is None  # an image example's model, sent after a text example
     with pytest.raises(gr.Error):
         gr.Radio(choices=[("MiniLM", "minilm-l6")]).preprocess("efficientnet-lite0")  # what it guards against
+    assert not list(Path(tab_data.__file__).parent.glob("*.pyi"))  # gradio's stub for a subclass is not written
 
 
 def test_public_data_outside_the_session_folder_is_refused(home, hardware, tmp_path):
