@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-IMAGE_SETS = {"digits", "glyphs", "icons"}
+IMAGE_SETS = {"digits", "glyphs", "icons", "icons-families"}
 CHAT_SETS = {"debian-chat", "debian-summary", "man-chat"}
 
 
@@ -72,8 +72,9 @@ def outside_baselines(name: str, out: Path) -> dict:
 
 
 def _folder(root: Path) -> tuple[list[str], list[str]]:
-    paths = sorted(root.glob("*/*.png"))
-    return [str(p) for p in paths], [p.parent.name for p in paths]
+    """Images and their class: the top folder under ``root`` (a class folder may hold a subfolder per group)."""
+    paths = sorted(root.glob("*/**/*.png"))
+    return [str(p) for p in paths], [p.relative_to(root).parts[0] for p in paths]
 
 
 def _csv(path: Path) -> tuple[list[str], list[str]]:

@@ -61,7 +61,7 @@ from pathlib import Path
 
 import numpy as np
 
-SETS = ("digits", "glyphs", "icons", "debian-sections", "debian-siblings", "debian-use", "debian-chat", "debian-summary", "man-chat",
+SETS = ("digits", "glyphs", "icons", "icons-families", "debian-sections", "debian-siblings", "debian-use", "debian-chat", "debian-summary", "man-chat",
         "man-sections")
 REPO = Path(__file__).resolve().parent.parent
 SEED = 15
@@ -173,12 +173,15 @@ def _icon_family(name: str) -> str:
     return "-".join(name.split(".")[0].removesuffix("-symbolic").split("-")[:2])
 
 
-def build_icons(out: Path, train_share: float = 0.6) -> dict:
+def build_icons(out: Path, train_share: float = 0.6, families: bool = False) -> dict:
     """Symbolic icons in class folders by their theme context; families never straddle the split.
 
     The theme draws some icons twice under two names (``go-last-symbolic-rtl`` is ``go-first-symbolic``) or in
     two contexts: families that share a picture are joined, a picture found in two contexts is left out, and one
-    copy of each picture is kept, so that every test icon is one the training folders do not hold.
+    copy of each picture is kept, so that every test icon is one the training folders do not hold. With
+    ``families`` (the ``icons-families`` set) the same icons are written with each training family in a subfolder of
+    its context folder (``train/status/battery-level/...``), as a user who keeps one object's pictures together
+    would; the test folder stays flat.
     """
     if not ICON_THEME.is_dir():
         raise SystemExit(f"{ICON_THEME} is missing: install the theme (apt-get install adwaita-icon-theme).")
@@ -205,23 +208,25 @@ def build_icons(out: Path, train_share: float = 0.6) -> dict:
     by_context: dict[str, dict[str, list[Path]]] = defaultdict(lambda: defaultdict(list))
     for context, path in kept:
         by_context[context][root_of(_icon_family(path.name))].append(path)
-    root = out / "icons"
+    root = out / ("icons-families" if families else "icons")
     shutil.rmtree(root, ignore_errors=True)
     counts = {"train": 0, "test": 0}
     per_class = {}
     for context in ICON_CONTEXTS:
-        families = by_context[context]
-        names = sorted(families)
+        members = by_context[context]
+        names = sorted(members)
         rng.shuffle(names)
         cut = max(1, round(len(names) * train_share))
         for split, chosen in (("train", names[:cut]), ("test", names[cut:])):
             folder = root / split / context
             folder.mkdir(parents=True, exist_ok=True)
             for family in chosen:
-                for path in families[family]:
-                    shutil.copyfile(path, folder / path.name.replace(".symbolic.png", ".png"))
+                inside = folder / family if families and split == "train" else folder
+                inside.mkdir(parents=True, exist_ok=True)
+                for path in members[family]:
+                    shutil.copyfile(path, inside / path.name.replace(".symbolic.png", ".png"))
                     counts[split] += 1
-        per_class[context] = sum(len(v) for v in families.values())
+        per_class[context] = sum(len(v) for v in members.values())
     return {**counts, "classes": per_class, "pictures_in_two_contexts": sum(
         len({c for c, _ in copies}) > 1 for copies in pictures.values())}
 
@@ -568,7 +573,7 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     packages = debian_packages() if any(s.startswith("debian") for s in args.only) else []
     builders = {"digits": lambda: build_digits(out), "glyphs": lambda: build_glyphs(out),
-                "icons": lambda: build_icons(out),
+                "icons": lambda: build_icons(out), "icons-families": lambda: build_icons(out, families=True),
                 "debian-sections": lambda: build_debian_sections(out, packages),
                 "debian-siblings": lambda: build_debian_siblings(out, packages),
                 "debian-use": lambda: build_debian_use(out, packages),
