@@ -37,8 +37,8 @@ def test_a_group_never_straddles_the_split_and_the_datasets_carry_it(tmp_path):
     assert set(data.validation["label"]) == {0, 1, 2}  # stratified as well as whole groups allow
     assert 0.1 < len(data.validation) / (len(data.train) + len(data.validation)) < 0.35
     assert data.summary["validation"]["group"] == "customer"
-    assert scored_on(data.summary) == "on the validation split (whole 'customer' groups)"  # the verdict's words
-    said = [line for line in data.detection if "stay on one side" in line]
+    assert scored_on(data.summary) == "on the validation split (each 'customer' on one side)"  # the verdict's words
+    said = [line for line in data.detection if "stays on one side" in line]
     assert said and f"{len(validation)} validate" in said[0]
     again = load_data(grouped_csv(tmp_path / "t.csv"), columns={"group": "customer"})
     assert list(again.validation["group"]) == list(data.validation["group"])  # seeded
@@ -171,3 +171,23 @@ def test_image_regression_takes_a_group_column_from_metadata_csv(tmp_path):
     clash = load_data(folder, columns={"group": "count", "target": "count"})
     assert "group_is_target" in clash.report.codes()
     assert not load_data(folder, columns={"group": "count"}).report.ok  # the group is never the number to predict
+
+
+def test_an_image_folder_of_class_subfolders_keeps_each_subfolder_on_one_side(tmp_path):
+    from tests.conftest_data import png
+
+    for c, cls in enumerate(("benign", "malignant")):
+        for patient in range(8):
+            for scan in range(3):  # one patient's scans are alike
+                png(tmp_path / "scans" / cls / f"patient{c}{patient}" / f"{scan}.png",
+                    color=30 * c + 3 * patient + scan)
+    data = load_data(tmp_path / "scans")
+    assert data.report.ok and data.columns["group"] == "subfolder"
+    train, validation = set(data.train["group"]), set(data.validation["group"])
+    assert validation and not train & validation and "benign/patient00" in train | validation
+    assert any(line.startswith("Each class subfolder stays on one side") for line in data.detection)
+    warned = next(p for p in data.report.warnings if p.code == "nested_class_folders")
+    assert "subfolders the model never saw" in warned.message
+    assert scored_on(data.summary) == "on the validation split (each class subfolder on one side)"
+    flat = load_data(tmp_path / "scans" / "benign")  # the patients are the classes now: nothing to group
+    assert "group" not in flat.columns and "group" not in flat.train.column_names

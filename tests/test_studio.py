@@ -286,7 +286,7 @@ def test_the_group_list_offers_a_repeating_column_and_choosing_it_groups_the_spl
     task, columns = tab_data._role_choice(out[st.session], out[st.data], "text-classification", slots)
     assert (task, columns) == (None, {"group": "source"})
     chosen = tab_data._load(st, out[st.session], str(path), task, columns)
-    assert "stay on one side of the split" in chosen[tab.detection]
+    assert "stays on one side of the split" in chosen[tab.detection]
     assert chosen[tab.detection].count("as you chose") == 1 and "the only column of free text" in chosen[tab.detection]
     choice = chosen[st.data]["choice"]
     assert choice.columns["group"] == "source"

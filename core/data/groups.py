@@ -1,10 +1,12 @@
 """Rows that belong together: one customer's tickets, one patient's scans, one source's documents.
 
-A table may name a ``group`` column. Rows that share its value are often alike, so a model that saw one of them
-answers the others from memory: were they on both sides of the split (or of a cross-validation fold), the
-validation figure would say more than the model knows about new groups. With a group column every split the
-studio makes keeps each group on one side: the validation split here, the search's folds in
-``core.engine.classify.fitting.folds_for`` and ``core.engine.regression.objective.Regression.folds``.
+A table may name a ``group`` column; an image folder whose class folders each hold subfolders
+(``cats/tom/1.jpg``, ``cats/tom/2.jpg``) has its groups in them (the role then reads ``subfolder``). Rows of one
+group are often alike, so a model that saw one of them answers the others from memory: were they on both sides
+of the split (or of a cross-validation fold), the validation figure would say more than the model knows about
+new groups. With groups every split the studio makes keeps each group on one side: the validation split here,
+the search's folds in ``core.engine.classify.fitting.folds_for`` and
+``core.engine.regression.objective.Regression.folds``.
 
 Rows carry the group as ``_group`` (a string; a row with the column empty is a group of its own) and the
 datasets as a ``group`` column.
@@ -17,6 +19,7 @@ import pandas as pd
 from .report import DataReport
 
 ROLE = "group"
+SUBFOLDER = "subfolder"  # the group of an image folder's nested layout: the subfolder of the class folder
 HELP = "rows that belong together (a customer, a source), kept on one side of the split (optional)"
 SHARED_WARN = 0.05  # a validation file whose rows share a training group this often is warned about
 SUGGEST_KINDS = ("category", "id", "short_text", "email", "number")  # what a customer, patient or source looks like
@@ -52,6 +55,11 @@ def suggestion(column: str, distinct: int, filled: int) -> str:
     return (f"'{column}' repeats its values ({distinct} values over {filled} rows): if the rows that share one are "
             "alike (one customer's tickets, one source's items), choose it as the group, so that no group is on "
             "both sides of the split and the validation score says how the model does on new ones.")
+
+
+def each(column: str | None) -> str:
+    """How the groups are named in a sentence: "each 'customer'", or "each class subfolder" for image folders."""
+    return "each class subfolder" if column in (None, SUBFOLDER) else f"each '{column}'"
 
 
 def has_groups(rows: pd.DataFrame | None) -> bool:
@@ -124,9 +132,10 @@ def check(train: pd.DataFrame, column: str, report: DataReport, unit: str, name:
 
 def describe(train: pd.DataFrame, validation: pd.DataFrame, column: str, unit: str) -> str:
     """One line for the Data step: how many groups went to each side."""
-    return (f"{unit.capitalize()}s that share '{column}' stay on one side of the split: "
-            f"{train['_group'].nunique()} groups train ({len(train)} {unit}s), {validation['_group'].nunique()} "
-            f"validate ({len(validation)} {unit}s); the search's cross-validation folds keep them apart too.")
+    kind = "subfolders" if column == SUBFOLDER else "groups"
+    return (f"{each(column).capitalize()} stays on one side of the split: {train['_group'].nunique()} {kind} train "
+            f"({len(train)} {unit}s), {validation['_group'].nunique()} validate ({len(validation)} {unit}s); the "
+            "search's cross-validation folds keep them apart too.")
 
 
 def shared_with_training(train: pd.DataFrame, validation: pd.DataFrame, column: str, report: DataReport,

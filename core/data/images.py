@@ -41,6 +41,7 @@ class ImageSet:
     splits: list[str] = field(default_factory=list)  # "train", "validation" or "test"
     digests: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    groups: list[str] = field(default_factory=list)  # class/subfolder per image, when class folders hold subfolders
 
 
 @dataclass(frozen=True)
@@ -178,7 +179,8 @@ def scan_images(root: Path, report: DataReport, limits: DataLimits, name: str) -
     layout = folders.find_layout(root, lambda f: f.suffix.lower() in IMAGE_SUFFIXES)
     if not _layout_usable(layout, report, name):
         return None
-    entries = [(file, cls, split) for split, classes in layout.splits.items() for cls, folder in classes
+    entries = [(file, cls, split, _subfolder(file, folder, cls) if layout.nested else None)
+               for split, classes in layout.splits.items() for cls, folder in classes
                for file in sorted(_files(folder))]
     if len(entries) > limits.max_images * 2 + 1000:  # far over even if half of them were not images
         report.error("too_many_images", f"{name} has more than {limits.max_images:,} images.",
@@ -223,7 +225,9 @@ def _layout_usable(layout, report, name) -> bool:
         listed = "; ".join(f"'{cls}' ({', '.join(map(repr, subs[:4]))}{', ...' if len(subs) > 4 else ''})"
                            for cls, subs in layout.nested[:6])
         report.warn("nested_class_folders", f"{name}: the top folders are used as the classes, and each holds "
-                    f"subfolders: {listed}. If the subfolders are the classes, this is not what you meant.",
+                    f"subfolders: {listed}. The images of one subfolder (one object, specimen or session) stay on "
+                    "one side of the split, so the validation score is measured on subfolders the model never saw. "
+                    "If the subfolders are the classes, this is not what you meant.",
                     "To classify by the subfolders, put them side by side, one level, and upload again.")
     if _labels_in_a_file(layout):
         report.error("labels_file_layout", f"{name} holds one folder of images and a table "
@@ -239,7 +243,7 @@ def _sort_checked(layout, entries, checks) -> tuple[ImageSet, dict[str, list[str
     found = ImageSet(layout.root, notes=list(layout.notes))
     skipped: dict[str, list[str]] = {}
     root = os.path.abspath(layout.root)  # once, not per file: resolving 5,000 paths costs a second
-    for (file, cls, split), check in zip(entries, checks):
+    for (file, cls, split, group), check in zip(entries, checks):
         shown = file.relative_to(layout.root).as_posix()
         kind = check.kind
         if kind == "not_image" and file.suffix.lower() in ARCHIVE_SUFFIXES:
@@ -256,7 +260,15 @@ def _sort_checked(layout, entries, checks) -> tuple[ImageSet, dict[str, list[str
         found.shown.append(shown)
         found.splits.append(split)
         found.digests.append(check.digest)
+        if group is not None:
+            found.groups.append(group)
     return found, skipped
+
+
+def _subfolder(file: Path, folder: Path, cls: str) -> str:
+    """The group of an image in a nested class folder: ``cats/tom`` for ``cats/tom/1.jpg`` (``core/data/groups``)."""
+    parts = file.relative_to(folder).parts
+    return f"{cls}/{parts[0]}" if len(parts) > 1 else f"{cls}/{file.name}"
 
 
 LABEL_TABLES = {".csv", ".tsv", ".json", ".jsonl", ".txt", ".xlsx"}

@@ -391,10 +391,13 @@ def _image_source(path, report, limits, unpack_dir, task=None, columns=None) -> 
         return None
     rows = pd.DataFrame({"_row": found.shown, "image": found.paths, "label_name": found.classes,
                          "_split": found.splits, "_leak": found.digests})
+    if found.groups:  # class folders of subfolders: each subfolder is a group (core/data/groups.py)
+        rows["_group"] = found.groups
     rows = normalise_classes(rows, report, "file", name, "the class folders", multi=False)
     rows["_key"] = rows["_leak"] + "\x1f" + rows["label_name"]
     reasons = [f"The task is image classification: {name} holds one folder per class."] + found.notes
-    detection = Detection("image-classification", {"image": "file", "label": "folder"}, reasons)
+    roles = {"image": "file", "label": "folder", **({groups.ROLE: groups.SUBFOLDER} if found.groups else {})}
+    detection = Detection("image-classification", roles, reasons)
     fmt = "zip" if root is not path else "folder"
     return Source(name, rows, "file", len(rows), fmt, detection, None, found.notes)
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from . import groups
 from .regression import target_lines
 
 TASK_NAMES = {"chat": "chat (instruction tuning)", "text-classification": "text classification",
@@ -75,7 +76,7 @@ def scored_on(summary: dict) -> str:
         return f"on {Path(str(validation['path'])).name}"
     if validation.get("source") == "folder":
         return "on the validation folder"
-    return f"on the validation split (whole '{validation['group']}' groups)" if validation.get("group") \
+    return f"on the validation split ({groups.each(validation['group'])} on one side)" if validation.get("group") \
         else "on the validation split"
 
 
@@ -90,7 +91,7 @@ def _rows(summary: dict) -> list[str]:
     stratified = ", stratified by class" if summary.get("classes") else ", stratified by value" \
         if summary.get("target") else ""
     group = (summary.get("validation") or {}).get("group")
-    whole = f", each '{group}' on one side" if group else ""
+    whole = f", {groups.each(group)} on one side" if group else ""
     source = {"split": f" (split at random{stratified}{whole})",
               "file": " (from the validation file)", "folder": " (from the validation folder)"}.get(how, "")
     return [f"Rows: {rows.get('read', 0):,} read; {', '.join(parts)}{source}."]

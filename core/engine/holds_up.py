@@ -19,7 +19,8 @@ ADVICE = ("The validation rows are likely more like the training rows than new d
           "source or session on both sides of the split): trust this file's figure. When you train again, give a "
           "file like it as the validation data (on the page: the Data step's \"Validation data\"; in a config: "
           "data.validation_path), or, when a column says which rows belong together (a customer, a source), choose "
-          "it as the group (the Data step's \"group\" list; data.columns.group) so no group is on both sides.")
+          "it as the group (the Data step's \"group\" list; data.columns.group) so no group is on both sides; for "
+          "an image folder, put each object's or session's pictures in a subfolder of its class folder.")
 
 
 def against_validation(run_eval: Path, scored: dict, file: Path, validation_file: str | None = None) -> dict | None:

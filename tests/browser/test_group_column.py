@@ -25,12 +25,12 @@ def test_choosing_the_group_column_keeps_groups_apart(page, screenshots, tmp_pat
         csv.writer(fh).writerows(rows)
     page.locator("#data-upload input[type=file]").set_input_files(str(tmp_path / "packages.csv"))
     _detection_has(page, "choose it as the group")  # offered, never chosen by itself
-    assert "stay on one side" not in page.inner_text("#data-detection")
+    assert "stays on one side" not in page.inner_text("#data-detection")
     group = page.locator("[id^=data-role-]").filter(has_text="group:")
     assert group.count() == 1
     group.locator("input").click()
     page.get_by_role("option", name="source (could be the group)").click()
-    _detection_has(page, "stay on one side of the split")
+    _detection_has(page, "stays on one side of the split")
     page.wait_for_function("() => (document.querySelector('#data-status')?.innerText ?? '').includes('Ready.')",
                            timeout=120_000)
     page.screenshot(path=str(screenshots / "group-column.png"), full_page=True)

@@ -13,6 +13,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ...data.groups import each
+
 LEADERBOARD_FILE = "leaderboard.json"
 
 # Seconds the search may take for a few hundred rows on a 2-core CPU, by preset; more rows get proportionally
@@ -136,7 +138,7 @@ class Leaderboard:
                                        key=lambda pair: (self._rank_key(pair[1]), pair[0]))]
         return {
             "metric": f"{METRIC_WORDS.get(self.metric, self.metric)} over {self.folds}-fold cross-validation on the "
-                      f"{self.rows} training rows" + (f", each '{self.grouped_by}' in one fold" if self.grouped_by
+                      f"{self.rows} training rows" + (f", {each(self.grouped_by)} in one fold" if self.grouped_by
                                                       else "") + " (the validation split is kept for the report)",
             "budget_s": round(self.budget_s, 1), "used_s": round(self.used_s, 1), "winner": self.winner,
             "why": self.why, "retrained_on_all_rows": self.retrained_on_all_rows,
