@@ -191,3 +191,23 @@ def test_an_image_folder_of_class_subfolders_keeps_each_subfolder_on_one_side(tm
     assert scored_on(data.summary) == "on the validation split (each class subfolder on one side)"
     flat = load_data(tmp_path / "scans" / "benign")  # the patients are the classes now: nothing to group
     assert "group" not in flat.columns and "group" not in flat.train.column_names
+
+
+def test_chance_is_measured_over_groups_when_rows_come_in_groups():
+    from core.data.groups import mean_se
+    from core.engine.classify import baselines
+
+    rng = np.random.default_rng(0)
+    right = rng.integers(0, 2, 200).astype(float)
+    assert mean_se(right) == pytest.approx(right.std(ddof=1) / np.sqrt(200))
+    assert mean_se(right, [str(i) for i in range(200)]) == pytest.approx(mean_se(right), rel=1e-6)  # one row each
+    families = np.repeat(np.arange(20), 10).astype(str)
+    alike = np.repeat(rng.integers(0, 2, 20), 10).astype(float)  # ten rows of a family: all right or all wrong
+    assert mean_se(alike, families) > 2.5 * mean_se(alike)  # about sqrt(10) wider: 20 groups, not 200 rows
+    tuned = {"accuracy": float(alike.mean())}
+    right_families = sorted(set(families[alike == 1]))[:2]
+    worse = np.where(np.isin(families, right_families), 0.0, alike)  # the baseline misses two whole families
+    weaker = baselines.Baseline({"accuracy": float(worse.mean())}, "Base model (no training)", "", worse)
+    flat = baselines.verdict(tuned, alike, {"base": weaker})
+    grouped = baselines.verdict(tuned, alike, {"base": weaker}, groups=list(families))
+    assert grouped["noise"] > flat["noise"] and "200 rows from 20 groups" in grouped["message"]

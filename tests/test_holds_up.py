@@ -65,3 +65,18 @@ def test_nothing_is_said_without_two_comparable_figures(tmp_path):
     assert against_validation(chat, {"eval_loss": 2.9, "examples": 80}, tmp_path / "x") is None
     run = _eval(tmp_path, {"accuracy": 0.7}, 60)
     assert against_validation(run, {"accuracy": 0.5, "examples": 0}, tmp_path / "x") is None
+
+
+def test_grouped_validation_rows_widen_what_chance_moves(tmp_path):
+    # the grouped icons run: 36.7 % on 60 validation icons from 36 family subfolders, 50.0 % on 182 new icons
+    plain = against_validation(_eval(tmp_path, {"accuracy": 0.367}, 60), {"accuracy": 0.50, "examples": 182},
+                               tmp_path / "test")
+    path = tmp_path / "eval.json"
+    path.write_text(json.dumps({"tuned": {"accuracy": 0.367}, "examples": 60, "grouped": {"groups": 36, "se": 0.11}}))
+    grouped = against_validation(path, {"accuracy": 0.50, "examples": 182}, tmp_path / "test")
+    assert grouped["noise"] > plain["noise"] and grouped["noise"] == pytest.approx(
+        2 * (0.11 ** 2 + 0.5 * 0.5 / 182) ** 0.5, rel=0.02)
+    smaller = tmp_path / "small.json"  # a grouped error below the rows' own never narrows the noise
+    smaller.write_text(json.dumps({"tuned": {"accuracy": 0.367}, "examples": 60, "grouped": {"se": 0.001}}))
+    assert against_validation(smaller, {"accuracy": 0.50, "examples": 182}, tmp_path / "t")["noise"] == \
+        pytest.approx(plain["noise"])

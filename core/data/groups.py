@@ -114,6 +114,26 @@ def folds(groups: np.ndarray, k: int, seed: int, labels: np.ndarray | None = Non
     return [(np.sort(a), np.sort(b)) for a, b in splitter.split(np.zeros(len(groups)), groups=groups)]
 
 
+def mean_se(values, groups=None) -> float:
+    """The standard error of the mean of per-row values (1 right / 0 wrong, an error...), inf below two rows.
+
+    With ``groups`` the rows of one group count together (the cluster-robust standard error): thirteen icons of
+    one family, all right or all wrong, move the mean about as much as one icon does, not thirteen independent
+    ones, so the error reflects the number of groups as much as the number of rows. Without groups it is the
+    usual ``std / sqrt(n)``.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    n = len(values)
+    if n < 2:
+        return float("inf")
+    if groups is None:
+        return float(values.std(ddof=1) / np.sqrt(n))
+    sums = pd.Series(values - values.mean()).groupby(np.asarray(groups)).sum().to_numpy()
+    if len(sums) < 2:
+        return float("inf")
+    return float(np.sqrt(len(sums) / (len(sums) - 1) * np.sum(sums ** 2)) / n)
+
+
 def check(train: pd.DataFrame, column: str, report: DataReport, unit: str, name: str) -> bool:
     """Whether the group column can keep groups apart; a problem in the report when it cannot."""
     counts = train["_group"].value_counts()

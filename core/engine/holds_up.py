@@ -29,7 +29,7 @@ def against_validation(run_eval: Path, scored: dict, file: Path, validation_file
     Args:
         run_eval: the run's ``eval.json`` (its validation report); nothing is said when it is missing.
         scored: the file's scores: ``accuracy`` (classifiers) or ``mae`` and ``rmse`` (regressors), with
-            ``examples``, the rows scored.
+            ``examples``, the rows scored, and ``se``, the score's standard error, where its rows have groups.
         file: the scored file (its name is what the message gives).
         validation_file: the run's own validation file, when it had one: the same file scored again says
             nothing new, so nothing is said.
@@ -49,15 +49,18 @@ def against_validation(run_eval: Path, scored: dict, file: Path, validation_file
     n_val, n_file = report.get("examples") or report.get("rows") or 0, scored.get("examples") or 0
     if not isinstance(tuned, dict) or not n_val or not n_file:
         return None
+    grouped = (report.get("grouped") or {}).get("se")  # the validation rows had groups: their own spread
     if "accuracy" in scored and "accuracy" in tuned:
         val, got = float(tuned["accuracy"]), float(scored["accuracy"])
-        gap, noise = val - got, 2 * math.sqrt(_share_var(val, n_val) / n_val + _share_var(got, n_file) / n_file)
+        spread = [_share_var(val, n_val) / n_val, _share_var(got, n_file) / n_file]
+        gap, noise = val - got, 2 * math.sqrt(_grouped(spread, grouped, scored.get("se")))
         say, apart = _percent, _points
         what = "scored"
     elif "mae" in scored and "mae" in tuned and "rmse" in scored and "rmse" in tuned:
         val, got = float(tuned["mae"]), float(scored["mae"])
-        spread = [max(float(r["rmse"]) ** 2 - float(r["mae"]) ** 2, 0.0) for r in (tuned, scored)]
-        gap, noise = got - val, 2 * math.sqrt(spread[0] / n_val + spread[1] / n_file)
+        spread = [max(float(r["rmse"]) ** 2 - float(r["mae"]) ** 2, 0.0) / n
+                  for r, n in ((tuned, n_val), (scored, n_file))]
+        gap, noise = got - val, 2 * math.sqrt(_grouped(spread, grouped, scored.get("se")))
         say = apart = _number
         what = "had a mean absolute error of"
     else:
@@ -91,6 +94,17 @@ def _same_file(a: Path, b: Path) -> bool:
         return file_key(str(a)) == file_key(str(b))
     except OSError:
         return False
+
+
+def _grouped(variances: list[float], validation_se: float | None, file_se: float | None) -> float:
+    """The variance of the gap: the sum of each side's, the larger of its own and, where its rows had groups, its
+    grouped standard error squared (``core.data.groups.mean_se``: one group's rows move the score together)."""
+    val, file = variances
+    if validation_se is not None and math.isfinite(validation_se):
+        val = max(val, validation_se ** 2)
+    if file_se is not None and math.isfinite(file_se):
+        file = max(file, file_se ** 2)
+    return val + file
 
 
 def _share_var(p: float, n: int) -> float:

@@ -407,7 +407,8 @@ def evaluate_run(run_dir: Path, home: Home, data_path: str | None = None) -> dic
 
         report = {**report, "split": "file", "data": str(data_path),
                   "left_out": data.report.left_out(Path(data_path).name), "cautions": data.report.cautions()}
-        scored = {**(report.get("tuned") or {}), "examples": report.get("examples") or report.get("rows")}
+        scored = {**(report.get("tuned") or {}), "examples": report.get("examples") or report.get("rows"),
+                  "se": (report.get("grouped") or {}).get("se")}
         report["against_validation"] = against_validation(run.eval, scored, Path(data_path),
                                                           config.data.validation_path)
     target = run.eval if data_path is None else run.path / f"eval-{Path(data_path).stem}.json"

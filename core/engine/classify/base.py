@@ -63,7 +63,11 @@ class BaseRecipe:
     def train_groups(self) -> list[str] | None:
         """The group of each training row (the data's group column), or None: the search's folds keep each
         group in one fold (``core.data.groups``)."""
-        dataset = self.ctx.data.train
+        return self.groups_of("train")
+
+    def groups_of(self, name: str) -> list[str] | None:
+        """The group of each row of a split, or None when the data has no groups."""
+        dataset = getattr(self.ctx.data, name)
         if dataset is None or groups.ROLE not in dataset.column_names:
             return None
         return list(dataset[groups.ROLE])
@@ -180,7 +184,10 @@ class BaseRecipe:
         self.ctx.reporter.phase("evaluating", "Measuring the baselines (majority class, base model, classical).")
         described = self.baselines(y_train, y_val)
         baselines.add_to_report(report, tuned, described, ("accuracy", "macro_f1"))
-        report["verdict"] = baselines.verdict(tuned, baselines.right_rows(probs, y_val), described, where)
+        right, grouped = baselines.right_rows(probs, y_val), self.groups_of("validation")
+        report["verdict"] = baselines.verdict(tuned, right, described, where, grouped)
+        if grouped is not None:  # how far chance moves the accuracy, the rows of one group counted together
+            report["grouped"] = {"groups": len(set(grouped)), "se": groups.mean_se(right, grouped)}
         pred = probs.argmax(axis=1)
         report["per_class"] = metrics.per_class(y_val, pred, self.labels)
         report["confusion_matrix"] = metrics.confusion(y_val, pred, self.labels)

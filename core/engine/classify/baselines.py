@@ -13,6 +13,7 @@ from typing import Callable, NamedTuple, Sequence
 
 import numpy as np
 
+from ...data.groups import mean_se
 from .metrics import headline
 
 PIXEL_SIZE = 24  # raw-pixel baseline resolution: big enough for digits and icons, small enough to fit fast
@@ -50,14 +51,18 @@ def right_rows(probs: np.ndarray, y_true: Sequence[int]) -> np.ndarray:
     return (np.asarray(probs).argmax(axis=1) == np.asarray(y_true)).astype(np.float64)
 
 
-def paired_noise(ours: Sequence[float], theirs: Sequence[float]) -> float:
+def rows_in_words(rows: int, groups: Sequence[str] | None = None) -> str:
+    """"96 rows", or "95 rows from 36 groups" where the rows' groups set how far chance moves a score."""
+    return f"{rows} rows" + (f" from {len(set(groups))} groups" if groups is not None else "")
+
+
+def paired_noise(ours: Sequence[float], theirs: Sequence[float], groups: Sequence[str] | None = None) -> float:
     """How far apart two models scored on the same rows can land by chance alone: two standard errors of their
     row-by-row difference (about 95 %). Paired, so rows both get right or both get wrong cost nothing; on 96 rows
-    where two classifiers disagree on a quarter, that is about 10 points of accuracy."""
+    where two classifiers disagree on a quarter, that is about 10 points of accuracy. With ``groups`` (the
+    rows' groups, ``core.data.groups``) the rows of one group count together, and the noise is wider."""
     diff = np.asarray(ours, dtype=np.float64) - np.asarray(theirs, dtype=np.float64)
-    if len(diff) < 2:
-        return float("inf")
-    return float(2 * diff.std(ddof=1) / np.sqrt(len(diff)))
+    return 2 * mean_se(diff, groups)
 
 
 def majority(train_labels: Sequence[int], n_classes: int, n: int) -> np.ndarray:
@@ -127,7 +132,7 @@ def keep_tip(key: str) -> list[str]:
 
 
 def verdict(tuned: dict[str, float], tuned_rows: np.ndarray, baselines: dict[str, Baseline],
-            where: str = "on the validation split") -> dict:
+            where: str = "on the validation split", groups: Sequence[str] | None = None) -> dict:
     """Whether the tuned model beats every baseline on the report's rows, in plain words, and what to try when it
     does not (the page shows ``message`` and ``try`` as they are). A gap within what chance moves on these rows
     (``paired_noise``) is said to be one, either way: a baseline ahead by three rows of 96 is not shown to be
@@ -138,12 +143,13 @@ def verdict(tuned: dict[str, float], tuned_rows: np.ndarray, baselines: dict[str
         tuned_rows: its row-by-row correctness on the same rows (``right_rows``).
         baselines: key -> ``Baseline``, as ``BaseRecipe.baselines`` gives.
         where: where the rows are, in words ("on the validation split", "on test.csv").
+        groups: the rows' groups, when they have some: chance is measured over groups (``paired_noise``).
     """
     key, best = max(baselines.items(), key=lambda kv: kv[1].scores["accuracy"])
     title = best.title
     ours, theirs = float(tuned["accuracy"]), float(best.scores["accuracy"])
-    examples = len(tuned_rows)
-    noise = paired_noise(tuned_rows, best.rows)
+    examples = rows_in_words(len(tuned_rows), groups)
+    noise = paired_noise(tuned_rows, best.rows, groups)
     out = {"strongest_baseline": key, "baseline_title": title, "baseline_accuracy": theirs,
            "tuned_accuracy": ours, "margin": ours - theirs,
            "noise": noise if np.isfinite(noise) else None}  # None: too few rows to say
@@ -152,7 +158,7 @@ def verdict(tuned: dict[str, float], tuned_rows: np.ndarray, baselines: dict[str
         close = ours - theirs <= noise
         out.update(status="tuned-wins", within_chance=bool(close), message=(
             f"The tuned model beats every baseline {where}: {ours:.1%} against {theirs:.1%} for the strongest, "
-            f"{title}." + (f" On {examples} rows a margin this small could be chance ({chance})." if close else "")))
+            f"{title}." + (f" On {examples} a margin this small could be chance ({chance})." if close else "")))
         return out
     more_rows = "score more labelled rows (studio eval RUN --data FILE, or predict a whole labelled file below)"
     if ours == theirs:
@@ -161,10 +167,10 @@ def verdict(tuned: dict[str, float], tuned_rows: np.ndarray, baselines: dict[str
             "these rows."), **{"try": [more_rows, *keep_tip(key)]})
         return out
     if theirs - ours <= noise:
-        apart = round((theirs - ours) * examples)
+        apart = round((theirs - ours) * len(tuned_rows))
         out.update(status="tie", message=(
-            f"{title} scores {theirs:.1%} {where} and the tuned model {ours:.1%}: {apart} of {examples} rows apart, "
-            f"within what chance alone moves on {examples} rows ({chance}), so neither is shown to be the better "
+            f"{title} scores {theirs:.1%} {where} and the tuned model {ours:.1%}: {apart} of {len(tuned_rows)} rows "
+            f"apart, within what chance alone moves on {examples} ({chance}), so neither is shown to be the better "
             "model."), **{"try": [more_rows, "more training rows (a few hundred per class)",
                                   "the Thorough preset (a longer automatic search, with fine-tunes)"]})
         return out

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from ... import saved
+from ...data import groups
 from ...data.overview import scored_on
 from ...models.encoders import open_image
 from ...models.heads import FeatureHead
@@ -116,7 +117,10 @@ class RegressionBase(BaseRecipe):
                                               "ridge head, a classical ridge regression).")
         described = self.baselines(y_train, y_val)
         add_to_report(report, tuned, described, ("mae", "rmse", "r2"))
-        report["verdict"] = baselines.verdict(tuned, metrics.error_rows(y_val, predicted), described, where)
+        errors, grouped = metrics.error_rows(y_val, predicted), self.groups_of("validation")
+        report["verdict"] = baselines.verdict(tuned, errors, described, where, grouped)
+        if grouped is not None:  # how far chance moves the mean absolute error, one group's rows counted together
+            report["grouped"] = {"groups": len(set(grouped)), "se": groups.mean_se(-errors, grouped)}
         report["points"] = metrics.points(y_val, predicted)
         report["worst"] = metrics.worst(items, y_val, predicted, MAX_WORST)
         report.update(self.extra_report())

@@ -65,7 +65,7 @@ def classical(image: bool, train_items: Sequence, train_values: Sequence[float],
 
 
 def verdict(tuned: dict[str, float], tuned_rows: np.ndarray, baselines: dict[str, Baseline],
-            where: str = "on the validation split") -> dict:
+            where: str = "on the validation split", groups: Sequence[str] | None = None) -> dict:
     """Whether the tuned model's mean absolute error beats every baseline on the report's rows, in plain words, and
     what to try when it does not (the page shows ``message`` and ``try`` as they are). A gap within what chance
     moves on these rows (``paired_noise`` of the row-by-row errors) is said to be one, either way.
@@ -75,11 +75,12 @@ def verdict(tuned: dict[str, float], tuned_rows: np.ndarray, baselines: dict[str
         tuned_rows: minus its absolute error on every row (``metrics.error_rows``).
         baselines: key -> ``Baseline``.
         where: where the rows are, in words ("on the validation split", "on test.csv").
+        groups: the rows' groups, when they have some: chance is measured over groups (``paired_noise``).
     """
     key, best = min(baselines.items(), key=lambda kv: kv[1].scores["mae"])
     title = best.title
     ours, theirs = float(tuned["mae"]), float(best.scores["mae"])
-    noise = paired_noise(tuned_rows, best.rows)
+    noise = paired_noise(tuned_rows, best.rows, groups)
     out = {"strongest_baseline": key, "baseline_title": title, "baseline_mae": theirs, "tuned_mae": ours,
            "margin": theirs - ours,
            "noise": noise if np.isfinite(noise) else None}  # None: too few rows to say
