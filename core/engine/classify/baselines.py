@@ -53,7 +53,8 @@ def right_rows(probs: np.ndarray, y_true: Sequence[int]) -> np.ndarray:
 
 def rows_in_words(rows: int, groups: Sequence[str] | None = None) -> str:
     """"96 rows", or "95 rows from 36 groups" where the rows' groups set how far chance moves a score."""
-    return f"{rows} rows" + (f" from {len(set(groups))} groups" if groups is not None else "")
+    many = len(set(groups)) if groups is not None else rows
+    return f"{rows} rows" + (f" from {many} groups" if many < rows else "")
 
 
 def paired_noise(ours: Sequence[float], theirs: Sequence[float], groups: Sequence[str] | None = None) -> float:
