@@ -372,7 +372,9 @@ def _caption(report: dict, task: Task, config: JobConfig) -> str:
     if task.key == "preference":
         return f"On {report.get('pairs')} held-out pairs." if report.get("pairs") else "On the held-out pairs."
     n = next((report[k] for k in ("rows", "examples") if isinstance(report.get(k), int)), None)
-    caption = f"On {n} validation rows." if n else "On the validation split."
+    grouped = (report.get("grouped") or {}).get("groups")
+    caption = (f"On {n} validation rows" + (f" from {grouped} groups, each whole" if grouped else "") + ".") if n \
+        else "On the validation split."
     if report.get("final_fit"):  # the automatic search's head learnt from these rows after they scored it
         caption += " Scored before the saved model was fitted again on every row, these included."
     if task.kind == "regression":

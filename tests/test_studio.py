@@ -316,6 +316,13 @@ def test_a_model_value_from_the_previous_list_reads_as_no_choice_not_an_error():
     assert not list(Path(tab_data.__file__).parent.glob("*.pyi"))  # gradio's stub for a subclass is not written
 
 
+def test_the_scores_caption_names_the_groups_of_a_grouped_validation_split():
+    task, config = get_task("text-classification"), JobConfig(task="text-classification")
+    assert tab_evaluate._caption({"examples": 95}, task, config).startswith("On 95 validation rows.")
+    grouped = tab_evaluate._caption({"examples": 95, "grouped": {"groups": 36, "se": 0.07}}, task, config)
+    assert grouped.startswith("On 95 validation rows from 36 groups, each whole.")
+
+
 def test_public_data_outside_the_session_folder_is_refused(home, hardware, tmp_path):
     st = _studio(home, hardware)
     mine, theirs = start_session(None), start_session(None)
