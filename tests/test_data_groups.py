@@ -191,6 +191,11 @@ def test_an_image_folder_of_class_subfolders_keeps_each_subfolder_on_one_side(tm
     assert scored_on(data.summary) == "on the validation split (each class subfolder on one side)"
     flat = load_data(tmp_path / "scans" / "benign")  # the patients are the classes now: nothing to group
     assert "group" not in flat.columns and "group" not in flat.train.column_names
+    import shutil
+    shutil.copytree(tmp_path / "scans", tmp_path / "split" / "train")  # the same inside a train split folder
+    split = load_data(tmp_path / "split")
+    assert split.report.ok and split.columns["group"] == "subfolder"
+    assert not set(split.train["group"]) & set(split.validation["group"])
 
 
 def test_chance_is_measured_over_groups_when_rows_come_in_groups():
