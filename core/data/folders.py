@@ -73,7 +73,8 @@ def find_layout(root: Path, image_like) -> Layout:
             layout.splits[splits[folder]] += [(c.name, c) for c in _dirs(folder)]
             layout.loose += _files(folder)
         used = [d.name for d in dirs if d.name not in layout.unlabelled]
-        layout.notes.append(f"The folders {', '.join(map(repr, used))} are splits; each holds one folder per class.")
+        layout.notes.append(f"The folders {', '.join(map(repr, used))} are splits; each holds one folder per class."
+                            if len(used) > 1 else f"The folder {used[0]!r} is a split; it holds one folder per class.")
         layout.nested = _nested([folder for _, folder in layout.splits.get("train", [])], image_like)
         return layout
     if dirs and all(_dirs(d) and all(split_of(s.name) for s in _dirs(d)) and not _files(d) for d in dirs):
