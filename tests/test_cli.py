@@ -77,6 +77,10 @@ def test_a_first_config_names_only_its_data(home, bert_dir, tmp_path, capsys):
     assert main(["train", str(config), "--home", str(home.root)]) == 2
     err = capsys.readouterr().err
     assert "names no task" in err and "task: text-classification" in err
+    config.write_text("data:\n  path: tickets.csv\n  columns: {group: nosuch}\n")
+    assert main(["train", str(config), "--home", str(home.root)]) == 2
+    err = capsys.readouterr().err  # a column the config names is missing: said first, no talk of the task
+    assert "data.columns: The group column 'nosuch' is not in" in err and "names no task" not in err
 
 
 def test_eval_says_the_verdict_in_words_after_its_json():

@@ -161,7 +161,8 @@ def verdict(tuned: dict[str, float], tuned_rows: np.ndarray, baselines: dict[str
             f"The tuned model beats every baseline {where}: {ours:.1%} against {theirs:.1%} for the strongest, "
             f"{title}." + (f" On {examples} a margin this small could be chance ({chance})." if close else "")))
         return out
-    more_rows = "score more labelled rows (studio eval RUN --data FILE, or predict a whole labelled file below)"
+    more_rows = ("score more labelled rows (studio eval RUN --data FILE, or a labelled file in the Evaluate tab's "
+                 "\"Predict a whole file\")")
     if ours == theirs:
         out.update(status="tie", message=(
             f"The tuned model and {title} both score {ours:.1%} {where}: fine-tuning has not shown an advantage on "

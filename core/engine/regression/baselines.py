@@ -92,7 +92,8 @@ def verdict(tuned: dict[str, float], tuned_rows: np.ndarray, baselines: dict[str
             f"for the strongest, {title}." + (f" A margin this small could be chance on these rows ({chance})."
                                               if close else "")))
         return out
-    more_rows = "score more rows with a true value (studio eval RUN --data FILE, or predict a whole file below)"
+    more_rows = ("score more rows with a true value (studio eval RUN --data FILE, or a file of true values in the "
+                 "Evaluate tab's \"Predict a whole file\")")
     if ours == theirs:
         out.update(status="tie", message=(
             f"The tuned model and {title} both err by {ours:.4g} on average {where}: fine-tuning has not shown an "
