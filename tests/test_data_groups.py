@@ -196,6 +196,10 @@ def test_an_image_folder_of_class_subfolders_keeps_each_subfolder_on_one_side(tm
     split = load_data(tmp_path / "split")
     assert split.report.ok and split.columns["group"] == "subfolder"
     assert not set(split.train["group"]) & set(split.validation["group"])
+    shutil.copytree(tmp_path / "scans", tmp_path / "split" / "validation")  # a validation folder: used as given
+    given = load_data(tmp_path / "split")
+    assert given.summary["validation"] == {"source": "folder"}
+    assert not any("stays on one side" in line for line in given.detection)
 
 
 def test_chance_is_measured_over_groups_when_rows_come_in_groups():

@@ -173,7 +173,7 @@ def _assemble(prepared, source: Source, validation_path, fraction, seed, tokeniz
     train, validation = _split(prepared, train, validation, fraction, seed, validation_path)
     if group and validation_path:
         groups.shared_with_training(train, validation, group, report, source.unit, Path(validation_path).name)
-    elif group:
+    elif group and prepared.summary["validation"]["source"] == "split":  # a validation folder is as given
         prepared.detection.append(groups.describe(train, validation, group, source.unit))
     if source.unit == "row":  # texts; images have no loose form to compare (see core/engine/holds_up.py)
         checks.near_copies(train, validation, report, source.unit,
