@@ -104,11 +104,8 @@ def detect(frame: pd.DataFrame, report: DataReport, task: str | None = None,
         _fill_classification(frame, profiles, found, report, name)
     elif found.task == "text-regression":
         _fill_regression(frame, profiles, found, report, name)
-    if found.task in ("text-classification", "text-regression") and groups.ROLE not in found.columns:
-        offered = groups.suggest(profiles, set(found.columns.values()), len(frame))
-        if offered is not None:
-            found.candidates[groups.ROLE] = [offered.column]
-            found.reasons.append(groups.suggestion(offered.column, offered.distinct, offered.filled))
+    if found.task in ("text-classification", "text-regression"):
+        groups.offer(found, profiles, len(frame))
     return found
 
 
@@ -121,11 +118,7 @@ def _check_group(found: Detection, report, name) -> None:
         found.columns.pop(groups.ROLE)
         found.reasons.append(f"'{column}' is not used as the group: {found.task} keeps no groups apart.")
         return
-    other = [role for role, col in found.columns.items() if col == column and role != groups.ROLE]
-    if other:
-        report.error("group_is_" + other[0], f"{name}: '{column}' cannot be both the {other[0]} and the group.",
-                     f"Choose another column as the group (the rows that belong together), or set it to "
-                     "'(not used)'.")
+    groups.refuse_shared_role(found.columns, column, report, name)
 
 
 def _resolve_given(frame, columns, report, name) -> dict[str, str] | None:

@@ -51,10 +51,30 @@ def suggest(profiles: dict, used: set, rows: int):
     return max(fits, key=lambda p: (bool(p.metadata), p.filled / p.distinct), default=None)
 
 
-def suggestion(column: str, distinct: int, filled: int) -> str:
-    return (f"'{column}' repeats its values ({distinct} values over {filled} rows): if the rows that share one are "
-            "alike (one customer's tickets, one source's items), choose it as the group, so that no group is on "
-            "both sides of the split and the validation score says how the model does on new ones.")
+def offer(found, profiles: dict, rows: int) -> None:
+    """Offer the likeliest group column (``suggest``) on a ``Detection`` that has none: first in the group list's
+    candidates, and a line saying what choosing it would change."""
+    if ROLE in found.columns:
+        return
+    offered = suggest(profiles, set(found.columns.values()), rows)
+    if offered is None:
+        return
+    found.candidates[ROLE] = [offered.column]
+    found.reasons.append(f"'{offered.column}' repeats its values ({offered.distinct} values over {offered.filled} "
+                         "rows): if the rows that share one are alike (one customer's tickets, one source's items), "
+                         "choose it as the group, so that no group is on both sides of the split and the validation "
+                         "score says how the model does on new ones.")
+
+
+def refuse_shared_role(columns: dict[str, str], column: str, report: DataReport, name: str) -> bool:
+    """True, with a problem in the report, when the group column is also another role's (the label, the text, the
+    target): a column cannot both say what to predict and which rows belong together."""
+    other = next((role for role, col in columns.items() if col == column and role != ROLE), None)
+    if other is None:
+        return False
+    report.error(f"group_is_{other}", f"{name}: '{column}' cannot be both the {other} and the group.",
+                 "Choose another column as the group (the rows that belong together), or set it to '(not used)'.")
+    return True
 
 
 def each(column: str | None) -> str:

@@ -227,14 +227,12 @@ def _split(prepared, train, validation, fraction, seed, validation_path):
         fraction = fraction or default_fraction(len(train))
         ids = regression.value_bins(train["target"]) if regression.is_regression(prepared.task) \
             else _label_ids(train, prepared.labels)
-        if groups.has_groups(train):
-            train_pos, val_pos = groups.split_indices(train["_group"].to_numpy(), fraction, seed, ids)
-        else:
-            train_pos, val_pos = split_indices(len(train), fraction, seed, ids)
+        grouped = groups.has_groups(train)
+        train_pos, val_pos = groups.split_indices(train["_group"].to_numpy(), fraction, seed, ids) if grouped \
+            else split_indices(len(train), fraction, seed, ids)
         train, validation = train.iloc[train_pos], train.iloc[val_pos]
-        prepared.summary["validation"] = {"source": "split", "fraction": round(fraction, 4), "seed": seed}
-        if groups.has_groups(train):
-            prepared.summary["validation"]["group"] = prepared.columns.get(groups.ROLE)
+        prepared.summary["validation"] = {"source": "split", "fraction": round(fraction, 4), "seed": seed,
+                                          **({"group": prepared.columns.get(groups.ROLE)} if grouped else {})}
     elif validation_path:
         prepared.summary["validation"] = {"source": "file", "path": str(validation_path)}
     else:

@@ -261,28 +261,21 @@ def _image_groups(frame: pd.DataFrame, rows: pd.DataFrame, wanted: str | None, r
     """The group column of metadata.csv (one specimen's several photos), as the user chose it; else one to offer."""
     from .columns import profile_columns
 
-    shown = [str(Path(f).as_posix()) for f in as_text(frame[found.columns["image"]]).str.strip()]
     if not wanted:
-        offered = groups.suggest(profile_columns(frame.drop(columns=["_folder", "_split"])),
-                                 set(found.columns.values()), len(frame))
-        if offered is not None:
-            found.candidates[groups.ROLE] = [offered.column]
-            found.reasons.append(groups.suggestion(offered.column, offered.distinct, offered.filled))
+        groups.offer(found, profile_columns(frame.drop(columns=["_folder", "_split"])), len(frame))
         return rows
     column = _find_column(frame, wanted)
-    listed = ", ".join(map(repr, frame.columns.drop(["_folder", "_split"])))
-    fix = "Pick another column as the group (the images that belong together), or set it to '(not used)'."
     if column is None:
         report.error("unknown_column", f"The group column '{wanted}' is not in metadata.csv; its columns are "
-                     f"{listed}.", fix)
+                     f"{', '.join(map(repr, frame.columns.drop(['_folder', '_split'])))}.",
+                     "Pick another column as the group (the images that belong together), or set it to "
+                     "'(not used)'.")
         return None
-    taken = next((role for role, col in found.columns.items() if col == column), None)
-    if taken is not None:
-        report.error(f"group_is_{taken}", f"metadata.csv: '{column}' cannot be both the {taken} and the group.", fix)
+    if groups.refuse_shared_role(found.columns, column, report, "metadata.csv"):
         return None
     found.columns[groups.ROLE] = column
     found.reasons.append(f"'{column}' is the group column, as you chose.")
-    return groups.attach(rows, frame, shown, column)
+    return groups.attach(rows, frame, _shown_files(frame, found.columns["image"]), column)
 
 
 def _read_metadata(path: Path, report: DataReport, limits) -> pd.DataFrame | None:
@@ -335,10 +328,15 @@ def _find_column(frame: pd.DataFrame, wanted: str):
     return next((c for c in frame.columns if header_key(c) == key), None)
 
 
+def _shown_files(frame: pd.DataFrame, column: str) -> list[str]:
+    """metadata.csv's file names as the user wrote them (forward slashes): the rows' ``_row``."""
+    return [str(Path(f).as_posix()) for f in as_text(frame[column]).str.strip()]
+
+
 def _checked_images(frame: pd.DataFrame, columns: dict, report: DataReport, limits, name: str) -> pd.DataFrame:
     from .images import check_image
 
-    shown = [str(Path(f).as_posix()) for f in as_text(frame[columns["image"]]).str.strip()]
+    shown = _shown_files(frame, columns["image"])
     paths = [(Path(folder) / f).resolve() for folder, f in zip(frame["_folder"], shown)]
     values = numbers(frame[columns["target"]])
     inside = [p.is_relative_to(Path(folder).resolve()) for p, folder in zip(paths, frame["_folder"])]

@@ -6,12 +6,9 @@ import csv
 
 import pytest
 
+from tests.browser.waits import wait_text
+
 pytestmark = [pytest.mark.browser]
-
-
-def _detection_has(page, words: str) -> None:
-    page.wait_for_function("w => (document.querySelector('#data-detection')?.innerText ?? '').includes(w)",
-                           arg=words, timeout=120_000)
 
 
 def test_choosing_the_group_column_keeps_groups_apart(page, screenshots, tmp_path):
@@ -24,18 +21,16 @@ def test_choosing_the_group_column_keeps_groups_apart(page, screenshots, tmp_pat
     with open(tmp_path / "packages.csv", "w", encoding="utf-8", newline="") as fh:
         csv.writer(fh).writerows(rows)
     page.locator("#data-upload input[type=file]").set_input_files(str(tmp_path / "packages.csv"))
-    _detection_has(page, "choose it as the group")  # offered, never chosen by itself
+    wait_text(page, "#data-detection", "choose it as the group")  # offered, never chosen by itself
     assert "stays on one side" not in page.inner_text("#data-detection")
     group = page.locator("[id^=data-role-]").filter(has_text="group:")
     assert group.count() == 1
     group.locator("input").click()
     page.get_by_role("option", name="source (could be the group)").click()
-    _detection_has(page, "stays on one side of the split")
-    page.wait_for_function("() => (document.querySelector('#data-status')?.innerText ?? '').includes('Ready.')",
-                           timeout=120_000)
+    wait_text(page, "#data-detection", "stays on one side of the split")
+    wait_text(page, "#data-status", "Ready.")
     page.screenshot(path=str(screenshots / "group-column.png"), full_page=True)
     page.click("#data-next")
     page.click("#model-next")
-    page.wait_for_function("() => (document.querySelector('#settings-yaml')?.innerText ?? '').includes('group:')",
-                           timeout=60_000)
+    wait_text(page, "#settings-yaml", "group:", 60_000)
     assert "group: source" in page.inner_text("#settings-yaml")

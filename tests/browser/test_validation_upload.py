@@ -7,13 +7,9 @@ import csv
 import pytest
 
 from core.data.examples import example_path
+from tests.browser.waits import wait_text
 
 pytestmark = [pytest.mark.browser]
-
-
-def _status_has(page, words: str) -> None:
-    page.wait_for_function("w => (document.querySelector('#data-status')?.innerText ?? '').includes(w)", arg=words,
-                           timeout=120_000)
 
 
 def test_a_validation_file_scores_the_run_instead_of_a_split(page, screenshots, tmp_path):
@@ -24,20 +20,19 @@ def test_a_validation_file_scores_the_run_instead_of_a_split(page, screenshots, 
         with open(tmp_path / name, "w", encoding="utf-8", newline="") as fh:
             csv.writer(fh).writerows([header, *part])
     page.locator("#data-upload input[type=file]").set_input_files(str(tmp_path / "tickets.csv"))
-    _status_has(page, "Ready.")
+    wait_text(page, "#data-status", "Ready.")
     assert "(from" not in page.inner_text("#data-status")  # a share of the upload, to begin with
     page.locator("#data-validation input[type=file]").set_input_files(str(tmp_path / "held back.csv"))
-    _status_has(page, "(from held back.csv)")
+    wait_text(page, "#data-status", "(from held back.csv)")
     status = page.inner_text("#data-status")
     assert f"{len(body) - 60} training rows and 60 for validation (from held back.csv)" in status, status
     page.screenshot(path=str(screenshots / "validation-upload.png"), full_page=True)
     page.click("#data-next")
     page.click("#model-next")
-    page.wait_for_function("() => (document.querySelector('#settings-yaml')?.innerText ?? '').includes('back.csv')",
-                           timeout=60_000)
+    wait_text(page, "#settings-yaml", "back.csv", 60_000)
     assert "validation_path:" in page.inner_text("#settings-yaml")
     page.get_by_role("tab", name="1 · Data").click()
     page.locator("#data-validation button[aria-label='Clear']").first.click()  # the file's own clear button
     page.wait_for_function("() => !(document.querySelector('#data-status')?.innerText ?? '').includes('(from')",
                            timeout=120_000)
-    _status_has(page, "Ready.")
+    wait_text(page, "#data-status", "Ready.")
