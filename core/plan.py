@@ -160,6 +160,8 @@ def with_detected_task(config: JobConfig, home: Home, limits=None) -> tuple[JobC
         said = " ".join(f"{p.message} {p.fix}".strip() for p in found.report.errors)
         if any(p.code in ("unknown_column", "unknown_role") for p in found.report.errors):
             return config, [f"data.columns: {said}"]  # a column the config names is not there: that is the problem
+        if any(p.code == "no_text" for p in found.report.errors):
+            return config, [f"data: {said}"]  # no task would fit: naming one would not help
         return config, [f"the config names no task, and its data does not say which: {said} Or name the task in "
                         f"the config, for example `task: text-classification` (one of {', '.join(_known_tasks())})."]
     return config.for_task(found.task), []

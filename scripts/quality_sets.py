@@ -61,7 +61,7 @@ from pathlib import Path
 
 import numpy as np
 
-SETS = ("digits", "glyphs", "icons", "icons-families", "debian-sections", "debian-siblings", "debian-use", "debian-chat", "debian-summary", "man-chat",
+SETS = ("digits", "glyphs", "icons", "icons-families", "debian-sections", "debian-siblings", "debian-large", "debian-use", "debian-chat", "debian-summary", "man-chat",
         "man-sections")
 REPO = Path(__file__).resolve().parent.parent
 SEED = 15
@@ -367,6 +367,28 @@ def build_debian_sections(out: Path, packages: list[dict], n_train: int = 480, n
     return {"train": len(train), "test": len(test), "classes": SECTIONS}
 
 
+LARGE_SECTIONS = ["net", "science", "games", "admin", "utils", "sound", "x11", "text", "fonts", "graphics", "math",
+                  "editors", "mail", "database", "video", "electronics"]
+
+
+def build_debian_large(out: Path, packages: list[dict], n_train: int = 4000, n_test: int = 1000) -> dict:
+    """A bigger, uneven set, as real tables are: package descriptions (synopsis and first paragraph) of 16
+    sections in the archive's own proportions (net 1069 sources, electronics 100), one package per source."""
+    rng = random.Random(SEED)
+    rows = [{"text": f"{p['synopsis'].rstrip('.')}. {p['long']}" if p.get("long") else p["synopsis"],
+             "label": p["Section"].split("/")[-1], "source": p["source"], "Package": p["Package"]}
+            for p in packages if p.get("Section", "").split("/")[-1] in LARGE_SECTIONS]
+    rows = _one_per_source(rows, rng)
+    rng.shuffle(rows)
+    train, test = rows[:n_train], rows[n_train:n_train + n_test]
+    for name, part in (("train", train), ("test", test)):
+        _write_csv(out / "debian-large" / f"{name}.csv", part, {"description": "text", "section": "label"})
+    counts = defaultdict(int)
+    for row in train:
+        counts[row["label"]] += 1
+    return {"train": len(train), "test": len(test), "classes": dict(sorted(counts.items(), key=lambda kv: -kv[1]))}
+
+
 def build_debian_siblings(out: Path, packages: list[dict], per_class_train: int = 60, per_class_test: int = 40,
                           max_siblings: int = 6) -> dict:
     """Synopses labelled with their section, as debian-sections, but the training rows keep every binary package
@@ -576,6 +598,7 @@ def main() -> None:
                 "icons": lambda: build_icons(out), "icons-families": lambda: build_icons(out, families=True),
                 "debian-sections": lambda: build_debian_sections(out, packages),
                 "debian-siblings": lambda: build_debian_siblings(out, packages),
+                "debian-large": lambda: build_debian_large(out, packages),
                 "debian-use": lambda: build_debian_use(out, packages),
                 "debian-chat": lambda: build_debian_chat(out, packages),
                 "debian-summary": lambda: build_debian_summary(out, packages), "man-chat": lambda: build_man_chat(out),

@@ -193,8 +193,12 @@ def test_a_config_naming_no_task_is_queued_for_its_datas(manager, tmp_path):
     assert queued.run_dir.name.endswith("-text-classification")
     assert "task: text-classification" in (queued.run_dir / "config.yaml").read_text()
     (tmp_path / "numbers.csv").write_text("x\n1\n2\n3\n")
-    with pytest.raises(ConfigError, match="names no task"):
+    with pytest.raises(ConfigError, match="numbers.csv has no column of text"):
         jobs.submit(JobConfig(data=DataConfig(path=str(tmp_path / "numbers.csv"))))
+    (tmp_path / "ids.csv").write_text("ticket_id,opened,body\n" + "".join(
+        f"T{i},2024-01-{i + 1:02d},the customer wrote about issue {i} at length\n" for i in range(9)))
+    with pytest.raises(ConfigError, match="names no task"):
+        jobs.submit(JobConfig(data=DataConfig(path=str(tmp_path / "ids.csv"))))
 
 
 def _until(predicate, timeout=20.0):

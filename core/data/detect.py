@@ -88,9 +88,7 @@ def detect(frame: pd.DataFrame, report: DataReport, task: str | None = None,
     if task is None:
         found.task = _guess_task(frame, given, profiles, found.reasons)
         if found.task is None:
-            report.error("no_task", f"Could not tell what {name} is for from its columns ({_names(frame)}).",
-                         "Name the columns (e.g. question/answer for chat, text/label for classification) or "
-                         "choose the task and the columns yourself.")
+            _no_task(frame, profiles, report, name)
             return found
     else:
         found.reasons.append(f"The task is {task}, as you chose.")
@@ -107,6 +105,35 @@ def detect(frame: pd.DataFrame, report: DataReport, task: str | None = None,
     if found.task in ("text-classification", "text-regression"):
         groups.offer(found, profiles, len(frame))
     return found
+
+
+def _no_task(frame, profiles, report, name) -> None:
+    """Why no task fits: a table without any text (measurements, codes) gets its own words, since no column
+    choice would make it one the studio can tune a language model on."""
+    if profiles and not any(p.kind in ("text", "short_text") or text_name(p.column) for p in profiles.values()):
+        kinds: dict[str, list[str]] = {}
+        for p in profiles.values():
+            kind = ("numbers" if p.kind in ("number", "rating") else "a few distinct values" if p.categorical
+                    else f"{p.kind}s" if p.kind in ("date", "email", "url", "id") else "other values")
+            kinds.setdefault(kind, []).append(p.column)
+        held = "; ".join(f"{cols[0]!r} holds {kind}" if len(cols) == 1 else
+                         f"{len(cols)} hold {kind} ({_listed(cols)})" for kind, cols in kinds.items())
+        of_its = f"of its {len(profiles)} columns, " if len(profiles) > 1 else ""
+        report.error("no_text", f"{name} has no column of text to learn from: {of_its}{held}. The studio tunes "
+                     "language and vision models, which learn from words or pictures, and these columns hold "
+                     "neither.",
+                     "Add a column of text (a description, a message, a note) for each row and choose it as the "
+                     "text; or, for numbers alone, fit a tabular model (scikit-learn's gradient boosting, for "
+                     "example) outside the studio.")
+        return
+    report.error("no_task", f"Could not tell what {name} is for from its columns ({_names(frame)}).",
+                 "Name the columns (e.g. question/answer for chat, text/label for classification) or "
+                 "choose the task and the columns yourself.")
+
+
+def _listed(columns: list[str], shown: int = 4) -> str:
+    names = ", ".join(repr(c) for c in columns[:shown])
+    return names + (f" and {len(columns) - shown} more" if len(columns) > shown else "")
 
 
 def _check_group(found: Detection, report, name) -> None:
