@@ -71,7 +71,7 @@ def build_app(home: Home, manager, public: bool = False, policy: PublicPolicy | 
             return start_session(session, st, request)
 
         app.load(start, [st.session], [st.session], queue=False).then(
-            lambda s: tab_data.restore(st, s), [st.session], st.data_tab.outputs(st))
+            lambda s: tab_data.restore(st, s), [st.session], st.data_tab.restored(st))
     app.studio = st  # the components and shared objects, for tests
     return app
 

@@ -65,6 +65,8 @@ class DataTab:
     preview: gr.Dataframe
     example: gr.Code
     next: gr.Button
+    upload: gr.File
+    validation_upload: gr.File
 
     def outputs(self, st: Studio) -> list:
         """Everything a data load may update (with the session and the loaded-data state)."""
@@ -72,6 +74,10 @@ class DataTab:
                 self.report,
                 self.chart_row, self.balance, self.lengths, self.details, self.gallery, self.preview, self.example,
                 self.next]
+
+    def restored(self, st: Studio) -> list:
+        """What a reload updates: a load's outputs and the two upload boxes, which show the files read again."""
+        return self.outputs(st) + [self.upload, self.validation_upload]
 
 
 def build(st: Studio) -> DataTab:
@@ -124,7 +130,7 @@ def build(st: Studio) -> DataTab:
                           wrap_lines=True, elem_id="data-example")
     next_button = gr.Button("Next: choose a model →", variant="primary", interactive=False, elem_id="data-next")
     tab = DataTab(status, found, detection, task, roles, sheets, report, chart_row, balance, lengths, details,
-                  gallery, preview, example, next_button)
+                  gallery, preview, example, next_button, upload, validation_upload)
 
     pending = gr.State(None)  # what the first, instant step of a load hands to the second, slow one
     outs = tab.outputs(st)
@@ -300,9 +306,22 @@ def restore(st: Studio, session: dict | None) -> dict:
     if validation and not (st.may_read(owner_of(session), validation) and Path(validation).exists()):
         validation = None
     shown = _load(st, session, path, asked.get("task"), asked.get("columns") or {}, None, validation=validation)
+    if not isinstance(shown, dict):
+        return shown
     # never the session itself: reading the data again can take seconds, and a Resume or Start clicked meanwhile
     # has written a new job into the session that this stale copy would overwrite
-    return {key: value for key, value in shown.items() if key is not st.session} if isinstance(shown, dict) else shown
+    shown = {key: value for key, value in shown.items() if key is not st.session}
+    # the upload boxes show the files read again (an example's folder is no upload: its box stays empty)
+    tab = st.data_tab
+    return {**shown, tab.upload: path if _uploaded(st, path) else None, tab.validation_upload: validation}
+
+
+def _uploaded(st: Studio, path: str) -> bool:
+    """Whether the path is a file this studio saved from an upload (not an example, not a folder on disk)."""
+    try:
+        return Path(path).is_file() and Path(path).resolve().is_relative_to(st.home.uploads.resolve())
+    except OSError:
+        return False
 
 
 def _path_of(data: dict | None, session: dict | None) -> str | None:

@@ -260,6 +260,9 @@ def test_a_validation_file_is_read_with_the_data_and_kept_to_the_session(home, h
     assert out[st.session]["data"]["validation_path"] == pending["validation"]  # a reload reads it again
     restored = tab_data.restore(st, out[st.session])
     assert "(from held.csv)" in restored[st.data_tab.status]
+    # both upload boxes show the files read again, not an empty "Drop File Here" beside a loaded run
+    assert restored[st.data_tab.upload] == out[st.session]["data"]["path"]
+    assert restored[st.data_tab.validation_upload] == pending["validation"]
     # another browser's session may not name this validation file
     other = start_session(None)
     refused = tab_data._load_step(st)({**pending, "path": pending["path"]}, other, None)
@@ -465,6 +468,7 @@ def test_a_reload_shows_detections_own_reasons_not_as_you_chose(home, hardware):
                                                                                                "columns": {}}
     again = tab_data.restore(st, session)
     assert "as you chose" not in again[detection] and again[detection] == first[detection]
+    assert again[st.data_tab.upload] is None  # an example is no upload: its box stays empty
     chosen = tab_data._load(st, session, str(TICKETS), "text-classification", {})[st.session]
     assert "as you chose" in tab_data.restore(st, chosen)[detection]  # the user's own choice stays theirs
 

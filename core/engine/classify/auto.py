@@ -29,7 +29,6 @@ from __future__ import annotations
 import dataclasses
 import random
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -160,15 +159,13 @@ class AutoRecipe(BaseRecipe):
                                  metric=self.objective.metric, higher_is_better=self.objective.higher_is_better,
                                  grouped_by=(self.ctx.data.columns or {}).get(groups.ROLE) if self.train_groups
                                  else None)
-        with _threads(1):  # heads on a few hundred rows: one thread avoids oversubscription
-            best_head = self._search_heads(folds, y_train)
+        best_head = self._search_heads(folds, y_train)
         tuned = self._search_fine_tunes(folds, y_train, best_head)
         stopped = self.ctx.stop.is_set()
         if tuned is not None and not stopped:
             self._retrain_fine_tune(tuned, y_train)
         elif best_head is not None and not stopped:
-            with _threads(1):
-                self._retrain_head(best_head, y_train)
+            self._retrain_head(best_head, y_train)
         self.board.used_s = self.clock.used
         self.board.write(self.ctx.run.path / LEADERBOARD_FILE)
         self.ctx.reporter.line(f"Chosen: {self.winner_name}. {self.board.why} (search took "
@@ -384,11 +381,10 @@ class AutoRecipe(BaseRecipe):
         scaler = FeatureHead(dims, self.objective.outputs)
         scaler.set_scale(x, flags)
         rows = scaler.prepare(x[: max(1, len(x) * (n_folds - 1) // max(1, n_folds))])
-        with _threads(1):
-            started = time.perf_counter()
-            self.objective.fit(rows, self.objective.targets(self.split("train")[1])[: len(rows)], spec,
-                               self.ctx.config.train.seed)
-            return (time.perf_counter() - started) * n_folds
+        started = time.perf_counter()
+        self.objective.fit(rows, self.objective.targets(self.split("train")[1])[: len(rows)], spec,
+                           self.ctx.config.train.seed)
+        return (time.perf_counter() - started) * n_folds
 
     def _augment(self, keep_s: float) -> bool:
         """Features of AUGMENTED_COPIES augmented copies of the training images, while ``keep_s`` seconds of the
@@ -598,8 +594,7 @@ class AutoRecipe(BaseRecipe):
         rows = len(y_train) + len(y_val)
         self.ctx.reporter.phase("training", f"Fitting the chosen head again on all {rows} rows (training and "
                                             "validation together) for the saved model.")
-        with _threads(1):
-            self.head = self._fit_head(best, torch.cat([x_train, x_val]), flags, dims, y_train + y_val)
+        self.head = self._fit_head(best, torch.cat([x_train, x_val]), flags, dims, y_train + y_val)
         self.head_config["inputs"] = self._inputs_spec(winner.view)  # TF-IDF's width changed with its vocabulary
         self.final_rows = rows
         note = (f"The saved model is the chosen head fitted again on all {rows} rows, the {len(y_val)} validation "
@@ -740,12 +735,3 @@ def _fine_tune_title(key: str) -> str:
 def _tune_name(key: str, lr: float) -> str:
     return f"{_fine_tune_title(key)} (lr {lr:g})"
 
-
-@contextmanager
-def _threads(n: int):
-    before = torch.get_num_threads()
-    torch.set_num_threads(min(n, before))
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
