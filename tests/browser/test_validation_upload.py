@@ -29,8 +29,8 @@ def test_a_validation_file_scores_the_run_instead_of_a_split(page, screenshots, 
     page.screenshot(path=str(screenshots / "validation-upload.png"), full_page=True)
     page.reload()  # a reload reads both files again and both boxes show them, not an empty "Drop File Here"
     wait_text(page, "#data-status", "(from held back.csv)")
-    wait_text(page, "#data-validation", "held back.csv")
-    wait_text(page, "#data-upload", "tickets.csv")
+    wait_text(page, "#data-validation", "held back")  # the box shows the name and the suffix on two lines
+    wait_text(page, "#data-upload", "tickets")
     page.click("#data-next")
     page.click("#model-next")
     wait_text(page, "#settings-yaml", "back.csv", 60_000)
