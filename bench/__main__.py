@@ -147,6 +147,11 @@ def classifier_rows(report: dict) -> list[dict]:
         baselines = ", ".join(f"{k} {v:.2f}" for k, v in r.get("baselines", {}).items())
         rows.append(row("classifiers", f"{name} head-only: accuracy", r["accuracy"], "",
                         Target(">", DIGITS_ACCURACY_TARGET) if digits else None, f"baselines: {baselines}"))
+        wide = r.get("wide_fit")
+        if wide:
+            rows.append(row("classifiers", "text head fit on network + TF-IDF: dense / split", wide["speedup"], "x",
+                            None, f"{wide['rows']} rows x {wide['columns']} columns: {wide['dense_s']:.3f} s dense, "
+                            f"{wide['split_s']:.3f} s through the sparse split (fitting.Rows)"))
     return rows
 
 

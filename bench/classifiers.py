@@ -63,7 +63,9 @@ def bench(task: str, model: str, path: str, home: Home, preset: str) -> dict:
     fit_head(features, labels, len(data.labels), settings)
     cached_epoch = (time.perf_counter() - t0) / epochs
     uncached_epoch = backbone_pass + cached_epoch
+    wide = wide_fit(features, items, labels, len(data.labels)) if task == "text-classification" else None
     return {
+        **({"wide_fit": wide} if wide else {}),
         "task": task, "model": model, "data": str(path), "train_examples": len(items),
         "validation_examples": report.get("examples"), "epochs": epochs,
         "learning_rate": filled.train.learning_rate, "batch_size": filled.train.batch_size,
@@ -78,6 +80,32 @@ def bench(task: str, model: str, path: str, home: Home, preset: str) -> dict:
     }
 
 
+def wide_fit(features: torch.Tensor, texts: list, labels: list, n_classes: int, rounds: int = 3) -> dict:
+    """Logistic regression (the search's L-BFGS fit) on the network's features beside TF-IDF, the view the search
+    tries first, with the TF-IDF columns multiplied densely and through ``fitting.Rows``'s split: best of
+    ``rounds`` each. The split is forced on here (these rows may be under ``SPARSE_MIN_ELEMENTS``)."""
+    from core.engine.classify import fitting
+    from core.models.classical import TfidfFeatures
+
+    dense = (features - features.mean(0)) / features.std(0).clamp_min(1e-3) / features.shape[1] ** 0.5
+    x = torch.cat([dense.float(), TfidfFeatures().fit(texts).transform(texts)], dim=1)
+    y = torch.tensor([int(v) for v in labels])
+    times = {}
+    for name, threshold in (("dense", 10 ** 15), ("split", 0)):
+        fitting.SPARSE_MIN_ELEMENTS, kept = threshold, fitting.SPARSE_MIN_ELEMENTS
+        try:
+            best = float("inf")
+            for _ in range(rounds):
+                t0 = time.perf_counter()
+                fitting.fit_body(x, y, n_classes, fitting.HeadSpec(l2=1e-3))
+                best = min(best, time.perf_counter() - t0)
+            times[name] = best
+        finally:
+            fitting.SPARSE_MIN_ELEMENTS = kept
+    return {"rows": int(x.shape[0]), "columns": int(x.shape[1]), "dense_s": round(times["dense"], 4),
+            "split_s": round(times["split"], 4), "speedup": round(times["dense"] / times["split"], 2)}
+
+
 def show(result: dict) -> None:
     print(f"\n{result['task']} on {result['data']} with {result['model']} "
           f"({result['train_examples']} train / {result['validation_examples']} validation)")
@@ -88,6 +116,10 @@ def show(result: dict) -> None:
     print(f"  end to end: {result['end_to_end_s']:.1f} s (head trained at {result['trained_head_at_s']:.1f} s)")
     baselines = ", ".join(f"{k} {v:.3f}" for k, v in result["baselines"].items())
     print(f"  accuracy {result['accuracy']:.3f} (macro-F1 {result['macro_f1']:.3f}); baselines: {baselines}")
+    wide = result.get("wide_fit")
+    if wide:
+        print(f"  logistic regression on {wide['rows']} rows x {wide['columns']} network + TF-IDF columns: "
+              f"{wide['dense_s']:.3f} s dense, {wide['split_s']:.3f} s split ({wide['speedup']}x)")
 
 
 def main(argv: list[str] | None = None) -> int:
