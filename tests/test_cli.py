@@ -75,6 +75,12 @@ def test_a_first_config_names_only_its_data(home, bert_dir, tmp_path, capsys):
     (tmp_path / "odd.csv").write_text("x\n1\n2\n3\n")
     config.write_text("data:\n  path: odd.csv\n")
     assert main(["train", str(config), "--home", str(home.root)]) == 2
+    err = capsys.readouterr().err  # numbers alone: no task would fit, so naming one is not offered
+    assert "odd.csv has no column of text to learn from: 'x' holds numbers" in err and "names no task" not in err
+    (tmp_path / "logged.csv").write_text("ticket_id,opened,body\n" + "".join(
+        f"T{i},2024-01-{i + 1:02d},the customer wrote about issue {i} at length\n" for i in range(9)))
+    config.write_text("data:\n  path: logged.csv\n")
+    assert main(["train", str(config), "--home", str(home.root)]) == 2
     err = capsys.readouterr().err
     assert "names no task" in err and "task: text-classification" in err
     config.write_text("data:\n  path: tickets.csv\n  columns: {group: nosuch}\n")
