@@ -17,7 +17,7 @@ from core.data import groups, inspect_columns, load_data
 from core.data.examples import EXAMPLES, example_path
 from core.models import ModelUnavailable, load_tokenizer, model_status, resolve_model
 from core.tasks import TASK_LIST, get_task
-from core.uploads import UploadError, save_upload
+from core.uploads import UploadError, owns_path, save_upload
 
 from . import charts
 from .context import Studio, owner_of, with_owner
@@ -313,15 +313,8 @@ def restore(st: Studio, session: dict | None) -> dict:
     shown = {key: value for key, value in shown.items() if key is not st.session}
     # the upload boxes show the files read again (an example's folder is no upload: its box stays empty)
     tab = st.data_tab
-    return {**shown, tab.upload: path if _uploaded(st, path) else None, tab.validation_upload: validation}
-
-
-def _uploaded(st: Studio, path: str) -> bool:
-    """Whether the path is a file this studio saved from an upload (not an example, not a folder on disk)."""
-    try:
-        return Path(path).is_file() and Path(path).resolve().is_relative_to(st.home.uploads.resolve())
-    except OSError:
-        return False
+    uploaded = Path(path).is_file() and owns_path(st.home, owner_of(session), path)
+    return {**shown, tab.upload: path if uploaded else None, tab.validation_upload: validation}
 
 
 def _path_of(data: dict | None, session: dict | None) -> str | None:

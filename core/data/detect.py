@@ -117,7 +117,7 @@ def _no_task(frame, profiles, report, name) -> None:
                     else f"{p.kind}s" if p.kind in ("date", "email", "url", "id") else "other values")
             kinds.setdefault(kind, []).append(p.column)
         held = "; ".join(f"{cols[0]!r} holds {kind}" if len(cols) == 1 else
-                         f"{len(cols)} hold {kind} ({_listed(cols)})" for kind, cols in kinds.items())
+                         f"{len(cols)} hold {kind} ({quoted(cols, shown=4)})" for kind, cols in kinds.items())
         of_its = f"of its {len(profiles)} columns, " if len(profiles) > 1 else ""
         report.error("no_text", f"{name} has no column of text to learn from: {of_its}{held}. The studio tunes "
                      "language and vision models, which learn from words or pictures, and these columns hold "
@@ -129,11 +129,6 @@ def _no_task(frame, profiles, report, name) -> None:
     report.error("no_task", f"Could not tell what {name} is for from its columns ({_names(frame)}).",
                  "Name the columns (e.g. question/answer for chat, text/label for classification) or "
                  "choose the task and the columns yourself.")
-
-
-def _listed(columns: list[str], shown: int = 4) -> str:
-    names = ", ".join(repr(c) for c in columns[:shown])
-    return names + (f" and {len(columns) - shown} more" if len(columns) > shown else "")
 
 
 def _check_group(found: Detection, report, name) -> None:
