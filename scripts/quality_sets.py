@@ -40,6 +40,17 @@ Nothing here is committed data: every set is built from sources on the machine i
   for training, families that share a picture joined, one copy of each picture, none found in two contexts;
   the sizes are unbalanced as the theme is (status and actions are most of it).
 
+- ``messages-language``: the translated messages programs print (the gettext catalogues under
+  ``/usr/share/locale/*/LC_MESSAGES/*.mo``: "Datei nicht gefunden", "impossible d'ouvrir le fichier") labelled
+  with their language, 8 languages written in the Latin alphabet with three close pairs among them (Danish and
+  Swedish, Spanish, Portuguese and Italian, Dutch and German), 480 train / 320 test, messages of 4-25 words; the
+  test messages come from programs none of whose catalogues were used for training. The studio's packaged text
+  model learned English: this is a set where it may know the least.
+- ``messages-program``: the English originals of those messages ("could not open file", "unable to lock the
+  administration directory") labelled with the program that prints them (git, PostgreSQL, GnuPG, Kerberos,
+  coreutils, dpkg, the C library, wget): routing an error message to the team that owns it. 480 train / 320 test,
+  no message on both sides (compared without case and placeholders).
+
 The Debian sets read the archive index apt keeps (``/var/lib/apt/lists/*_main_binary-amd64_Packages*``; run
 ``apt-get update`` once if it is missing).
 
@@ -62,7 +73,7 @@ from pathlib import Path
 import numpy as np
 
 SETS = ("digits", "glyphs", "icons", "icons-families", "debian-sections", "debian-siblings", "debian-large", "debian-use", "debian-chat", "debian-summary", "man-chat",
-        "man-sections")
+        "man-sections", "messages-language", "messages-program")
 REPO = Path(__file__).resolve().parent.parent
 SEED = 15
 
@@ -586,6 +597,100 @@ def _article(synopsis: str) -> str:
     return ("an " if text[:1].lower() in "aeiou" else "a ") + text
 
 
+# --- program messages (gettext catalogues) -----------------------------------------------------------------
+LANGUAGES = {"da": "Danish", "de": "German", "es": "Spanish", "fr": "French", "it": "Italian", "nl": "Dutch",
+             "pt": "Portuguese", "sv": "Swedish"}
+PROGRAMS = {"postgres-15": "PostgreSQL", "git": "git", "gnupg2": "GnuPG", "mit-krb5": "Kerberos",
+            "coreutils": "coreutils", "dpkg": "dpkg", "libc": "C library", "wget": "wget"}
+PLACEHOLDER = re.compile(r"%[-+ #0-9.*]*[a-zA-Z]+|\{[^}]*\}|\$\w+")
+
+
+def _catalogue(path: str) -> dict[str, str]:
+    """msgid -> msgstr of one compiled gettext catalogue (plural and context entries left out)."""
+    import gettext
+
+    try:
+        with open(path, "rb") as fh:
+            translations = gettext.GNUTranslations(fh)
+    except (OSError, UnicodeDecodeError, ValueError):  # a catalogue in a legacy encoding: not worth decoding
+        return {}
+    return {k: v for k, v in translations._catalog.items()
+            if isinstance(k, str) and k and "\x04" not in k and isinstance(v, str) and v}
+
+
+def _message(text: str) -> str | None:
+    """One line of a catalogue's message, 4-25 words, placeholders kept as they are; None if it is not one."""
+    text = " ".join(text.split())
+    words = text.split()
+    if not 4 <= len(words) <= 25 or sum(ch.isalpha() for ch in text) < 0.6 * len(text):
+        return None
+    return text
+
+
+def _normalised(text: str) -> str:
+    return " ".join(PLACEHOLDER.sub("", text).lower().split())
+
+
+def build_messages_language(out: Path, n_train: int = 480, n_test: int = 320) -> dict:
+    """Translated messages by language; the test's programs (catalogue names) never appear in training."""
+    rng = random.Random(SEED)
+    domains = sorted({Path(p).stem for p in glob.glob("/usr/share/locale/*/LC_MESSAGES/*.mo")
+                      if not Path(p).stem.startswith("iso_")})
+    rng.shuffle(domains)
+    test_domains = set(domains[: len(domains) // 2])
+    per_train, per_test = n_train // len(LANGUAGES), n_test // len(LANGUAGES)
+    train, test = [], []
+    for code, language in LANGUAGES.items():
+        sides: dict[str, list[dict]] = {"train": [], "test": []}
+        seen: set[str] = set()
+        for domain in domains:
+            for path in sorted(glob.glob(f"/usr/share/locale/{code}/LC_MESSAGES/{domain}.mo")):
+                for msgid, msgstr in sorted(_catalogue(path).items()):
+                    text = _message(msgstr)
+                    if text is None or _normalised(text) == _normalised(msgid) or _normalised(text) in seen:
+                        continue  # untranslated (a copy of the English) or a repeat
+                    seen.add(_normalised(text))
+                    sides["test" if domain in test_domains else "train"].append(
+                        {"text": text, "label": language, "domain": domain})
+        for side, need, into in (("train", per_train, train), ("test", per_test, test)):
+            rows = sides[side]
+            if len(rows) < need:
+                raise SystemExit(f"only {len(rows)} {side} messages in {language}; need {need}.")
+            into += rng.sample(rows, need)
+    rng.shuffle(train)
+    rng.shuffle(test)
+    assert not {r["domain"] for r in train} & {r["domain"] for r in test}
+    for split, rows in (("train", train), ("test", test)):
+        _write_csv(out / "messages-language" / f"{split}.csv", rows, {"message": "text", "language": "label"})
+    return {"train": len(train), "test": len(test), "classes": sorted(LANGUAGES.values()),
+            "programs_train": len({r["domain"] for r in train}), "programs_test": len({r["domain"] for r in test})}
+
+
+def build_messages_program(out: Path, n_train: int = 480, n_test: int = 320) -> dict:
+    """English messages by the program that prints them (msgids of each program's German catalogue: every
+    program here has one); no message on both sides."""
+    rng = random.Random(SEED)
+    train, test, used = [], [], set()
+    per_train, per_test = n_train // len(PROGRAMS), n_test // len(PROGRAMS)
+    for domain, program in PROGRAMS.items():
+        rows = []
+        for msgid in sorted(_catalogue(f"/usr/share/locale/de/LC_MESSAGES/{domain}.mo")):
+            text = _message(msgid)
+            if text is not None and _normalised(text) not in used:
+                used.add(_normalised(text))
+                rows.append({"text": text, "label": program})
+        if len(rows) < per_train + per_test:
+            raise SystemExit(f"only {len(rows)} messages of {program}; need {per_train + per_test}.")
+        picked = rng.sample(rows, per_train + per_test)
+        train += picked[:per_train]
+        test += picked[per_train:]
+    rng.shuffle(train)
+    rng.shuffle(test)
+    for split, rows in (("train", train), ("test", test)):
+        _write_csv(out / "messages-program" / f"{split}.csv", rows, {"message": "text", "program": "label"})
+    return {"train": len(train), "test": len(test), "classes": sorted(PROGRAMS.values())}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="/tmp/studio-quality")
@@ -602,7 +707,9 @@ def main() -> None:
                 "debian-use": lambda: build_debian_use(out, packages),
                 "debian-chat": lambda: build_debian_chat(out, packages),
                 "debian-summary": lambda: build_debian_summary(out, packages), "man-chat": lambda: build_man_chat(out),
-                "man-sections": lambda: build_man_sections(out)}
+                "man-sections": lambda: build_man_sections(out),
+                "messages-language": lambda: build_messages_language(out),
+                "messages-program": lambda: build_messages_program(out)}
     manifest_path = out / "manifest.json"
     manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
     for name in args.only:

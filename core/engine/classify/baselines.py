@@ -14,6 +14,7 @@ from typing import Callable, NamedTuple, Sequence
 import numpy as np
 
 from ...data.groups import mean_se
+from ...models.classical import TfidfFeatures
 from .metrics import headline
 
 PIXEL_SIZE = 24  # raw-pixel baseline resolution: big enough for digits and icons, small enough to fit fast
@@ -76,7 +77,8 @@ def majority(train_labels: Sequence[int], n_classes: int, n: int) -> np.ndarray:
 
 def tfidf_logreg(train_texts: Sequence[str], train_labels: Sequence[int], texts: Sequence[str],
                  n_classes: int, seed: int = 0) -> np.ndarray:
-    """(N, C) probabilities from TF-IDF (words and word pairs) + logistic regression fitted on the training split.
+    """(N, C) probabilities from TF-IDF (words, word pairs and character n-grams: ``TfidfFeatures``, the
+    classical features the automatic search reads too) + logistic regression fitted on the training split.
 
     Args:
         train_texts, train_labels: the training split.
@@ -84,18 +86,12 @@ def tfidf_logreg(train_texts: Sequence[str], train_labels: Sequence[int], texts:
         n_classes: how many classes.
         seed: the solver's seed.
     """
-    from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
 
-    train_texts = [str(t) for t in train_texts]
-    try:  # words of any length (sklearn's default drops one-letter words), and word pairs
-        vectorizer = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, token_pattern=r"(?u)\b\w+\b")
-        features = vectorizer.fit_transform(train_texts)
-    except ValueError:  # no word characters at all (symbols, emoji): character n-grams still work
-        vectorizer = TfidfVectorizer(analyzer="char_wb", ngram_range=(1, 3), sublinear_tf=True)
-        features = vectorizer.fit_transform(train_texts)
-    model = LogisticRegression(C=10.0, max_iter=2000, random_state=seed).fit(features, train_labels)
-    return _full_probs(model, model.predict_proba(vectorizer.transform([str(t) for t in texts])), n_classes)
+    features = TfidfFeatures().fit(train_texts)
+    model = LogisticRegression(C=10.0, max_iter=2000, random_state=seed).fit(features.sparse(train_texts),
+                                                                              train_labels)
+    return _full_probs(model, model.predict_proba(features.sparse(texts)), n_classes)
 
 
 def pixel_logreg(train_pixels: np.ndarray, train_labels: Sequence[int], pixels: np.ndarray, n_classes: int,

@@ -13,6 +13,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from ...models.classical import TfidfFeatures
 from ..classify.baselines import PIXEL_SIZE, Baseline, image_pixels, keep_tip, paired_noise
 
 ALPHAS = (0.01, 0.1, 1.0, 10.0, 100.0, 1000.0)
@@ -24,24 +25,18 @@ def mean(train_values: Sequence[float], n: int) -> np.ndarray:
 
 
 def tfidf_ridge(train_texts: Sequence[str], train_values: Sequence[float], texts: Sequence[str]) -> np.ndarray:
-    """Predictions of ridge regression on TF-IDF (words and word pairs) fitted on the training split.
+    """Predictions of ridge regression on TF-IDF (words, word pairs and character n-grams: ``TfidfFeatures``)
+    fitted on the training split.
 
     Args:
         train_texts, train_values: the training split.
         texts: the texts to predict (the validation split).
     """
-    from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import RidgeCV
 
-    train_texts = [str(t) for t in train_texts]
-    try:  # words of any length (sklearn's default drops one-letter words), and word pairs
-        vectorizer = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, token_pattern=r"(?u)\b\w+\b")
-        features = vectorizer.fit_transform(train_texts)
-    except ValueError:  # no word characters at all: character n-grams still work
-        vectorizer = TfidfVectorizer(analyzer="char_wb", ngram_range=(1, 3), sublinear_tf=True)
-        features = vectorizer.fit_transform(train_texts)
-    model = RidgeCV(alphas=ALPHAS).fit(features, np.asarray(train_values, dtype=np.float64))
-    return model.predict(vectorizer.transform([str(t) for t in texts]))
+    features = TfidfFeatures().fit(train_texts)
+    model = RidgeCV(alphas=ALPHAS).fit(features.sparse(train_texts), np.asarray(train_values, dtype=np.float64))
+    return model.predict(features.sparse(texts))
 
 
 def pixel_ridge(train_pixels: np.ndarray, train_values: Sequence[float], pixels: np.ndarray) -> np.ndarray:
