@@ -647,9 +647,10 @@ def build_messages_language(out: Path, n_train: int = 480, n_test: int = 320) ->
             for path in sorted(glob.glob(f"/usr/share/locale/{code}/LC_MESSAGES/{domain}.mo")):
                 for msgid, msgstr in sorted(_catalogue(path).items()):
                     text = _message(msgstr)
-                    if text is None or _normalised(text) == _normalised(msgid) or _normalised(text) in seen:
+                    key = _normalised(text) if text is not None else None
+                    if key is None or key == _normalised(msgid) or key in seen:
                         continue  # untranslated (a copy of the English) or a repeat
-                    seen.add(_normalised(text))
+                    seen.add(key)
                     sides["test" if domain in test_domains else "train"].append(
                         {"text": text, "label": language, "domain": domain})
         for side, need, into in (("train", per_train, train), ("test", per_test, test)):
@@ -676,8 +677,9 @@ def build_messages_program(out: Path, n_train: int = 480, n_test: int = 320) -> 
         rows = []
         for msgid in sorted(_catalogue(f"/usr/share/locale/de/LC_MESSAGES/{domain}.mo")):
             text = _message(msgid)
-            if text is not None and _normalised(text) not in used:
-                used.add(_normalised(text))
+            key = _normalised(text) if text is not None else None
+            if key is not None and key not in used:
+                used.add(key)
                 rows.append({"text": text, "label": program})
         if len(rows) < per_train + per_test:
             raise SystemExit(f"only {len(rows)} messages of {program}; need {per_train + per_test}.")

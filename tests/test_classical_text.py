@@ -53,7 +53,7 @@ def test_symbols_only_texts_keep_their_characters_and_empty_texts_give_one_zero_
     x = symbols.transform(["!", "?"])
     assert not torch.equal(x[0], x[1]) and torch.allclose(x.norm(dim=1), torch.ones(2), atol=1e-5)
     empty = TfidfFeatures().fit(["", " "])
-    assert empty.transform(["anything"]).shape == (1, 1)
+    assert empty.dim == 1 and empty.transform(["anything"]).shape == (1, 1)
 
 
 def test_the_baseline_tells_languages_apart_by_their_spelling():

@@ -81,29 +81,40 @@ class TfidfFeatures:
 
     @property
     def dim(self) -> int:
-        return sum(len(part.vocabulary_) for part in self.parts)
+        # with no part (the training texts had no term at all), one constant-zero column
+        return sum(len(part.vocabulary_) for part in self.parts) or 1
 
     def fit(self, texts: Sequence[str]) -> "TfidfFeatures":
+        self.fit_sparse(texts)
+        return self
+
+    def fit_sparse(self, texts: Sequence[str]):
+        """Fit on ``texts`` and return their rows, as ``sparse`` would, reading the texts once."""
         texts = [str(t) for t in texts]
-        self.parts = []
+        self.parts, blocks = [], []
         for analyzer in (WORDS, CHARACTERS):
             vectorizer = _vectorizer(analyzer, self.max_features)
             try:
-                vectorizer.fit(texts)
+                blocks.append(vectorizer.fit_transform(texts))
             except ValueError:  # no term at all (no word characters: symbols, emoji; or every text empty)
                 continue
             self.parts.append(vectorizer)
-        return self
+        return self._joined(blocks, len(texts))
 
     def sparse(self, texts: Sequence[str]):
         """(N, dim) TF-IDF rows as a scipy CSR matrix, float32."""
+        texts = [str(t) for t in texts]
+        return self._joined([part.transform(texts) for part in self.parts], len(texts))
+
+    @staticmethod
+    def _joined(blocks: list, n: int):
+        """The parts' rows side by side, scaled so that a row of unit-length parts is of unit length."""
         import scipy.sparse as sp
 
-        texts = [str(t) for t in texts]
-        if not self.parts:  # nothing to learn from in the training texts: one constant-zero column
-            return sp.csr_matrix((len(texts), 1), dtype=np.float32)
-        scale = np.float32(1.0 / np.sqrt(len(self.parts)))
-        return sp.hstack([part.transform(texts) * scale for part in self.parts], format="csr", dtype=np.float32)
+        if not blocks:
+            return sp.csr_matrix((n, 1), dtype=np.float32)
+        scale = np.float32(1.0 / np.sqrt(len(blocks)))
+        return sp.hstack([block * scale for block in blocks], format="csr", dtype=np.float32)
 
     def transform(self, texts: Sequence[str]) -> torch.Tensor:
         """(N, dim) dense TF-IDF rows (the heads split a wide, mostly-zero matrix again: fitting.Rows)."""

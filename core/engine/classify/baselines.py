@@ -88,8 +88,8 @@ def tfidf_logreg(train_texts: Sequence[str], train_labels: Sequence[int], texts:
     """
     from sklearn.linear_model import LogisticRegression
 
-    features = TfidfFeatures().fit(train_texts)
-    model = LogisticRegression(C=10.0, max_iter=2000, random_state=seed).fit(features.sparse(train_texts),
+    features = TfidfFeatures()
+    model = LogisticRegression(C=10.0, max_iter=2000, random_state=seed).fit(features.fit_sparse(train_texts),
                                                                               train_labels)
     return _full_probs(model, model.predict_proba(features.sparse(texts)), n_classes)
 

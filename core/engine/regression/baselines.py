@@ -34,8 +34,8 @@ def tfidf_ridge(train_texts: Sequence[str], train_values: Sequence[float], texts
     """
     from sklearn.linear_model import RidgeCV
 
-    features = TfidfFeatures().fit(train_texts)
-    model = RidgeCV(alphas=ALPHAS).fit(features.sparse(train_texts), np.asarray(train_values, dtype=np.float64))
+    features = TfidfFeatures()
+    model = RidgeCV(alphas=ALPHAS).fit(features.fit_sparse(train_texts), np.asarray(train_values, dtype=np.float64))
     return model.predict(features.sparse(texts))
 
 
