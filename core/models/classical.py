@@ -49,8 +49,8 @@ class PixelFeatures:
 
 # The two analyzers of the text features. Words and word pairs carry the topic; character n-grams within words
 # carry spelling, inflection and language, and survive typos, identifiers and words the training rows never had.
-# Alone (logistic regression, its penalty by cross-validation), words + characters beat words by 4-8 points on
-# each of five unseen text sets (docs/QUALITY.md, section 15): program messages by language 0.863 -> 0.944.
+# Alone (logistic regression, its penalty by cross-validation), words + characters beat words by 4-10 points on
+# each of five unseen text sets (docs/QUALITY.md, section 15): program messages by language 0.847 -> 0.941.
 WORDS = {"ngram_range": (1, 2), "token_pattern": TOKEN.pattern}
 CHARACTERS = {"analyzer": "char_wb", "ngram_range": (2, 5)}
 
