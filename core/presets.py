@@ -186,6 +186,27 @@ def fill_presets(config: JobConfig, n_train: int, hardware: Hardware, token_leng
     return dataclasses.replace(config, train=filled)
 
 
+# Seconds the automatic search (``strategy: auto``) may take for a few hundred rows on a 2-core CPU, by preset; more rows get proportionally
+# more (features take longer to compute), and the user's time limit caps it.
+SEARCH_BUDGET_S = {"quick": 60.0, "balanced": 110.0, "thorough": 360.0}
+SEARCH_BUDGET_ROWS = 500
+
+
+def search_budget_seconds(preset: str, n_train: int, max_minutes: float | None) -> float:
+    """The automatic search's time budget in seconds, stated to the user before it starts (the settings step
+    shows it; the search's first log line repeats it).
+
+    Args:
+        preset: quick | balanced | thorough.
+        n_train: training rows.
+        max_minutes: the job's time limit, if any (the budget never exceeds it).
+    """
+    budget = SEARCH_BUDGET_S.get(preset, SEARCH_BUDGET_S["balanced"]) * max(1.0, n_train / SEARCH_BUDGET_ROWS)
+    if max_minutes:
+        budget = min(budget, max_minutes * 60.0)
+    return budget
+
+
 def estimated_steps(train: TrainConfig, n_train: int) -> int:
     """Optimizer steps the filled-in settings will run."""
     if train.max_steps:

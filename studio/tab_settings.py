@@ -12,6 +12,7 @@ import gradio as gr
 from core.config import ConfigError, JobConfig
 from core.memory import CATALOG_SHAPES, ModelShape, estimate_config, model_shape
 from core.plan import image_side
+from core.presets import SEARCH_BUDGET_S, search_budget_seconds
 from core.strategies import get_strategy, strategies_for
 from core.tasks import get_task
 
@@ -169,11 +170,31 @@ def panel(st: Studio, got: dict) -> dict:
         message = notice(" ".join(exc.problems), "info")
         return {tab.yaml: "", tab.command: "", tab.memory: message, st.model_tab.memory: message}
     job = plan.config
-    memory = _memory_html(st, job, plan)
+    memory = _memory_html(st, job, plan) + _search_time_html(job, plan)
     if plan.problems:
         memory = notice(" ".join(plan.problems), "error", "Fix these settings:") + memory
     return {tab.yaml: job.to_yaml(), tab.command: command_for("config.yaml"), tab.memory: memory,
             st.model_tab.memory: memory}
+
+
+def _search_time_html(job: JobConfig, plan) -> str:
+    """For the automatic search, the time budget it will keep to, stated before Start (``search_budget_seconds``)."""
+    try:
+        searches = get_strategy(job.strategy).searches
+    except KeyError:
+        return ""
+    train = getattr(plan.data, "train", None)
+    if not searches or train is None:
+        return ""
+    rows, t = len(train), job.train
+    budget = search_budget_seconds(t.preset, rows, t.max_minutes)
+    others = ", ".join(f"{name} {search_budget_seconds(name, rows, t.max_minutes):.0f} s"
+                       for name in SEARCH_BUDGET_S if name != t.preset)
+    text = (f"The automatic search keeps to about {budget:.0f} s ({budget / 60:.1f} min) for your {rows} training "
+            f"rows with the {t.preset} preset ({others}): the features of your rows first, then heads scored by "
+            "cross-validation, then fine-tunes while time is left; what it could not try is listed on its "
+            "leaderboard. Fitting the winner on every row and the report add a little after it.")
+    return notice(text, "info", "Time:")
 
 
 def _memory_html(st: Studio, job: JobConfig, plan) -> str:

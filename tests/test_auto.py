@@ -9,7 +9,8 @@ import pytest
 from core.config import JobConfig
 from core.engine.classify import auto
 from core.engine.classify.objective import Classification
-from core.engine.classify.search import Candidate, Leaderboard, budget_seconds
+from core.engine.classify.search import Candidate, Leaderboard
+from core.presets import search_budget_seconds
 from core.engine.recipes import recipe_for
 from core.inference.classify import Classifier
 from tests.test_classify_support import image_data, make_context, run_recipe, text_data
@@ -26,10 +27,10 @@ def test_auto_is_the_default_for_classifiers_and_lora_for_chat():
 
 
 def test_budget_is_stated_by_preset_rows_and_time_limit():
-    assert budget_seconds("balanced", 300, None) < 120  # a few hundred rows: under two minutes
-    assert budget_seconds("thorough", 300, None) > budget_seconds("quick", 300, None)
-    assert budget_seconds("balanced", 2000, None) > budget_seconds("balanced", 300, None)
-    assert budget_seconds("thorough", 300, 0.5) == 30
+    assert search_budget_seconds("balanced", 300, None) < 120  # a few hundred rows: under two minutes
+    assert search_budget_seconds("thorough", 300, None) > search_budget_seconds("quick", 300, None)
+    assert search_budget_seconds("balanced", 2000, None) > search_budget_seconds("balanced", 300, None)
+    assert search_budget_seconds("thorough", 300, 0.5) == 30
 
 
 def test_auto_text_leaderboard_verdict_and_reload(home, bert_dir):
@@ -119,6 +120,7 @@ class _Picker(auto.AutoRecipe):
         self.objective = Classification(["no", "yes"])
         self.objective.model_row_scores = lambda model, inputs, items, values: fine_tune_right.astype(float)
         self._labels = labels
+        self.head_choice = ""
         self.board = Leaderboard(budget_s=1.0, folds=5, rows=len(labels), metric="accuracy", higher_is_better=True)
 
     def split(self, name):

@@ -63,6 +63,32 @@ def test_penalty_is_the_strongest_not_worse_than_the_best_by_a_paired_standard_e
     assert objective.choose_penalty([good, same, noisy], 400) is same
 
 
+def _head(name: str, probs: np.ndarray, labels: np.ndarray, **settings) -> Candidate:
+    c = _candidate(1e-3, probs, labels)
+    c.name, c.settings = name, {"l2": 1e-3, "hidden": 0, **settings}
+    return c
+
+
+def test_a_simpler_head_within_the_noise_of_the_best_is_kept():
+    rng = np.random.default_rng(2)
+    labels = rng.integers(0, 3, 400)
+    signal = rng.normal(size=(400, 3)) + 2.0 * np.eye(3)[labels]
+    kernel = _head("RBF kernel", _probs(signal), labels, kernel_width=1.0)
+    # a little noise on the same signal: worse, by less than the noise of the row-by-row difference
+    close = signal + np.random.default_rng(5).normal(scale=0.2, size=signal.shape)
+    linear = _head("Logistic regression", _probs(close), labels)
+    mlp = _head("MLP", _probs(close), labels, hidden=256)
+    far = _head("Logistic regression on less", _probs(signal + rng.normal(scale=3.0, size=signal.shape)), labels)
+    objective = Classification(["a", "b", "c"])
+    assert kernel.cv_calibrated_log_loss < linear.cv_calibrated_log_loss
+    chosen, why = objective.choose_head([kernel, mlp, linear, far], kernel)
+    assert chosen is linear and "within one paired standard error" in why and "RBF kernel" in why
+    assert objective.choose_head([kernel, mlp], kernel)[0] is mlp  # an MLP is simpler than a kernel head
+    assert objective.choose_head([kernel, far], kernel) == (kernel, "")  # the linear head is far behind: no
+    far.settings["hidden"] = 0
+    assert objective.choose_head([far, kernel], kernel)[0] is kernel
+
+
 def test_the_winner_is_calibrated_and_a_costly_mlp_is_skipped(home, bert_dir, monkeypatch):
     monkeypatch.setattr(auto, "MLP_SHARE", 0.0)  # whatever it costs, it is too much
     ctx = make_context(home, str(bert_dir), "text-classification", "auto", text_data(), **AUTO, max_minutes=1)

@@ -57,6 +57,9 @@ def _settings_step(page, screenshots, prefix: str, max_steps: int | None, strate
         page.wait_for_function("t => (document.querySelector('#settings-yaml')?.innerText ?? '').includes(t)",
                                arg=f"{key}: {value}", timeout=20_000)
     assert "studio train" in page.inner_text("#settings-command")
+    if strategy.startswith("Automatic"):  # its time budget, stated before Start
+        page.wait_for_function("() => (document.querySelector('#settings-memory')?.innerText ?? '')"
+                               ".includes('The automatic search keeps to about')", timeout=20_000)
     _shot(page, screenshots, f"{prefix}-3-settings")
     page.click("#settings-next")
 

@@ -41,12 +41,12 @@ from ...models import classifiers as cm
 from ...models.classical import classical_for, classical_from_dict
 from ...models.encoders import open_image
 from ...models.heads import WHOLE_BLOCK, FeatureHead, LinearHead, head_probs
-from ...presets import RECIPES
+from ...presets import RECIPES, search_budget_seconds
 from ...strategies import get_strategy, strategies_for
 from ..context import TrainContext, TrainOutcome
 from .base import BaseRecipe
 from .fitting import HeadSpec, apply_temperature, cross_val_predict
-from .search import LEADERBOARD_FILE, METRIC_WORDS, Candidate, Clock, Leaderboard, budget_seconds, read_leaderboard
+from .search import LEADERBOARD_FILE, METRIC_WORDS, Candidate, Clock, Leaderboard, read_leaderboard
 from .tune import TuneSettings, augment_image, build, fine_tune
 
 FOLDS = 5
@@ -111,6 +111,7 @@ class AutoRecipe(BaseRecipe):
         self.winner_name = ""
         self.seconds_per_item: float | None = None
         self.chosen_head: Candidate | None = None  # the head the search kept, for ``refit_all_rows``
+        self.head_choice = ""  # why that head and not the lowest-scoring one, when they differ
         self.final_rows: int | None = None  # rows the saved head was fitted on, when more than the training rows
 
     # --- setup ----------------------------------------------------------------------------------------
@@ -121,7 +122,7 @@ class AutoRecipe(BaseRecipe):
         self.set_threads()
         t = self.ctx.config.train
         n_train = len(self.ctx.data.train)
-        self.clock = Clock(budget_seconds(t.preset, n_train, t.max_minutes))
+        self.clock = Clock(search_budget_seconds(t.preset, n_train, t.max_minutes))
         self.ctx.reporter.line(
             f"Automatic search: at most {self.clock.budget:.0f} s on this machine for {n_train} training rows "
             f"({t.preset} preset). It scores heads on the frozen features by {FOLDS}-fold cross-validation on the "
@@ -255,7 +256,7 @@ class AutoRecipe(BaseRecipe):
         self.ctx.reporter.phase("training", "Scoring heads on the frozen features by cross-validation.")
         specs = [HeadSpec(l2=l2) for l2 in self.objective.l2_grid]
         best: Candidate | None = None
-        score = self.objective.score_of
+        scored: list[Candidate] = []
         for view in self._views(y_train):
             if self.ctx.stop.is_set() or (best is not None and self.clock.left < self.clock.budget * 0.3):
                 name = (f"{self.objective.linear_name} on "
@@ -272,14 +273,17 @@ class AutoRecipe(BaseRecipe):
             top.note = (f"L2 penalty: {rule}, among "
                         + ", ".join(f"{c.settings['l2']:g} ({self._describe_score(c)})" for c in candidates))
             self._report(self.board.add(top))
+            scored.append(top)
             best = top if self._head_better(top, best) else best
         if best is None:
             return None
         for candidate in self._refinements(best, folds, y_train):
             self._report(self.board.add(candidate))
-            if candidate.status == "scored" and self._head_better(candidate, best):
-                best = candidate
-        return best
+            if candidate.status == "scored":
+                scored.append(candidate)
+                best = candidate if self._head_better(candidate, best) else best
+        chosen, self.head_choice = self.objective.choose_head(scored, best)
+        return chosen
 
     def _head_kind(self, spec: HeadSpec) -> str:
         if spec.kernel_width:  # "RBF kernel logistic regression", "RBF kernel ridge regression"
@@ -293,6 +297,13 @@ class AutoRecipe(BaseRecipe):
             return rule(a, b)
         score = self.objective.score_of
         return b is None or self.objective.better(score(a), score(b))
+
+    def _head_words(self, head: Candidate) -> str:
+        """Why the search's head is the one kept: the best in cross-validation, or the simpler one within the noise."""
+        if self.head_choice:
+            return self.head_choice
+        return (f"{head.name} scored best in cross-validation on the training rows "
+                f"({self._describe_score(head)})")
 
     @staticmethod
     def _calibration_words(c: Candidate) -> str:
@@ -496,8 +507,7 @@ class AutoRecipe(BaseRecipe):
         show, score = self.objective.show, self.objective.score_of
         if best is None:
             if best_head is not None:
-                self.board.why = (f"{best_head.name} scored best in cross-validation on the training rows "
-                                  f"({self._describe_score(best_head)}).{self._calibration_words(best_head)}")
+                self.board.why = f"{self._head_words(best_head)}.{self._calibration_words(best_head)}"
             return None
         candidate, result, key, lr = best
         head_score = score(best_head, "holdout") if best_head is not None else None
@@ -513,8 +523,7 @@ class AutoRecipe(BaseRecipe):
                        f"{len(folds[0][1])} rows (one paired standard error), so the head is kept")
         else:
             verdict = f"against {show(result.best_score)} for {candidate.name}, so the fine-tune did not pay"
-        self.board.why = (f"{best_head.name} scored best in cross-validation on the training rows "
-                          f"({self._describe_score(best_head)}); on the held-out fifth it scored {show(head_score)}; "
+        self.board.why = (f"{self._head_words(best_head)}; on the held-out fifth it scored {show(head_score)}; "
                           f"{verdict}.")
         candidate._model = None
         return None

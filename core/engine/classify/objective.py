@@ -24,6 +24,12 @@ from .search import Candidate
 LABEL_SMOOTHING = 0.1  # keeps a small model from becoming over-confident on a few hundred rows
 
 
+def head_complexity(candidate: Candidate) -> int:
+    """0 for a linear head, 1 for an MLP, 2 for a kernel head (one weight per training row and class)."""
+    settings = candidate.settings
+    return 2 if settings.get("kernel_width") else 1 if settings.get("hidden") else 0
+
+
 class Classification:
     """Heads and fine-tunes that predict one of ``len(labels)`` classes; scored by accuracy.
 
@@ -133,6 +139,34 @@ class Classification:
         if a.cv_calibrated_log_loss is not None and b.cv_calibrated_log_loss is not None:
             return a.cv_calibrated_log_loss < b.cv_calibrated_log_loss
         return self.better(a.cv_accuracy, b.cv_accuracy)
+
+    def choose_head(self, candidates: list[Candidate], best: Candidate) -> tuple[Candidate, str]:
+        """The head to keep among the scored ``candidates``: the simplest (a linear layer, then an MLP, then a kernel
+        head) whose calibrated out-of-fold log-loss is within one paired standard error of ``best``'s, the lowest;
+        among equally simple ones the lowest log-loss. Returns it and, when it is not ``best``, why, in words.
+
+        The rule the penalties follow (``choose_penalty``), applied across kinds of head: on a few hundred rows a
+        kernel head often edges ahead in cross-validation by less than chance, and the simpler head holds up better on
+        new rows. Measured on five unseen text sets (480 training rows each, 5-fold cross-validation, tested on
+        318-320 other rows): the lowest log-loss picked a kernel head on three, the rule a linear one on two of them,
+        test accuracy 0.734 -> 0.756 (debian-use) and 0.679 -> 0.698 (man-sections), the same on the other three.
+        """
+        usable = [c for c in candidates if getattr(c, "_oof", None) is not None and c.temperature]
+        if best not in usable:
+            return best, ""
+        losses = {id(c): row_log_losses(c._oof[1], c._oof[0], c.temperature) for c in usable}
+
+        def close(c: Candidate) -> bool:
+            gap = losses[id(c)] - losses[id(best)]
+            return float(gap.mean()) <= float(gap.std()) / np.sqrt(max(1, len(gap)))
+
+        chosen = min((c for c in usable if close(c)), key=lambda c: (head_complexity(c), c.cv_calibrated_log_loss))
+        if chosen is best:
+            return best, ""
+        return chosen, (f"{chosen.name} is kept: its calibrated cross-validated log-loss "
+                        f"({chosen.cv_calibrated_log_loss:.3f}) is within one paired standard error of the lowest "
+                        f"({best.name}, {best.cv_calibrated_log_loss:.3f}), a difference chance explains on "
+                        f"{len(losses[id(best)])} rows, and a simpler head holds up better on new rows")
 
     def show(self, score: float | None) -> str:
         return "-" if score is None else f"{score:.1%}"

@@ -17,26 +17,6 @@ from ...data.groups import each
 
 LEADERBOARD_FILE = "leaderboard.json"
 
-# Seconds the search may take for a few hundred rows on a 2-core CPU, by preset; more rows get proportionally
-# more (features take longer to compute), and the user's time limit caps it.
-BUDGET_S = {"quick": 60.0, "balanced": 110.0, "thorough": 360.0}
-ROWS_IN_BUDGET = 500
-
-
-def budget_seconds(preset: str, n_train: int, max_minutes: float | None) -> float:
-    """The search's time budget in seconds, stated to the user before it starts.
-
-    Args:
-        preset: quick | balanced | thorough.
-        n_train: training rows.
-        max_minutes: the job's time limit, if any (the budget never exceeds it).
-    """
-    budget = BUDGET_S.get(preset, BUDGET_S["balanced"]) * max(1.0, n_train / ROWS_IN_BUDGET)
-    if max_minutes:
-        budget = min(budget, max_minutes * 60.0)
-    return budget
-
-
 class Clock:
     """Seconds used and left of a budget that started at construction."""
 
