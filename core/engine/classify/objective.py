@@ -148,8 +148,9 @@ class Classification:
         The rule the penalties follow (``choose_penalty``), applied across kinds of head: on a few hundred rows a
         kernel head often edges ahead in cross-validation by less than chance, and the simpler head holds up better on
         new rows. Measured on five unseen text sets (480 training rows each, 5-fold cross-validation, tested on
-        318-320 other rows): the lowest log-loss picked a kernel head on three, the rule a linear one on two of them,
-        test accuracy 0.734 -> 0.756 (debian-use) and 0.679 -> 0.698 (man-sections), the same on the other three.
+        318-320 other rows; ``scripts/compare_heads.py``): the lowest log-loss picked a kernel head on three, the rule
+        a linear one on two of them, test accuracy 0.741 -> 0.756 (debian-use) and 0.679 -> 0.698 (man-sections), the
+        same on the other three.
         """
         usable = [c for c in candidates if getattr(c, "_oof", None) is not None and c.temperature]
         if best not in usable:
