@@ -186,8 +186,8 @@ def fill_presets(config: JobConfig, n_train: int, hardware: Hardware, token_leng
     return dataclasses.replace(config, train=filled)
 
 
-# Seconds the automatic search (``strategy: auto``) may take for a few hundred rows on a 2-core CPU, by preset; more rows get proportionally
-# more (features take longer to compute), and the user's time limit caps it.
+# Seconds the automatic search (``strategy: auto``) may take for a few hundred rows on a 2-core CPU, by preset; more
+# rows get proportionally more (features take longer to compute), and the user's time limit caps it.
 SEARCH_BUDGET_S = {"quick": 60.0, "balanced": 110.0, "thorough": 360.0}
 SEARCH_BUDGET_ROWS = 500
 

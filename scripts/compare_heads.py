@@ -23,7 +23,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from core.engine.classify.fitting import (KERNEL_L2_GRID, L2_GRID, HeadSpec, body_probs,  # noqa: E402
-                                          cross_val_probs, fit_body, fit_temperature, folds_for, row_log_losses)
+                                          cross_val_probs, fit_body, fit_temperature, folds_for, row_log_losses,
+                                          within_paired_error)
 from core.home import Home  # noqa: E402
 from core.models import resolve_model  # noqa: E402
 from core.models.backbones import load_text_encoder  # noqa: E402
@@ -54,11 +55,6 @@ def calibrated(probs: np.ndarray, temperature: float) -> np.ndarray:
     return e / e.sum(axis=1, keepdims=True)
 
 
-def within_noise(a: np.ndarray, best: np.ndarray) -> bool:
-    gap = a - best
-    return float(gap.mean()) <= float(gap.std()) / np.sqrt(len(gap))
-
-
 class Study:
     def __init__(self, blocks_train: dict, blocks_test: dict, y_train: np.ndarray, n_classes: int) -> None:
         self.train, self.test, self.y, self.n_classes = blocks_train, blocks_test, y_train, n_classes
@@ -82,7 +78,7 @@ class Study:
             temperature = fit_temperature(probs, self.y)
             tried.append((spec, probs, temperature, row_log_losses(probs, self.y, temperature)))
         best = min(tried, key=lambda t: t[3].mean())
-        spec, probs, temperature, losses = max((t for t in tried if within_noise(t[3], best[3])),
+        spec, probs, temperature, losses = max((t for t in tried if within_paired_error(t[3], best[3])),
                                                key=lambda t: (t[0].l2, -t[3].mean()))
         head = FeatureHead(dims, self.n_classes)
         head.set_scale(x, flags)
@@ -130,10 +126,11 @@ def main() -> None:
         print(f"{h.name:75s} CV acc {(h.oof.argmax(1) == y).mean():.3f} log-loss {h.cv_loss:.3f} | "
               f"test acc {accuracy(h.test):.4f}")
     lowest = min(heads, key=lambda h: h.cv_loss)
-    band = [h for h in heads if within_noise(h.row_losses, lowest.row_losses)]
+    band = [h for h in heads if within_paired_error(h.row_losses, lowest.row_losses)]
     simplest = min(band, key=lambda h: (h.complexity, h.cv_loss))
     print(f"{args.name}: lowest log-loss: {lowest.name}: test {accuracy(lowest.test):.4f}")
-    print(f"{args.name}: simplest within one paired standard error: {simplest.name}: test {accuracy(simplest.test):.4f}")
+    print(f"{args.name}: simplest within one paired standard error: {simplest.name}: "
+          f"test {accuracy(simplest.test):.4f}")
     print(f"{args.name}: average of the {len(band)} heads in the band: test "
           f"{accuracy(sum(h.test for h in band) / len(band)):.4f}")
 

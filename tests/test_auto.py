@@ -10,9 +10,9 @@ from core.config import JobConfig
 from core.engine.classify import auto
 from core.engine.classify.objective import Classification
 from core.engine.classify.search import Candidate, Leaderboard
-from core.presets import search_budget_seconds
 from core.engine.recipes import recipe_for
 from core.inference.classify import Classifier
+from core.presets import search_budget_seconds
 from tests.test_classify_support import image_data, make_context, run_recipe, text_data
 
 AUTO = {"epochs": None, "learning_rate": None}

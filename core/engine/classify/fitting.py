@@ -269,6 +269,14 @@ def row_log_losses(probs: np.ndarray, labels: Sequence[int], temperature: float 
     return -log_probs[np.arange(len(z)), np.asarray(labels)]
 
 
+def within_paired_error(rows: np.ndarray, best_rows: np.ndarray) -> bool:
+    """Whether per-row losses ``rows`` (log-losses, absolute errors) are worse than ``best_rows``, the same rows'
+    under the best candidate, by at most one standard error of the row-by-row difference: the noise of the
+    difference itself, which every candidate's share of hard rows does not inflate."""
+    gap = np.asarray(rows, dtype=np.float64) - np.asarray(best_rows, dtype=np.float64)
+    return float(gap.mean()) <= float(gap.std()) / np.sqrt(max(1, len(gap)))
+
+
 def fit_temperature(probs: np.ndarray, labels: Sequence[int]) -> float:
     """The temperature that minimises the mean cross-entropy of out-of-fold probabilities.
 

@@ -17,7 +17,8 @@ import torch
 from torch import nn
 
 from ...models import classifiers as cm
-from .fitting import KERNEL_L2_GRID, L2_GRID, HeadSpec, body_probs, fit_body, fit_temperature, folds_for, row_log_losses
+from .fitting import (KERNEL_L2_GRID, L2_GRID, HeadSpec, body_probs, fit_body, fit_temperature, folds_for,
+                      row_log_losses, within_paired_error)
 from .metrics import headline, log_loss
 from .search import Candidate
 
@@ -28,6 +29,12 @@ def head_complexity(candidate: Candidate) -> int:
     """0 for a linear head, 1 for an MLP, 2 for a kernel head (one weight per training row and class)."""
     settings = candidate.settings
     return 2 if settings.get("kernel_width") else 1 if settings.get("hidden") else 0
+
+
+def _calibrated_row_losses(candidate: Candidate) -> np.ndarray:
+    """Each cross-validated row's log-loss under the candidate's out-of-fold probabilities, calibrated."""
+    labels, probs = candidate._oof
+    return row_log_losses(probs, labels, candidate.temperature)
 
 
 class Classification:
@@ -116,13 +123,10 @@ class Classification:
         fall back to the one-standard-error rule on accuracy.
         """
         if all(getattr(c, "_oof", None) is not None and c.temperature for c in candidates):
-            losses = {id(c): row_log_losses(c._oof[1], c._oof[0], c.temperature) for c in candidates}
+            losses = {id(c): _calibrated_row_losses(c) for c in candidates}
             best = min(candidates, key=lambda c: float(losses[id(c)].mean()))
-
-            def close(c: Candidate) -> bool:
-                gap = losses[id(c)] - losses[id(best)]
-                return float(gap.mean()) <= float(gap.std()) / np.sqrt(max(1, len(gap)))
-            return max((c for c in candidates if close(c)), key=lambda c: (c.settings["l2"], -c.cv_calibrated_log_loss))
+            return max((c for c in candidates if within_paired_error(losses[id(c)], losses[id(best)])),
+                       key=lambda c: (c.settings["l2"], -c.cv_calibrated_log_loss))
         best = max(c.cv_accuracy for c in candidates)
         error = float(np.sqrt(max(best * (1 - best), 1e-4) / max(1, rows)))
         near = [c for c in candidates if c.cv_accuracy >= best - error]
@@ -155,13 +159,9 @@ class Classification:
         usable = [c for c in candidates if getattr(c, "_oof", None) is not None and c.temperature]
         if best not in usable:
             return best, ""
-        losses = {id(c): row_log_losses(c._oof[1], c._oof[0], c.temperature) for c in usable}
-
-        def close(c: Candidate) -> bool:
-            gap = losses[id(c)] - losses[id(best)]
-            return float(gap.mean()) <= float(gap.std()) / np.sqrt(max(1, len(gap)))
-
-        chosen = min((c for c in usable if close(c)), key=lambda c: (head_complexity(c), c.cv_calibrated_log_loss))
+        losses = {id(c): _calibrated_row_losses(c) for c in usable}
+        chosen = min((c for c in usable if within_paired_error(losses[id(c)], losses[id(best)])),
+                     key=lambda c: (head_complexity(c), c.cv_calibrated_log_loss))
         if chosen is best:
             return best, ""
         return chosen, (f"{chosen.name} is kept: its calibrated cross-validated log-loss "

@@ -24,7 +24,7 @@ from torch import nn
 from ...models import regressors
 from ...models.classifiers import ModelInputs
 from ...models.heads import RBFMap, make_body
-from ..classify.fitting import HeadSpec
+from ..classify.fitting import HeadSpec, within_paired_error
 from ..classify.search import Candidate
 from . import metrics
 
@@ -211,8 +211,7 @@ class Regression:
                       for c in candidates}
 
             def close(c: Candidate) -> bool:
-                gap = errors[id(c)] - errors[id(best)]
-                return float(gap.mean()) <= float(gap.std()) / np.sqrt(max(1, len(gap)))
+                return within_paired_error(errors[id(c)], errors[id(best)])
         else:
             error = float(np.sqrt(max(best.cv_rmse ** 2 - best.cv_mae ** 2, 0.0) / max(1, rows)))
 
